@@ -1,1 +1,18 @@
+//! locker-hil: a hardware-in-the-loop test harness for parcel-locker controllers.
+//!
+//! Data flows one way: YAML text ([`suite`], [`rigfile`]) -> checked model
+//! -> [`runner`] on [`rig::Rig`]s -> events -> reporters ([`report`]).
 
+pub mod backoffice;
+pub mod cli;
+pub mod diag;
+pub mod exit;
+pub mod filter;
+pub mod report;
+pub mod rig;
+pub mod rigfile;
+pub mod runner;
+pub mod session;
+pub mod sim;
+pub mod suite;
+pub mod units;

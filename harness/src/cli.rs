@@ -1,0 +1,330 @@
+//! The `harness` command line.
+//!
+//! ```text
+//! $ harness run                          # every suites/*.yaml on rigs/sim.yaml
+//! PASS  code-entry::valid code opens its compartment  [14s rig time, 0.4ms]
+//! ...
+//! 27 cases: 27 passed, 0 failed, 0 errors, 0 skipped in 0.09s
+//! JUnit: reports/junit.xml
+//! $ harness list --json --filter tag:smoke
+//! {"suite":"code-entry","name":"valid code opens its compartment","tags":["smoke","code-entry"],"file":"suites/code-entry.yaml"}
+//! $ harness check
+//! ok: 4 suites, 27 cases, rig sim
+//! ```
+
+use crate::diag::{InputError, parse_yaml, read_text};
+use crate::exit::Exit;
+use crate::filter::Filter;
+use crate::report::{self, Tally};
+use crate::rigfile::RigDescription;
+use crate::runner::{self, RunEvent};
+use crate::sim::SimRig;
+use crate::suite::{Step, Suite};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about = "Hardware-in-the-loop test harness for parcel-locker controllers")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run suites on a rig and write a JUnit report.
+    Run(RunArgs),
+    /// List the cases the suites hold.
+    List(ListArgs),
+    /// Validate suites and a rig description without running anything.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct Selection {
+    /// Suite files (default: every suites/*.yaml).
+    suites: Vec<PathBuf>,
+    /// Choose cases: `tag:smoke`, `suite:lockouts`, `name:TEXT`, with `&`, `|`, `!`, parentheses.
+    #[arg(long)]
+    filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    sel: Selection,
+    /// Rig description.
+    #[arg(long, default_value = "rigs/sim.yaml")]
+    rig: PathBuf,
+    /// Rigs to run in parallel (sim rigs are cheap; a bench has one).
+    #[arg(long, short = 'j', default_value_t = 1)]
+    jobs: usize,
+    /// Where to write the JUnit report.
+    #[arg(long, default_value = "reports/junit.xml")]
+    junit: PathBuf,
+    /// Print only the summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    sel: Selection,
+    /// One JSON object per case.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Suite files (default: every suites/*.yaml).
+    suites: Vec<PathBuf>,
+    /// Rig description to check the suites against.
+    #[arg(long, default_value = "rigs/sim.yaml")]
+    rig: PathBuf,
+}
+
+/// Entry point of the binary.
+pub fn main() -> Exit {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run(a) => run(a),
+        Cmd::List(a) => list(a),
+        Cmd::Check(a) => check(a),
+    }
+}
+
+fn report_errors(errors: &[InputError]) -> Exit {
+    for e in errors {
+        eprintln!("{e}\n");
+    }
+    eprintln!("{} problem(s) in the input; nothing was run", errors.len());
+    Exit::BadInput
+}
+
+fn default_suites() -> Result<Vec<PathBuf>, InputError> {
+    let dir = Path::new("suites");
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        InputError::new(dir, format!("cannot list suites: {e} (run from the repository root, or name suite files)"))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(InputError::new(dir, "no *.yaml suite files here"));
+    }
+    Ok(files)
+}
+
+/// Load and check suite files; every problem in every file is collected.
+pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Suite)>, Vec<InputError>> {
+    let paths = if paths.is_empty() { default_suites().map_err(|e| vec![e])? } else { paths.to_vec() };
+    let mut suites = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match read_text(&p).and_then(|text| {
+            let s: Suite = parse_yaml(&p, &text)?;
+            check_suite(&p, &text, &s)?;
+            Ok(s)
+        }) {
+            Ok(s) => suites.push((p, s)),
+            Err(e) => errors.push(e),
+        }
+    }
+    for (i, (p, s)) in suites.iter().enumerate() {
+        if let Some((q, _)) = suites[..i].iter().find(|(_, t)| t.name == s.name) {
+            errors.push(InputError::new(p, format!("suite name `{}` is also used by {}; suite names must be unique", s.name, q.display())));
+        }
+    }
+    if errors.is_empty() { Ok(suites) } else { Err(errors) }
+}
+
+fn line_of(text: &str, needle: &str, after: usize) -> Option<(usize, usize)> {
+    text.lines().enumerate().skip(after).find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+}
+
+fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
+    if s.cases.is_empty() {
+        return Err(InputError::new(path, "cases: empty; a suite needs at least one case"));
+    }
+    for (i, c) in s.cases.iter().enumerate() {
+        if s.cases[..i].iter().any(|d| d.name == c.name) {
+            let first = line_of(text, &c.name, 0).map_or(0, |(l, _)| l);
+            let (l, col) = line_of(text, &c.name, first).unwrap_or((1, 1));
+            return Err(InputError::at(path, text, l, col, format!("cases[{i}].name: `{}` is used twice in this suite; case names must be unique", c.name)));
+        }
+    }
+    Ok(())
+}
+
+fn step_compartments<'a>(steps: &'a [Step], out: &mut Vec<&'a str>) {
+    for s in steps {
+        match s {
+            Step::Door { compartment, .. } | Step::Package { compartment, .. } | Step::Fault { compartment, .. } | Step::Parcel { compartment, .. } => {
+                out.push(compartment)
+            }
+            Step::Issue { compartment: Some(c), .. } => out.push(c),
+            Step::Expect(e) => out.extend(e.compartment.as_deref()),
+            Step::Absent(a) => out.extend(a.compartment.as_deref()),
+            Step::Repeat { steps, .. } => step_compartments(steps, out),
+            _ => {}
+        }
+    }
+}
+
+/// Every compartment a suite names must be on the rig.
+fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> Vec<InputError> {
+    let mut errors = Vec::new();
+    for (path, s) in suites {
+        for (i, c) in s.cases.iter().enumerate() {
+            let mut names = Vec::new();
+            for steps in [&c.setup, &c.steps, &c.teardown] {
+                step_compartments(steps, &mut names);
+            }
+            if let Some(bad) = names.into_iter().find(|n| !rig.has_compartment(n)) {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                let case_line = line_of(&text, &c.name, 0).map_or(0, |(l, _)| l);
+                let have: Vec<_> = rig.compartments.iter().map(|(n, _)| n.as_str()).collect();
+                let msg = format!("cases[{i}] `{}`: compartment `{bad}` is not on rig `{}` (it has {})", c.name, rig.name, have.join(", "));
+                errors.push(match line_of(&text, bad, case_line) {
+                    Some((l, col)) => InputError::at(path, &text, l, col, msg),
+                    None => InputError::new(path, msg),
+                });
+            }
+        }
+    }
+    errors
+}
+
+fn select(sel: &Selection) -> Result<(Vec<(PathBuf, Suite)>, Option<Filter>), Exit> {
+    let filter = match sel.filter.as_deref().map(Filter::parse).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(Exit::BadInput);
+        }
+    };
+    let suites = load_suites(&sel.suites).map_err(|e| report_errors(&e))?;
+    Ok((suites, filter))
+}
+
+fn list(a: ListArgs) -> Exit {
+    let (suites, filter) = match select(&a.sel) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let plan = runner::plan(&suites, |s, c| filter.as_ref().is_none_or(|f| f.matches(s, c)));
+    for p in &plan {
+        let suite = suites.iter().find(|(_, s)| s.name == p.suite).map(|(_, s)| s);
+        let mut tags = p.case.tags.clone();
+        for t in suite.map(|s| s.tags.as_slice()).unwrap_or_default() {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        if a.json {
+            let obj = serde_json::json!({
+                "suite": p.suite,
+                "name": p.case.name,
+                "tags": tags,
+                "file": p.suite_file.display().to_string(),
+                "skip": p.case.skip,
+            });
+            println!("{obj}");
+        } else {
+            println!("{}  [{}]", p.id(), tags.join(", "));
+        }
+    }
+    Exit::Ok
+}
+
+fn check(a: CheckArgs) -> Exit {
+    let suites = match load_suites(&a.suites) {
+        Ok(s) => s,
+        Err(e) => return report_errors(&e),
+    };
+    let rig = match RigDescription::load(&a.rig) {
+        Ok(r) => r,
+        Err(e) => return report_errors(&[e]),
+    };
+    let errors = check_against_rig(&suites, &rig);
+    if !errors.is_empty() {
+        return report_errors(&errors);
+    }
+    let cases: usize = suites.iter().map(|(_, s)| s.cases.len()).sum();
+    println!("ok: {} suites, {cases} cases, rig {}", suites.len(), rig.name);
+    Exit::Ok
+}
+
+fn run(a: RunArgs) -> Exit {
+    let (suites, filter) = match select(&a.sel) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let rig = match RigDescription::load(&a.rig) {
+        Ok(r) => r,
+        Err(e) => return report_errors(&[e]),
+    };
+    let errors = check_against_rig(&suites, &rig);
+    if !errors.is_empty() {
+        return report_errors(&errors);
+    }
+    if a.jobs == 0 {
+        eprintln!("error: --jobs must be at least 1");
+        return Exit::BadInput;
+    }
+    let plan = runner::plan(&suites, |s, c| filter.as_ref().is_none_or(|f| f.matches(s, c)));
+    if plan.is_empty() {
+        eprintln!("error: no case matches the selection; `harness list` shows what there is");
+        return Exit::BadInput;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(a.jobs.min(64)).enable_time().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return Exit::RigError;
+        }
+    };
+    let started = Instant::now();
+    let desc = Arc::new(rig);
+    let junit = a.junit.clone();
+    let quiet = a.quiet;
+    let mut done = Vec::new();
+    let mut write_error = None;
+    let reports = runtime.block_on(runner::run(plan, a.jobs, desc.clone(), move |_| Ok(SimRig::new((*desc).clone())), |ev| match ev {
+        RunEvent::Started { cases, jobs } => {
+            if !quiet {
+                println!("running {cases} cases on {jobs} rig(s)");
+            }
+        }
+        RunEvent::RigReady { rig, flash } => {
+            if !quiet {
+                println!("rig {rig}: firmware {} from {}", flash.build_id, flash.image);
+            }
+        }
+        RunEvent::CaseFinished(r) => {
+            if !quiet {
+                println!("{}", report::case_line(&r));
+            }
+            done.push(*r);
+            done.sort_by_key(|r| r.index);
+            // Rewritten after every case: a run killed half-way keeps what it finished.
+            if let Err(e) = report::write_junit(&junit, &done) {
+                write_error = Some(e);
+            }
+        }
+    }));
+    print!("{}", report::summary(&reports, started.elapsed()));
+    if let Some(e) = write_error {
+        eprintln!("error: {e}");
+        return Exit::RigError;
+    }
+    println!("JUnit: {}", a.junit.display());
+    Exit::from_tally(Tally::of(&reports))
+}

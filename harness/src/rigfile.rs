@@ -1,0 +1,178 @@
+//! Rig descriptions: what is on the bench, parsed raw then checked.
+
+use crate::diag::{InputError, parse_yaml, read_text};
+use crate::suite::parse_utc;
+use crate::units::{Celsius, Volts};
+use locker_core::Size;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A checked rig description.
+#[derive(Debug, Clone)]
+pub struct RigDescription {
+    pub file: PathBuf,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub firmware: PathBuf,
+    pub station: u32,
+    pub key: [u8; 16],
+    /// Compartments in door-sweep order (top right first).
+    pub compartments: Vec<(String, Size)>,
+    pub kind: RigKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum RigKind {
+    Sim(SimSettings),
+}
+
+/// How the simulated plant starts each case.
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    /// True time at the start of every case (unix seconds).
+    pub start_unix: u64,
+    pub ambient: Celsius,
+    pub supply: Volts,
+    /// Mixed with each case's name to seed its noise.
+    pub seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRig {
+    name: String,
+    #[serde(default)]
+    labels: Vec<String>,
+    controller: RawController,
+    sim: Option<RawSim>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawController {
+    firmware: PathBuf,
+    station: RawStation,
+    compartments: Vec<RawCompartment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStation {
+    id: u32,
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCompartment {
+    name: String,
+    size: RawSize,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+enum RawSize {
+    S,
+    M,
+    L,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSim {
+    start: String,
+    ambient: Celsius,
+    supply: Volts,
+    #[serde(default)]
+    seed: u64,
+}
+
+fn parse_key(s: &str) -> Result<[u8; 16], String> {
+    let s = s.trim();
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("controller.station.key: expected 32 hex digits (a 128-bit key), found {} characters", s.len()));
+    }
+    let mut key = [0u8; 16];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(key)
+}
+
+/// Find the line of `key:` in the text, for checks made after parsing.
+fn locate(text: &str, key: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(&format!("{key}:")).map(|c| (i + 1, c + 1)))
+        .unwrap_or((1, 1))
+}
+
+impl RigDescription {
+    pub fn load(path: &Path) -> Result<Self, InputError> {
+        let text = read_text(path)?;
+        let raw: RawRig = parse_yaml(path, &text)?;
+        let err = |key: &str, msg: String| {
+            let (l, c) = locate(&text, key.rsplit('.').next().unwrap_or(key));
+            InputError::at(path, &text, l, c, msg)
+        };
+        let key = parse_key(&raw.controller.station.key).map_err(|m| err("key", m))?;
+        if raw.controller.compartments.is_empty() || raw.controller.compartments.len() > locker_core::config::MAX_COMPARTMENTS {
+            return Err(err(
+                "compartments",
+                format!("controller.compartments: expected 1 to {} compartments", locker_core::config::MAX_COMPARTMENTS),
+            ));
+        }
+        let mut compartments = Vec::new();
+        for (i, c) in raw.controller.compartments.iter().enumerate() {
+            if c.name.is_empty() || c.name.len() > 8 || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric()) {
+                return Err(err("name", format!("controller.compartments[{i}].name: `{}` is not a compartment name (letters and digits, up to 8)", c.name)));
+            }
+            if compartments.iter().any(|(n, _)| n == &c.name) {
+                return Err(err("name", format!("controller.compartments[{i}].name: `{}` appears twice", c.name)));
+            }
+            let size = match c.size {
+                RawSize::S => Size::S,
+                RawSize::M => Size::M,
+                RawSize::L => Size::L,
+            };
+            compartments.push((c.name.clone(), size));
+        }
+        let kind = match raw.sim {
+            Some(sim) => RigKind::Sim(SimSettings {
+                start_unix: parse_utc(&sim.start).map_err(|m| err("start", format!("sim.start: {m}")))?,
+                ambient: sim.ambient,
+                supply: sim.supply,
+                seed: sim.seed,
+            }),
+            None => {
+                return Err(err(
+                    "name",
+                    "this rig has no `sim` section; only simulated rigs are supported so far (qemu and bench rigs are planned)".into(),
+                ));
+            }
+        };
+        Ok(Self {
+            file: path.to_owned(),
+            name: raw.name,
+            labels: raw.labels,
+            firmware: raw.controller.firmware,
+            station: raw.controller.station.id,
+            key,
+            compartments,
+            kind,
+        })
+    }
+
+    pub fn has_compartment(&self, name: &str) -> bool {
+        self.compartments.iter().any(|(n, _)| n == name)
+    }
+
+    /// The controller configuration this rig's firmware is provisioned with.
+    pub fn controller_config(&self) -> locker_core::Config {
+        let mut compartments = heapless::Vec::new();
+        for (name, size) in &self.compartments {
+            let name = locker_proto::Name::try_from(name.as_str()).unwrap_or_default();
+            let _ = compartments.push(locker_core::Compartment { name, size: *size });
+        }
+        locker_core::Config { station: self.station, key: self.key, compartments }
+    }
+}

@@ -1,0 +1,744 @@
+//! Runs cases on a pool of rigs and reports what happened.
+//!
+//! ```text
+//! runner                     rig (sim / qemu / bench)            controller
+//!   | prepare(seed) -------->  factory memory, fixtures at rest, power on
+//!   |                    <---------------------------- HELLO proto build board
+//!   |                    <---------------------------- EV ... diag done ok
+//!   | act(key '1') ------->  keypad injector ---------> key press
+//!   |                    <---------------------------- EV t keypad 1
+//!   | expect: scan observations since the last action, pump until `within`
+//! ```
+//!
+//! A case ends in one of four outcomes. `Failed` means the controller did
+//! something wrong (a JUnit failure); `Error` means the rig or the harness
+//! could not do its part (a JUnit error); the two are never mixed.
+
+use crate::backoffice;
+use crate::rig::{FixtureAction, FlashReport, Measurement, Rig, RigError};
+use crate::rigfile::RigDescription;
+use crate::session::{Dir, Obs, ObsKind, Session, TranscriptLine, fmt_at};
+use crate::suite::{Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction, Step, Suite};
+use locker_proto::{Command, DiagItem, Event, LockState, Response};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a freshly powered controller has to announce itself and finish its self-test.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Wall-clock bound on one case, whatever the rig does.
+pub const CASE_WALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Transcript lines quoted in a failure message.
+const QUOTED_LINES: usize = 12;
+
+/// One case chosen to run.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub suite: String,
+    pub suite_file: PathBuf,
+    pub case: Case,
+    pub seed: u64,
+}
+
+impl Planned {
+    pub fn id(&self) -> String {
+        format!("{}::{}", self.suite, self.case.name)
+    }
+}
+
+/// Every planned case in file order.
+pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for (file, suite) in suites {
+        for case in &suite.cases {
+            if keep(suite, case) {
+                let seed = case.seed.unwrap_or_else(|| fnv1a(&format!("{}::{}", suite.name, case.name)));
+                out.push(Planned { suite: suite.name.clone(), suite_file: file.clone(), case: case.clone(), seed });
+            }
+        }
+    }
+    out
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    /// The controller misbehaved: which step, and what was expected and seen.
+    Failed { step: String, message: String },
+    /// The rig or harness broke.
+    Error { step: String, message: String },
+    Skipped { reason: String },
+}
+
+/// Everything known about one finished case.
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    pub index: usize,
+    pub suite: String,
+    pub suite_file: PathBuf,
+    pub name: String,
+    pub outcome: Outcome,
+    pub rig: String,
+    pub build: Option<String>,
+    pub proto: Option<u16>,
+    pub seed: u64,
+    pub started: SystemTime,
+    pub wall: Duration,
+    pub rig_time: Duration,
+    pub steps_run: u64,
+    pub transcript: Vec<TranscriptLine>,
+    /// Normalised trace: relative times, no build ids; for snapshots.
+    pub trace: Vec<String>,
+}
+
+/// What went wrong in a step.
+enum StepError {
+    Failed(String),
+    Rig(RigError),
+    /// The suite asked for something this rig does not have.
+    Input(String),
+}
+
+impl From<RigError> for StepError {
+    fn from(e: RigError) -> Self {
+        Self::Rig(e)
+    }
+}
+
+type StepResult = Result<(), StepError>;
+
+struct CaseRun<'s, 'r, R: Rig> {
+    s: Session<'r, R>,
+    desc: &'s RigDescription,
+    vars: HashMap<String, String>,
+    /// Latest parcel number per compartment, from drop-off events.
+    parcels: HashMap<usize, u32>,
+    /// Index into observations where the last action began.
+    cursor: usize,
+    trace: Vec<String>,
+    /// Observations already copied into the trace.
+    traced: usize,
+    steps_run: u64,
+}
+
+/// Run one case on a rig that has been flashed.
+pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashReport, p: &Planned, index: usize) -> CaseReport {
+    let started = SystemTime::now();
+    let wall = Instant::now();
+    let mut report = CaseReport {
+        index,
+        suite: p.suite.clone(),
+        suite_file: p.suite_file.clone(),
+        name: p.case.name.clone(),
+        outcome: Outcome::Passed,
+        rig: rig.name().to_owned(),
+        build: Some(flash.build_id.clone()),
+        proto: None,
+        seed: p.seed,
+        started,
+        wall: Duration::ZERO,
+        rig_time: Duration::ZERO,
+        steps_run: 0,
+        transcript: Vec::new(),
+        trace: Vec::new(),
+    };
+    if let Some(reason) = &p.case.skip {
+        report.outcome = Outcome::Skipped { reason: reason.clone() };
+        return report;
+    }
+    let compartments = desc.compartments.iter().map(|(n, _)| n.clone()).collect();
+    let mut run = CaseRun {
+        s: Session::new(rig, compartments),
+        desc,
+        vars: HashMap::new(),
+        parcels: HashMap::new(),
+        cursor: 0,
+        trace: Vec::new(),
+        traced: 0,
+        steps_run: 0,
+    };
+    let outcome = match tokio::time::timeout(CASE_WALL_TIMEOUT, run.whole_case(p, flash)).await {
+        Ok(o) => o,
+        Err(_) => Outcome::Error {
+            step: "case".into(),
+            message: format!("the case took more than {}s of wall time; the rig stopped answering", CASE_WALL_TIMEOUT.as_secs()),
+        },
+    };
+    report.outcome = outcome;
+    report.proto = run.s.obs.iter().find_map(|o| match &o.kind {
+        ObsKind::Hello { proto, .. } => Some(*proto),
+        _ => None,
+    });
+    report.rig_time = run.s.now();
+    report.wall = wall.elapsed();
+    report.steps_run = run.steps_run;
+    report.trace = run.trace;
+    report.transcript = std::mem::take(&mut run.s.transcript);
+    report
+}
+
+fn obs_text(o: &Obs) -> String {
+    match &o.kind {
+        ObsKind::Hello { board, proto, .. } => format!("hello proto {proto} board {board}"),
+        ObsKind::Event { event, .. } => event.to_string(),
+        ObsKind::Measured(Measurement::Pulse { on, .. }) => format!("measured pulse {}ms", on.as_millis()),
+        ObsKind::Measured(Measurement::Backoffice { seq, kind, duplicate, .. }) => {
+            format!("back office {kind} #{seq}{}", if *duplicate { " (duplicate)" } else { "" })
+        }
+    }
+}
+
+fn event_compartment(e: &Event) -> Option<&str> {
+    match e {
+        Event::Door { c, .. }
+        | Event::Bolt { c, .. }
+        | Event::Lock { c, .. }
+        | Event::Package { c, .. }
+        | Event::Unlock { c, .. }
+        | Event::Dropoff { c, .. }
+        | Event::Pickup { c, .. }
+        | Event::Return { c, .. }
+        | Event::Collected { c }
+        | Event::Expired { c, .. } => Some(c),
+        Event::Error { c, .. } | Event::ErrorCleared { c, .. } | Event::Code { c, .. } => c.as_deref(),
+        Event::Diag { item: DiagItem::Door(c), .. } => Some(c),
+        _ => None,
+    }
+}
+
+fn in_range<T: PartialOrd>(v: T, min: Option<T>, max: Option<T>) -> bool {
+    min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m)
+}
+
+/// Does this observation satisfy the matcher? (`Backoffice` counts are judged apart.)
+fn matches(m: &Matcher, compartment: Option<&str>, names: &[String], o: &Obs) -> bool {
+    if let ObsKind::Measured(Measurement::Pulse { compartment: c, on }) = &o.kind {
+        let Matcher::Pulse { min, max } = m else { return false };
+        return compartment.is_none_or(|want| names.get(*c).is_some_and(|n| n == want)) && in_range(*on, *min, *max);
+    }
+    let ObsKind::Event { event, .. } = &o.kind else { return false };
+    if let Some(want) = compartment {
+        if event_compartment(event) != Some(want) {
+            return false;
+        }
+    }
+    match (m, event) {
+        (Matcher::Event(kind), e) => e.kind() == kind,
+        (Matcher::Display(t), Event::Display(d)) => d.as_str() == t,
+        (Matcher::Led(p), Event::Led(l)) => p == l,
+        (Matcher::Lock(s), Event::Lock { state, .. }) => s == state,
+        (Matcher::Door(s), Event::Door { state, .. }) => s == state,
+        (Matcher::Bolt(s), Event::Bolt { state, .. }) => s == state,
+        (Matcher::Package(p), Event::Package { present, .. }) => p == present,
+        (Matcher::Error(c), Event::Error { code, .. }) => c == code,
+        (Matcher::Code(r), Event::Code { result, .. }) => r == result,
+        (Matcher::Heater(on), Event::Heater(h)) => on == h,
+        (Matcher::Temperature { min, max }, Event::Temp { centi }) => {
+            in_range(f64::from(*centi) / 100.0, min.map(|c| c.0), max.map(|c| c.0))
+        }
+        (Matcher::Lockout { min, max }, Event::Lockout { seconds }) => in_range(Duration::from_secs(u64::from(*seconds)), *min, *max),
+        (Matcher::LinkActive(l), Event::LinkActive(a)) => l == a,
+        (Matcher::Uplink(k), Event::Uplink { kind, .. }) => k == kind,
+        _ => false,
+    }
+}
+
+/// Same kind of thing, for "seen instead" in failure messages.
+fn same_kind(m: &Matcher, o: &Obs) -> bool {
+    match (&o.kind, m) {
+        (ObsKind::Measured(Measurement::Pulse { .. }), Matcher::Pulse { .. }) => true,
+        (ObsKind::Measured(Measurement::Backoffice { .. }), Matcher::Backoffice { .. }) => true,
+        (ObsKind::Event { event, .. }, m) => {
+            let kind = match m {
+                Matcher::Event(k) => k.as_str(),
+                Matcher::Display(_) => "display",
+                Matcher::Led(_) => "led",
+                Matcher::Lock(_) => "lock",
+                Matcher::Door(_) => "door",
+                Matcher::Bolt(_) => "bolt",
+                Matcher::Package(_) => "pkg",
+                Matcher::Error(_) => "error",
+                Matcher::Code(_) => "code",
+                Matcher::Heater(_) => "heater",
+                Matcher::Temperature { .. } => "temp",
+                Matcher::Lockout { .. } => "lockout",
+                Matcher::LinkActive(_) => "link-active",
+                Matcher::Uplink(_) => "uplink",
+                Matcher::Pulse { .. } | Matcher::Backoffice { .. } => return false,
+            };
+            event.kind() == kind
+        }
+        _ => false,
+    }
+}
+
+impl<R: Rig> CaseRun<'_, '_, R> {
+    fn trace(&mut self, line: impl std::fmt::Display) {
+        let at = self.s.now();
+        self.trace.push(format!("{:>10} {line}", fmt_at(at)));
+    }
+
+    fn trace_new_obs(&mut self, from: usize) -> usize {
+        let end = self.s.obs.len();
+        for i in from..end {
+            let o = &self.s.obs[i];
+            let text = match &o.kind {
+                ObsKind::Hello { board, proto, .. } => format!("hello proto {proto} board {board} build <build>"),
+                _ => obs_text(o),
+            };
+            let at = o.at;
+            self.trace.push(format!("{:>10}   {text}", fmt_at(at)));
+        }
+        end
+    }
+
+    async fn whole_case(&mut self, p: &Planned, flash: &FlashReport) -> Outcome {
+        if let Err(e) = self.s.rig.prepare(p.seed).await {
+            return Outcome::Error { step: "prepare".into(), message: e.to_string() };
+        }
+        if let Err(e) = self.ready(flash).await {
+            return match e {
+                StepError::Failed(message) => Outcome::Failed { step: "boot".into(), message },
+                StepError::Rig(e) => Outcome::Error { step: "boot".into(), message: e.to_string() },
+                StepError::Input(message) => Outcome::Error { step: "boot".into(), message },
+            };
+        }
+        let mut outcome = Outcome::Passed;
+        for (section, steps) in [("setup", &p.case.setup), ("steps", &p.case.steps)] {
+            if let Err((path, e)) = self.steps(section, steps).await {
+                outcome = self.outcome(path, e);
+                break;
+            }
+        }
+        // Teardown runs whatever happened, unless the rig itself is broken.
+        if !matches!(outcome, Outcome::Error { .. }) {
+            if let Err((path, e)) = self.steps("teardown", &p.case.teardown).await {
+                if outcome == Outcome::Passed || matches!(e, StepError::Rig(_)) {
+                    outcome = self.outcome(path, e);
+                }
+            }
+        }
+        let tail = self.trace_new_obs(self.traced);
+        self.traced = tail;
+        outcome
+    }
+
+    fn outcome(&mut self, step: String, e: StepError) -> Outcome {
+        let quote = |s: &Session<'_, R>| {
+            let start = s.transcript.len().saturating_sub(QUOTED_LINES);
+            s.transcript[start..].iter().map(TranscriptLine::render).collect::<Vec<_>>().join("\n")
+        };
+        match e {
+            StepError::Failed(m) => {
+                self.s.note(Dir::Note, format!("FAILED at {step}: {m}"));
+                Outcome::Failed { message: format!("{m}\nlast transcript lines:\n{}", quote(&self.s)), step }
+            }
+            StepError::Rig(e) => {
+                self.s.note(Dir::Note, format!("RIG ERROR at {step}: {e}"));
+                Outcome::Error { message: format!("{e}\nlast transcript lines:\n{}", quote(&self.s)), step }
+            }
+            StepError::Input(m) => Outcome::Error { step, message: m },
+        }
+    }
+
+    /// Wait for the banner and the end of the boot self-test.
+    async fn ready(&mut self, flash: &FlashReport) -> StepResult {
+        let deadline = self.s.now() + READY_TIMEOUT;
+        let mut build = None;
+        loop {
+            for o in &self.s.obs {
+                match &o.kind {
+                    ObsKind::Hello { build: b, .. } => build = Some(b.clone()),
+                    ObsKind::Event { event: Event::Diag { item: DiagItem::Done, .. }, .. } if build.is_some() => {
+                        let b = build.unwrap_or_default();
+                        if b != flash.build_id {
+                            return Err(StepError::Rig(RigError::Flash(format!(
+                                "controller announced build `{b}` but `{}` was flashed",
+                                flash.build_id
+                            ))));
+                        }
+                        self.trace("boot");
+                        self.traced = self.trace_new_obs(0);
+                        self.cursor = self.s.obs.len();
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+            if self.s.now() >= deadline {
+                let what = if build.is_some() { "did not finish its self-test" } else { "never sent its boot banner" };
+                return Err(StepError::Rig(RigError::Console(format!("controller {what} within {}s of power-on", READY_TIMEOUT.as_secs()))));
+            }
+            self.s.pump(deadline).await?;
+        }
+    }
+
+    async fn steps(&mut self, section: &str, steps: &[Step]) -> Result<(), (String, StepError)> {
+        for (i, step) in steps.iter().enumerate() {
+            let path = format!("{section}[{i}]");
+            self.traced = self.trace_new_obs(self.traced);
+            self.trace(step);
+            self.steps_run += 1;
+            let r = match step {
+                Step::Repeat { times, steps } => {
+                    for n in 0..*times {
+                        Box::pin(self.steps(&format!("{path}.repeat#{}.steps", n + 1), steps)).await?;
+                    }
+                    Ok(())
+                }
+                _ => self.step(step).await,
+            };
+            r.map_err(|e| (format!("{path} `{step}`"), e))?;
+        }
+        Ok(())
+    }
+
+    fn compartment(&self, name: &str) -> Result<usize, StepError> {
+        self.desc.compartments.iter().position(|(n, _)| n == name).ok_or_else(|| {
+            let names: Vec<_> = self.desc.compartments.iter().map(|(n, _)| n.as_str()).collect();
+            StepError::Input(format!("compartment `{name}` is not on rig `{}` (it has {})", self.desc.name, names.join(", ")))
+        })
+    }
+
+    async fn act(&mut self, action: FixtureAction) -> StepResult {
+        self.s.rig.act(&action).await?;
+        Ok(())
+    }
+
+    fn mark(&mut self, text: String) {
+        self.cursor = self.s.obs.len();
+        self.s.note(Dir::Act, text);
+    }
+
+    async fn step(&mut self, step: &Step) -> StepResult {
+        if step.is_action() {
+            self.mark(step.to_string());
+        }
+        match step {
+            Step::Keys { text, interval } => {
+                let keys = text.expand(|v| self.vars.get(v).cloned()).map_err(StepError::Input)?;
+                self.type_keys(&keys, *interval).await
+            }
+            Step::Help { presses } => {
+                for n in 0..*presses {
+                    if n > 0 {
+                        self.wait(Duration::from_millis(500)).await?;
+                    }
+                    self.act(FixtureAction::HelpButton).await?;
+                }
+                Ok(())
+            }
+            Step::Door { compartment, action } => {
+                let c = self.compartment(compartment)?;
+                self.act(FixtureAction::Door { compartment: c, action: *action }).await
+            }
+            Step::Package { compartment, action } => {
+                let c = self.compartment(compartment)?;
+                self.act(FixtureAction::Package { compartment: c, action: *action }).await
+            }
+            Step::Chamber { set, ramp } => self.act(FixtureAction::Chamber { set: *set, ramp: *ramp }).await,
+            Step::Power(p) => self.act(FixtureAction::Power(*p)).await,
+            Step::Link { primary, secondary } => self.act(FixtureAction::Link { primary: *primary, secondary: *secondary }).await,
+            Step::Fault { compartment, sensor, stuck } => {
+                let c = self.compartment(compartment)?;
+                self.act(FixtureAction::Fault { compartment: c, sensor: *sensor, stuck: *stuck }).await
+            }
+            Step::Clock(action) => {
+                let unix = match action {
+                    ClockAction::Drift(ms) => ((self.s.rig.true_unix_ms() as i64 + ms).max(0) / 1000) as u64,
+                    ClockAction::Set(t) => *t,
+                };
+                match self.s.command(Command::ClockSet(unix)).await? {
+                    Response::Ok => Ok(()),
+                    other => Err(StepError::Rig(RigError::Console(format!("controller refused to set its clock: {other}")))),
+                }
+            }
+            Step::Wait(d) => self.wait(*d).await,
+            Step::WaitUntil { second_of_day } => {
+                let now_s = self.s.rig.true_unix_ms() / 1000;
+                let sod = now_s % 86_400;
+                let target = u64::from(*second_of_day);
+                let wait = if target > sod { target - sod } else { target + 86_400 - sod };
+                self.wait(Duration::from_secs(wait)).await
+            }
+            Step::Repeat { .. } => Ok(()), // expanded by `steps`
+            Step::Parcel { compartment, bind } => self.parcel(compartment, bind).await,
+            Step::Issue { kind, compartment, size, station, window, bind } => {
+                let c = compartment.as_deref().map(|n| self.compartment(n)).transpose()?;
+                let station = station.unwrap_or(self.desc.station);
+                let w = (backoffice::window(self.s.rig.true_unix_ms() / 1000) as i64 + window).max(0) as u64;
+                let key = &self.desc.key;
+                let code = match kind {
+                    CodeKind::Pickup => {
+                        let c = c.unwrap_or(0);
+                        let parcel = *self.parcels.get(&c).ok_or_else(|| {
+                            StepError::Input(format!("issue pickup for {}: nothing was dropped off there in this case", self.s.compartment_name(c)))
+                        })?;
+                        backoffice::pickup(key, station, c as u8, parcel, w)
+                    }
+                    CodeKind::Dropoff => backoffice::service(key, station, backoffice::DROPOFF, c.unwrap_or(0) as u8, w),
+                    CodeKind::Return => {
+                        let digit = match size {
+                            Some('S') => 1,
+                            Some('M') => 2,
+                            _ => 3,
+                        };
+                        backoffice::service(key, station, backoffice::RETURN, digit, w)
+                    }
+                    CodeKind::Collect => backoffice::service(key, station, backoffice::COLLECT, 0, w),
+                };
+                self.vars.insert(bind.clone(), code);
+                Ok(())
+            }
+            Step::Expect(e) => self.expect(e).await,
+            Step::Absent(a) => self.absent(a).await,
+        }
+    }
+
+    async fn wait(&mut self, d: Duration) -> StepResult {
+        let until = self.s.now() + d;
+        self.s.wait_until(until).await?;
+        Ok(())
+    }
+
+    async fn type_keys(&mut self, keys: &str, interval: Duration) -> StepResult {
+        for (i, ch) in keys.chars().enumerate() {
+            if i > 0 {
+                self.wait(interval).await?;
+            }
+            self.act(FixtureAction::Key(ch)).await?;
+        }
+        Ok(())
+    }
+
+    /// A courier drop-off through the front panel, as a courier would do it.
+    async fn parcel(&mut self, compartment: &str, bind: &str) -> StepResult {
+        let c = self.compartment(compartment)?;
+        let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
+        let code = backoffice::service(&self.desc.key, self.desc.station, backoffice::DROPOFF, c as u8, w);
+        let fail = |what: &str| StepError::Failed(format!("courier drop-off into {compartment}: {what}"));
+        self.type_keys(&format!("{code}#"), crate::suite::DEFAULT_KEY_INTERVAL).await?;
+        let within = Duration::from_secs(5);
+        if !self.expect_quiet(&Matcher::Lock(LockState::Released), Some(compartment), within).await? {
+            return Err(fail("the lock was not released within 5s of a valid courier code"));
+        }
+        if !self.expect_quiet(&Matcher::Door(locker_proto::DoorState::Open), Some(compartment), within).await? {
+            return Err(fail("the door did not open within 5s of the lock's release"));
+        }
+        self.mark(format!("package {compartment} In"));
+        self.act(FixtureAction::Package { compartment: c, action: PackageAction::In }).await?;
+        self.mark(format!("door {compartment} Push"));
+        self.act(FixtureAction::Door { compartment: c, action: DoorAction::Push }).await?;
+        let deadline = self.s.now() + within;
+        loop {
+            let found = self.s.obs[self.cursor..].iter().find_map(|o| match &o.kind {
+                ObsKind::Event { event: Event::Dropoff { c: n, parcel }, .. } if n.as_str() == compartment => Some(*parcel),
+                _ => None,
+            });
+            if let Some(parcel) = found {
+                let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
+                let code = backoffice::pickup(&self.desc.key, self.desc.station, c as u8, parcel, w);
+                self.vars.insert(bind.to_owned(), code);
+                self.parcels.insert(c, parcel);
+                return Ok(());
+            }
+            if self.s.now() >= deadline {
+                return Err(fail("no drop-off was reported within 5s of closing the door on a package"));
+            }
+            self.s.pump(deadline).await?;
+        }
+    }
+
+    fn note_parcels(&mut self) {
+        for o in &self.s.obs[self.cursor..] {
+            if let ObsKind::Event { event: Event::Dropoff { c, parcel }, .. } = &o.kind {
+                if let Some(i) = self.desc.compartments.iter().position(|(n, _)| n == c.as_str()) {
+                    self.parcels.insert(i, *parcel);
+                }
+            }
+        }
+    }
+
+    fn backoffice_count(&self, kind: locker_proto::UplinkKind) -> u32 {
+        self.s
+            .obs
+            .iter()
+            .filter(|o| matches!(&o.kind, ObsKind::Measured(Measurement::Backoffice { kind: k, duplicate: false, .. }) if *k == kind))
+            .count() as u32
+    }
+
+    /// Wait up to `within` for a match after the last action; true if seen.
+    async fn expect_quiet(&mut self, m: &Matcher, compartment: Option<&str>, within: Duration) -> Result<bool, StepError> {
+        let deadline = self.s.now() + within;
+        let mut scanned = self.cursor;
+        loop {
+            if let Matcher::Backoffice { kind, count } = m {
+                if self.backoffice_count(*kind) == *count {
+                    return Ok(true);
+                }
+            } else {
+                let names = &self.s.compartments;
+                if self.s.obs[scanned..].iter().any(|o| matches(m, compartment, names, o)) {
+                    self.note_parcels();
+                    return Ok(true);
+                }
+                scanned = self.s.obs.len();
+            }
+            if self.s.now() >= deadline {
+                self.note_parcels();
+                return Ok(false);
+            }
+            self.s.pump(deadline).await?;
+        }
+    }
+
+    async fn expect(&mut self, e: &Expectation) -> StepResult {
+        if self.expect_quiet(&e.matcher, e.compartment.as_deref(), e.within).await? {
+            return Ok(());
+        }
+        Err(StepError::Failed(self.not_seen(e)))
+    }
+
+    fn not_seen(&self, e: &Expectation) -> String {
+        let since = self.s.obs.get(self.cursor).map_or(self.s.now(), |o| o.at);
+        let mut msg = format!("expected {e} within {}, not seen", crate::units::fmt_duration(e.within));
+        if let Matcher::Backoffice { kind, .. } = &e.matcher {
+            msg.push_str(&format!("; the back office holds {} {kind} record(s)", self.backoffice_count(*kind)));
+            return msg;
+        }
+        let last_action = self.s.transcript.iter().rev().find(|t| t.dir == Dir::Act);
+        if let Some(a) = last_action {
+            msg.push_str(&format!(" after the last action (`{}` at {})", a.text, fmt_at(a.at)));
+        }
+        let instead: Vec<String> = self.s.obs[self.cursor..]
+            .iter()
+            .filter(|o| same_kind(&e.matcher, o))
+            .map(|o| format!("{} at {}", obs_text(o), fmt_at(o.at)))
+            .collect();
+        if instead.is_empty() {
+            msg.push_str(&format!("; nothing of that kind was reported since {}", fmt_at(since)));
+        } else {
+            let n = instead.len();
+            let shown = instead[n.saturating_sub(6)..].join("; ");
+            msg.push_str(&format!("; seen instead: {shown}"));
+        }
+        msg
+    }
+
+    async fn absent(&mut self, a: &Absence) -> StepResult {
+        let until = self.s.now() + a.for_;
+        self.s.wait_until(until).await?;
+        let names = &self.s.compartments;
+        if let Some(o) = self.s.obs[self.cursor..].iter().find(|o| matches(&a.matcher, a.compartment.as_deref(), names, o)) {
+            let mut what = a.matcher.to_string();
+            if let Some(c) = &a.compartment {
+                what.push_str(&format!(" on {c}"));
+            }
+            return Err(StepError::Failed(format!(
+                "expected no {what} for {}, but saw `{}` at {}",
+                crate::units::fmt_duration(a.for_),
+                obs_text(o),
+                fmt_at(o.at)
+            )));
+        }
+        if let Matcher::Backoffice { kind, count } = &a.matcher {
+            if self.backoffice_count(*kind) == *count {
+                return Err(StepError::Failed(format!("expected the back office not to hold {count} {kind} record(s), but it does")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Something the run reports as it goes; reporters listen, never steer.
+#[derive(Debug)]
+pub enum RunEvent {
+    Started { cases: usize, jobs: usize },
+    RigReady { rig: String, flash: FlashReport },
+    CaseFinished(Box<CaseReport>),
+}
+
+/// Run `plan` on `jobs` rigs made by `make_rig`, reporting through `on_event`.
+pub async fn run<R, F>(plan: Vec<Planned>, jobs: usize, desc: Arc<RigDescription>, make_rig: F, mut on_event: impl FnMut(RunEvent)) -> Vec<CaseReport>
+where
+    R: Rig + 'static,
+    F: Fn(usize) -> Result<R, RigError> + Send + Sync + 'static,
+{
+    let jobs = jobs.clamp(1, plan.len().max(1));
+    on_event(RunEvent::Started { cases: plan.len(), jobs });
+    let queue: Arc<Mutex<std::collections::VecDeque<(usize, Planned)>>> = Arc::new(Mutex::new(plan.into_iter().enumerate().collect()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let make_rig = Arc::new(make_rig);
+    let mut workers = Vec::new();
+    for j in 0..jobs {
+        let (queue, tx, make_rig, desc) = (queue.clone(), tx.clone(), make_rig.clone(), desc.clone());
+        workers.push(tokio::spawn(async move {
+            let take = || queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+            let rig = make_rig(j);
+            let (mut rig, flash) = match rig {
+                Ok(mut rig) => match rig.flash().await {
+                    Ok(f) => {
+                        let _ = tx.send(RunEvent::RigReady { rig: rig.name().to_owned(), flash: f.clone() });
+                        (rig, f)
+                    }
+                    Err(e) => return Some(e),
+                },
+                Err(e) => return Some(e),
+            };
+            while let Some((i, p)) = take() {
+                let report = run_case(&mut rig, &desc, &flash, &p, i).await;
+                if tx.send(RunEvent::CaseFinished(Box::new(report))).is_err() {
+                    break;
+                }
+            }
+            None
+        }));
+    }
+    drop(tx);
+    let mut reports = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        if let RunEvent::CaseFinished(r) = &ev {
+            reports.push((**r).clone());
+        }
+        on_event(ev);
+    }
+    // Cases no healthy rig could take are errors, never silently dropped.
+    let mut why = Vec::new();
+    for w in workers {
+        match w.await {
+            Ok(Some(e)) => why.push(e.to_string()),
+            Ok(None) => {}
+            Err(e) => why.push(format!("rig worker stopped: {e}")),
+        }
+    }
+    let left: Vec<_> = queue.lock().map(|mut q| q.drain(..).collect()).unwrap_or_default();
+    for (i, p) in left {
+        let message = format!("no healthy rig could run this case: {}", why.join("; "));
+        let report = CaseReport {
+            index: i,
+            suite: p.suite.clone(),
+            suite_file: p.suite_file.clone(),
+            name: p.case.name.clone(),
+            outcome: Outcome::Error { step: "flash".into(), message },
+            rig: desc.name.clone(),
+            build: None,
+            proto: None,
+            seed: p.seed,
+            started: SystemTime::now(),
+            wall: Duration::ZERO,
+            rig_time: Duration::ZERO,
+            steps_run: 0,
+            transcript: Vec::new(),
+            trace: Vec::new(),
+        };
+        reports.push(report.clone());
+        on_event(RunEvent::CaseFinished(Box::new(report)));
+    }
+    reports.sort_by_key(|r| r.index);
+    reports
+}

@@ -1,0 +1,221 @@
+//! One case's conversation with a rig: decoding console frames into
+//! observations, the transcript, and the commands the harness sends.
+
+use crate::rig::{Measurement, Rig, RigError, RigOutput};
+use locker_proto::{Command, Event, LineDecoder, Response, ToHarness};
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// How long a command may go unanswered before the console counts as broken.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Something seen on the rig, at rig time `at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Obs {
+    pub at: Duration,
+    pub kind: ObsKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObsKind {
+    Hello { build: String, board: String, proto: u16 },
+    Event { t_ms: u64, event: Event },
+    Measured(Measurement),
+}
+
+/// Who wrote a transcript line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// A line from the controller console.
+    Rx,
+    /// A line the harness sent to the console.
+    Tx,
+    /// An action on a fixture.
+    Act,
+    /// A measurement by an instrument.
+    Measure,
+    /// The harness's own remark (bad frames, step outcomes).
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptLine {
+    pub at: Duration,
+    pub dir: Dir,
+    pub text: String,
+}
+
+impl TranscriptLine {
+    pub fn render(&self) -> String {
+        let mark = match self.dir {
+            Dir::Rx => "<",
+            Dir::Tx => ">",
+            Dir::Act => "!",
+            Dir::Measure => "~",
+            Dir::Note => "#",
+        };
+        format!("[{:>10}] {mark} {}", fmt_at(self.at), self.text)
+    }
+}
+
+/// `+12.345s`, the one format for rig times in transcripts and messages.
+pub fn fmt_at(at: Duration) -> String {
+    format!("+{}.{:03}s", at.as_secs(), at.subsec_millis())
+}
+
+pub struct Session<'r, R: Rig> {
+    pub rig: &'r mut R,
+    decoder: LineDecoder,
+    rx_seq: Option<u16>,
+    tx_seq: u16,
+    pub transcript: Vec<TranscriptLine>,
+    pub obs: Vec<Obs>,
+    responses: VecDeque<(u16, Response)>,
+    pub bad_lines: u32,
+    pub compartments: Vec<String>,
+}
+
+impl<R: Rig> std::fmt::Debug for Session<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("obs", &self.obs.len()).finish_non_exhaustive()
+    }
+}
+
+impl<'r, R: Rig> Session<'r, R> {
+    pub fn new(rig: &'r mut R, compartments: Vec<String>) -> Self {
+        Self {
+            rig,
+            decoder: LineDecoder::new(),
+            rx_seq: None,
+            tx_seq: 0,
+            transcript: Vec::new(),
+            obs: Vec::new(),
+            responses: VecDeque::new(),
+            bad_lines: 0,
+            compartments,
+        }
+    }
+
+    pub fn now(&self) -> Duration {
+        self.rig.now()
+    }
+
+    pub fn note(&mut self, dir: Dir, text: impl Into<String>) {
+        let at = self.now();
+        self.transcript.push(TranscriptLine { at, dir, text: text.into() });
+    }
+
+    /// Wait for output until `until`; returns false when the time came with nothing.
+    pub async fn pump(&mut self, until: Duration) -> Result<bool, RigError> {
+        match self.rig.recv(until).await? {
+            RigOutput::Idle => Ok(false),
+            RigOutput::Console(bytes) => {
+                for b in bytes {
+                    if let Some(line) = self.decoder.push(b) {
+                        let line = line.map(str::to_owned);
+                        self.decoder.clear_line();
+                        self.line(line);
+                    }
+                }
+                Ok(true)
+            }
+            RigOutput::Measurement(m) => {
+                let text = match &m {
+                    Measurement::Pulse { compartment, on } => {
+                        format!("solenoid {} on for {}ms", self.compartment_name(*compartment), on.as_millis())
+                    }
+                    Measurement::Backoffice { seq, kind, duplicate, .. } => {
+                        format!("back office received record {seq} ({kind}){}", if *duplicate { " again: duplicate dropped" } else { "" })
+                    }
+                };
+                self.note(Dir::Measure, text);
+                let at = self.now();
+                self.obs.push(Obs { at, kind: ObsKind::Measured(m) });
+                Ok(true)
+            }
+        }
+    }
+
+    /// Let rig time pass until `until`, taking in everything that happens.
+    pub async fn wait_until(&mut self, until: Duration) -> Result<(), RigError> {
+        while self.now() < until {
+            if !self.pump(until).await? && self.now() < until {
+                // A rig that returns Idle early must not spin us.
+                return Err(RigError::Console(format!("rig stopped at {} before {}", fmt_at(self.now()), fmt_at(until))));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn compartment_name(&self, i: usize) -> String {
+        self.compartments.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
+    }
+
+    fn line(&mut self, line: Result<String, locker_proto::LineError>) {
+        let at = self.now();
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                self.bad_lines += 1;
+                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: format!("unreadable console line: {e}") });
+                return;
+            }
+        };
+        self.transcript.push(TranscriptLine { at, dir: Dir::Rx, text: line.clone() });
+        let (seq, body) = match locker_proto::parse_frame(&line) {
+            Ok(f) => f,
+            Err(e) => {
+                self.bad_lines += 1;
+                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: format!("bad frame ignored: {e}") });
+                return;
+            }
+        };
+        let msg = match ToHarness::parse(body) {
+            Ok(m) => m,
+            Err(e) => {
+                self.bad_lines += 1;
+                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: format!("undecodable frame ignored: {e}") });
+                return;
+            }
+        };
+        let expected = self.rx_seq.map(|s| s.wrapping_add(1));
+        if let (Some(exp), false) = (expected, matches!(msg, ToHarness::Hello { .. })) {
+            if seq != exp {
+                let mut t = String::new();
+                let _ = write!(t, "sequence gap: expected {exp}, got {seq}: {} line(s) lost", seq.wrapping_sub(exp));
+                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: t });
+            }
+        }
+        self.rx_seq = Some(seq);
+        match msg {
+            ToHarness::Hello { proto, build, board, .. } => {
+                let kind = ObsKind::Hello { build: build.to_string(), board: board.to_string(), proto };
+                self.obs.push(Obs { at, kind });
+            }
+            ToHarness::Event { t_ms, event } => self.obs.push(Obs { at, kind: ObsKind::Event { t_ms, event } }),
+            ToHarness::Response { to, response } => self.responses.push_back((to, response)),
+        }
+    }
+
+    /// Send a command and wait for its answer.
+    pub async fn command(&mut self, cmd: Command) -> Result<Response, RigError> {
+        let seq = self.tx_seq;
+        self.tx_seq = self.tx_seq.wrapping_add(1);
+        let mut line = heapless::String::<{ locker_proto::MAX_LINE + 2 }>::new();
+        locker_proto::encode_frame(seq, &cmd, &mut line).map_err(|_| RigError::Console("command too long".into()))?;
+        self.note(Dir::Tx, line.trim_end());
+        self.rig.send(line.as_bytes()).await?;
+        let deadline = self.now() + COMMAND_TIMEOUT;
+        loop {
+            if let Some(pos) = self.responses.iter().position(|(to, _)| *to == seq) {
+                let (_, r) = self.responses.remove(pos).unwrap_or((seq, Response::Ok));
+                return Ok(r);
+            }
+            if self.now() >= deadline {
+                return Err(RigError::Console(format!("no answer to `{cmd}` within {}s", COMMAND_TIMEOUT.as_secs())));
+            }
+            self.pump(deadline).await?;
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Quantities with units, as written in suites and rig files: `500ms`, `2h`,
+//! `-25C`, `9.5V`, `2C/min`. This is the one place they are parsed.
+
+use serde::de::{self, Deserialize, Deserializer};
+use std::fmt;
+use std::time::Duration;
+
+fn split_number(s: &str) -> Option<(f64, &str)> {
+    let s = s.trim();
+    let end = s
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || ((c == '-' || c == '+') && i == 0)))
+        .map_or(s.len(), |(i, _)| i);
+    let (num, unit) = s.split_at(end);
+    let v: f64 = num.parse().ok()?;
+    v.is_finite().then_some((v, unit.trim()))
+}
+
+/// Parse a duration: a number and one of `ms`, `s`, `m`/`min`, `h`, `d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration: expected a number and a unit (ms, s, m, h, d), like 500ms or 2h");
+    let (v, unit) = split_number(s).ok_or_else(bad)?;
+    let ms = match unit {
+        "ms" => v,
+        "s" => v * 1e3,
+        "m" | "min" => v * 60e3,
+        "h" => v * 3_600e3,
+        "d" => v * 86_400e3,
+        _ => return Err(bad()),
+    };
+    if !(0.0..=1e13).contains(&ms) {
+        return Err(format!("`{s}` is out of range: a duration is between 0 and 300 years"));
+    }
+    Ok(Duration::from_micros((ms * 1e3).round() as u64))
+}
+
+/// Parse a signed offset (clock drift): `+3m`, `-90s`. Returns milliseconds.
+pub fn parse_offset(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let d = parse_duration(rest).map_err(|_| format!("`{s}` is not a clock offset: expected a signed duration like +3m or -90s"))?;
+    Ok(sign * d.as_millis() as i64)
+}
+
+/// Render a duration the way suites write it.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".into()
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// A duration read from YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = scalar(d, "a duration like 500ms or 2h")?;
+        parse_duration(&s).map(Dur).map_err(de::Error::custom)
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fmt_duration(self.0))
+    }
+}
+
+/// A signed clock offset in milliseconds read from YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offset(pub i64);
+
+impl<'de> Deserialize<'de> for Offset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = scalar(d, "a signed duration like +3m or -90s")?;
+        parse_offset(&s).map(Offset).map_err(de::Error::custom)
+    }
+}
+
+/// Temperature in degrees Celsius: `-25C`, `8.5C`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Celsius(pub f64);
+
+impl Celsius {
+    pub fn centi(self) -> i32 {
+        (self.0 * 100.0).round() as i32
+    }
+}
+
+pub fn parse_celsius(s: &str) -> Result<Celsius, String> {
+    let bad = || format!("`{s}` is not a temperature: expected a number and C, like -25C or 8.5C");
+    match split_number(s) {
+        Some((v, "C")) if (-100.0..=200.0).contains(&v) => Ok(Celsius(v)),
+        Some((_, "C")) => Err(format!("`{s}` is out of range: a temperature is between -100C and 200C")),
+        _ => Err(bad()),
+    }
+}
+
+impl<'de> Deserialize<'de> for Celsius {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = scalar(d, "a temperature like -25C")?;
+        parse_celsius(&s).map_err(de::Error::custom)
+    }
+}
+
+impl fmt::Display for Celsius {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}C", self.0)
+    }
+}
+
+/// A supply voltage: `12V`, `9.5V`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Volts(pub f64);
+
+impl<'de> Deserialize<'de> for Volts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = scalar(d, "a voltage like 12V")?;
+        match split_number(&s) {
+            Some((v, "V")) if (0.0..=60.0).contains(&v) => Ok(Volts(v)),
+            Some((_, "V")) => Err(de::Error::custom(format!("`{s}` is out of range: a voltage is between 0V and 60V"))),
+            _ => Err(de::Error::custom(format!("`{s}` is not a voltage: expected a number and V, like 12V or 9.5V"))),
+        }
+    }
+}
+
+impl fmt::Display for Volts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}V", self.0)
+    }
+}
+
+/// A temperature ramp rate: `2C/min`, `30C/h`. Stored as degrees per second.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Ramp(pub f64);
+
+impl<'de> Deserialize<'de> for Ramp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = scalar(d, "a ramp rate like 2C/min")?;
+        let bad = || de::Error::custom(format!("`{s}` is not a ramp rate: expected degrees per time, like 2C/min or 30C/h"));
+        let (deg, per) = s.split_once('/').ok_or_else(bad)?;
+        let Celsius(v) = parse_celsius(deg).map_err(|_| bad())?;
+        let secs = match per.trim() {
+            "s" => 1.0,
+            "min" | "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        if v <= 0.0 {
+            return Err(de::Error::custom(format!("`{s}`: a ramp rate must be above zero")));
+        }
+        Ok(Ramp(v / secs))
+    }
+}
+
+/// Accept a YAML scalar as text (numbers too, so `0` reaches our own error).
+fn scalar<'de, D: Deserializer<'de>>(d: D, expected: &'static str) -> Result<String, D::Error> {
+    struct V(&'static str);
+    impl de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(V(expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("500ms", 500)]
+    #[case("2s", 2_000)]
+    #[case("1.5s", 1_500)]
+    #[case("30m", 1_800_000)]
+    #[case("2h", 7_200_000)]
+    #[case("1d", 86_400_000)]
+    #[case(" 10 s ", 10_000)]
+    fn durations(#[case] text: &str, #[case] ms: u128) {
+        assert_eq!(parse_duration(text).unwrap().as_millis(), ms);
+    }
+
+    #[rstest]
+    #[case("5")]
+    #[case("5q")]
+    #[case("ms")]
+    #[case("-1s")]
+    #[case("1e400s")]
+    #[case("NaNs")]
+    fn bad_durations(#[case] text: &str) {
+        assert!(parse_duration(text).is_err(), "{text}");
+    }
+
+    #[test]
+    fn offsets_and_temperatures() {
+        assert_eq!(parse_offset("-3m"), Ok(-180_000));
+        assert_eq!(parse_offset("+90s"), Ok(90_000));
+        assert_eq!(parse_celsius("-25C").unwrap().centi(), -2500);
+        assert!(parse_celsius("-25").is_err());
+        assert!(parse_celsius("-400C").is_err());
+        assert_eq!(fmt_duration(Duration::from_secs(7200)), "2h");
+    }
+}
