@@ -242,6 +242,9 @@ fn matches(m: &Matcher, compartment: Option<&str>, names: &[String], o: &Obs) ->
             in_range(f64::from(*centi) / 100.0, min.map(|c| c.0), max.map(|c| c.0))
         }
         (Matcher::Lockout { min, max }, Event::Lockout { seconds }) => in_range(Duration::from_secs(u64::from(*seconds)), *min, *max),
+        (Matcher::Unlock { attempt, min, max }, Event::Unlock { attempt: a, pulse_ms, .. }) => {
+            attempt.is_none_or(|want| want == *a) && in_range(Duration::from_millis(u64::from(*pulse_ms)), *min, *max)
+        }
         (Matcher::LinkActive(l), Event::LinkActive(a)) => l == a,
         (Matcher::Uplink(k), Event::Uplink { kind, .. }) => k == kind,
         _ => false,
@@ -267,6 +270,7 @@ fn same_kind(m: &Matcher, o: &Obs) -> bool {
                 Matcher::Heater(_) => "heater",
                 Matcher::Temperature { .. } => "temp",
                 Matcher::Lockout { .. } => "lockout",
+                Matcher::Unlock { .. } => "unlock",
                 Matcher::LinkActive(_) => "link-active",
                 Matcher::Uplink(_) => "uplink",
                 Matcher::Pulse { .. } | Matcher::Backoffice { .. } => return false,
@@ -605,13 +609,13 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     fn not_seen(&self, e: &Expectation) -> String {
-        let since = self.s.obs.get(self.cursor).map_or(self.s.now(), |o| o.at);
+        let last_action = self.s.transcript.iter().rev().find(|t| t.dir == Dir::Act);
+        let since = last_action.map_or(Duration::ZERO, |a| a.at);
         let mut msg = format!("expected {e} within {}, not seen", crate::units::fmt_duration(e.within));
         if let Matcher::Backoffice { kind, .. } = &e.matcher {
             msg.push_str(&format!("; the back office holds {} {kind} record(s)", self.backoffice_count(*kind)));
             return msg;
         }
-        let last_action = self.s.transcript.iter().rev().find(|t| t.dir == Dir::Act);
         if let Some(a) = last_action {
             msg.push_str(&format!(" after the last action (`{}` at {})", a.text, fmt_at(a.at)));
         }

@@ -366,6 +366,8 @@ pub enum Matcher {
     Temperature { min: Option<Celsius>, max: Option<Celsius> },
     Pulse { min: Option<Duration>, max: Option<Duration> },
     Lockout { min: Option<Duration>, max: Option<Duration> },
+    /// The controller started an unlock pulse (what it commanded, not what was measured).
+    Unlock { attempt: Option<u8>, min: Option<Duration>, max: Option<Duration> },
     LinkActive(Option<Link>),
     Uplink(UplinkKind),
     /// The back office holds exactly `count` distinct records of `kind`.
@@ -403,6 +405,16 @@ impl fmt::Display for Matcher {
             }
             Self::Lockout { min, max } => {
                 f.write_str("lockout")?;
+                range(f, &min.map(Dur), &max.map(Dur))
+            }
+            Self::Unlock { attempt, min, max } => {
+                f.write_str("unlock")?;
+                if let Some(a) = attempt {
+                    write!(f, " attempt {a}")?;
+                }
+                if min.is_some() || max.is_some() {
+                    f.write_str(" with pulse")?;
+                }
                 range(f, &min.map(Dur), &max.map(Dur))
             }
             Self::LinkActive(l) => write!(f, "link-active {}", l.map_or("none", |l| l.as_str())),
@@ -622,6 +634,13 @@ struct RawDurRange {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawUnlock {
+    attempt: Option<u8>,
+    pulse: Option<RawDurRange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawBackoffice {
     kind: String,
     count: u32,
@@ -643,6 +662,7 @@ struct RawExpect {
     temperature: Option<RawRange>,
     pulse: Option<RawDurRange>,
     lockout: Option<RawDurRange>,
+    unlock: Option<RawUnlock>,
     link_active: Option<String>,
     uplink: Option<String>,
     backoffice: Option<RawBackoffice>,
@@ -734,6 +754,10 @@ impl RawExpect {
         if let Some(r) = self.lockout {
             found.push(("lockout", Ok(Matcher::Lockout { min: r.min.map(|d| d.0), max: r.max.map(|d| d.0) })));
         }
+        if let Some(u) = self.unlock {
+            let (min, max) = u.pulse.map_or((None, None), |p| (p.min.map(|d| d.0), p.max.map(|d| d.0)));
+            found.push(("unlock", Ok(Matcher::Unlock { attempt: u.attempt, min, max })));
+        }
         if let Some(l) = self.link_active {
             let m = if l == "none" {
                 Ok(Matcher::LinkActive(None))
@@ -752,7 +776,7 @@ impl RawExpect {
         }
         match found.len() {
             0 => Err("nothing to look for: expected one of `event`, `display`, `led`, `lock`, `door`, `bolt`, `package`, \
-                      `error`, `code`, `heater`, `temperature`, `pulse`, `lockout`, `link-active`, `uplink`, `backoffice`"
+                      `error`, `code`, `heater`, `temperature`, `pulse`, `lockout`, `unlock`, `link-active`, `uplink`, `backoffice`"
                 .into()),
             1 => {
                 let (key, m) = found.remove(0);

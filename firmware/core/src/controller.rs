@@ -756,7 +756,9 @@ impl Controller {
         let t = hw.read_temp_centi();
         let before = self.temp;
         let changed = self.temp.sample(t);
-        if self.reported_temp.is_none_or(|r| (t - r).abs() >= TEMP_REPORT_DELTA) {
+        // A reading that changes the heater or the refusal is always reported,
+        // so the log shows what the decision was based on.
+        if changed || self.reported_temp.is_none_or(|r| (t - r).abs() >= TEMP_REPORT_DELTA) {
             self.reported_temp = Some(t);
             hw.emit(Event::Temp { centi: t });
         }
