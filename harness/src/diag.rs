@@ -23,18 +23,24 @@ impl InputError {
     }
 
     pub fn at(file: &Path, text: &str, line: usize, column: usize, message: impl Into<String>) -> Self {
-        let source_line = text.lines().nth(line.saturating_sub(1)).map(|l| l.chars().take(200).collect());
+        // A location just past the end (unterminated input) shows the last line.
+        let lines: Vec<&str> = text.lines().collect();
+        let (line, column, source_line) = match lines.get(line.saturating_sub(1)) {
+            Some(l) => (line, column, Some(l.chars().take(200).collect())),
+            None => match lines.last() {
+                Some(l) => (lines.len(), l.chars().count() + 1, Some(l.chars().take(200).collect())),
+                None => (line, column, None),
+            },
+        };
         Self { file: file.to_owned(), at: Some((line, column)), message: message.into(), source_line }
     }
 
     /// Turn a yaml_serde error into a located one. Its text is `path: what
     /// at line L column C`; the location is kept apart so it is rendered once.
     pub fn from_yaml(file: &Path, text: &str, err: &yaml_serde::Error) -> Self {
-        let msg = err.to_string();
-        let msg = match msg.rfind(" at line ") {
-            Some(i) if msg[i..].contains(" column ") => msg[..i].to_owned(),
-            _ => msg,
-        };
+        let msg = strip_location(&err.to_string())
+            .replace("expected struct Suite", "expected a suite: a mapping with `name`, `description`, `tags` and `cases`")
+            .replace("expected struct RawRig", "expected a rig: a mapping with `name`, `labels`, `controller` and `sim`");
         match err.location() {
             Some(loc) => Self::at(file, text, loc.line(), loc.column(), msg),
             None => Self::new(file, msg),
@@ -69,6 +75,17 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+/// Drop the parser's own ` at line L column C`: the location is rendered apart.
+fn strip_location(msg: &str) -> String {
+    let Some(i) = msg.find(" at line ") else { return msg.to_owned() };
+    let rest = &msg[i + " at line ".len()..];
+    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let n = digits(rest);
+    let Some(after_col) = rest[n..].strip_prefix(" column ") else { return msg.to_owned() };
+    let m = digits(after_col);
+    format!("{}{}", &msg[..i], &after_col[m..])
+}
 
 /// Read an input file as UTF-8 text, refusing what cannot be a suite or rig.
 pub fn read_text(path: &Path) -> Result<String, InputError> {

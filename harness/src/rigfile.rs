@@ -154,7 +154,8 @@ impl RigDescription {
             file: path.to_owned(),
             name: raw.name,
             labels: raw.labels,
-            firmware: raw.controller.firmware,
+            // Relative paths in a rig file are relative to the file, as in Cargo.toml.
+            firmware: path.parent().unwrap_or(Path::new(".")).join(&raw.controller.firmware),
             station: raw.controller.station.id,
             key,
             compartments,

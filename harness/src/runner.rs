@@ -65,6 +65,18 @@ fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_whole_numbers_only() {
+        assert_eq!(replace_number("code 12345678 ok", "12345678", "$p").as_deref(), Some("code $p ok"));
+        assert_eq!(replace_number("EV 912345678 x", "12345678", "$p"), None);
+        assert_eq!(replace_number("12345678", "12345678", "$p").as_deref(), Some("$p"));
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
@@ -169,7 +181,16 @@ pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashR
             message: format!("the case took more than {}s of wall time; the rig stopped answering", CASE_WALL_TIMEOUT.as_secs()),
         },
     };
-    report.outcome = outcome;
+    // Second line of defence for privacy: a code must never be in a report,
+    // and a controller that echoes one has failed.
+    let leaks = redact(&mut run.s.transcript, &mut run.trace, &run.vars);
+    report.outcome = match (outcome, leaks.is_empty()) {
+        (Outcome::Passed, false) => Outcome::Failed {
+            step: "privacy".into(),
+            message: format!("a code appeared in clear on the console ({}); it is redacted in this report", leaks.join(", ")),
+        },
+        (o, _) => o,
+    };
     report.proto = run.s.obs.iter().find_map(|o| match &o.kind {
         ObsKind::Hello { proto, .. } => Some(*proto),
         _ => None,
@@ -180,6 +201,50 @@ pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashR
     report.trace = run.trace;
     report.transcript = std::mem::take(&mut run.s.transcript);
     report
+}
+
+/// Replace every bound code in the transcript and trace by its `$name`;
+/// returns the names of the codes that were found.
+fn redact(transcript: &mut [TranscriptLine], trace: &mut [String], vars: &HashMap<String, String>) -> Vec<String> {
+    let mut leaked = Vec::new();
+    for (name, code) in vars {
+        let digits = code.trim_end_matches('#');
+        // Only real codes: short literals could match timestamps by chance.
+        if digits.len() < 8 {
+            continue;
+        }
+        let mut found = false;
+        for text in transcript.iter_mut().map(|t| &mut t.text).chain(trace.iter_mut()) {
+            if let Some(clean) = replace_number(text, digits, &format!("${name}")) {
+                *text = clean;
+                found = true;
+            }
+        }
+        if found {
+            leaked.push(format!("${name}"));
+        }
+    }
+    leaked.sort();
+    leaked
+}
+
+/// Replace `digits` where it stands as a whole number (not inside a longer
+/// one, such as a timestamp); `None` when it does not occur.
+fn replace_number(text: &str, digits: &str, with: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut found = false;
+    while let Some(i) = rest.find(digits) {
+        let before = rest[..i].chars().next_back().or_else(|| out.chars().next_back());
+        let after = rest[i + digits.len()..].chars().next();
+        let whole = !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit());
+        out.push_str(&rest[..i]);
+        out.push_str(if whole { with } else { digits });
+        found |= whole;
+        rest = &rest[i + digits.len()..];
+    }
+    out.push_str(rest);
+    found.then_some(out)
 }
 
 fn obs_text(o: &Obs) -> String {
@@ -366,7 +431,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                                 flash.build_id
                             ))));
                         }
-                        self.trace("boot");
+                        self.trace.push(format!("{:>10} power on", fmt_at(Duration::ZERO)));
                         self.traced = self.trace_new_obs(0);
                         self.cursor = self.s.obs.len();
                         return Ok(());

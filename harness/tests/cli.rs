@@ -1,0 +1,160 @@
+//! The `harness` binary as a user meets it: exit codes, reports, and what it
+//! says about bad input (pinned, since people read it).
+
+use rstest::rstest;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("..")).to_owned()
+}
+
+fn harness(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness")).args(args).current_dir(dir).output().expect("harness runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+const GOOD_CASE: &str = "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n";
+
+#[rstest]
+#[case::typo_in_step_kind("typo_in_step_kind", "name: demo\ncases:\n  - name: one\n    steps:\n      - kyes: \"1234#\"\n")]
+#[case::typo_in_case_key("typo_in_case_key", "name: demo\ncases:\n  - name: one\n    stpes:\n      - wait: 1s\n")]
+#[case::unknown_key_in_step("unknown_key_in_step", "name: demo\ncases:\n  - name: one\n    steps:\n      - door: { compartment: M1, action: hold, force: 3 }\n")]
+#[case::bad_duration("bad_duration", "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 5 parsecs\n")]
+#[case::duration_without_unit("duration_without_unit", "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 5\n")]
+#[case::temperature_without_unit("temperature_without_unit", "name: demo\ncases:\n  - name: one\n    steps:\n      - chamber: { set: -25 }\n")]
+#[case::two_kinds_in_one_step("two_kinds_in_one_step", "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n        keys: \"1#\"\n")]
+#[case::two_matchers("two_matchers", "name: demo\ncases:\n  - name: one\n    steps:\n      - expect: { display: \"X\", led: green }\n")]
+#[case::unknown_event_kind("unknown_event_kind", "name: demo\ncases:\n  - name: one\n    steps:\n      - expect: { event: teleport }\n")]
+#[case::variable_before_binding("variable_before_binding", "name: demo\ncases:\n  - name: one\n    steps:\n      - keys: \"$pickup#\"\n")]
+#[case::not_a_key("not_a_key", "name: demo\ncases:\n  - name: one\n    steps:\n      - keys: \"12a4#\"\n")]
+#[case::unterminated_flow("unterminated_flow", "name: demo\ncases:\n  - name: one\n    steps:\n      - door: { compartment: M1\n")]
+#[case::tab_indent("tab_indent", "name: demo\ncases:\n\t- name: one\n")]
+#[case::empty_file("empty_file", "")]
+#[case::wrong_top_level("wrong_top_level", "- just\n- a list\n")]
+#[case::duplicate_case_names("duplicate_case_names", "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n  - name: one\n    steps:\n      - wait: 1s\n")]
+#[case::unknown_compartment("unknown_compartment", "name: demo\ncases:\n  - name: one\n    steps:\n      - door: { compartment: Z9, action: hold }\n")]
+fn bad_suite_is_refused_with_location(#[case] name: &str, #[case] suite: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("bad.yaml"), suite).expect("write suite");
+    let rig = repo().join("rigs/sim.yaml");
+    let out = harness(dir.path(), &["check", "bad.yaml", "--rig", rig.to_str().unwrap_or_default()]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.yaml"), "names the file: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    insta::assert_snapshot!(format!("bad_suite__{name}"), err);
+}
+
+#[test]
+fn non_utf8_suite_names_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("bin.yaml"), b"name: demo\ncases:\n  - name: \xff\xfe\n").expect("write");
+    let out = harness(dir.path(), &["check", "bin.yaml"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("bin.yaml:3:11") && err.contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn bad_rig_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("s.yaml"), GOOD_CASE).expect("write");
+    std::fs::write(
+        dir.path().join("rig.yaml"),
+        "name: r\ncontroller:\n  firmware: fw\n  station: { id: 1, key: \"abc\" }\n  compartments: [{ name: M1, size: M }]\nsim: { start: \"2026-03-02T09:00:00Z\", ambient: 20C, supply: 12V }\n",
+    )
+    .expect("write");
+    let out = harness(dir.path(), &["check", "s.yaml", "--rig", "rig.yaml"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("rig.yaml:4:") && err.contains("32 hex digits"), "{err}");
+}
+
+#[test]
+fn bad_filter_and_usage_exit_2() {
+    let out = harness(&repo(), &["run", "--filter", "tga:smoke"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("unknown key `tga:`"));
+    let out = harness(&repo(), &["run", "--jobz", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_input_does_not_touch_a_previous_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("junit.xml");
+    std::fs::write(&junit, "previous").expect("write");
+    std::fs::write(dir.path().join("bad.yaml"), "name: x\ncases: [").expect("write");
+    let rig = repo().join("rigs/sim.yaml");
+    let out = harness(dir.path(), &["run", "bad.yaml", "--rig", rig.to_str().unwrap_or_default(), "--junit", "junit.xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&junit).ok().as_deref(), Some("previous"));
+}
+
+#[test]
+fn list_json_has_one_object_per_case() {
+    let out = harness(&repo(), &["list", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, _) = text(&out);
+    let mut suites = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert!(v["name"].is_string() && v["tags"].is_array());
+        suites.insert(v["suite"].as_str().unwrap_or_default().to_owned());
+        n += 1;
+    }
+    assert!(n >= 20 && suites.len() >= 4, "{n} cases in {suites:?}");
+    let smoke = harness(&repo(), &["list", "--json", "--filter", "tag:smoke"]);
+    assert!(text(&smoke).0.lines().count() < n);
+}
+
+/// The README's main job, end to end: exit 0 and a JUnit file a parser accepts.
+#[test]
+fn main_job_writes_parsable_junit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("out/junit.xml");
+    let out = harness(&repo(), &["run", "-j", "2", "--junit", junit.to_str().unwrap_or_default()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+    assert!(report.test_suites.len() >= 4);
+    let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert!(cases >= 20);
+    assert_eq!(report.failures + report.errors, 0);
+    let tc = &report.test_suites[0].test_cases[0];
+    let props: Vec<_> = tc.properties.iter().map(|p| p.name.as_str()).collect();
+    for want in ["rig", "firmware.build", "protocol.version", "seed"] {
+        assert!(props.contains(&want), "{props:?}");
+    }
+}
+
+/// A broken firmware rule shows up as a failure exit, not an error.
+#[test]
+fn failure_and_error_exit_codes_differ() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The controller never displays this, so the case fails (exit 1)...
+    std::fs::write(
+        dir.path().join("f.yaml"),
+        "name: f\ncases:\n  - name: impossible\n    steps:\n      - keys: \"1#\"\n      - expect: { display: \"FREE PARCELS\" }\n",
+    )
+    .expect("write");
+    let rig = repo().join("rigs/sim.yaml");
+    let rig = rig.to_str().unwrap_or_default();
+    let out = harness(dir.path(), &["run", "f.yaml", "--rig", rig, "--junit", "j.xml"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("steps[1]") && stdout.contains("FREE PARCELS") && stdout.contains("seen instead"), "{stdout}");
+    // ...while a rig whose firmware cannot be proven is an error (exit 3).
+    let bad_rig = std::fs::read_to_string(rig).expect("rig").replace("../firmware/core", "/nonexistent");
+    std::fs::write(dir.path().join("rig.yaml"), bad_rig).expect("write");
+    let out = harness(dir.path(), &["run", "f.yaml", "--rig", "rig.yaml", "--junit", "j.xml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out).0);
+    let xml = std::fs::read_to_string(dir.path().join("j.xml")).expect("junit");
+    assert!(xml.contains("<error") && xml.contains("firmware manifest"), "{xml}");
+}
