@@ -971,3 +971,282 @@ impl Controller {
         hw.nv_write(&image);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The controller against an idealised board: doors and bolts obey at
+    //! once, links answer at once. The sim rig's plant model adds physics;
+    //! these tests pin the rules.
+    use super::*;
+    use crate::codes;
+    use std::string::ToString;
+    use std::vec::Vec;
+
+    const KEY: [u8; 16] = *b"unit-test-key-16";
+    const STATION: u32 = 99;
+    const T0: u64 = 1_772_442_000; // 2026-03-02 09:00 UTC
+
+    #[derive(Default)]
+    struct FakeHw {
+        door_closed: [bool; 5],
+        bolt_extended: [bool; 5],
+        package: [bool; 5],
+        temp: i32,
+        solenoid: [bool; 5],
+        heater: bool,
+        events: Vec<Event>,
+        nv: Vec<u8>,
+        probes: Vec<Link>,
+        sent: Vec<Record>,
+    }
+
+    impl FakeHw {
+        fn new() -> Self {
+            Self { door_closed: [true; 5], bolt_extended: [true; 5], temp: 2000, nv: vec![0xFF; NV_SIZE], ..Self::default() }
+        }
+        fn take(&mut self) -> Vec<String> {
+            self.events.drain(..).map(|e| e.to_string()).collect()
+        }
+    }
+
+    impl Hw for FakeHw {
+        fn door_closed(&self, c: usize) -> bool {
+            self.door_closed[c]
+        }
+        fn bolt_extended(&self, c: usize) -> bool {
+            self.bolt_extended[c]
+        }
+        fn package_present(&self, c: usize) -> bool {
+            self.package[c]
+        }
+        fn read_temp_centi(&mut self) -> i32 {
+            self.temp
+        }
+        fn set_solenoid(&mut self, c: usize, on: bool) {
+            self.solenoid[c] = on;
+        }
+        fn set_heater(&mut self, on: bool) {
+            self.heater = on;
+        }
+        fn emit(&mut self, event: Event) {
+            self.events.push(event);
+        }
+        fn link_probe(&mut self, link: Link) {
+            self.probes.push(link);
+        }
+        fn uplink(&mut self, _link: Link, record: &Record) {
+            self.sent.push(*record);
+        }
+        fn nv_write(&mut self, image: &[u8; NV_SIZE]) {
+            self.nv = image.to_vec();
+        }
+    }
+
+    struct Bench {
+        c: Controller,
+        hw: FakeHw,
+        ms: u64,
+        rtc: u64,
+    }
+
+    impl Bench {
+        fn boot() -> Self {
+            let mut hw = FakeHw::new();
+            let nv = hw.nv.clone();
+            let now = Now { ms: 0, rtc: T0 };
+            let mut c = Controller::boot(Config::reference(STATION, KEY), &nv, now, ResetCause::PowerOn, &mut hw);
+            c.handle(now, Input::LinkProbe { link: Link::Primary, ok: true }, &mut hw);
+            let mut b = Self { c, hw, ms: 0, rtc: T0 };
+            b.hw.take();
+            b
+        }
+        fn now(&self) -> Now {
+            Now { ms: self.ms, rtc: self.rtc }
+        }
+        fn advance(&mut self, ms: u64) {
+            let end = self.ms + ms;
+            while self.c.next_deadline() <= end {
+                self.ms = self.ms.max(self.c.next_deadline());
+                self.rtc = T0 + self.ms / 1000;
+                let now = self.now();
+                self.c.tick(now, &mut self.hw);
+            }
+            self.ms = end;
+            self.rtc = T0 + self.ms / 1000;
+        }
+        fn keys(&mut self, s: &str) {
+            for ch in s.chars() {
+                let now = self.now();
+                self.c.handle(now, Input::Key(Key::from_char(ch).unwrap_or(Key::Clear)), &mut self.hw);
+            }
+        }
+        fn sensors(&mut self) {
+            let now = self.now();
+            self.c.handle(now, Input::Sensors, &mut self.hw);
+        }
+        /// Put a parcel in compartment `i` directly, as a drop-off would.
+        fn stock(&mut self, i: usize) -> String {
+            let w = codes::window_of(self.rtc);
+            self.c.nv.slots[i] = Slot::Occupied { parcel: 7, window: w as u32 };
+            let code = codes::pickup_code(&KEY, STATION, i as u8, 7, w);
+            let mut s: String = code.iter().map(|&b| b as char).collect();
+            s.push('#');
+            s
+        }
+        fn saw(&mut self, text: &str) -> bool {
+            self.hw.take().iter().any(|e| e == text)
+        }
+    }
+
+    use std::string::String;
+
+    #[test]
+    fn boot_sweeps_doors_in_configured_order_then_checks_the_link() {
+        let mut hw = FakeHw::new();
+        let nv = hw.nv.clone();
+        let now = Now { ms: 0, rtc: T0 };
+        let _c = Controller::boot(Config::reference(STATION, KEY), &nv, now, ResetCause::PowerOn, &mut hw);
+        let diag: Vec<String> = hw.take().into_iter().filter(|e| e.starts_with("diag")).collect();
+        assert_eq!(diag, ["diag door S1 ok", "diag door S2 ok", "diag door M1 ok", "diag door M2 ok", "diag door L1 ok"]);
+        assert_eq!(hw.probes, [Link::Primary]);
+    }
+
+    #[test]
+    fn valid_code_pulses_the_right_solenoid() {
+        let mut b = Bench::boot();
+        let code = b.stock(2);
+        b.keys(&code);
+        assert!(b.hw.solenoid[2]);
+        assert!(b.hw.take().contains(&"unlock M1 1 200".into()));
+    }
+
+    #[test]
+    fn lockout_threshold_and_doubling() {
+        let mut b = Bench::boot();
+        let code = b.stock(0);
+        for n in 1..=LOCKOUT_THRESHOLD {
+            b.keys("11111111#");
+            assert_eq!(b.c.is_locked_out(), n == LOCKOUT_THRESHOLD, "after {n} wrong codes");
+        }
+        assert!(b.hw.events.contains(&Event::Lockout { seconds: 30 }));
+        b.keys(&code);
+        assert!(!b.hw.solenoid[0], "locked out: no unlock");
+        b.advance(30_000);
+        assert!(!b.c.is_locked_out());
+        for _ in 0..LOCKOUT_THRESHOLD {
+            b.keys("11111111#");
+        }
+        assert!(b.hw.events.contains(&Event::Lockout { seconds: 60 }));
+    }
+
+    #[test]
+    fn lockout_survives_reboot_from_nv() {
+        let mut b = Bench::boot();
+        for _ in 0..LOCKOUT_THRESHOLD {
+            b.keys("11111111#");
+        }
+        b.advance(12_000);
+        let nv = b.hw.nv.clone();
+        let mut hw = FakeHw::new();
+        let c = Controller::boot(Config::reference(STATION, KEY), &nv, Now { ms: 0, rtc: T0 }, ResetCause::PowerOn, &mut hw);
+        assert!(c.is_locked_out());
+        let remaining = c.status(Now { ms: 0, rtc: T0 }).lockout_s;
+        assert!((18..=30).contains(&remaining), "{remaining}s left; time without power must not count");
+    }
+
+    #[test]
+    fn corrupt_nv_fails_secure() {
+        let mut image = [0u8; NV_SIZE];
+        Nv::default().encode(&mut image);
+        image[10] ^= 0x40;
+        let mut hw = FakeHw::new();
+        let c = Controller::boot(Config::reference(STATION, KEY), &image, Now { ms: 0, rtc: T0 }, ResetCause::PowerOn, &mut hw);
+        assert!(c.is_locked_out());
+        assert!(hw.events.contains(&Event::Error { code: ErrorCode::MEMORY, c: None }));
+    }
+
+    #[test]
+    fn jam_retries_three_times_then_reports() {
+        let mut b = Bench::boot();
+        let code = b.stock(0);
+        b.keys(&code);
+        b.advance(5_000); // bolt never moves
+        let ev = b.hw.take();
+        let unlocks: Vec<_> = ev.iter().filter(|e| e.starts_with("unlock")).collect();
+        assert_eq!(unlocks, ["unlock S1 1 200", "unlock S1 2 300", "unlock S1 3 400"]);
+        assert!(ev.contains(&"error E21 S1".into()));
+        assert!(!b.hw.solenoid[0]);
+        assert!(matches!(b.c.nv.slots[0], Slot::Occupied { .. }), "a jam does not use up the code");
+    }
+
+    #[test]
+    fn pickup_purges_the_code() {
+        let mut b = Bench::boot();
+        let code = b.stock(1);
+        b.keys(&code);
+        b.hw.bolt_extended[1] = false;
+        b.advance(200);
+        b.hw.door_closed[1] = false;
+        b.sensors();
+        assert!(!b.hw.solenoid[1], "solenoid released once the door is open");
+        b.hw.bolt_extended[1] = true;
+        b.hw.door_closed[1] = true;
+        b.sensors();
+        assert!(b.saw("pickup S2 7"));
+        assert_eq!(b.c.nv.slots[1], Slot::Empty);
+        b.keys(&code);
+        assert!(b.saw("code wrong"));
+    }
+
+    #[test]
+    fn door_open_without_unlock_is_a_sensor_fault() {
+        let mut b = Bench::boot();
+        b.hw.door_closed[4] = false;
+        b.sensors();
+        assert!(b.saw("error E31 L1"));
+        b.hw.door_closed[4] = true;
+        b.sensors();
+        assert!(b.saw("error-clear E31 L1"));
+    }
+
+    #[test]
+    fn help_three_times_is_a_soft_reset() {
+        let mut b = Bench::boot();
+        for _ in 0..3 {
+            let now = b.now();
+            b.c.handle(now, Input::Help, &mut b.hw);
+            b.advance(5_000);
+        }
+        assert!(b.hw.events.contains(&Event::Reset(ResetCause::Soft)));
+    }
+
+    #[test]
+    fn help_presses_spread_out_do_not_reset() {
+        let mut b = Bench::boot();
+        for _ in 0..3 {
+            let now = b.now();
+            b.c.handle(now, Input::Help, &mut b.hw);
+            b.advance(HELP_WINDOW_MS / 2 + 1);
+        }
+        assert!(!b.hw.events.contains(&Event::Reset(ResetCause::Soft)));
+    }
+
+    #[test]
+    fn failed_uplink_fails_over_to_secondary_and_keeps_the_record() {
+        let mut b = Bench::boot();
+        let now = b.now();
+        b.c.enqueue(UplinkKind::Pickup, 0, 7, &mut b.hw);
+        b.c.pump(now, &mut b.hw);
+        assert_eq!(b.hw.sent.len(), 1);
+        let seq = b.hw.sent[0].seq;
+        let now = b.now();
+        b.c.handle(now, Input::UplinkResult { link: Link::Primary, seq, ok: false }, &mut b.hw);
+        assert_eq!(b.hw.probes.last(), Some(&Link::Secondary));
+        b.c.handle(now, Input::LinkProbe { link: Link::Secondary, ok: true }, &mut b.hw);
+        assert_eq!(b.c.nv.queue.len(), 1, "kept until acknowledged");
+        assert_eq!(b.hw.sent.len(), 2);
+        b.c.handle(now, Input::UplinkResult { link: Link::Secondary, seq, ok: true }, &mut b.hw);
+        assert!(b.c.nv.queue.is_empty());
+        assert!(b.saw(&std::format!("uplink {seq} pickup secondary")));
+    }
+}
