@@ -26,7 +26,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Parser)]
-#[command(name = "harness", version, about = "Hardware-in-the-loop test harness for parcel-locker controllers")]
+#[command(
+    name = "harness",
+    version,
+    about = "Hardware-in-the-loop test harness for parcel-locker controllers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -108,7 +112,10 @@ fn report_errors(errors: &[InputError]) -> Exit {
 fn default_suites() -> Result<Vec<PathBuf>, InputError> {
     let dir = Path::new("suites");
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        InputError::new(dir, format!("cannot list suites: {e} (run from the repository root, or name suite files)"))
+        InputError::new(
+            dir,
+            format!("cannot list suites: {e} (run from the repository root, or name suite files)"),
+        )
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -123,8 +130,12 @@ fn default_suites() -> Result<Vec<PathBuf>, InputError> {
 }
 
 /// Load and check suite files; every problem in every file is collected.
-pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Suite)>, Vec<InputError>> {
-    let paths = if paths.is_empty() { default_suites().map_err(|e| vec![e])? } else { paths.to_vec() };
+pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
+    let paths = if paths.is_empty() {
+        default_suites().map_err(|e| vec![e])?
+    } else {
+        paths.to_vec()
+    };
     let mut suites = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -139,25 +150,51 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Suite)>, Vec<Input
     }
     for (i, (p, s)) in suites.iter().enumerate() {
         if let Some((q, _)) = suites[..i].iter().find(|(_, t)| t.name == s.name) {
-            errors.push(InputError::new(p, format!("suite name `{}` is also used by {}; suite names must be unique", s.name, q.display())));
+            errors.push(InputError::new(
+                p,
+                format!(
+                    "suite name `{}` is also used by {}; suite names must be unique",
+                    s.name,
+                    q.display()
+                ),
+            ));
         }
     }
-    if errors.is_empty() { Ok(suites) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(suites)
+    } else {
+        Err(errors)
+    }
 }
 
 fn line_of(text: &str, needle: &str, after: usize) -> Option<(usize, usize)> {
-    text.lines().enumerate().skip(after).find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+    text.lines()
+        .enumerate()
+        .skip(after)
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
 }
 
 fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
     if s.cases.is_empty() {
-        return Err(InputError::new(path, "cases: empty; a suite needs at least one case"));
+        return Err(InputError::new(
+            path,
+            "cases: empty; a suite needs at least one case",
+        ));
     }
     for (i, c) in s.cases.iter().enumerate() {
         if s.cases[..i].iter().any(|d| d.name == c.name) {
             let first = line_of(text, &c.name, 0).map_or(0, |(l, _)| l);
             let (l, col) = line_of(text, &c.name, first).unwrap_or((1, 1));
-            return Err(InputError::at(path, text, l, col, format!("cases[{i}].name: `{}` is used twice in this suite; case names must be unique", c.name)));
+            return Err(InputError::at(
+                path,
+                text,
+                l,
+                col,
+                format!(
+                    "cases[{i}].name: `{}` is used twice in this suite; case names must be unique",
+                    c.name
+                ),
+            ));
         }
     }
     Ok(())
@@ -166,10 +203,14 @@ fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
 fn step_compartments<'a>(steps: &'a [Step], out: &mut Vec<&'a str>) {
     for s in steps {
         match s {
-            Step::Door { compartment, .. } | Step::Package { compartment, .. } | Step::Fault { compartment, .. } | Step::Parcel { compartment, .. } => {
-                out.push(compartment)
-            }
-            Step::Issue { compartment: Some(c), .. } => out.push(c),
+            Step::Door { compartment, .. }
+            | Step::Package { compartment, .. }
+            | Step::Fault { compartment, .. }
+            | Step::Parcel { compartment, .. } => out.push(compartment),
+            Step::Issue {
+                compartment: Some(c),
+                ..
+            } => out.push(c),
             Step::Expect(e) => out.extend(e.compartment.as_deref()),
             Step::Absent(a) => out.extend(a.compartment.as_deref()),
             Step::Repeat { steps, .. } => step_compartments(steps, out),
@@ -191,7 +232,12 @@ fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> Vec<I
                 let text = std::fs::read_to_string(path).unwrap_or_default();
                 let case_line = line_of(&text, &c.name, 0).map_or(0, |(l, _)| l);
                 let have: Vec<_> = rig.compartments.iter().map(|(n, _)| n.as_str()).collect();
-                let msg = format!("cases[{i}] `{}`: compartment `{bad}` is not on rig `{}` (it has {})", c.name, rig.name, have.join(", "));
+                let msg = format!(
+                    "cases[{i}] `{}`: compartment `{bad}` is not on rig `{}` (it has {})",
+                    c.name,
+                    rig.name,
+                    have.join(", ")
+                );
                 errors.push(match line_of(&text, bad, case_line) {
                     Some((l, col)) => InputError::at(path, &text, l, col, msg),
                     None => InputError::new(path, msg),
@@ -202,7 +248,10 @@ fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> Vec<I
     errors
 }
 
-fn select(sel: &Selection) -> Result<(Vec<(PathBuf, Suite)>, Option<Filter>), Exit> {
+/// Suite files with their checked contents, in the order given.
+type Suites = Vec<(PathBuf, Suite)>;
+
+fn select(sel: &Selection) -> Result<(Suites, Option<Filter>), Exit> {
     let filter = match sel.filter.as_deref().map(Filter::parse).transpose() {
         Ok(f) => f,
         Err(e) => {
@@ -219,9 +268,14 @@ fn list(a: ListArgs) -> Exit {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let plan = runner::plan(&suites, |s, c| filter.as_ref().is_none_or(|f| f.matches(s, c)));
+    let plan = runner::plan(&suites, |s, c| {
+        filter.as_ref().is_none_or(|f| f.matches(s, c))
+    });
     for p in &plan {
-        let suite = suites.iter().find(|(_, s)| s.name == p.suite).map(|(_, s)| s);
+        let suite = suites
+            .iter()
+            .find(|(_, s)| s.name == p.suite)
+            .map(|(_, s)| s);
         let mut tags = p.case.tags.clone();
         for t in suite.map(|s| s.tags.as_slice()).unwrap_or_default() {
             if !tags.contains(t) {
@@ -258,7 +312,11 @@ fn check(a: CheckArgs) -> Exit {
         return report_errors(&errors);
     }
     let cases: usize = suites.iter().map(|(_, s)| s.cases.len()).sum();
-    println!("ok: {} suites, {cases} cases, rig {}", suites.len(), rig.name);
+    println!(
+        "ok: {} suites, {cases} cases, rig {}",
+        suites.len(),
+        rig.name
+    );
     Exit::Ok
 }
 
@@ -279,12 +337,18 @@ fn run(a: RunArgs) -> Exit {
         eprintln!("error: --jobs must be at least 1");
         return Exit::BadInput;
     }
-    let plan = runner::plan(&suites, |s, c| filter.as_ref().is_none_or(|f| f.matches(s, c)));
+    let plan = runner::plan(&suites, |s, c| {
+        filter.as_ref().is_none_or(|f| f.matches(s, c))
+    });
     if plan.is_empty() {
         eprintln!("error: no case matches the selection; `harness list` shows what there is");
         return Exit::BadInput;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(a.jobs.min(64)).enable_time().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.jobs.min(64))
+        .enable_time()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -297,29 +361,38 @@ fn run(a: RunArgs) -> Exit {
     let quiet = a.quiet;
     let mut done = Vec::new();
     let mut write_error = None;
-    let reports = runtime.block_on(runner::run(plan, a.jobs, desc.clone(), move |_| Ok(SimRig::new((*desc).clone())), |ev| match ev {
-        RunEvent::Started { cases, jobs } => {
-            if !quiet {
-                println!("running {cases} cases on {jobs} rig(s)");
+    let reports = runtime.block_on(runner::run(
+        plan,
+        a.jobs,
+        desc.clone(),
+        move |_| Ok(SimRig::new((*desc).clone())),
+        |ev| match ev {
+            RunEvent::Started { cases, jobs } => {
+                if !quiet {
+                    println!("running {cases} cases on {jobs} rig(s)");
+                }
             }
-        }
-        RunEvent::RigReady { rig, flash } => {
-            if !quiet {
-                println!("rig {rig}: firmware {} from {}", flash.build_id, flash.image);
+            RunEvent::RigReady { rig, flash } => {
+                if !quiet {
+                    println!(
+                        "rig {rig}: firmware {} from {}",
+                        flash.build_id, flash.image
+                    );
+                }
             }
-        }
-        RunEvent::CaseFinished(r) => {
-            if !quiet {
-                println!("{}", report::case_line(&r));
+            RunEvent::CaseFinished(r) => {
+                if !quiet {
+                    println!("{}", report::case_line(&r));
+                }
+                done.push(*r);
+                done.sort_by_key(|r| r.index);
+                // Rewritten after every case: a run killed half-way keeps what it finished.
+                if let Err(e) = report::write_junit(&junit, &done) {
+                    write_error = Some(e);
+                }
             }
-            done.push(*r);
-            done.sort_by_key(|r| r.index);
-            // Rewritten after every case: a run killed half-way keeps what it finished.
-            if let Err(e) = report::write_junit(&junit, &done) {
-                write_error = Some(e);
-            }
-        }
-    }));
+        },
+    ));
     print!("{}", report::summary(&reports, started.elapsed()));
     if let Some(e) = write_error {
         eprintln!("error: {e}");

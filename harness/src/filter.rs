@@ -36,11 +36,17 @@ impl Filter {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let tokens = tokenize(text)?;
-        let mut p = Parser { tokens, pos: 0, text };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            text,
+        };
         let f = p.or()?;
         match p.tokens.get(p.pos) {
             None => Ok(f),
-            Some(t) => Err(format!("--filter `{text}`: unexpected `{t}`; expected `&`, `|` or the end")),
+            Some(t) => Err(format!(
+                "--filter `{text}`: unexpected `{t}`; expected `&`, `|` or the end"
+            )),
         }
     }
 }
@@ -77,7 +83,7 @@ fn tokenize(text: &str) -> Result<Vec<String>, String> {
                     }
                     if ch == '"' {
                         chars.next();
-                        while let Some(q) = chars.next() {
+                        for q in chars.by_ref() {
                             if q == '"' {
                                 break;
                             }
@@ -140,7 +146,9 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(f)
             }
-            Some(t) if ["&", "|", ")"].contains(&t) => Err(format!("--filter `{text}`: unexpected `{t}`; expected a term like tag:smoke")),
+            Some(t) if ["&", "|", ")"].contains(&t) => Err(format!(
+                "--filter `{text}`: unexpected `{t}`; expected a term like tag:smoke"
+            )),
             Some(t) => {
                 let t = t.trim_start_matches('"').to_owned();
                 self.pos += 1;
@@ -150,17 +158,25 @@ impl Parser<'_> {
                     Filter::Suite(v.into())
                 } else if let Some(v) = t.strip_prefix("name:") {
                     Filter::Name(v.into())
-                } else if let Some((k, _)) = t.split_once(':').filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic())) {
-                    return Err(format!("--filter `{text}`: unknown key `{k}:`; expected tag:, suite: or name:"));
+                } else if let Some((k, _)) = t
+                    .split_once(':')
+                    .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic()))
+                {
+                    return Err(format!(
+                        "--filter `{text}`: unknown key `{k}:`; expected tag:, suite: or name:"
+                    ));
                 } else {
                     Filter::Name(t)
                 };
-                if matches!(&atom, Filter::Tag(v) | Filter::Suite(v) | Filter::Name(v) if v.is_empty()) {
+                if matches!(&atom, Filter::Tag(v) | Filter::Suite(v) | Filter::Name(v) if v.is_empty())
+                {
                     return Err(format!("--filter `{text}`: empty term"));
                 }
                 Ok(atom)
             }
-            None => Err(format!("--filter `{text}`: expected a term like tag:smoke, suite:lockouts or a name")),
+            None => Err(format!(
+                "--filter `{text}`: expected a term like tag:smoke, suite:lockouts or a name"
+            )),
         }
     }
 }
@@ -176,12 +192,18 @@ mod tests {
             f,
             Filter::Or(
                 Box::new(Filter::Tag("smoke".into())),
-                Box::new(Filter::And(Box::new(Filter::Suite("jams".into())), Box::new(Filter::Not(Box::new(Filter::Name("hold".into())))))),
+                Box::new(Filter::And(
+                    Box::new(Filter::Suite("jams".into())),
+                    Box::new(Filter::Not(Box::new(Filter::Name("hold".into()))))
+                )),
             )
         );
         assert!(Filter::parse("tga:smoke").is_err());
         assert!(Filter::parse("(tag:a").is_err());
         assert!(Filter::parse("tag:a &").is_err());
-        assert_eq!(Filter::parse("\"wrong code\"").unwrap(), Filter::Name("wrong code".into()));
+        assert_eq!(
+            Filter::parse("\"wrong code\"").unwrap(),
+            Filter::Name("wrong code".into())
+        );
     }
 }

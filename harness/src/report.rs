@@ -28,7 +28,11 @@ pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
         suites[pos].1.add_test_case(testcase(r, rig_time_redacted));
     }
     for (_, mut s) in suites {
-        let time: Duration = reports.iter().filter(|r| r.suite == s.name.as_str()).map(|r| r.wall).sum();
+        let time: Duration = reports
+            .iter()
+            .filter(|r| r.suite == s.name.as_str())
+            .map(|r| r.wall)
+            .sum();
         if !rig_time_redacted {
             s.set_time(time);
         }
@@ -75,13 +79,19 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
     }
     tc.add_property(Property::new("rig", r.rig.clone()));
     if let Some(b) = &r.build {
-        tc.add_property(Property::new("firmware.build", if redact { "<build>".into() } else { b.clone() }));
+        tc.add_property(Property::new(
+            "firmware.build",
+            if redact { "<build>".into() } else { b.clone() },
+        ));
     }
     if let Some(p) = r.proto {
         tc.add_property(Property::new("protocol.version", p.to_string()));
     }
     tc.add_property(Property::new("seed", r.seed.to_string()));
-    tc.add_property(Property::new("rig.time", crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64))));
+    tc.add_property(Property::new(
+        "rig.time",
+        crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
+    ));
     if !r.transcript.is_empty() {
         let text: Vec<String> = r.transcript.iter().map(TranscriptLine::render).collect();
         tc.set_system_out(text.join("\n"));
@@ -104,7 +114,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn write_junit(path: &Path, reports: &[CaseReport]) -> Result<(), String> {
-    let xml = junit(reports, false).to_string().map_err(|e| format!("cannot serialise JUnit: {e}"))?;
+    let xml = junit(reports, false)
+        .to_string()
+        .map_err(|e| format!("cannot serialise JUnit: {e}"))?;
     write_atomic(path, xml.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -136,8 +148,14 @@ impl Tally {
 pub fn case_line(r: &CaseReport) -> String {
     let (tag, extra) = match &r.outcome {
         Outcome::Passed => ("PASS ", String::new()),
-        Outcome::Failed { step, message } => ("FAIL ", format!("\n      at {step}\n      {}", first_line(message))),
-        Outcome::Error { step, message } => ("ERROR", format!("\n      at {step}\n      {}", first_line(message))),
+        Outcome::Failed { step, message } => (
+            "FAIL ",
+            format!("\n      at {step}\n      {}", first_line(message)),
+        ),
+        Outcome::Error { step, message } => (
+            "ERROR",
+            format!("\n      at {step}\n      {}", first_line(message)),
+        ),
         Outcome::Skipped { reason } => ("SKIP ", format!("  ({reason})")),
     };
     format!(
@@ -153,7 +171,10 @@ pub fn case_line(r: &CaseReport) -> String {
 pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
     let t = Tally::of(reports);
     let mut out = String::new();
-    let bad: Vec<_> = reports.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. })).collect();
+    let bad: Vec<_> = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. }))
+        .collect();
     if !bad.is_empty() {
         out.push_str("\nFailures and errors:\n");
         for r in bad {

@@ -17,7 +17,10 @@ pub enum RigError {
     #[error("console: {0}")]
     Console(String),
     #[error("fixture `{fixture}`: {message}")]
-    Fixture { fixture: &'static str, message: String },
+    Fixture {
+        fixture: &'static str,
+        message: String,
+    },
     #[error("this rig cannot {0}")]
     Unsupported(String),
 }
@@ -37,12 +40,28 @@ pub enum FixtureAction {
     /// Keypad injector: one key (`0`-`9`, `*`, `#`).
     Key(char),
     HelpButton,
-    Door { compartment: usize, action: DoorAction },
-    Package { compartment: usize, action: PackageAction },
-    Chamber { set: Celsius, ramp: Option<Ramp> },
+    Door {
+        compartment: usize,
+        action: DoorAction,
+    },
+    Package {
+        compartment: usize,
+        action: PackageAction,
+    },
+    Chamber {
+        set: Celsius,
+        ramp: Option<Ramp>,
+    },
     Power(PowerAction),
-    Link { primary: Option<UpDown>, secondary: Option<UpDown> },
-    Fault { compartment: usize, sensor: Sensor, stuck: Stuck },
+    Link {
+        primary: Option<UpDown>,
+        secondary: Option<UpDown>,
+    },
+    Fault {
+        compartment: usize,
+        sensor: Sensor,
+        stuck: Stuck,
+    },
 }
 
 /// What instruments on the rig measured (not what the controller said).
@@ -51,7 +70,13 @@ pub enum Measurement {
     /// How long a solenoid was energised.
     Pulse { compartment: usize, on: Duration },
     /// A record arrived at the back office; `duplicate` if it already had it.
-    Backoffice { seq: u32, kind: UplinkKind, compartment: u8, value: u32, duplicate: bool },
+    Backoffice {
+        seq: u32,
+        kind: UplinkKind,
+        compartment: u8,
+        value: u32,
+        duplicate: bool,
+    },
 }
 
 /// What a rig produced while the runner waited.
@@ -80,7 +105,8 @@ pub trait Rig: Send {
     /// Write bytes to the controller console.
     fn send(&mut self, bytes: &[u8]) -> impl Future<Output = Result<(), RigError>> + Send;
     /// Wait until the rig has something to say or the rig clock reaches `until`.
-    fn recv(&mut self, until: Duration) -> impl Future<Output = Result<RigOutput, RigError>> + Send;
+    fn recv(&mut self, until: Duration)
+    -> impl Future<Output = Result<RigOutput, RigError>> + Send;
     /// Apply a fixture action.
     fn act(&mut self, action: &FixtureAction) -> impl Future<Output = Result<(), RigError>> + Send;
 }

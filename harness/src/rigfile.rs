@@ -89,7 +89,10 @@ struct RawSim {
 fn parse_key(s: &str) -> Result<[u8; 16], String> {
     let s = s.trim();
     if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("controller.station.key: expected 32 hex digits (a 128-bit key), found {} characters", s.len()));
+        return Err(format!(
+            "controller.station.key: expected 32 hex digits (a 128-bit key), found {} characters",
+            s.len()
+        ));
     }
     let mut key = [0u8; 16];
     for (i, k) in key.iter_mut().enumerate() {
@@ -115,19 +118,39 @@ impl RigDescription {
             InputError::at(path, &text, l, c, msg)
         };
         let key = parse_key(&raw.controller.station.key).map_err(|m| err("key", m))?;
-        if raw.controller.compartments.is_empty() || raw.controller.compartments.len() > locker_core::config::MAX_COMPARTMENTS {
+        if raw.controller.compartments.is_empty()
+            || raw.controller.compartments.len() > locker_core::config::MAX_COMPARTMENTS
+        {
             return Err(err(
                 "compartments",
-                format!("controller.compartments: expected 1 to {} compartments", locker_core::config::MAX_COMPARTMENTS),
+                format!(
+                    "controller.compartments: expected 1 to {} compartments",
+                    locker_core::config::MAX_COMPARTMENTS
+                ),
             ));
         }
         let mut compartments = Vec::new();
         for (i, c) in raw.controller.compartments.iter().enumerate() {
-            if c.name.is_empty() || c.name.len() > 8 || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-                return Err(err("name", format!("controller.compartments[{i}].name: `{}` is not a compartment name (letters and digits, up to 8)", c.name)));
+            if c.name.is_empty()
+                || c.name.len() > 8
+                || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric())
+            {
+                return Err(err(
+                    "name",
+                    format!(
+                        "controller.compartments[{i}].name: `{}` is not a compartment name (letters and digits, up to 8)",
+                        c.name
+                    ),
+                ));
             }
             if compartments.iter().any(|(n, _)| n == &c.name) {
-                return Err(err("name", format!("controller.compartments[{i}].name: `{}` appears twice", c.name)));
+                return Err(err(
+                    "name",
+                    format!(
+                        "controller.compartments[{i}].name: `{}` appears twice",
+                        c.name
+                    ),
+                ));
             }
             let size = match c.size {
                 RawSize::S => Size::S,
@@ -138,7 +161,8 @@ impl RigDescription {
         }
         let kind = match raw.sim {
             Some(sim) => RigKind::Sim(SimSettings {
-                start_unix: parse_utc(&sim.start).map_err(|m| err("start", format!("sim.start: {m}")))?,
+                start_unix: parse_utc(&sim.start)
+                    .map_err(|m| err("start", format!("sim.start: {m}")))?,
                 ambient: sim.ambient,
                 supply: sim.supply,
                 seed: sim.seed,
@@ -155,7 +179,10 @@ impl RigDescription {
             name: raw.name,
             labels: raw.labels,
             // Relative paths in a rig file are relative to the file, as in Cargo.toml.
-            firmware: path.parent().unwrap_or(Path::new(".")).join(&raw.controller.firmware),
+            firmware: path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&raw.controller.firmware),
             station: raw.controller.station.id,
             key,
             compartments,
@@ -174,6 +201,10 @@ impl RigDescription {
             let name = locker_proto::Name::try_from(name.as_str()).unwrap_or_default();
             let _ = compartments.push(locker_core::Compartment { name, size: *size });
         }
-        locker_core::Config { station: self.station, key: self.key, compartments }
+        locker_core::Config {
+            station: self.station,
+            key: self.key,
+            compartments,
+        }
     }
 }

@@ -18,7 +18,10 @@ use crate::backoffice;
 use crate::rig::{FixtureAction, FlashReport, Measurement, Rig, RigError};
 use crate::rigfile::RigDescription;
 use crate::session::{Dir, Obs, ObsKind, Session, TranscriptLine, fmt_at};
-use crate::suite::{Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction, Step, Suite};
+use crate::suite::{
+    Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction, Step,
+    Suite,
+};
 use locker_proto::{Command, DiagItem, Event, LockState, Response};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,8 +56,15 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
     for (file, suite) in suites {
         for case in &suite.cases {
             if keep(suite, case) {
-                let seed = case.seed.unwrap_or_else(|| fnv1a(&format!("{}::{}", suite.name, case.name)));
-                out.push(Planned { suite: suite.name.clone(), suite_file: file.clone(), case: case.clone(), seed });
+                let seed = case
+                    .seed
+                    .unwrap_or_else(|| fnv1a(&format!("{}::{}", suite.name, case.name)));
+                out.push(Planned {
+                    suite: suite.name.clone(),
+                    suite_file: file.clone(),
+                    case: case.clone(),
+                    seed,
+                });
             }
         }
     }
@@ -62,7 +72,9 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
 }
 
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -71,9 +83,15 @@ mod tests {
 
     #[test]
     fn redaction_replaces_whole_numbers_only() {
-        assert_eq!(replace_number("code 12345678 ok", "12345678", "$p").as_deref(), Some("code $p ok"));
+        assert_eq!(
+            replace_number("code 12345678 ok", "12345678", "$p").as_deref(),
+            Some("code $p ok")
+        );
         assert_eq!(replace_number("EV 912345678 x", "12345678", "$p"), None);
-        assert_eq!(replace_number("12345678", "12345678", "$p").as_deref(), Some("$p"));
+        assert_eq!(
+            replace_number("12345678", "12345678", "$p").as_deref(),
+            Some("$p")
+        );
     }
 }
 
@@ -81,10 +99,18 @@ mod tests {
 pub enum Outcome {
     Passed,
     /// The controller misbehaved: which step, and what was expected and seen.
-    Failed { step: String, message: String },
+    Failed {
+        step: String,
+        message: String,
+    },
     /// The rig or harness broke.
-    Error { step: String, message: String },
-    Skipped { reason: String },
+    Error {
+        step: String,
+        message: String,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// Everything known about one finished case.
@@ -139,7 +165,13 @@ struct CaseRun<'s, 'r, R: Rig> {
 }
 
 /// Run one case on a rig that has been flashed.
-pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashReport, p: &Planned, index: usize) -> CaseReport {
+pub async fn run_case<R: Rig>(
+    rig: &mut R,
+    desc: &RigDescription,
+    flash: &FlashReport,
+    p: &Planned,
+    index: usize,
+) -> CaseReport {
     let started = SystemTime::now();
     let wall = Instant::now();
     let mut report = CaseReport {
@@ -160,7 +192,9 @@ pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashR
         trace: Vec::new(),
     };
     if let Some(reason) = &p.case.skip {
-        report.outcome = Outcome::Skipped { reason: reason.clone() };
+        report.outcome = Outcome::Skipped {
+            reason: reason.clone(),
+        };
         return report;
     }
     let compartments = desc.compartments.iter().map(|(n, _)| n.clone()).collect();
@@ -178,7 +212,10 @@ pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashR
         Ok(o) => o,
         Err(_) => Outcome::Error {
             step: "case".into(),
-            message: format!("the case took more than {}s of wall time; the rig stopped answering", CASE_WALL_TIMEOUT.as_secs()),
+            message: format!(
+                "the case took more than {}s of wall time; the rig stopped answering",
+                CASE_WALL_TIMEOUT.as_secs()
+            ),
         },
     };
     // Second line of defence for privacy: a code must never be in a report,
@@ -187,7 +224,10 @@ pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashR
     report.outcome = match (outcome, leaks.is_empty()) {
         (Outcome::Passed, false) => Outcome::Failed {
             step: "privacy".into(),
-            message: format!("a code appeared in clear on the console ({}); it is redacted in this report", leaks.join(", ")),
+            message: format!(
+                "a code appeared in clear on the console ({}); it is redacted in this report",
+                leaks.join(", ")
+            ),
         },
         (o, _) => o,
     };
@@ -205,7 +245,11 @@ pub async fn run_case<R: Rig>(rig: &mut R, desc: &RigDescription, flash: &FlashR
 
 /// Replace every bound code in the transcript and trace by its `$name`;
 /// returns the names of the codes that were found.
-fn redact(transcript: &mut [TranscriptLine], trace: &mut [String], vars: &HashMap<String, String>) -> Vec<String> {
+fn redact(
+    transcript: &mut [TranscriptLine],
+    trace: &mut [String],
+    vars: &HashMap<String, String>,
+) -> Vec<String> {
     let mut leaked = Vec::new();
     for (name, code) in vars {
         let digits = code.trim_end_matches('#');
@@ -214,7 +258,11 @@ fn redact(transcript: &mut [TranscriptLine], trace: &mut [String], vars: &HashMa
             continue;
         }
         let mut found = false;
-        for text in transcript.iter_mut().map(|t| &mut t.text).chain(trace.iter_mut()) {
+        for text in transcript
+            .iter_mut()
+            .map(|t| &mut t.text)
+            .chain(trace.iter_mut())
+        {
             if let Some(clean) = replace_number(text, digits, &format!("${name}")) {
                 *text = clean;
                 found = true;
@@ -235,9 +283,13 @@ fn replace_number(text: &str, digits: &str, with: &str) -> Option<String> {
     let mut rest = text;
     let mut found = false;
     while let Some(i) = rest.find(digits) {
-        let before = rest[..i].chars().next_back().or_else(|| out.chars().next_back());
+        let before = rest[..i]
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back());
         let after = rest[i + digits.len()..].chars().next();
-        let whole = !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit());
+        let whole = !before.is_some_and(|c| c.is_ascii_digit())
+            && !after.is_some_and(|c| c.is_ascii_digit());
         out.push_str(&rest[..i]);
         out.push_str(if whole { with } else { digits });
         found |= whole;
@@ -251,9 +303,19 @@ fn obs_text(o: &Obs) -> String {
     match &o.kind {
         ObsKind::Hello { board, proto, .. } => format!("hello proto {proto} board {board}"),
         ObsKind::Event { event, .. } => event.to_string(),
-        ObsKind::Measured(Measurement::Pulse { on, .. }) => format!("measured pulse {}ms", on.as_millis()),
-        ObsKind::Measured(Measurement::Backoffice { seq, kind, duplicate, .. }) => {
-            format!("back office {kind} #{seq}{}", if *duplicate { " (duplicate)" } else { "" })
+        ObsKind::Measured(Measurement::Pulse { on, .. }) => {
+            format!("measured pulse {}ms", on.as_millis())
+        }
+        ObsKind::Measured(Measurement::Backoffice {
+            seq,
+            kind,
+            duplicate,
+            ..
+        }) => {
+            format!(
+                "back office {kind} #{seq}{}",
+                if *duplicate { " (duplicate)" } else { "" }
+            )
         }
     }
 }
@@ -270,8 +332,13 @@ fn event_compartment(e: &Event) -> Option<&str> {
         | Event::Return { c, .. }
         | Event::Collected { c }
         | Event::Expired { c, .. } => Some(c),
-        Event::Error { c, .. } | Event::ErrorCleared { c, .. } | Event::Code { c, .. } => c.as_deref(),
-        Event::Diag { item: DiagItem::Door(c), .. } => Some(c),
+        Event::Error { c, .. } | Event::ErrorCleared { c, .. } | Event::Code { c, .. } => {
+            c.as_deref()
+        }
+        Event::Diag {
+            item: DiagItem::Door(c),
+            ..
+        } => Some(c),
         _ => None,
     }
 }
@@ -283,14 +350,19 @@ fn in_range<T: PartialOrd>(v: T, min: Option<T>, max: Option<T>) -> bool {
 /// Does this observation satisfy the matcher? (`Backoffice` counts are judged apart.)
 fn matches(m: &Matcher, compartment: Option<&str>, names: &[String], o: &Obs) -> bool {
     if let ObsKind::Measured(Measurement::Pulse { compartment: c, on }) = &o.kind {
-        let Matcher::Pulse { min, max } = m else { return false };
-        return compartment.is_none_or(|want| names.get(*c).is_some_and(|n| n == want)) && in_range(*on, *min, *max);
-    }
-    let ObsKind::Event { event, .. } = &o.kind else { return false };
-    if let Some(want) = compartment {
-        if event_compartment(event) != Some(want) {
+        let Matcher::Pulse { min, max } = m else {
             return false;
-        }
+        };
+        return compartment.is_none_or(|want| names.get(*c).is_some_and(|n| n == want))
+            && in_range(*on, *min, *max);
+    }
+    let ObsKind::Event { event, .. } = &o.kind else {
+        return false;
+    };
+    if let Some(want) = compartment
+        && event_compartment(event) != Some(want)
+    {
+        return false;
     }
     match (m, event) {
         (Matcher::Event(kind), e) => e.kind() == kind,
@@ -303,12 +375,24 @@ fn matches(m: &Matcher, compartment: Option<&str>, names: &[String], o: &Obs) ->
         (Matcher::Error(c), Event::Error { code, .. }) => c == code,
         (Matcher::Code(r), Event::Code { result, .. }) => r == result,
         (Matcher::Heater(on), Event::Heater(h)) => on == h,
-        (Matcher::Temperature { min, max }, Event::Temp { centi }) => {
-            in_range(f64::from(*centi) / 100.0, min.map(|c| c.0), max.map(|c| c.0))
+        (Matcher::Temperature { min, max }, Event::Temp { centi }) => in_range(
+            f64::from(*centi) / 100.0,
+            min.map(|c| c.0),
+            max.map(|c| c.0),
+        ),
+        (Matcher::Lockout { min, max }, Event::Lockout { seconds }) => {
+            in_range(Duration::from_secs(u64::from(*seconds)), *min, *max)
         }
-        (Matcher::Lockout { min, max }, Event::Lockout { seconds }) => in_range(Duration::from_secs(u64::from(*seconds)), *min, *max),
-        (Matcher::Unlock { attempt, min, max }, Event::Unlock { attempt: a, pulse_ms, .. }) => {
-            attempt.is_none_or(|want| want == *a) && in_range(Duration::from_millis(u64::from(*pulse_ms)), *min, *max)
+        (
+            Matcher::Unlock { attempt, min, max },
+            Event::Unlock {
+                attempt: a,
+                pulse_ms,
+                ..
+            },
+        ) => {
+            attempt.is_none_or(|want| want == *a)
+                && in_range(Duration::from_millis(u64::from(*pulse_ms)), *min, *max)
         }
         (Matcher::LinkActive(l), Event::LinkActive(a)) => l == a,
         (Matcher::Uplink(k), Event::Uplink { kind, .. }) => k == kind,
@@ -357,7 +441,9 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         for i in from..end {
             let o = &self.s.obs[i];
             let text = match &o.kind {
-                ObsKind::Hello { board, proto, .. } => format!("hello proto {proto} board {board} build <build>"),
+                ObsKind::Hello { board, proto, .. } => {
+                    format!("hello proto {proto} board {board} build <build>")
+                }
                 _ => obs_text(o),
             };
             let at = o.at;
@@ -368,13 +454,25 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     async fn whole_case(&mut self, p: &Planned, flash: &FlashReport) -> Outcome {
         if let Err(e) = self.s.rig.prepare(p.seed).await {
-            return Outcome::Error { step: "prepare".into(), message: e.to_string() };
+            return Outcome::Error {
+                step: "prepare".into(),
+                message: e.to_string(),
+            };
         }
         if let Err(e) = self.ready(flash).await {
             return match e {
-                StepError::Failed(message) => Outcome::Failed { step: "boot".into(), message },
-                StepError::Rig(e) => Outcome::Error { step: "boot".into(), message: e.to_string() },
-                StepError::Input(message) => Outcome::Error { step: "boot".into(), message },
+                StepError::Failed(message) => Outcome::Failed {
+                    step: "boot".into(),
+                    message,
+                },
+                StepError::Rig(e) => Outcome::Error {
+                    step: "boot".into(),
+                    message: e.to_string(),
+                },
+                StepError::Input(message) => Outcome::Error {
+                    step: "boot".into(),
+                    message,
+                },
             };
         }
         let mut outcome = Outcome::Passed;
@@ -385,12 +483,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             }
         }
         // Teardown runs whatever happened, unless the rig itself is broken.
-        if !matches!(outcome, Outcome::Error { .. }) {
-            if let Err((path, e)) = self.steps("teardown", &p.case.teardown).await {
-                if outcome == Outcome::Passed || matches!(e, StepError::Rig(_)) {
-                    outcome = self.outcome(path, e);
-                }
-            }
+        if !matches!(outcome, Outcome::Error { .. })
+            && let Err((path, e)) = self.steps("teardown", &p.case.teardown).await
+            && (outcome == Outcome::Passed || matches!(e, StepError::Rig(_)))
+        {
+            outcome = self.outcome(path, e);
         }
         let tail = self.trace_new_obs(self.traced);
         self.traced = tail;
@@ -400,16 +497,26 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     fn outcome(&mut self, step: String, e: StepError) -> Outcome {
         let quote = |s: &Session<'_, R>| {
             let start = s.transcript.len().saturating_sub(QUOTED_LINES);
-            s.transcript[start..].iter().map(TranscriptLine::render).collect::<Vec<_>>().join("\n")
+            s.transcript[start..]
+                .iter()
+                .map(TranscriptLine::render)
+                .collect::<Vec<_>>()
+                .join("\n")
         };
         match e {
             StepError::Failed(m) => {
                 self.s.note(Dir::Note, format!("FAILED at {step}: {m}"));
-                Outcome::Failed { message: format!("{m}\nlast transcript lines:\n{}", quote(&self.s)), step }
+                Outcome::Failed {
+                    message: format!("{m}\nlast transcript lines:\n{}", quote(&self.s)),
+                    step,
+                }
             }
             StepError::Rig(e) => {
                 self.s.note(Dir::Note, format!("RIG ERROR at {step}: {e}"));
-                Outcome::Error { message: format!("{e}\nlast transcript lines:\n{}", quote(&self.s)), step }
+                Outcome::Error {
+                    message: format!("{e}\nlast transcript lines:\n{}", quote(&self.s)),
+                    step,
+                }
             }
             StepError::Input(m) => Outcome::Error { step, message: m },
         }
@@ -423,7 +530,14 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             for o in &self.s.obs {
                 match &o.kind {
                     ObsKind::Hello { build: b, .. } => build = Some(b.clone()),
-                    ObsKind::Event { event: Event::Diag { item: DiagItem::Done, .. }, .. } if build.is_some() => {
+                    ObsKind::Event {
+                        event:
+                            Event::Diag {
+                                item: DiagItem::Done,
+                                ..
+                            },
+                        ..
+                    } if build.is_some() => {
                         let b = build.unwrap_or_default();
                         if b != flash.build_id {
                             return Err(StepError::Rig(RigError::Flash(format!(
@@ -431,7 +545,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                                 flash.build_id
                             ))));
                         }
-                        self.trace.push(format!("{:>10} power on", fmt_at(Duration::ZERO)));
+                        self.trace
+                            .push(format!("{:>10} power on", fmt_at(Duration::ZERO)));
                         self.traced = self.trace_new_obs(0);
                         self.cursor = self.s.obs.len();
                         return Ok(());
@@ -440,8 +555,15 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 }
             }
             if self.s.now() >= deadline {
-                let what = if build.is_some() { "did not finish its self-test" } else { "never sent its boot banner" };
-                return Err(StepError::Rig(RigError::Console(format!("controller {what} within {}s of power-on", READY_TIMEOUT.as_secs()))));
+                let what = if build.is_some() {
+                    "did not finish its self-test"
+                } else {
+                    "never sent its boot banner"
+                };
+                return Err(StepError::Rig(RigError::Console(format!(
+                    "controller {what} within {}s of power-on",
+                    READY_TIMEOUT.as_secs()
+                ))));
             }
             self.s.pump(deadline).await?;
         }
@@ -456,7 +578,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             let r = match step {
                 Step::Repeat { times, steps } => {
                     for n in 0..*times {
-                        Box::pin(self.steps(&format!("{path}.repeat#{}.steps", n + 1), steps)).await?;
+                        Box::pin(self.steps(&format!("{path}.repeat#{}.steps", n + 1), steps))
+                            .await?;
                     }
                     Ok(())
                 }
@@ -468,10 +591,23 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     fn compartment(&self, name: &str) -> Result<usize, StepError> {
-        self.desc.compartments.iter().position(|(n, _)| n == name).ok_or_else(|| {
-            let names: Vec<_> = self.desc.compartments.iter().map(|(n, _)| n.as_str()).collect();
-            StepError::Input(format!("compartment `{name}` is not on rig `{}` (it has {})", self.desc.name, names.join(", ")))
-        })
+        self.desc
+            .compartments
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self
+                    .desc
+                    .compartments
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                StepError::Input(format!(
+                    "compartment `{name}` is not on rig `{}` (it has {})",
+                    self.desc.name,
+                    names.join(", ")
+                ))
+            })
     }
 
     async fn act(&mut self, action: FixtureAction) -> StepResult {
@@ -490,7 +626,9 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
         match step {
             Step::Keys { text, interval } => {
-                let keys = text.expand(|v| self.vars.get(v).cloned()).map_err(StepError::Input)?;
+                let keys = text
+                    .expand(|v| self.vars.get(v).cloned())
+                    .map_err(StepError::Input)?;
                 self.type_keys(&keys, *interval).await
             }
             Step::Help { presses } => {
@@ -502,29 +640,68 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 }
                 Ok(())
             }
-            Step::Door { compartment, action } => {
+            Step::Door {
+                compartment,
+                action,
+            } => {
                 let c = self.compartment(compartment)?;
-                self.act(FixtureAction::Door { compartment: c, action: *action }).await
+                self.act(FixtureAction::Door {
+                    compartment: c,
+                    action: *action,
+                })
+                .await
             }
-            Step::Package { compartment, action } => {
+            Step::Package {
+                compartment,
+                action,
+            } => {
                 let c = self.compartment(compartment)?;
-                self.act(FixtureAction::Package { compartment: c, action: *action }).await
+                self.act(FixtureAction::Package {
+                    compartment: c,
+                    action: *action,
+                })
+                .await
             }
-            Step::Chamber { set, ramp } => self.act(FixtureAction::Chamber { set: *set, ramp: *ramp }).await,
+            Step::Chamber { set, ramp } => {
+                self.act(FixtureAction::Chamber {
+                    set: *set,
+                    ramp: *ramp,
+                })
+                .await
+            }
             Step::Power(p) => self.act(FixtureAction::Power(*p)).await,
-            Step::Link { primary, secondary } => self.act(FixtureAction::Link { primary: *primary, secondary: *secondary }).await,
-            Step::Fault { compartment, sensor, stuck } => {
+            Step::Link { primary, secondary } => {
+                self.act(FixtureAction::Link {
+                    primary: *primary,
+                    secondary: *secondary,
+                })
+                .await
+            }
+            Step::Fault {
+                compartment,
+                sensor,
+                stuck,
+            } => {
                 let c = self.compartment(compartment)?;
-                self.act(FixtureAction::Fault { compartment: c, sensor: *sensor, stuck: *stuck }).await
+                self.act(FixtureAction::Fault {
+                    compartment: c,
+                    sensor: *sensor,
+                    stuck: *stuck,
+                })
+                .await
             }
             Step::Clock(action) => {
                 let unix = match action {
-                    ClockAction::Drift(ms) => ((self.s.rig.true_unix_ms() as i64 + ms).max(0) / 1000) as u64,
+                    ClockAction::Drift(ms) => {
+                        ((self.s.rig.true_unix_ms() as i64 + ms).max(0) / 1000) as u64
+                    }
                     ClockAction::Set(t) => *t,
                 };
                 match self.s.command(Command::ClockSet(unix)).await? {
                     Response::Ok => Ok(()),
-                    other => Err(StepError::Rig(RigError::Console(format!("controller refused to set its clock: {other}")))),
+                    other => Err(StepError::Rig(RigError::Console(format!(
+                        "controller refused to set its clock: {other}"
+                    )))),
                 }
             }
             Step::Wait(d) => self.wait(*d).await,
@@ -532,25 +709,49 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 let now_s = self.s.rig.true_unix_ms() / 1000;
                 let sod = now_s % 86_400;
                 let target = u64::from(*second_of_day);
-                let wait = if target > sod { target - sod } else { target + 86_400 - sod };
+                let wait = if target > sod {
+                    target - sod
+                } else {
+                    target + 86_400 - sod
+                };
                 self.wait(Duration::from_secs(wait)).await
             }
             Step::Repeat { .. } => Ok(()), // expanded by `steps`
             Step::Parcel { compartment, bind } => self.parcel(compartment, bind).await,
-            Step::Issue { kind, compartment, size, station, window, bind } => {
-                let c = compartment.as_deref().map(|n| self.compartment(n)).transpose()?;
+            Step::Issue {
+                kind,
+                compartment,
+                size,
+                station,
+                window,
+                bind,
+            } => {
+                let c = compartment
+                    .as_deref()
+                    .map(|n| self.compartment(n))
+                    .transpose()?;
                 let station = station.unwrap_or(self.desc.station);
-                let w = (backoffice::window(self.s.rig.true_unix_ms() / 1000) as i64 + window).max(0) as u64;
+                let w = (backoffice::window(self.s.rig.true_unix_ms() / 1000) as i64 + window)
+                    .max(0) as u64;
                 let key = &self.desc.key;
                 let code = match kind {
                     CodeKind::Pickup => {
                         let c = c.unwrap_or(0);
                         let parcel = *self.parcels.get(&c).ok_or_else(|| {
-                            StepError::Input(format!("issue pickup for {}: nothing was dropped off there in this case", self.s.compartment_name(c)))
+                            StepError::Input(format!(
+                                "issue pickup for {}: nothing was dropped off there in this case",
+                                self.s.compartment_name(c)
+                            ))
                         })?;
                         backoffice::pickup(key, station, c as u8, parcel, w)
                     }
-                    CodeKind::Dropoff => backoffice::service(key, station, backoffice::DROPOFF, c.unwrap_or(0) as u8, w),
+                    CodeKind::Dropoff => backoffice::service(
+                        key,
+                        station,
+                        backoffice::DROPOFF,
+                        c.unwrap_or(0) as u8,
+                        w,
+                    ),
                     CodeKind::Return => {
                         let digit = match size {
                             Some('S') => 1,
@@ -559,7 +760,9 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                         };
                         backoffice::service(key, station, backoffice::RETURN, digit, w)
                     }
-                    CodeKind::Collect => backoffice::service(key, station, backoffice::COLLECT, 0, w),
+                    CodeKind::Collect => {
+                        backoffice::service(key, station, backoffice::COLLECT, 0, w)
+                    }
                 };
                 self.vars.insert(bind.clone(), code);
                 Ok(())
@@ -589,35 +792,77 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     async fn parcel(&mut self, compartment: &str, bind: &str) -> StepResult {
         let c = self.compartment(compartment)?;
         let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
-        let code = backoffice::service(&self.desc.key, self.desc.station, backoffice::DROPOFF, c as u8, w);
-        let fail = |what: &str| StepError::Failed(format!("courier drop-off into {compartment}: {what}"));
-        self.type_keys(&format!("{code}#"), crate::suite::DEFAULT_KEY_INTERVAL).await?;
+        let code = backoffice::service(
+            &self.desc.key,
+            self.desc.station,
+            backoffice::DROPOFF,
+            c as u8,
+            w,
+        );
+        let fail =
+            |what: &str| StepError::Failed(format!("courier drop-off into {compartment}: {what}"));
+        self.type_keys(&format!("{code}#"), crate::suite::DEFAULT_KEY_INTERVAL)
+            .await?;
         let within = Duration::from_secs(5);
-        if !self.expect_quiet(&Matcher::Lock(LockState::Released), Some(compartment), within).await? {
-            return Err(fail("the lock was not released within 5s of a valid courier code"));
+        if !self
+            .expect_quiet(
+                &Matcher::Lock(LockState::Released),
+                Some(compartment),
+                within,
+            )
+            .await?
+        {
+            return Err(fail(
+                "the lock was not released within 5s of a valid courier code",
+            ));
         }
-        if !self.expect_quiet(&Matcher::Door(locker_proto::DoorState::Open), Some(compartment), within).await? {
-            return Err(fail("the door did not open within 5s of the lock's release"));
+        if !self
+            .expect_quiet(
+                &Matcher::Door(locker_proto::DoorState::Open),
+                Some(compartment),
+                within,
+            )
+            .await?
+        {
+            return Err(fail(
+                "the door did not open within 5s of the lock's release",
+            ));
         }
         self.mark(format!("package {compartment} In"));
-        self.act(FixtureAction::Package { compartment: c, action: PackageAction::In }).await?;
+        self.act(FixtureAction::Package {
+            compartment: c,
+            action: PackageAction::In,
+        })
+        .await?;
         self.mark(format!("door {compartment} Push"));
-        self.act(FixtureAction::Door { compartment: c, action: DoorAction::Push }).await?;
+        self.act(FixtureAction::Door {
+            compartment: c,
+            action: DoorAction::Push,
+        })
+        .await?;
         let deadline = self.s.now() + within;
         loop {
-            let found = self.s.obs[self.cursor..].iter().find_map(|o| match &o.kind {
-                ObsKind::Event { event: Event::Dropoff { c: n, parcel }, .. } if n.as_str() == compartment => Some(*parcel),
-                _ => None,
-            });
+            let found = self.s.obs[self.cursor..]
+                .iter()
+                .find_map(|o| match &o.kind {
+                    ObsKind::Event {
+                        event: Event::Dropoff { c: n, parcel },
+                        ..
+                    } if n.as_str() == compartment => Some(*parcel),
+                    _ => None,
+                });
             if let Some(parcel) = found {
                 let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
-                let code = backoffice::pickup(&self.desc.key, self.desc.station, c as u8, parcel, w);
+                let code =
+                    backoffice::pickup(&self.desc.key, self.desc.station, c as u8, parcel, w);
                 self.vars.insert(bind.to_owned(), code);
                 self.parcels.insert(c, parcel);
                 return Ok(());
             }
             if self.s.now() >= deadline {
-                return Err(fail("no drop-off was reported within 5s of closing the door on a package"));
+                return Err(fail(
+                    "no drop-off was reported within 5s of closing the door on a package",
+                ));
             }
             self.s.pump(deadline).await?;
         }
@@ -625,10 +870,17 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     fn note_parcels(&mut self) {
         for o in &self.s.obs[self.cursor..] {
-            if let ObsKind::Event { event: Event::Dropoff { c, parcel }, .. } = &o.kind {
-                if let Some(i) = self.desc.compartments.iter().position(|(n, _)| n == c.as_str()) {
-                    self.parcels.insert(i, *parcel);
-                }
+            if let ObsKind::Event {
+                event: Event::Dropoff { c, parcel },
+                ..
+            } = &o.kind
+                && let Some(i) = self
+                    .desc
+                    .compartments
+                    .iter()
+                    .position(|(n, _)| n == c.as_str())
+            {
+                self.parcels.insert(i, *parcel);
             }
         }
     }
@@ -642,7 +894,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     /// Wait up to `within` for a match after the last action; true if seen.
-    async fn expect_quiet(&mut self, m: &Matcher, compartment: Option<&str>, within: Duration) -> Result<bool, StepError> {
+    async fn expect_quiet(
+        &mut self,
+        m: &Matcher,
+        compartment: Option<&str>,
+        within: Duration,
+    ) -> Result<bool, StepError> {
         let deadline = self.s.now() + within;
         let mut scanned = self.cursor;
         loop {
@@ -652,7 +909,10 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 }
             } else {
                 let names = &self.s.compartments;
-                if self.s.obs[scanned..].iter().any(|o| matches(m, compartment, names, o)) {
+                if self.s.obs[scanned..]
+                    .iter()
+                    .any(|o| matches(m, compartment, names, o))
+                {
                     self.note_parcels();
                     return Ok(true);
                 }
@@ -667,7 +927,10 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     async fn expect(&mut self, e: &Expectation) -> StepResult {
-        if self.expect_quiet(&e.matcher, e.compartment.as_deref(), e.within).await? {
+        if self
+            .expect_quiet(&e.matcher, e.compartment.as_deref(), e.within)
+            .await?
+        {
             return Ok(());
         }
         Err(StepError::Failed(self.not_seen(e)))
@@ -676,13 +939,23 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     fn not_seen(&self, e: &Expectation) -> String {
         let last_action = self.s.transcript.iter().rev().find(|t| t.dir == Dir::Act);
         let since = last_action.map_or(Duration::ZERO, |a| a.at);
-        let mut msg = format!("expected {e} within {}, not seen", crate::units::fmt_duration(e.within));
+        let mut msg = format!(
+            "expected {e} within {}, not seen",
+            crate::units::fmt_duration(e.within)
+        );
         if let Matcher::Backoffice { kind, .. } = &e.matcher {
-            msg.push_str(&format!("; the back office holds {} {kind} record(s)", self.backoffice_count(*kind)));
+            msg.push_str(&format!(
+                "; the back office holds {} {kind} record(s)",
+                self.backoffice_count(*kind)
+            ));
             return msg;
         }
         if let Some(a) = last_action {
-            msg.push_str(&format!(" after the last action (`{}` at {})", a.text, fmt_at(a.at)));
+            msg.push_str(&format!(
+                " after the last action (`{}` at {})",
+                a.text,
+                fmt_at(a.at)
+            ));
         }
         let instead: Vec<String> = self.s.obs[self.cursor..]
             .iter()
@@ -690,7 +963,10 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             .map(|o| format!("{} at {}", obs_text(o), fmt_at(o.at)))
             .collect();
         if instead.is_empty() {
-            msg.push_str(&format!("; nothing of that kind was reported since {}", fmt_at(since)));
+            msg.push_str(&format!(
+                "; nothing of that kind was reported since {}",
+                fmt_at(since)
+            ));
         } else {
             let n = instead.len();
             let shown = instead[n.saturating_sub(6)..].join("; ");
@@ -703,7 +979,10 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         let until = self.s.now() + a.for_;
         self.s.wait_until(until).await?;
         let names = &self.s.compartments;
-        if let Some(o) = self.s.obs[self.cursor..].iter().find(|o| matches(&a.matcher, a.compartment.as_deref(), names, o)) {
+        if let Some(o) = self.s.obs[self.cursor..]
+            .iter()
+            .find(|o| matches(&a.matcher, a.compartment.as_deref(), names, o))
+        {
             let mut what = a.matcher.to_string();
             if let Some(c) = &a.compartment {
                 what.push_str(&format!(" on {c}"));
@@ -715,10 +994,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 fmt_at(o.at)
             )));
         }
-        if let Matcher::Backoffice { kind, count } = &a.matcher {
-            if self.backoffice_count(*kind) == *count {
-                return Err(StepError::Failed(format!("expected the back office not to hold {count} {kind} record(s), but it does")));
-            }
+        if let Matcher::Backoffice { kind, count } = &a.matcher
+            && self.backoffice_count(*kind) == *count
+        {
+            return Err(StepError::Failed(format!(
+                "expected the back office not to hold {count} {kind} record(s), but it does"
+            )));
         }
         Ok(())
     }
@@ -733,26 +1014,40 @@ pub enum RunEvent {
 }
 
 /// Run `plan` on `jobs` rigs made by `make_rig`, reporting through `on_event`.
-pub async fn run<R, F>(plan: Vec<Planned>, jobs: usize, desc: Arc<RigDescription>, make_rig: F, mut on_event: impl FnMut(RunEvent)) -> Vec<CaseReport>
+pub async fn run<R, F>(
+    plan: Vec<Planned>,
+    jobs: usize,
+    desc: Arc<RigDescription>,
+    make_rig: F,
+    mut on_event: impl FnMut(RunEvent),
+) -> Vec<CaseReport>
 where
     R: Rig + 'static,
     F: Fn(usize) -> Result<R, RigError> + Send + Sync + 'static,
 {
     let jobs = jobs.clamp(1, plan.len().max(1));
-    on_event(RunEvent::Started { cases: plan.len(), jobs });
-    let queue: Arc<Mutex<std::collections::VecDeque<(usize, Planned)>>> = Arc::new(Mutex::new(plan.into_iter().enumerate().collect()));
+    on_event(RunEvent::Started {
+        cases: plan.len(),
+        jobs,
+    });
+    let queue: Arc<Mutex<std::collections::VecDeque<(usize, Planned)>>> =
+        Arc::new(Mutex::new(plan.into_iter().enumerate().collect()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
     let make_rig = Arc::new(make_rig);
     let mut workers = Vec::new();
     for j in 0..jobs {
-        let (queue, tx, make_rig, desc) = (queue.clone(), tx.clone(), make_rig.clone(), desc.clone());
+        let (queue, tx, make_rig, desc) =
+            (queue.clone(), tx.clone(), make_rig.clone(), desc.clone());
         workers.push(tokio::spawn(async move {
             let take = || queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
             let rig = make_rig(j);
             let (mut rig, flash) = match rig {
                 Ok(mut rig) => match rig.flash().await {
                     Ok(f) => {
-                        let _ = tx.send(RunEvent::RigReady { rig: rig.name().to_owned(), flash: f.clone() });
+                        let _ = tx.send(RunEvent::RigReady {
+                            rig: rig.name().to_owned(),
+                            flash: f.clone(),
+                        });
                         (rig, f)
                     }
                     Err(e) => return Some(e),
@@ -785,7 +1080,10 @@ where
             Err(e) => why.push(format!("rig worker stopped: {e}")),
         }
     }
-    let left: Vec<_> = queue.lock().map(|mut q| q.drain(..).collect()).unwrap_or_default();
+    let left: Vec<_> = queue
+        .lock()
+        .map(|mut q| q.drain(..).collect())
+        .unwrap_or_default();
     for (i, p) in left {
         let message = format!("no healthy rig could run this case: {}", why.join("; "));
         let report = CaseReport {
@@ -793,7 +1091,10 @@ where
             suite: p.suite.clone(),
             suite_file: p.suite_file.clone(),
             name: p.case.name.clone(),
-            outcome: Outcome::Error { step: "flash".into(), message },
+            outcome: Outcome::Error {
+                step: "flash".into(),
+                message,
+            },
             rig: desc.name.clone(),
             build: None,
             proto: None,

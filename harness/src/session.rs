@@ -19,8 +19,15 @@ pub struct Obs {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObsKind {
-    Hello { build: String, board: String, proto: u16 },
-    Event { t_ms: u64, event: Event },
+    Hello {
+        build: String,
+        board: String,
+        proto: u16,
+    },
+    Event {
+        t_ms: u64,
+        event: Event,
+    },
     Measured(Measurement),
 }
 
@@ -78,7 +85,9 @@ pub struct Session<'r, R: Rig> {
 
 impl<R: Rig> std::fmt::Debug for Session<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("obs", &self.obs.len()).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("obs", &self.obs.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +112,11 @@ impl<'r, R: Rig> Session<'r, R> {
 
     pub fn note(&mut self, dir: Dir, text: impl Into<String>) {
         let at = self.now();
-        self.transcript.push(TranscriptLine { at, dir, text: text.into() });
+        self.transcript.push(TranscriptLine {
+            at,
+            dir,
+            text: text.into(),
+        });
     }
 
     /// Wait for output until `until`; returns false when the time came with nothing.
@@ -123,15 +136,34 @@ impl<'r, R: Rig> Session<'r, R> {
             RigOutput::Measurement(m) => {
                 let text = match &m {
                     Measurement::Pulse { compartment, on } => {
-                        format!("solenoid {} on for {}ms", self.compartment_name(*compartment), on.as_millis())
+                        format!(
+                            "solenoid {} on for {}ms",
+                            self.compartment_name(*compartment),
+                            on.as_millis()
+                        )
                     }
-                    Measurement::Backoffice { seq, kind, duplicate, .. } => {
-                        format!("back office received record {seq} ({kind}){}", if *duplicate { " again: duplicate dropped" } else { "" })
+                    Measurement::Backoffice {
+                        seq,
+                        kind,
+                        duplicate,
+                        ..
+                    } => {
+                        format!(
+                            "back office received record {seq} ({kind}){}",
+                            if *duplicate {
+                                " again: duplicate dropped"
+                            } else {
+                                ""
+                            }
+                        )
                     }
                 };
                 self.note(Dir::Measure, text);
                 let at = self.now();
-                self.obs.push(Obs { at, kind: ObsKind::Measured(m) });
+                self.obs.push(Obs {
+                    at,
+                    kind: ObsKind::Measured(m),
+                });
                 Ok(true)
             }
         }
@@ -142,14 +174,21 @@ impl<'r, R: Rig> Session<'r, R> {
         while self.now() < until {
             if !self.pump(until).await? && self.now() < until {
                 // A rig that returns Idle early must not spin us.
-                return Err(RigError::Console(format!("rig stopped at {} before {}", fmt_at(self.now()), fmt_at(until))));
+                return Err(RigError::Console(format!(
+                    "rig stopped at {} before {}",
+                    fmt_at(self.now()),
+                    fmt_at(until)
+                )));
             }
         }
         Ok(())
     }
 
     pub fn compartment_name(&self, i: usize) -> String {
-        self.compartments.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
+        self.compartments
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("#{i}"))
     }
 
     fn line(&mut self, line: Result<String, locker_proto::LineError>) {
@@ -158,16 +197,28 @@ impl<'r, R: Rig> Session<'r, R> {
             Ok(l) => l,
             Err(e) => {
                 self.bad_lines += 1;
-                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: format!("unreadable console line: {e}") });
+                self.transcript.push(TranscriptLine {
+                    at,
+                    dir: Dir::Note,
+                    text: format!("unreadable console line: {e}"),
+                });
                 return;
             }
         };
-        self.transcript.push(TranscriptLine { at, dir: Dir::Rx, text: line.clone() });
+        self.transcript.push(TranscriptLine {
+            at,
+            dir: Dir::Rx,
+            text: line.clone(),
+        });
         let (seq, body) = match locker_proto::parse_frame(&line) {
             Ok(f) => f,
             Err(e) => {
                 self.bad_lines += 1;
-                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: format!("bad frame ignored: {e}") });
+                self.transcript.push(TranscriptLine {
+                    at,
+                    dir: Dir::Note,
+                    text: format!("bad frame ignored: {e}"),
+                });
                 return;
             }
         };
@@ -175,25 +226,49 @@ impl<'r, R: Rig> Session<'r, R> {
             Ok(m) => m,
             Err(e) => {
                 self.bad_lines += 1;
-                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: format!("undecodable frame ignored: {e}") });
+                self.transcript.push(TranscriptLine {
+                    at,
+                    dir: Dir::Note,
+                    text: format!("undecodable frame ignored: {e}"),
+                });
                 return;
             }
         };
         let expected = self.rx_seq.map(|s| s.wrapping_add(1));
-        if let (Some(exp), false) = (expected, matches!(msg, ToHarness::Hello { .. })) {
-            if seq != exp {
-                let mut t = String::new();
-                let _ = write!(t, "sequence gap: expected {exp}, got {seq}: {} line(s) lost", seq.wrapping_sub(exp));
-                self.transcript.push(TranscriptLine { at, dir: Dir::Note, text: t });
-            }
+        if let (Some(exp), false) = (expected, matches!(msg, ToHarness::Hello { .. }))
+            && seq != exp
+        {
+            let mut t = String::new();
+            let _ = write!(
+                t,
+                "sequence gap: expected {exp}, got {seq}: {} line(s) lost",
+                seq.wrapping_sub(exp)
+            );
+            self.transcript.push(TranscriptLine {
+                at,
+                dir: Dir::Note,
+                text: t,
+            });
         }
         self.rx_seq = Some(seq);
         match msg {
-            ToHarness::Hello { proto, build, board, .. } => {
-                let kind = ObsKind::Hello { build: build.to_string(), board: board.to_string(), proto };
+            ToHarness::Hello {
+                proto,
+                build,
+                board,
+                ..
+            } => {
+                let kind = ObsKind::Hello {
+                    build: build.to_string(),
+                    board: board.to_string(),
+                    proto,
+                };
                 self.obs.push(Obs { at, kind });
             }
-            ToHarness::Event { t_ms, event } => self.obs.push(Obs { at, kind: ObsKind::Event { t_ms, event } }),
+            ToHarness::Event { t_ms, event } => self.obs.push(Obs {
+                at,
+                kind: ObsKind::Event { t_ms, event },
+            }),
             ToHarness::Response { to, response } => self.responses.push_back((to, response)),
         }
     }
@@ -203,7 +278,8 @@ impl<'r, R: Rig> Session<'r, R> {
         let seq = self.tx_seq;
         self.tx_seq = self.tx_seq.wrapping_add(1);
         let mut line = heapless::String::<{ locker_proto::MAX_LINE + 2 }>::new();
-        locker_proto::encode_frame(seq, &cmd, &mut line).map_err(|_| RigError::Console("command too long".into()))?;
+        locker_proto::encode_frame(seq, &cmd, &mut line)
+            .map_err(|_| RigError::Console("command too long".into()))?;
         self.note(Dir::Tx, line.trim_end());
         self.rig.send(line.as_bytes()).await?;
         let deadline = self.now() + COMMAND_TIMEOUT;
@@ -213,7 +289,10 @@ impl<'r, R: Rig> Session<'r, R> {
                 return Ok(r);
             }
             if self.now() >= deadline {
-                return Err(RigError::Console(format!("no answer to `{cmd}` within {}s", COMMAND_TIMEOUT.as_secs())));
+                return Err(RigError::Console(format!(
+                    "no answer to `{cmd}` within {}s",
+                    COMMAND_TIMEOUT.as_secs()
+                )));
             }
             self.pump(deadline).await?;
         }

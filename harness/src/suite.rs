@@ -72,10 +72,17 @@ impl TryFrom<RawCase> for Case {
             return Err("a case needs a non-empty `name`".into());
         }
         if raw.steps.is_empty() {
-            return Err(format!("case `{}`: `steps` is empty; a case must do something", raw.name));
+            return Err(format!(
+                "case `{}`: `steps` is empty; a case must do something",
+                raw.name
+            ));
         }
         let mut bound = BTreeSet::new();
-        for (section, steps) in [("setup", &raw.setup), ("steps", &raw.steps), ("teardown", &raw.teardown)] {
+        for (section, steps) in [
+            ("setup", &raw.setup),
+            ("steps", &raw.steps),
+            ("teardown", &raw.teardown),
+        ] {
             check_vars(&raw.name, section, steps, &mut bound)?;
         }
         Ok(Self {
@@ -91,7 +98,12 @@ impl TryFrom<RawCase> for Case {
     }
 }
 
-fn check_vars(case: &str, section: &str, steps: &[Step], bound: &mut BTreeSet<String>) -> Result<(), String> {
+fn check_vars(
+    case: &str,
+    section: &str,
+    steps: &[Step],
+    bound: &mut BTreeSet<String>,
+) -> Result<(), String> {
     for (i, step) in steps.iter().enumerate() {
         match step {
             Step::Keys { text, .. } => {
@@ -107,7 +119,9 @@ fn check_vars(case: &str, section: &str, steps: &[Step], bound: &mut BTreeSet<St
             Step::Parcel { bind, .. } | Step::Issue { bind, .. } => {
                 bound.insert(bind.clone());
             }
-            Step::Repeat { steps, .. } => check_vars(case, &format!("{section}[{i}].repeat"), steps, bound)?,
+            Step::Repeat { steps, .. } => {
+                check_vars(case, &format!("{section}[{i}].repeat"), steps, bound)?
+            }
             _ => {}
         }
     }
@@ -180,7 +194,9 @@ impl KeyText {
         for p in &self.0 {
             match p {
                 KeyPart::Keys(k) => out.push_str(k),
-                KeyPart::Var(v) => out.push_str(&lookup(v).ok_or_else(|| format!("`${v}` is not bound"))?),
+                KeyPart::Var(v) => {
+                    out.push_str(&lookup(v).ok_or_else(|| format!("`${v}` is not bound"))?)
+                }
             }
         }
         Ok(out)
@@ -231,10 +247,15 @@ pub enum PowerAction {
     Off,
     On,
     /// Off, then on after `off_for`.
-    Cycle { off_for: Duration },
+    Cycle {
+        off_for: Duration,
+    },
     Volts(f64),
     /// Drop to `volts` for `for_`, then back to the previous level.
-    Brownout { volts: f64, for_: Duration },
+    Brownout {
+        volts: f64,
+        for_: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,23 +299,59 @@ pub enum Stuck {
 /// One step of a case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Keys { text: KeyText, interval: Duration },
-    Help { presses: u32 },
-    Door { compartment: String, action: DoorAction },
-    Package { compartment: String, action: PackageAction },
-    Chamber { set: Celsius, ramp: Option<Ramp> },
+    Keys {
+        text: KeyText,
+        interval: Duration,
+    },
+    Help {
+        presses: u32,
+    },
+    Door {
+        compartment: String,
+        action: DoorAction,
+    },
+    Package {
+        compartment: String,
+        action: PackageAction,
+    },
+    Chamber {
+        set: Celsius,
+        ramp: Option<Ramp>,
+    },
     Power(PowerAction),
-    Link { primary: Option<UpDown>, secondary: Option<UpDown> },
+    Link {
+        primary: Option<UpDown>,
+        secondary: Option<UpDown>,
+    },
     Clock(ClockAction),
-    Fault { compartment: String, sensor: Sensor, stuck: Stuck },
+    Fault {
+        compartment: String,
+        sensor: Sensor,
+        stuck: Stuck,
+    },
     Wait(Duration),
     /// Wait until this second of the (true) day comes round.
-    WaitUntil { second_of_day: u32 },
-    Repeat { times: u32, steps: Vec<Step> },
+    WaitUntil {
+        second_of_day: u32,
+    },
+    Repeat {
+        times: u32,
+        steps: Vec<Step>,
+    },
     /// Courier drop-off into `compartment`, binding the pickup code.
-    Parcel { compartment: String, bind: String },
+    Parcel {
+        compartment: String,
+        bind: String,
+    },
     /// Have the back office mint a code and bind it.
-    Issue { kind: CodeKind, compartment: Option<String>, size: Option<char>, station: Option<u32>, window: i64, bind: String },
+    Issue {
+        kind: CodeKind,
+        compartment: Option<String>,
+        size: Option<char>,
+        station: Option<u32>,
+        window: i64,
+        bind: String,
+    },
     Expect(Expectation),
     Absent(Absence),
 }
@@ -302,7 +359,15 @@ pub enum Step {
 impl Step {
     /// Actions change the rig; expectations look at what followed the last action.
     pub fn is_action(&self) -> bool {
-        !matches!(self, Self::Expect(_) | Self::Absent(_) | Self::Wait(_) | Self::WaitUntil { .. } | Self::Issue { .. } | Self::Repeat { .. })
+        !matches!(
+            self,
+            Self::Expect(_)
+                | Self::Absent(_)
+                | Self::Wait(_)
+                | Self::WaitUntil { .. }
+                | Self::Issue { .. }
+                | Self::Repeat { .. }
+        )
     }
 }
 
@@ -312,16 +377,26 @@ impl fmt::Display for Step {
         match self {
             Self::Keys { text, .. } => write!(f, "keys {text}"),
             Self::Help { presses } => write!(f, "help x{presses}"),
-            Self::Door { compartment, action } => write!(f, "door {compartment} {action:?}"),
-            Self::Package { compartment, action } => write!(f, "package {compartment} {action:?}"),
-            Self::Chamber { set, ramp: Some(r) } => write!(f, "chamber {set} at {:.3}C/min", r.0 * 60.0),
+            Self::Door {
+                compartment,
+                action,
+            } => write!(f, "door {compartment} {action:?}"),
+            Self::Package {
+                compartment,
+                action,
+            } => write!(f, "package {compartment} {action:?}"),
+            Self::Chamber { set, ramp: Some(r) } => {
+                write!(f, "chamber {set} at {:.3}C/min", r.0 * 60.0)
+            }
             Self::Chamber { set, ramp: None } => write!(f, "chamber {set}"),
             Self::Power(p) => match p {
                 PowerAction::Off => f.write_str("power off"),
                 PowerAction::On => f.write_str("power on"),
                 PowerAction::Cycle { off_for } => write!(f, "power cycle ({} off)", Dur(*off_for)),
                 PowerAction::Volts(v) => write!(f, "power {v}V"),
-                PowerAction::Brownout { volts, for_ } => write!(f, "power brownout {volts}V for {}", Dur(*for_)),
+                PowerAction::Brownout { volts, for_ } => {
+                    write!(f, "power brownout {volts}V for {}", Dur(*for_))
+                }
             },
             Self::Link { primary, secondary } => {
                 f.write_str("link")?;
@@ -333,12 +408,27 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
-            Self::Clock(ClockAction::Drift(ms)) => write!(f, "clock drift {}{}", if *ms < 0 { "-" } else { "+" }, Dur(Duration::from_millis(ms.unsigned_abs()))),
+            Self::Clock(ClockAction::Drift(ms)) => write!(
+                f,
+                "clock drift {}{}",
+                if *ms < 0 { "-" } else { "+" },
+                Dur(Duration::from_millis(ms.unsigned_abs()))
+            ),
             Self::Clock(ClockAction::Set(t)) => write!(f, "clock set {t}"),
-            Self::Fault { compartment, sensor, stuck } => write!(f, "fault {compartment} {sensor:?} {stuck:?}"),
+            Self::Fault {
+                compartment,
+                sensor,
+                stuck,
+            } => write!(f, "fault {compartment} {sensor:?} {stuck:?}"),
             Self::Wait(d) => write!(f, "wait {}", Dur(*d)),
             Self::WaitUntil { second_of_day } => {
-                write!(f, "wait until {:02}:{:02}:{:02}", second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60)
+                write!(
+                    f,
+                    "wait until {:02}:{:02}:{:02}",
+                    second_of_day / 3600,
+                    second_of_day / 60 % 60,
+                    second_of_day % 60
+                )
             }
             Self::Repeat { times, .. } => write!(f, "repeat x{times}"),
             Self::Parcel { compartment, bind } => write!(f, "parcel into {compartment} as ${bind}"),
@@ -363,20 +453,40 @@ pub enum Matcher {
     Error(ErrorCode),
     Code(CodeResult),
     Heater(bool),
-    Temperature { min: Option<Celsius>, max: Option<Celsius> },
-    Pulse { min: Option<Duration>, max: Option<Duration> },
-    Lockout { min: Option<Duration>, max: Option<Duration> },
+    Temperature {
+        min: Option<Celsius>,
+        max: Option<Celsius>,
+    },
+    Pulse {
+        min: Option<Duration>,
+        max: Option<Duration>,
+    },
+    Lockout {
+        min: Option<Duration>,
+        max: Option<Duration>,
+    },
     /// The controller started an unlock pulse (what it commanded, not what was measured).
-    Unlock { attempt: Option<u8>, min: Option<Duration>, max: Option<Duration> },
+    Unlock {
+        attempt: Option<u8>,
+        min: Option<Duration>,
+        max: Option<Duration>,
+    },
     LinkActive(Option<Link>),
     Uplink(UplinkKind),
     /// The back office holds exactly `count` distinct records of `kind`.
-    Backoffice { kind: UplinkKind, count: u32 },
+    Backoffice {
+        kind: UplinkKind,
+        count: u32,
+    },
 }
 
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn range<T: fmt::Display>(f: &mut fmt::Formatter<'_>, min: &Option<T>, max: &Option<T>) -> fmt::Result {
+        fn range<T: fmt::Display>(
+            f: &mut fmt::Formatter<'_>,
+            min: &Option<T>,
+            max: &Option<T>,
+        ) -> fmt::Result {
             match (min, max) {
                 (Some(a), Some(b)) => write!(f, " in [{a}, {b}]"),
                 (Some(a), None) => write!(f, " >= {a}"),
@@ -419,7 +529,9 @@ impl fmt::Display for Matcher {
             }
             Self::LinkActive(l) => write!(f, "link-active {}", l.map_or("none", |l| l.as_str())),
             Self::Uplink(k) => write!(f, "uplink {k}"),
-            Self::Backoffice { kind, count } => write!(f, "back office holding {count} {kind} record(s)"),
+            Self::Backoffice { kind, count } => {
+                write!(f, "back office holding {count} {kind} record(s)")
+            }
         }
     }
 }
@@ -549,7 +661,9 @@ impl<'de> Deserialize<'de> for RawPower {
                 match v {
                     "off" => Ok(RawPower(PowerAction::Off)),
                     "on" => Ok(RawPower(PowerAction::On)),
-                    "cycle" => Ok(RawPower(PowerAction::Cycle { off_for: Duration::from_secs(1) })),
+                    "cycle" => Ok(RawPower(PowerAction::Cycle {
+                        off_for: Duration::from_secs(1),
+                    })),
                     _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
                 }
             }
@@ -557,10 +671,21 @@ impl<'de> Deserialize<'de> for RawPower {
                 let m = RawPowerMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 let action = match (m.volts, m.brownout, m.for_, m.cycle) {
                     (Some(v), None, None, None) => PowerAction::Volts(v.0),
-                    (None, Some(v), Some(d), None) => PowerAction::Brownout { volts: v.0, for_: d.0 },
+                    (None, Some(v), Some(d), None) => PowerAction::Brownout {
+                        volts: v.0,
+                        for_: d.0,
+                    },
                     (None, None, None, Some(d)) => PowerAction::Cycle { off_for: d.0 },
-                    (None, Some(_), None, None) => return Err(de::Error::custom("`brownout` needs `for`: how long the voltage stays low")),
-                    _ => return Err(de::Error::custom("power takes one of: `volts`, `cycle`, or `brownout` with `for`")),
+                    (None, Some(_), None, None) => {
+                        return Err(de::Error::custom(
+                            "`brownout` needs `for`: how long the voltage stays low",
+                        ));
+                    }
+                    _ => {
+                        return Err(de::Error::custom(
+                            "power takes one of: `volts`, `cycle`, or `brownout` with `for`",
+                        ));
+                    }
                 };
                 Ok(RawPower(action))
             }
@@ -672,7 +797,12 @@ struct RawExpect {
     for_: Option<Dur>,
 }
 
-fn word<T>(what: &str, v: &str, parse: impl Fn(&str) -> Result<T, locker_proto::DecodeError>, all: &[&str]) -> Result<T, String> {
+fn word<T>(
+    what: &str,
+    v: &str,
+    parse: impl Fn(&str) -> Result<T, locker_proto::DecodeError>,
+    all: &[&str],
+) -> Result<T, String> {
     parse(v).map_err(|_| format!("`{v}` is not a {what}; expected one of: {}", all.join(", ")))
 }
 
@@ -684,19 +814,32 @@ fn on_off(what: &str, v: &str) -> Result<bool, String> {
     match v {
         "on" => Ok(true),
         "off" => Ok(false),
-        _ => Err(format!("`{v}` is not a {what} state; expected `on` or `off`")),
+        _ => Err(format!(
+            "`{v}` is not a {what} state; expected `on` or `off`"
+        )),
     }
 }
 
+/// What an `expect` or `absent` map says, before the two are told apart.
+struct ParsedExpect {
+    matcher: Matcher,
+    compartment: Option<String>,
+    within: Option<Dur>,
+    for_: Option<Dur>,
+}
+
 impl RawExpect {
-    fn matcher(self) -> Result<(Matcher, Option<String>, Option<Dur>, Option<Dur>), String> {
+    fn matcher(self) -> Result<ParsedExpect, String> {
         use locker_proto::{BoltState, DoorState, LockState};
         let mut found: Vec<(&str, Result<Matcher, String>)> = Vec::new();
         if let Some(k) = self.event {
             let m = if Event::KINDS.contains(&k.as_str()) {
                 Ok(Matcher::Event(k))
             } else {
-                Err(format!("`{k}` is not an event kind; expected one of: {}", Event::KINDS.join(", ")))
+                Err(format!(
+                    "`{k}` is not an event kind; expected one of: {}",
+                    Event::KINDS.join(", ")
+                ))
             };
             found.push(("event", m));
         }
@@ -710,19 +853,48 @@ impl RawExpect {
             found.push(("led", m));
         }
         if let Some(s) = self.lock {
-            found.push(("lock", word("lock state", &s, LockState::parse, &names(LockState::ALL, LockState::as_str)).map(Matcher::Lock)));
+            found.push((
+                "lock",
+                word(
+                    "lock state",
+                    &s,
+                    LockState::parse,
+                    &names(LockState::ALL, LockState::as_str),
+                )
+                .map(Matcher::Lock),
+            ));
         }
         if let Some(s) = self.door {
-            found.push(("door", word("door state", &s, DoorState::parse, &names(DoorState::ALL, DoorState::as_str)).map(Matcher::Door)));
+            found.push((
+                "door",
+                word(
+                    "door state",
+                    &s,
+                    DoorState::parse,
+                    &names(DoorState::ALL, DoorState::as_str),
+                )
+                .map(Matcher::Door),
+            ));
         }
         if let Some(s) = self.bolt {
-            found.push(("bolt", word("bolt state", &s, BoltState::parse, &names(BoltState::ALL, BoltState::as_str)).map(Matcher::Bolt)));
+            found.push((
+                "bolt",
+                word(
+                    "bolt state",
+                    &s,
+                    BoltState::parse,
+                    &names(BoltState::ALL, BoltState::as_str),
+                )
+                .map(Matcher::Bolt),
+            ));
         }
         if let Some(s) = self.package {
             let m = match s.as_str() {
                 "present" => Ok(Matcher::Package(true)),
                 "absent" => Ok(Matcher::Package(false)),
-                _ => Err(format!("`{s}` is not a package state; expected `present` or `absent`")),
+                _ => Err(format!(
+                    "`{s}` is not a package state; expected `present` or `absent`"
+                )),
             };
             found.push(("package", m));
         }
@@ -731,11 +903,22 @@ impl RawExpect {
                 .strip_prefix('E')
                 .and_then(|n| n.parse().ok())
                 .map(|n| Matcher::Error(ErrorCode(n)))
-                .ok_or_else(|| format!("`{e}` is not an error code; expected E and two digits, like E21"));
+                .ok_or_else(|| {
+                    format!("`{e}` is not an error code; expected E and two digits, like E21")
+                });
             found.push(("error", m));
         }
         if let Some(c) = self.code {
-            found.push(("code", word("code result", &c, CodeResult::parse, &names(CodeResult::ALL, CodeResult::as_str)).map(Matcher::Code)));
+            found.push((
+                "code",
+                word(
+                    "code result",
+                    &c,
+                    CodeResult::parse,
+                    &names(CodeResult::ALL, CodeResult::as_str),
+                )
+                .map(Matcher::Code),
+            ));
         }
         if let Some(h) = self.heater {
             found.push(("heater", on_off("heater", &h).map(Matcher::Heater)));
@@ -744,34 +927,67 @@ impl RawExpect {
             let m = if r.min.is_none() && r.max.is_none() {
                 Err("`temperature` needs `min`, `max` or both".to_owned())
             } else {
-                Ok(Matcher::Temperature { min: r.min, max: r.max })
+                Ok(Matcher::Temperature {
+                    min: r.min,
+                    max: r.max,
+                })
             };
             found.push(("temperature", m));
         }
         if let Some(r) = self.pulse {
-            found.push(("pulse", Ok(Matcher::Pulse { min: r.min.map(|d| d.0), max: r.max.map(|d| d.0) })));
+            found.push((
+                "pulse",
+                Ok(Matcher::Pulse {
+                    min: r.min.map(|d| d.0),
+                    max: r.max.map(|d| d.0),
+                }),
+            ));
         }
         if let Some(r) = self.lockout {
-            found.push(("lockout", Ok(Matcher::Lockout { min: r.min.map(|d| d.0), max: r.max.map(|d| d.0) })));
+            found.push((
+                "lockout",
+                Ok(Matcher::Lockout {
+                    min: r.min.map(|d| d.0),
+                    max: r.max.map(|d| d.0),
+                }),
+            ));
         }
         if let Some(u) = self.unlock {
-            let (min, max) = u.pulse.map_or((None, None), |p| (p.min.map(|d| d.0), p.max.map(|d| d.0)));
-            found.push(("unlock", Ok(Matcher::Unlock { attempt: u.attempt, min, max })));
+            let (min, max) = u
+                .pulse
+                .map_or((None, None), |p| (p.min.map(|d| d.0), p.max.map(|d| d.0)));
+            found.push((
+                "unlock",
+                Ok(Matcher::Unlock {
+                    attempt: u.attempt,
+                    min,
+                    max,
+                }),
+            ));
         }
         if let Some(l) = self.link_active {
             let m = if l == "none" {
                 Ok(Matcher::LinkActive(None))
             } else {
-                word("link", &l, Link::parse, &["primary", "secondary", "none"]).map(|l| Matcher::LinkActive(Some(l)))
+                word("link", &l, Link::parse, &["primary", "secondary", "none"])
+                    .map(|l| Matcher::LinkActive(Some(l)))
             };
             found.push(("link-active", m));
         }
         let kinds = names(UplinkKind::ALL, UplinkKind::as_str);
         if let Some(k) = self.uplink {
-            found.push(("uplink", word("record kind", &k, UplinkKind::parse, &kinds).map(Matcher::Uplink)));
+            found.push((
+                "uplink",
+                word("record kind", &k, UplinkKind::parse, &kinds).map(Matcher::Uplink),
+            ));
         }
         if let Some(b) = self.backoffice {
-            let m = word("record kind", &b.kind, UplinkKind::parse, &kinds).map(|kind| Matcher::Backoffice { kind, count: b.count });
+            let m = word("record kind", &b.kind, UplinkKind::parse, &kinds).map(|kind| {
+                Matcher::Backoffice {
+                    kind,
+                    count: b.count,
+                }
+            });
             found.push(("backoffice", m));
         }
         match found.len() {
@@ -781,7 +997,7 @@ impl RawExpect {
             1 => {
                 let (key, m) = found.remove(0);
                 let m = m.map_err(|e| format!("{key}: {e}"))?;
-                Ok((m, self.compartment, self.within, self.for_))
+                Ok(ParsedExpect { matcher: m, compartment: self.compartment, within: self.within, for_: self.for_ })
             }
             _ => {
                 let keys: Vec<_> = found.iter().map(|(k, _)| format!("`{k}`")).collect();
@@ -810,12 +1026,19 @@ fn parse_time_of_day(s: &str) -> Result<u32, String> {
 /// Unix seconds from `YYYY-MM-DDTHH:MM:SSZ` (UTC only, which is what rigs run on).
 pub fn parse_utc(s: &str) -> Result<u64, String> {
     let bad = || format!("`{s}` is not a UTC time; expected YYYY-MM-DDTHH:MM:SSZ");
-    let (date, time) = s.strip_suffix('Z').and_then(|t| t.split_once('T')).ok_or_else(bad)?;
+    let (date, time) = s
+        .strip_suffix('Z')
+        .and_then(|t| t.split_once('T'))
+        .ok_or_else(bad)?;
     let d: Vec<_> = date.split('-').collect();
     if d.len() != 3 {
         return Err(bad());
     }
-    let (y, mo, day): (i64, u32, u32) = (d[0].parse().map_err(|_| bad())?, d[1].parse().map_err(|_| bad())?, d[2].parse().map_err(|_| bad())?);
+    let (y, mo, day): (i64, u32, u32) = (
+        d[0].parse().map_err(|_| bad())?,
+        d[1].parse().map_err(|_| bad())?,
+        d[2].parse().map_err(|_| bad())?,
+    );
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&day) {
         return Err(bad());
     }
@@ -832,16 +1055,26 @@ pub fn parse_utc(s: &str) -> Result<u64, String> {
 }
 
 fn var_name(s: &str) -> Result<String, String> {
-    let name = s.strip_prefix('$').ok_or_else(|| format!("`{s}` is not a variable; expected `$name`"))?;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(format!("`{s}` is not a variable; expected `$` and letters, digits, `_` or `-`"));
+    let name = s
+        .strip_prefix('$')
+        .ok_or_else(|| format!("`{s}` is not a variable; expected `$name`"))?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "`{s}` is not a variable; expected `$` and letters, digits, `_` or `-`"
+        ));
     }
     Ok(name.to_owned())
 }
 
 fn compartment_name(s: String) -> Result<String, String> {
     if s.is_empty() || s.len() > 8 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(format!("`{s}` is not a compartment name; expected letters and digits like M1"));
+        return Err(format!(
+            "`{s}` is not a compartment name; expected letters and digits like M1"
+        ));
     }
     Ok(s)
 }
@@ -853,7 +1086,10 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
     Ok(match kind {
         StepKind::Keys => {
             let RawKeys(text, interval) = map.next_value()?;
-            Step::Keys { text: KeyText::parse(&text).map_err(custom)?, interval: interval.map_or(DEFAULT_KEY_INTERVAL, |d| d.0) }
+            Step::Keys {
+                text: KeyText::parse(&text).map_err(custom)?,
+                interval: interval.map_or(DEFAULT_KEY_INTERVAL, |d| d.0),
+            }
         }
         StepKind::Help => {
             let presses: u32 = map.next_value()?;
@@ -864,30 +1100,48 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
         }
         StepKind::Door => {
             let r: RawDoor = map.next_value()?;
-            Step::Door { compartment: compartment_name(r.compartment).map_err(custom)?, action: r.action }
+            Step::Door {
+                compartment: compartment_name(r.compartment).map_err(custom)?,
+                action: r.action,
+            }
         }
         StepKind::Package => {
             let r: RawPackage = map.next_value()?;
-            Step::Package { compartment: compartment_name(r.compartment).map_err(custom)?, action: r.action }
+            Step::Package {
+                compartment: compartment_name(r.compartment).map_err(custom)?,
+                action: r.action,
+            }
         }
         StepKind::Chamber => {
             let r: RawChamber = map.next_value()?;
-            Step::Chamber { set: r.set, ramp: r.ramp }
+            Step::Chamber {
+                set: r.set,
+                ramp: r.ramp,
+            }
         }
         StepKind::Power => Step::Power(map.next_value::<RawPower>()?.0),
         StepKind::Link => {
             let r: RawLink = map.next_value()?;
             if r.primary.is_none() && r.secondary.is_none() {
-                return Err(custom("link: expected `primary`, `secondary` or both, each `up` or `down`"));
+                return Err(custom(
+                    "link: expected `primary`, `secondary` or both, each `up` or `down`",
+                ));
             }
-            Step::Link { primary: r.primary, secondary: r.secondary }
+            Step::Link {
+                primary: r.primary,
+                secondary: r.secondary,
+            }
         }
         StepKind::Clock => {
             let r: RawClock = map.next_value()?;
             match (r.drift, r.set) {
                 (Some(d), None) => Step::Clock(ClockAction::Drift(d.0)),
                 (None, Some(t)) => Step::Clock(ClockAction::Set(parse_utc(&t).map_err(custom)?)),
-                _ => return Err(custom("clock: expected exactly one of `drift` (like -3m) or `set` (like 2026-03-02T23:58:00Z)")),
+                _ => {
+                    return Err(custom(
+                        "clock: expected exactly one of `drift` (like -3m) or `set` (like 2026-03-02T23:58:00Z)",
+                    ));
+                }
             }
         }
         StepKind::Fault => {
@@ -905,23 +1159,38 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
                     r.sensor, r.stuck
                 )));
             }
-            Step::Fault { compartment: compartment_name(r.compartment).map_err(custom)?, sensor: r.sensor, stuck: r.stuck }
+            Step::Fault {
+                compartment: compartment_name(r.compartment).map_err(custom)?,
+                sensor: r.sensor,
+                stuck: r.stuck,
+            }
         }
         StepKind::Wait => Step::Wait(map.next_value::<Dur>()?.0),
         StepKind::WaitUntil => {
             let s: String = map.next_value()?;
-            Step::WaitUntil { second_of_day: parse_time_of_day(&s).map_err(custom)? }
+            Step::WaitUntil {
+                second_of_day: parse_time_of_day(&s).map_err(custom)?,
+            }
         }
         StepKind::Repeat => {
             let r: RawRepeat = map.next_value()?;
             if !(1..=1000).contains(&r.times) {
-                return Err(custom(format!("repeat: times is {}; expected 1 to 1000", r.times)));
+                return Err(custom(format!(
+                    "repeat: times is {}; expected 1 to 1000",
+                    r.times
+                )));
             }
-            Step::Repeat { times: r.times, steps: r.steps }
+            Step::Repeat {
+                times: r.times,
+                steps: r.steps,
+            }
         }
         StepKind::Parcel => {
             let r: RawParcel = map.next_value()?;
-            Step::Parcel { compartment: compartment_name(r.compartment).map_err(custom)?, bind: var_name(&r.code).map_err(custom)? }
+            Step::Parcel {
+                compartment: compartment_name(r.compartment).map_err(custom)?,
+                bind: var_name(&r.code).map_err(custom)?,
+            }
         }
         StepKind::Issue => {
             let r: RawIssue = map.next_value()?;
@@ -939,12 +1208,20 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
                 return Err(custom(format!(
                     "issue: a {:?} code needs {}",
                     r.kind,
-                    if r.kind == CodeKind::Return { "`size` (S, M or L)" } else { "`compartment`" }
+                    if r.kind == CodeKind::Return {
+                        "`size` (S, M or L)"
+                    } else {
+                        "`compartment`"
+                    }
                 )));
             }
             Step::Issue {
                 kind: r.kind,
-                compartment: r.compartment.map(compartment_name).transpose().map_err(custom)?,
+                compartment: r
+                    .compartment
+                    .map(compartment_name)
+                    .transpose()
+                    .map_err(custom)?,
                 size,
                 station: r.station,
                 window: r.window,
@@ -953,24 +1230,50 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
         }
         StepKind::Expect => {
             let r: RawExpect = map.next_value()?;
-            let (matcher, compartment, within, for_) = r.matcher().map_err(custom)?;
+            let ParsedExpect {
+                matcher,
+                compartment,
+                within,
+                for_,
+            } = r.matcher().map_err(custom)?;
             if for_.is_some() {
-                return Err(custom("expect takes `within` (how long to wait for it); `for` belongs to `absent`"));
+                return Err(custom(
+                    "expect takes `within` (how long to wait for it); `for` belongs to `absent`",
+                ));
             }
             Step::Expect(Expectation {
                 matcher,
-                compartment: compartment.map(compartment_name).transpose().map_err(custom)?,
+                compartment: compartment
+                    .map(compartment_name)
+                    .transpose()
+                    .map_err(custom)?,
                 within: within.map_or(DEFAULT_WITHIN, |d| d.0),
             })
         }
         StepKind::Absent => {
             let r: RawExpect = map.next_value()?;
-            let (matcher, compartment, within, for_) = r.matcher().map_err(custom)?;
+            let ParsedExpect {
+                matcher,
+                compartment,
+                within,
+                for_,
+            } = r.matcher().map_err(custom)?;
             if within.is_some() {
-                return Err(custom("absent takes `for` (how long it must not happen); `within` belongs to `expect`"));
+                return Err(custom(
+                    "absent takes `for` (how long it must not happen); `within` belongs to `expect`",
+                ));
             }
-            let for_ = for_.ok_or_else(|| custom("absent needs `for`: how long the thing must not happen, like 10s"))?;
-            Step::Absent(Absence { matcher, compartment: compartment.map(compartment_name).transpose().map_err(custom)?, for_: for_.0 })
+            let for_ = for_.ok_or_else(|| {
+                custom("absent needs `for`: how long the thing must not happen, like 10s")
+            })?;
+            Step::Absent(Absence {
+                matcher,
+                compartment: compartment
+                    .map(compartment_name)
+                    .transpose()
+                    .map_err(custom)?,
+                for_: for_.0,
+            })
         }
     })
 }
@@ -981,10 +1284,14 @@ impl<'de> Deserialize<'de> for Step {
         impl<'de> Visitor<'de> for V {
             type Value = Step;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a step: a map with one key naming the step kind, like `keys: \"1234#\"`")
+                f.write_str(
+                    "a step: a map with one key naming the step kind, like `keys: \"1234#\"`",
+                )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
-                let kind: StepKind = map.next_key()?.ok_or_else(|| de::Error::custom("empty step: expected a key naming the step kind"))?;
+                let kind: StepKind = map.next_key()?.ok_or_else(|| {
+                    de::Error::custom("empty step: expected a key naming the step kind")
+                })?;
                 let step = step_value(kind, &mut map)?;
                 if let Some(extra) = map.next_key::<String>()? {
                     return Err(de::Error::custom(format!(

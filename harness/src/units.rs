@@ -18,7 +18,11 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
 
 /// Parse a duration: a number and one of `ms`, `s`, `m`/`min`, `h`, `d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration: expected a number and a unit (ms, s, m, h, d), like 500ms or 2h");
+    let bad = || {
+        format!(
+            "`{s}` is not a duration: expected a number and a unit (ms, s, m, h, d), like 500ms or 2h"
+        )
+    };
     let (v, unit) = split_number(s).ok_or_else(bad)?;
     let ms = match unit {
         "ms" => v,
@@ -29,7 +33,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if !(0.0..=1e13).contains(&ms) {
-        return Err(format!("`{s}` is out of range: a duration is between 0 and 300 years"));
+        return Err(format!(
+            "`{s}` is out of range: a duration is between 0 and 300 years"
+        ));
     }
     Ok(Duration::from_micros((ms * 1e3).round() as u64))
 }
@@ -41,7 +47,9 @@ pub fn parse_offset(s: &str) -> Result<i64, String> {
         Some(r) => (-1, r),
         None => (1, t.strip_prefix('+').unwrap_or(t)),
     };
-    let d = parse_duration(rest).map_err(|_| format!("`{s}` is not a clock offset: expected a signed duration like +3m or -90s"))?;
+    let d = parse_duration(rest).map_err(|_| {
+        format!("`{s}` is not a clock offset: expected a signed duration like +3m or -90s")
+    })?;
     Ok(sign * d.as_millis() as i64)
 }
 
@@ -50,11 +58,11 @@ pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         "0s".into()
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -103,7 +111,9 @@ pub fn parse_celsius(s: &str) -> Result<Celsius, String> {
     let bad = || format!("`{s}` is not a temperature: expected a number and C, like -25C or 8.5C");
     match split_number(s) {
         Some((v, "C")) if (-100.0..=200.0).contains(&v) => Ok(Celsius(v)),
-        Some((_, "C")) => Err(format!("`{s}` is out of range: a temperature is between -100C and 200C")),
+        Some((_, "C")) => Err(format!(
+            "`{s}` is out of range: a temperature is between -100C and 200C"
+        )),
         _ => Err(bad()),
     }
 }
@@ -130,8 +140,12 @@ impl<'de> Deserialize<'de> for Volts {
         let s = scalar(d, "a voltage like 12V")?;
         match split_number(&s) {
             Some((v, "V")) if (0.0..=60.0).contains(&v) => Ok(Volts(v)),
-            Some((_, "V")) => Err(de::Error::custom(format!("`{s}` is out of range: a voltage is between 0V and 60V"))),
-            _ => Err(de::Error::custom(format!("`{s}` is not a voltage: expected a number and V, like 12V or 9.5V"))),
+            Some((_, "V")) => Err(de::Error::custom(format!(
+                "`{s}` is out of range: a voltage is between 0V and 60V"
+            ))),
+            _ => Err(de::Error::custom(format!(
+                "`{s}` is not a voltage: expected a number and V, like 12V or 9.5V"
+            ))),
         }
     }
 }
@@ -149,7 +163,11 @@ pub struct Ramp(pub f64);
 impl<'de> Deserialize<'de> for Ramp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = scalar(d, "a ramp rate like 2C/min")?;
-        let bad = || de::Error::custom(format!("`{s}` is not a ramp rate: expected degrees per time, like 2C/min or 30C/h"));
+        let bad = || {
+            de::Error::custom(format!(
+                "`{s}` is not a ramp rate: expected degrees per time, like 2C/min or 30C/h"
+            ))
+        };
         let (deg, per) = s.split_once('/').ok_or_else(bad)?;
         let Celsius(v) = parse_celsius(deg).map_err(|_| bad())?;
         let secs = match per.trim() {
@@ -159,7 +177,9 @@ impl<'de> Deserialize<'de> for Ramp {
             _ => return Err(bad()),
         };
         if v <= 0.0 {
-            return Err(de::Error::custom(format!("`{s}`: a ramp rate must be above zero")));
+            return Err(de::Error::custom(format!(
+                "`{s}`: a ramp rate must be above zero"
+            )));
         }
         Ok(Ramp(v / secs))
     }

@@ -9,30 +9,53 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
 }
 
 fn slug(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[rstest]
 fn bundled_suite_passes_on_sim(#[files("../suites/*.yaml")] path: PathBuf) {
-    let suites = locker_hil::cli::load_suites(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{}", e[0]));
+    let suites = locker_hil::cli::load_suites(std::slice::from_ref(&path))
+        .unwrap_or_else(|e| panic!("{}", e[0]));
     let rig = RigDescription::load(&repo().join("rigs/sim.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let plan = runner::plan(&suites, |_, _| true);
     assert!(plan.len() >= 3, "a suite holds several cases");
     let desc = Arc::new(rig);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let d = desc.clone();
-    let reports = rt.block_on(runner::run(plan, 1, desc, move |_| Ok(SimRig::new((*d).clone())), |_| {}));
+    let reports = rt.block_on(runner::run(
+        plan,
+        1,
+        desc,
+        move |_| Ok(SimRig::new((*d).clone())),
+        |_| {},
+    ));
     let mut failures = Vec::new();
     for r in &reports {
         match &r.outcome {
             Outcome::Passed | Outcome::Skipped { .. } => {}
             other => failures.push(format!("{}::{}: {other:?}", r.suite, r.name)),
         }
-        insta::assert_snapshot!(format!("{}__{}", slug(&r.suite), slug(&r.name)), r.trace.join("\n"));
+        insta::assert_snapshot!(
+            format!("{}__{}", slug(&r.suite), slug(&r.name)),
+            r.trace.join("\n")
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -59,16 +59,36 @@ fn digits8(v: u32) -> [u8; 8] {
 }
 
 /// The pickup code for a parcel, as ASCII digits.
-pub fn pickup_code(key: &[u8; 16], station: u32, compartment: u8, parcel: u32, window: u64) -> [u8; 8] {
+pub fn pickup_code(
+    key: &[u8; 16],
+    station: u32,
+    compartment: u8,
+    parcel: u32,
+    window: u64,
+) -> [u8; 8] {
     digits8(mac8(
         key,
-        &[b"P", &station.to_le_bytes(), &[compartment], &parcel.to_le_bytes(), &window.to_le_bytes()],
+        &[
+            b"P",
+            &station.to_le_bytes(),
+            &[compartment],
+            &parcel.to_le_bytes(),
+            &window.to_le_bytes(),
+        ],
     ))
 }
 
 /// The MAC part (last 8 digits) of a service code.
 pub fn service_mac(key: &[u8; 16], station: u32, kind: u8, arg: u8, window: u64) -> [u8; 8] {
-    digits8(mac8(key, &[b"S", &station.to_le_bytes(), &[kind, arg], &window.to_le_bytes()]))
+    digits8(mac8(
+        key,
+        &[
+            b"S",
+            &station.to_le_bytes(),
+            &[kind, arg],
+            &window.to_le_bytes(),
+        ],
+    ))
 }
 
 /// Compare two digit strings in time independent of where they differ.
@@ -131,10 +151,22 @@ mod tests {
         let w = 20_000;
         let start = w * WINDOW_S;
         let end = (w + VALID_WINDOWS) * WINDOW_S;
-        assert_eq!(validity(w, VALID_WINDOWS, start - DRIFT_TOLERANCE_S), Validity::Valid);
-        assert_eq!(validity(w, VALID_WINDOWS, start - DRIFT_TOLERANCE_S - 1), Validity::Early);
-        assert_eq!(validity(w, VALID_WINDOWS, end + DRIFT_TOLERANCE_S - 1), Validity::Valid);
-        assert_eq!(validity(w, VALID_WINDOWS, end + DRIFT_TOLERANCE_S), Validity::Expired);
+        assert_eq!(
+            validity(w, VALID_WINDOWS, start - DRIFT_TOLERANCE_S),
+            Validity::Valid
+        );
+        assert_eq!(
+            validity(w, VALID_WINDOWS, start - DRIFT_TOLERANCE_S - 1),
+            Validity::Early
+        );
+        assert_eq!(
+            validity(w, VALID_WINDOWS, end + DRIFT_TOLERANCE_S - 1),
+            Validity::Valid
+        );
+        assert_eq!(
+            validity(w, VALID_WINDOWS, end + DRIFT_TOLERANCE_S),
+            Validity::Expired
+        );
     }
 
     #[test]

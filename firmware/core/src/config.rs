@@ -55,12 +55,22 @@ impl Config {
     /// The reference station: five compartments of three sizes.
     pub fn reference(station: u32, key: [u8; 16]) -> Self {
         let mut compartments = heapless::Vec::new();
-        for (name, size) in [("S1", Size::S), ("S2", Size::S), ("M1", Size::M), ("M2", Size::M), ("L1", Size::L)] {
+        for (name, size) in [
+            ("S1", Size::S),
+            ("S2", Size::S),
+            ("M1", Size::M),
+            ("M2", Size::M),
+            ("L1", Size::L),
+        ] {
             let name = Name::try_from(name).unwrap_or_default();
             // Capacity is MAX_COMPARTMENTS, far above five.
             let _ = compartments.push(Compartment { name, size });
         }
-        Self { station, key, compartments }
+        Self {
+            station,
+            key,
+            compartments,
+        }
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {

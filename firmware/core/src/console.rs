@@ -10,10 +10,16 @@ pub type Line = heapless::String<{ MAX_LINE + 2 }>;
 /// What arrived from the harness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
-    Command { seq: u16, command: Command },
+    Command {
+        seq: u16,
+        command: Command,
+    },
     /// A line that is not a valid command; answered with `ERR` so the
     /// harness never waits on a command the controller did not understand.
-    Bad { seq: u16, why: &'static str },
+    Bad {
+        seq: u16,
+        why: &'static str,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -24,7 +30,10 @@ pub struct Console {
 
 impl Console {
     pub const fn new() -> Self {
-        Self { tx_seq: 0, rx: LineDecoder::new() }
+        Self {
+            tx_seq: 0,
+            rx: LineDecoder::new(),
+        }
     }
 
     fn frame(&mut self, msg: &ToHarness) -> Line {
@@ -57,12 +66,21 @@ impl Console {
     /// Feed one received byte.
     pub fn feed(&mut self, byte: u8) -> Option<Incoming> {
         let result = match self.rx.push(byte)? {
-            Err(_) => Incoming::Bad { seq: 0, why: "unreadable line" },
+            Err(_) => Incoming::Bad {
+                seq: 0,
+                why: "unreadable line",
+            },
             Ok(line) => match locker_proto::parse_frame(line) {
-                Err(_) => Incoming::Bad { seq: 0, why: "bad frame" },
+                Err(_) => Incoming::Bad {
+                    seq: 0,
+                    why: "bad frame",
+                },
                 Ok((seq, body)) => match Command::parse(body) {
                     Ok(command) => Incoming::Command { seq, command },
-                    Err(_) => Incoming::Bad { seq, why: "unknown command" },
+                    Err(_) => Incoming::Bad {
+                        seq,
+                        why: "unknown command",
+                    },
                 },
             },
         };
@@ -86,6 +104,18 @@ mod tests {
                 got.push(i);
             }
         }
-        assert_eq!(got, [Incoming::Bad { seq: 0, why: "bad frame" }, Incoming::Command { seq: 3, command: Command::Status }]);
+        assert_eq!(
+            got,
+            [
+                Incoming::Bad {
+                    seq: 0,
+                    why: "bad frame"
+                },
+                Incoming::Command {
+                    seq: 3,
+                    command: Command::Status
+                }
+            ]
+        );
     }
 }

@@ -7,8 +7,8 @@ use crate::temp::{Refusal, TempPolicy};
 use crate::uplink::{self, LinkManager, Pending, QUEUE_LEN, Record};
 use core::fmt::Write;
 use locker_proto::{
-    BoltState, CodeResult, DiagItem, DiagResult, DoorState, ErrorCode, Event, Key, LedColour, LedPattern, Link,
-    LockState, Name, ResetCause, Status, Text, UplinkKind,
+    BoltState, CodeResult, DiagItem, DiagResult, DoorState, ErrorCode, Event, Key, LedColour,
+    LedPattern, Link, LockState, Name, ResetCause, Status, Text, UplinkKind,
 };
 
 /// Consecutive wrong codes that lock the keypad out.
@@ -47,8 +47,15 @@ pub enum Input {
     Help,
     /// A sensor line changed; the controller reads them all again.
     Sensors,
-    LinkProbe { link: Link, ok: bool },
-    UplinkResult { link: Link, seq: u32, ok: bool },
+    LinkProbe {
+        link: Link,
+        ok: bool,
+    },
+    UplinkResult {
+        link: Link,
+        seq: u32,
+        ok: bool,
+    },
 }
 
 /// The hardware as the controller sees it.
@@ -177,7 +184,9 @@ impl Controller {
         }
         if c.nv.lockout_remaining_ms > 0 {
             c.lockout_until = Some(now.ms + u64::from(c.nv.lockout_remaining_ms));
-            hw.emit(Event::Lockout { seconds: c.nv.lockout_remaining_ms.div_ceil(1000) });
+            hw.emit(Event::Lockout {
+                seconds: c.nv.lockout_remaining_ms.div_ceil(1000),
+            });
             c.raise(ErrorCode::LOCKOUT, None, hw);
         }
         c.self_test(now, hw, true);
@@ -199,7 +208,9 @@ impl Controller {
             uptime_ms: now.ms,
             rtc_s: now.rtc,
             failed: self.nv.failed,
-            lockout_s: self.lockout_until.map_or(0, |u| u.saturating_sub(now.ms).div_ceil(1000) as u32),
+            lockout_s: self
+                .lockout_until
+                .map_or(0, |u| u.saturating_sub(now.ms).div_ceil(1000) as u32),
             queued: self.nv.queue.len() as u16,
         }
     }
@@ -214,7 +225,9 @@ impl Controller {
         let mut at = |t: u64| d = d.min(t);
         for c in &self.comps {
             match c.act {
-                Act::Pulsing { until, .. } | Act::Relief { until, .. } | Act::Holding { until } => at(until),
+                Act::Pulsing { until, .. } | Act::Relief { until, .. } | Act::Holding { until } => {
+                    at(until)
+                }
                 Act::Idle | Act::Open => {}
             }
         }
@@ -251,7 +264,8 @@ impl Controller {
                 }
             }
             Input::UplinkResult { link, seq, ok } => {
-                if matches!(self.link.pending, Some(Pending::Send { link: l, seq: s, .. }) if l == link && s == seq) {
+                if matches!(self.link.pending, Some(Pending::Send { link: l, seq: s, .. }) if l == link && s == seq)
+                {
                     self.link.pending = None;
                     self.on_sent(now, link, seq, ok, hw);
                 }
@@ -264,14 +278,21 @@ impl Controller {
     pub fn tick(&mut self, now: Now, hw: &mut impl Hw) {
         for i in 0..self.comps.len() {
             match self.comps[i].act {
-                Act::Pulsing { attempt, until } if until <= now.ms => self.pulse_done(now, i, attempt, hw),
-                Act::Relief { attempt, until } if until <= now.ms => self.start_pulse(now, i, attempt + 1, hw),
+                Act::Pulsing { attempt, until } if until <= now.ms => {
+                    self.pulse_done(now, i, attempt, hw)
+                }
+                Act::Relief { attempt, until } if until <= now.ms => {
+                    self.start_pulse(now, i, attempt + 1, hw)
+                }
                 Act::Holding { until } if until <= now.ms => {
                     // Released but nobody opened the door: lock again, the code stays good.
                     hw.set_solenoid(i, false);
                     self.comps[i].act = Act::Idle;
                     let c = self.name(i);
-                    hw.emit(Event::Lock { c, state: LockState::Locked });
+                    hw.emit(Event::Lock {
+                        c,
+                        state: LockState::Locked,
+                    });
                     self.message(now, "TRY AGAIN", hw);
                 }
                 _ => {}
@@ -342,7 +363,9 @@ impl Controller {
         match key {
             Key::Digit(d) => {
                 if self.entry.push(b'0' + d).is_ok() {
-                    hw.emit(Event::Keypad { digits: self.entry.len() as u8 });
+                    hw.emit(Event::Keypad {
+                        digits: self.entry.len() as u8,
+                    });
                 }
                 self.last_key = now.ms;
                 self.message_until = None;
@@ -397,10 +420,18 @@ impl Controller {
         let Some((i, parcel, w, expired)) = found else {
             return self.wrong(now, hw);
         };
-        let validity = if expired { Validity::Expired } else { codes::validity(w, codes::VALID_WINDOWS, now.rtc) };
+        let validity = if expired {
+            Validity::Expired
+        } else {
+            codes::validity(w, codes::VALID_WINDOWS, now.rtc)
+        };
         match validity {
-            Validity::Early => self.verdict(now, CodeResult::Early, Some(i), "CODE NOT YET VALID", hw),
-            Validity::Expired => self.verdict(now, CodeResult::Expired, Some(i), "CODE EXPIRED", hw),
+            Validity::Early => {
+                self.verdict(now, CodeResult::Early, Some(i), "CODE NOT YET VALID", hw)
+            }
+            Validity::Expired => {
+                self.verdict(now, CodeResult::Expired, Some(i), "CODE EXPIRED", hw)
+            }
             Validity::Valid => self.unlock(now, i, Purpose::Pickup, parcel, None, hw),
         }
     }
@@ -409,7 +440,10 @@ impl Controller {
         let (kind, arg, mac) = (entry[0] - b'0', entry[1] - b'0', &entry[2..]);
         let mut ok = false;
         for w in codes::service_windows(now.rtc) {
-            ok |= codes::ct_eq(&codes::service_mac(&self.cfg.key, self.cfg.station, kind, arg, w), mac);
+            ok |= codes::ct_eq(
+                &codes::service_mac(&self.cfg.key, self.cfg.station, kind, arg, w),
+                mac,
+            );
         }
         if !ok {
             return self.wrong(now, hw);
@@ -422,12 +456,20 @@ impl Controller {
                     return self.wrong(now, hw);
                 }
                 if self.nv.slots[i] != Slot::Empty {
-                    return self.verdict(now, CodeResult::Unavailable, Some(i), "COMPARTMENT IN USE", hw);
+                    return self.verdict(
+                        now,
+                        CodeResult::Unavailable,
+                        Some(i),
+                        "COMPARTMENT IN USE",
+                        hw,
+                    );
                 }
                 self.unlock(now, i, Purpose::Dropoff, 0, None, hw);
             }
             codes::SERVICE_RETURN => {
-                let Some(size) = Size::from_digit(arg) else { return self.wrong(now, hw) };
+                let Some(size) = Size::from_digit(arg) else {
+                    return self.wrong(now, hw);
+                };
                 if self.nv.used_return(mac_value) {
                     return self.verdict(now, CodeResult::Used, None, "CODE ALREADY USED", hw);
                 }
@@ -439,13 +481,21 @@ impl Controller {
                 });
                 match free {
                     Some(i) => self.unlock(now, i, Purpose::Return, 0, Some(mac_value), hw),
-                    None => self.verdict(now, CodeResult::Unavailable, None, "NO FREE COMPARTMENT", hw),
+                    None => self.verdict(
+                        now,
+                        CodeResult::Unavailable,
+                        None,
+                        "NO FREE COMPARTMENT",
+                        hw,
+                    ),
                 }
             }
             codes::SERVICE_COLLECT => {
                 let waiting = (0..self.comps.len()).find(|&i| {
-                    matches!(self.nv.slots[i], Slot::Expired { .. } | Slot::Returned { .. })
-                        && self.comps[i].act == Act::Idle
+                    matches!(
+                        self.nv.slots[i],
+                        Slot::Expired { .. } | Slot::Returned { .. }
+                    ) && self.comps[i].act == Act::Idle
                 });
                 match waiting {
                     Some(i) => {
@@ -456,14 +506,23 @@ impl Controller {
                         };
                         self.unlock(now, i, Purpose::Collect, parcel, None, hw)
                     }
-                    None => self.verdict(now, CodeResult::Unavailable, None, "NOTHING TO COLLECT", hw),
+                    None => {
+                        self.verdict(now, CodeResult::Unavailable, None, "NOTHING TO COLLECT", hw)
+                    }
                 }
             }
             _ => self.wrong(now, hw),
         }
     }
 
-    fn verdict(&mut self, now: Now, result: CodeResult, i: Option<usize>, msg: &str, hw: &mut impl Hw) {
+    fn verdict(
+        &mut self,
+        now: Now,
+        result: CodeResult,
+        i: Option<usize>,
+        msg: &str,
+        hw: &mut impl Hw,
+    ) {
         let c = i.map(|i| self.name(i));
         hw.emit(Event::Code { result, c });
         self.message(now, msg, hw);
@@ -479,7 +538,10 @@ impl Controller {
     }
 
     fn start_lockout(&mut self, now: Now, hw: &mut impl Hw) {
-        let seconds = LOCKOUT_BASE_S.checked_shl(u32::from(self.nv.lockout_level)).unwrap_or(u32::MAX).min(LOCKOUT_MAX_S);
+        let seconds = LOCKOUT_BASE_S
+            .checked_shl(u32::from(self.nv.lockout_level))
+            .unwrap_or(u32::MAX)
+            .min(LOCKOUT_MAX_S);
         self.nv.lockout_level = self.nv.lockout_level.saturating_add(1).min(8);
         self.nv.failed = 0;
         self.nv.lockout_remaining_ms = seconds * 1000;
@@ -510,17 +572,30 @@ impl Controller {
 
     // ------------------------------------------------------------ doors
 
-    fn unlock(&mut self, now: Now, i: usize, purpose: Purpose, parcel: u32, return_mac: Option<u32>, hw: &mut impl Hw) {
+    fn unlock(
+        &mut self,
+        now: Now,
+        i: usize,
+        purpose: Purpose,
+        parcel: u32,
+        return_mac: Option<u32>,
+        hw: &mut impl Hw,
+    ) {
         if self.comps[i].fault.is_some() || self.comps[i].act != Act::Idle {
             return self.verdict(now, CodeResult::Unavailable, Some(i), "OUT OF SERVICE", hw);
         }
         match self.temp.refusal {
-            Refusal::Cold => return self.verdict(now, CodeResult::Refused, Some(i), "TOO COLD", hw),
+            Refusal::Cold => {
+                return self.verdict(now, CodeResult::Refused, Some(i), "TOO COLD", hw);
+            }
             Refusal::Hot => return self.verdict(now, CodeResult::Refused, Some(i), "TOO HOT", hw),
             Refusal::None => {}
         }
         let c = self.name(i);
-        hw.emit(Event::Code { result: CodeResult::Accepted, c: Some(c.clone()) });
+        hw.emit(Event::Code {
+            result: CodeResult::Accepted,
+            c: Some(c.clone()),
+        });
         let comp = &mut self.comps[i];
         comp.purpose = purpose;
         comp.parcel = parcel;
@@ -536,15 +611,27 @@ impl Controller {
         // Each retry pulses longer: 1x, 1.5x, 2x.
         let pulse_ms = self.temp.pulse_ms() * (u16::from(attempt) + 1) / 2;
         hw.set_solenoid(i, true);
-        hw.emit(Event::Unlock { c: self.name(i), attempt, pulse_ms });
-        self.comps[i].act = Act::Pulsing { attempt, until: now.ms + u64::from(pulse_ms) };
+        hw.emit(Event::Unlock {
+            c: self.name(i),
+            attempt,
+            pulse_ms,
+        });
+        self.comps[i].act = Act::Pulsing {
+            attempt,
+            until: now.ms + u64::from(pulse_ms),
+        };
     }
 
     fn pulse_done(&mut self, now: Now, i: usize, attempt: u8, hw: &mut impl Hw) {
         if !hw.bolt_extended(i) {
             // Keep the solenoid energised until the door spring has opened the door.
-            self.comps[i].act = Act::Holding { until: now.ms + OPEN_WAIT_MS };
-            hw.emit(Event::Lock { c: self.name(i), state: LockState::Released });
+            self.comps[i].act = Act::Holding {
+                until: now.ms + OPEN_WAIT_MS,
+            };
+            hw.emit(Event::Lock {
+                c: self.name(i),
+                state: LockState::Released,
+            });
             self.clear(ErrorCode::JAM, Some(i), hw);
             if !hw.door_closed(i) {
                 self.door_opened(now, i, hw);
@@ -553,7 +640,10 @@ impl Controller {
         }
         hw.set_solenoid(i, false);
         if attempt < JAM_ATTEMPTS {
-            self.comps[i].act = Act::Relief { attempt, until: now.ms + RELIEF_MS };
+            self.comps[i].act = Act::Relief {
+                attempt,
+                until: now.ms + RELIEF_MS,
+            };
             return;
         }
         self.comps[i].act = Act::Idle;
@@ -588,8 +678,13 @@ impl Controller {
 
     fn door_closed(&mut self, now: Now, i: usize, hw: &mut impl Hw) {
         self.comps[i].act = Act::Idle;
-        hw.emit(Event::Lock { c: self.name(i), state: LockState::Locked });
-        let Slot::Open { purpose, parcel } = self.nv.slots[i] else { return };
+        hw.emit(Event::Lock {
+            c: self.name(i),
+            state: LockState::Locked,
+        });
+        let Slot::Open { purpose, parcel } = self.nv.slots[i] else {
+            return;
+        };
         let present = self.comps[i].package;
         let c = self.name(i);
         let window = codes::window_of(now.rtc) as u32;
@@ -635,7 +730,10 @@ impl Controller {
             match comp.act {
                 Act::Holding { .. } | Act::Pulsing { .. } if !comp.door_closed => {
                     if matches!(comp.act, Act::Pulsing { .. }) {
-                        hw.emit(Event::Lock { c: self.name(i), state: LockState::Released });
+                        hw.emit(Event::Lock {
+                            c: self.name(i),
+                            state: LockState::Released,
+                        });
                     }
                     self.door_opened(now, i, hw);
                 }
@@ -683,16 +781,34 @@ impl Controller {
     }
 
     fn read_sensors(&mut self, i: usize, hw: &mut impl Hw, report_all: bool) {
-        let (door, bolt, pkg) = (hw.door_closed(i), hw.bolt_extended(i), hw.package_present(i));
+        let (door, bolt, pkg) = (
+            hw.door_closed(i),
+            hw.bolt_extended(i),
+            hw.package_present(i),
+        );
         let c = self.name(i);
         let comp = &mut self.comps[i];
         if report_all || door != comp.door_closed {
-            let state = if door { DoorState::Closed } else { DoorState::Open };
-            hw.emit(Event::Door { c: c.clone(), state });
+            let state = if door {
+                DoorState::Closed
+            } else {
+                DoorState::Open
+            };
+            hw.emit(Event::Door {
+                c: c.clone(),
+                state,
+            });
         }
         if report_all || bolt != comp.bolt_extended {
-            let state = if bolt { BoltState::Extended } else { BoltState::Retracted };
-            hw.emit(Event::Bolt { c: c.clone(), state });
+            let state = if bolt {
+                BoltState::Extended
+            } else {
+                BoltState::Retracted
+            };
+            hw.emit(Event::Bolt {
+                c: c.clone(),
+                state,
+            });
         }
         if report_all || pkg != comp.package {
             hw.emit(Event::Package { c, present: pkg });
@@ -715,17 +831,29 @@ impl Controller {
         }
         for i in 0..self.comps.len() {
             self.read_sensors(i, hw, full);
-            let ok = if matches!(self.nv.slots[i], Slot::Open { .. }) || self.comps[i].act != Act::Idle {
+            let ok = if matches!(self.nv.slots[i], Slot::Open { .. })
+                || self.comps[i].act != Act::Idle
+            {
                 true
             } else {
                 self.check_agreement(i, hw)
             };
             if full && ok && self.comps[i].act == Act::Idle {
-                let state = if matches!(self.nv.slots[i], Slot::Open { .. }) { LockState::Released } else { LockState::Locked };
-                hw.emit(Event::Lock { c: self.name(i), state });
+                let state = if matches!(self.nv.slots[i], Slot::Open { .. }) {
+                    LockState::Released
+                } else {
+                    LockState::Locked
+                };
+                hw.emit(Event::Lock {
+                    c: self.name(i),
+                    state,
+                });
             }
             let result = if ok { DiagResult::Ok } else { DiagResult::Fail };
-            hw.emit(Event::Diag { item: DiagItem::Door(self.name(i)), result });
+            hw.emit(Event::Diag {
+                item: DiagItem::Door(self.name(i)),
+                result,
+            });
         }
         if full {
             self.on_sensors(now, hw);
@@ -745,9 +873,15 @@ impl Controller {
             return;
         }
         self.selftest = false;
-        let ok = self.errors.iter().all(|(code, _)| matches!(*code, ErrorCode::LOCKOUT));
+        let ok = self
+            .errors
+            .iter()
+            .all(|(code, _)| matches!(*code, ErrorCode::LOCKOUT));
         let result = if ok { DiagResult::Ok } else { DiagResult::Fail };
-        hw.emit(Event::Diag { item: DiagItem::Done, result });
+        hw.emit(Event::Diag {
+            item: DiagItem::Done,
+            result,
+        });
         self.redraw(hw, true);
         self.update_led(hw);
     }
@@ -758,7 +892,11 @@ impl Controller {
         let changed = self.temp.sample(t);
         // A reading that changes the heater or the refusal is always reported,
         // so the log shows what the decision was based on.
-        if changed || self.reported_temp.is_none_or(|r| (t - r).abs() >= TEMP_REPORT_DELTA) {
+        if changed
+            || self
+                .reported_temp
+                .is_none_or(|r| (t - r).abs() >= TEMP_REPORT_DELTA)
+        {
             self.reported_temp = Some(t);
             hw.emit(Event::Temp { centi: t });
         }
@@ -786,13 +924,17 @@ impl Controller {
 
     fn check_expiry(&mut self, now: Now, hw: &mut impl Hw) {
         for i in 0..self.comps.len() {
-            if let Slot::Occupied { parcel, window } = self.nv.slots[i] {
-                if codes::validity(u64::from(window), codes::VALID_WINDOWS, now.rtc) == Validity::Expired {
-                    self.nv.slots[i] = Slot::Expired { parcel, window };
-                    hw.emit(Event::Expired { c: self.name(i), parcel });
-                    self.enqueue(UplinkKind::Expired, i as u8, parcel, hw);
-                    self.save(hw);
-                }
+            if let Slot::Occupied { parcel, window } = self.nv.slots[i]
+                && codes::validity(u64::from(window), codes::VALID_WINDOWS, now.rtc)
+                    == Validity::Expired
+            {
+                self.nv.slots[i] = Slot::Expired { parcel, window };
+                hw.emit(Event::Expired {
+                    c: self.name(i),
+                    parcel,
+                });
+                self.enqueue(UplinkKind::Expired, i as u8, parcel, hw);
+                self.save(hw);
             }
         }
     }
@@ -800,7 +942,10 @@ impl Controller {
     // ------------------------------------------------------------ link
 
     fn probe(&mut self, now: Now, link: Link, hw: &mut impl Hw) {
-        self.link.pending = Some(Pending::Probe { link, until: now.ms + uplink::LINK_TIMEOUT_MS });
+        self.link.pending = Some(Pending::Probe {
+            link,
+            until: now.ms + uplink::LINK_TIMEOUT_MS,
+        });
         hw.link_probe(link);
     }
 
@@ -837,7 +982,10 @@ impl Controller {
         self.link_known(link, ok, hw);
         if self.selftest {
             let result = if ok { DiagResult::Ok } else { DiagResult::Fail };
-            hw.emit(Event::Diag { item: DiagItem::Link(link), result });
+            hw.emit(Event::Diag {
+                item: DiagItem::Link(link),
+                result,
+            });
         }
         match (link, ok) {
             (_, true) => self.set_active(now, Some(link), hw),
@@ -854,12 +1002,16 @@ impl Controller {
     fn on_sent(&mut self, now: Now, link: Link, seq: u32, ok: bool, hw: &mut impl Hw) {
         if ok {
             self.link_known(link, true, hw);
-            if self.nv.queue.front().is_some_and(|r| r.seq == seq) {
-                if let Some(r) = self.nv.queue.pop_front() {
-                    hw.emit(Event::Uplink { seq, kind: r.kind, via: link });
-                    self.queue_full_reported = false;
-                    self.save(hw);
-                }
+            if self.nv.queue.front().is_some_and(|r| r.seq == seq)
+                && let Some(r) = self.nv.queue.pop_front()
+            {
+                hw.emit(Event::Uplink {
+                    seq,
+                    kind: r.kind,
+                    via: link,
+                });
+                self.queue_full_reported = false;
+                self.save(hw);
             }
             return;
         }
@@ -871,11 +1023,19 @@ impl Controller {
     }
 
     fn enqueue(&mut self, kind: UplinkKind, compartment: u8, value: u32, hw: &mut impl Hw) {
-        let rec = Record { seq: self.nv.next_seq, kind, compartment, value };
+        let rec = Record {
+            seq: self.nv.next_seq,
+            kind,
+            compartment,
+            value,
+        };
         if self.nv.queue.len() >= QUEUE_LEN || self.nv.queue.push_back(rec).is_err() {
             if !self.queue_full_reported {
                 self.queue_full_reported = true;
-                hw.emit(Event::Error { code: ErrorCode::QUEUE_FULL, c: None });
+                hw.emit(Event::Error {
+                    code: ErrorCode::QUEUE_FULL,
+                    c: None,
+                });
             }
             return;
         }
@@ -887,8 +1047,14 @@ impl Controller {
         if self.link.pending.is_some() || self.selftest {
             return;
         }
-        let (Some(link), Some(rec)) = (self.link.active, self.nv.queue.front().copied()) else { return };
-        self.link.pending = Some(Pending::Send { link, seq: rec.seq, until: now.ms + uplink::LINK_TIMEOUT_MS });
+        let (Some(link), Some(rec)) = (self.link.active, self.nv.queue.front().copied()) else {
+            return;
+        };
+        self.link.pending = Some(Pending::Send {
+            link,
+            seq: rec.seq,
+            until: now.ms + uplink::LINK_TIMEOUT_MS,
+        });
         hw.uplink(link, &rec);
     }
 
@@ -931,7 +1097,10 @@ impl Controller {
     fn raise(&mut self, code: ErrorCode, i: Option<usize>, hw: &mut impl Hw) {
         let key = (code, i.map(|i| i as u8));
         if !self.errors.contains(&key) && self.errors.push(key).is_ok() {
-            hw.emit(Event::Error { code, c: i.map(|i| self.name(i)) });
+            hw.emit(Event::Error {
+                code,
+                c: i.map(|i| self.name(i)),
+            });
             self.update_led(hw);
         }
     }
@@ -940,7 +1109,10 @@ impl Controller {
         let key = (code, i.map(|i| i as u8));
         if let Some(pos) = self.errors.iter().position(|e| *e == key) {
             self.errors.remove(pos);
-            hw.emit(Event::ErrorCleared { code, c: i.map(|i| self.name(i)) });
+            hw.emit(Event::ErrorCleared {
+                code,
+                c: i.map(|i| self.name(i)),
+            });
             self.update_led(hw);
         }
     }
@@ -1002,7 +1174,13 @@ mod tests {
 
     impl FakeHw {
         fn new() -> Self {
-            Self { door_closed: [true; 5], bolt_extended: [true; 5], temp: 2000, nv: vec![0xFF; NV_SIZE], ..Self::default() }
+            Self {
+                door_closed: [true; 5],
+                bolt_extended: [true; 5],
+                temp: 2000,
+                nv: vec![0xFF; NV_SIZE],
+                ..Self::default()
+            }
         }
         fn take(&mut self) -> Vec<String> {
             self.events.drain(..).map(|e| e.to_string()).collect()
@@ -1054,14 +1232,35 @@ mod tests {
             let mut hw = FakeHw::new();
             let nv = hw.nv.clone();
             let now = Now { ms: 0, rtc: T0 };
-            let mut c = Controller::boot(Config::reference(STATION, KEY), &nv, now, ResetCause::PowerOn, &mut hw);
-            c.handle(now, Input::LinkProbe { link: Link::Primary, ok: true }, &mut hw);
-            let mut b = Self { c, hw, ms: 0, rtc: T0 };
+            let mut c = Controller::boot(
+                Config::reference(STATION, KEY),
+                &nv,
+                now,
+                ResetCause::PowerOn,
+                &mut hw,
+            );
+            c.handle(
+                now,
+                Input::LinkProbe {
+                    link: Link::Primary,
+                    ok: true,
+                },
+                &mut hw,
+            );
+            let mut b = Self {
+                c,
+                hw,
+                ms: 0,
+                rtc: T0,
+            };
             b.hw.take();
             b
         }
         fn now(&self) -> Now {
-            Now { ms: self.ms, rtc: self.rtc }
+            Now {
+                ms: self.ms,
+                rtc: self.rtc,
+            }
         }
         fn advance(&mut self, ms: u64) {
             let end = self.ms + ms;
@@ -1077,7 +1276,11 @@ mod tests {
         fn keys(&mut self, s: &str) {
             for ch in s.chars() {
                 let now = self.now();
-                self.c.handle(now, Input::Key(Key::from_char(ch).unwrap_or(Key::Clear)), &mut self.hw);
+                self.c.handle(
+                    now,
+                    Input::Key(Key::from_char(ch).unwrap_or(Key::Clear)),
+                    &mut self.hw,
+                );
             }
         }
         fn sensors(&mut self) {
@@ -1087,7 +1290,10 @@ mod tests {
         /// Put a parcel in compartment `i` directly, as a drop-off would.
         fn stock(&mut self, i: usize) -> String {
             let w = codes::window_of(self.rtc);
-            self.c.nv.slots[i] = Slot::Occupied { parcel: 7, window: w as u32 };
+            self.c.nv.slots[i] = Slot::Occupied {
+                parcel: 7,
+                window: w as u32,
+            };
             let code = codes::pickup_code(&KEY, STATION, i as u8, 7, w);
             let mut s: String = code.iter().map(|&b| b as char).collect();
             s.push('#');
@@ -1105,9 +1311,28 @@ mod tests {
         let mut hw = FakeHw::new();
         let nv = hw.nv.clone();
         let now = Now { ms: 0, rtc: T0 };
-        let _c = Controller::boot(Config::reference(STATION, KEY), &nv, now, ResetCause::PowerOn, &mut hw);
-        let diag: Vec<String> = hw.take().into_iter().filter(|e| e.starts_with("diag")).collect();
-        assert_eq!(diag, ["diag door S1 ok", "diag door S2 ok", "diag door M1 ok", "diag door M2 ok", "diag door L1 ok"]);
+        let _c = Controller::boot(
+            Config::reference(STATION, KEY),
+            &nv,
+            now,
+            ResetCause::PowerOn,
+            &mut hw,
+        );
+        let diag: Vec<String> = hw
+            .take()
+            .into_iter()
+            .filter(|e| e.starts_with("diag"))
+            .collect();
+        assert_eq!(
+            diag,
+            [
+                "diag door S1 ok",
+                "diag door S2 ok",
+                "diag door M1 ok",
+                "diag door M2 ok",
+                "diag door L1 ok"
+            ]
+        );
         assert_eq!(hw.probes, [Link::Primary]);
     }
 
@@ -1126,7 +1351,11 @@ mod tests {
         let code = b.stock(0);
         for n in 1..=LOCKOUT_THRESHOLD {
             b.keys("11111111#");
-            assert_eq!(b.c.is_locked_out(), n == LOCKOUT_THRESHOLD, "after {n} wrong codes");
+            assert_eq!(
+                b.c.is_locked_out(),
+                n == LOCKOUT_THRESHOLD,
+                "after {n} wrong codes"
+            );
         }
         assert!(b.hw.events.contains(&Event::Lockout { seconds: 30 }));
         b.keys(&code);
@@ -1148,10 +1377,19 @@ mod tests {
         b.advance(12_000);
         let nv = b.hw.nv.clone();
         let mut hw = FakeHw::new();
-        let c = Controller::boot(Config::reference(STATION, KEY), &nv, Now { ms: 0, rtc: T0 }, ResetCause::PowerOn, &mut hw);
+        let c = Controller::boot(
+            Config::reference(STATION, KEY),
+            &nv,
+            Now { ms: 0, rtc: T0 },
+            ResetCause::PowerOn,
+            &mut hw,
+        );
         assert!(c.is_locked_out());
         let remaining = c.status(Now { ms: 0, rtc: T0 }).lockout_s;
-        assert!((18..=30).contains(&remaining), "{remaining}s left; time without power must not count");
+        assert!(
+            (18..=30).contains(&remaining),
+            "{remaining}s left; time without power must not count"
+        );
     }
 
     #[test]
@@ -1160,9 +1398,18 @@ mod tests {
         Nv::default().encode(&mut image);
         image[10] ^= 0x40;
         let mut hw = FakeHw::new();
-        let c = Controller::boot(Config::reference(STATION, KEY), &image, Now { ms: 0, rtc: T0 }, ResetCause::PowerOn, &mut hw);
+        let c = Controller::boot(
+            Config::reference(STATION, KEY),
+            &image,
+            Now { ms: 0, rtc: T0 },
+            ResetCause::PowerOn,
+            &mut hw,
+        );
         assert!(c.is_locked_out());
-        assert!(hw.events.contains(&Event::Error { code: ErrorCode::MEMORY, c: None }));
+        assert!(hw.events.contains(&Event::Error {
+            code: ErrorCode::MEMORY,
+            c: None
+        }));
     }
 
     #[test]
@@ -1173,10 +1420,16 @@ mod tests {
         b.advance(5_000); // bolt never moves
         let ev = b.hw.take();
         let unlocks: Vec<_> = ev.iter().filter(|e| e.starts_with("unlock")).collect();
-        assert_eq!(unlocks, ["unlock S1 1 200", "unlock S1 2 300", "unlock S1 3 400"]);
+        assert_eq!(
+            unlocks,
+            ["unlock S1 1 200", "unlock S1 2 300", "unlock S1 3 400"]
+        );
         assert!(ev.contains(&"error E21 S1".into()));
         assert!(!b.hw.solenoid[0]);
-        assert!(matches!(b.c.nv.slots[0], Slot::Occupied { .. }), "a jam does not use up the code");
+        assert!(
+            matches!(b.c.nv.slots[0], Slot::Occupied { .. }),
+            "a jam does not use up the code"
+        );
     }
 
     #[test]
@@ -1240,12 +1493,35 @@ mod tests {
         assert_eq!(b.hw.sent.len(), 1);
         let seq = b.hw.sent[0].seq;
         let now = b.now();
-        b.c.handle(now, Input::UplinkResult { link: Link::Primary, seq, ok: false }, &mut b.hw);
+        b.c.handle(
+            now,
+            Input::UplinkResult {
+                link: Link::Primary,
+                seq,
+                ok: false,
+            },
+            &mut b.hw,
+        );
         assert_eq!(b.hw.probes.last(), Some(&Link::Secondary));
-        b.c.handle(now, Input::LinkProbe { link: Link::Secondary, ok: true }, &mut b.hw);
+        b.c.handle(
+            now,
+            Input::LinkProbe {
+                link: Link::Secondary,
+                ok: true,
+            },
+            &mut b.hw,
+        );
         assert_eq!(b.c.nv.queue.len(), 1, "kept until acknowledged");
         assert_eq!(b.hw.sent.len(), 2);
-        b.c.handle(now, Input::UplinkResult { link: Link::Secondary, seq, ok: true }, &mut b.hw);
+        b.c.handle(
+            now,
+            Input::UplinkResult {
+                link: Link::Secondary,
+                seq,
+                ok: true,
+            },
+            &mut b.hw,
+        );
         assert!(b.c.nv.queue.is_empty());
         assert!(b.saw(&std::format!("uplink {seq} pickup secondary")));
     }

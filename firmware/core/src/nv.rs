@@ -87,8 +87,14 @@ fn slot_from(tag: u8, a: u32, b: u32) -> Option<Slot> {
     let open = |purpose| Some(Slot::Open { purpose, parcel: a });
     match tag {
         0 => Some(Slot::Empty),
-        1 => Some(Slot::Occupied { parcel: a, window: b }),
-        2 => Some(Slot::Expired { parcel: a, window: b }),
+        1 => Some(Slot::Occupied {
+            parcel: a,
+            window: b,
+        }),
+        2 => Some(Slot::Expired {
+            parcel: a,
+            window: b,
+        }),
         3 => Some(Slot::Returned { id: a }),
         4 => open(Purpose::Pickup),
         5 => open(Purpose::Dropoff),
@@ -182,7 +188,11 @@ impl Nv {
     /// Read an image. Erased and corrupt images give defaults, and say so.
     pub fn decode(image: &[u8]) -> (Self, Loaded) {
         if image.len() != NV_SIZE || image.iter().all(|&b| b == 0xFF) {
-            let how = if image.len() == NV_SIZE { Loaded::Erased } else { Loaded::Corrupt };
+            let how = if image.len() == NV_SIZE {
+                Loaded::Erased
+            } else {
+                Loaded::Corrupt
+            };
             return (Self::default(), how);
         }
         let stored = u16::from_le_bytes([image[NV_SIZE - 2], image[NV_SIZE - 1]]);
@@ -222,7 +232,12 @@ impl Nv {
         for _ in 0..n {
             let seq = r.u32()?;
             let kind = *UplinkKind::ALL.get(usize::from(r.u8()?))?;
-            let rec = Record { seq, kind, compartment: r.u8()?, value: r.u32()? };
+            let rec = Record {
+                seq,
+                kind,
+                compartment: r.u8()?,
+                value: r.u32()?,
+            };
             nv.queue.push_back(rec).ok()?;
         }
         Some(nv)
@@ -263,6 +278,9 @@ mod tests {
 
     #[test]
     fn erased_flash_is_factory_fresh() {
-        assert_eq!(Nv::decode(&[0xFF; NV_SIZE]), (Nv::default(), Loaded::Erased));
+        assert_eq!(
+            Nv::decode(&[0xFF; NV_SIZE]),
+            (Nv::default(), Loaded::Erased)
+        );
     }
 }

@@ -31,7 +31,10 @@ impl fmt::Display for FrameError {
         match self {
             Self::MissingChecksum => f.write_str("no `*XXXX` checksum at the end of the line"),
             Self::BadChecksum { expected, found } => {
-                write!(f, "checksum mismatch: line says {found:04X}, bytes give {expected:04X}")
+                write!(
+                    f,
+                    "checksum mismatch: line says {found:04X}, bytes give {expected:04X}"
+                )
             }
             Self::BadSequence => f.write_str("line does not start with a decimal sequence number"),
             Self::EmptyBody => f.write_str("frame has no body"),
@@ -76,7 +79,7 @@ pub fn encode_frame<const N: usize>(
         return Err(fmt::Error);
     }
     let crc = crc16(out.as_bytes());
-    write!(out, "*{crc:04X}\n")
+    writeln!(out, "*{crc:04X}")
 }
 
 /// What the line decoder found wrong with the raw bytes of a line.
@@ -110,7 +113,11 @@ pub struct LineDecoder {
 
 impl LineDecoder {
     pub const fn new() -> Self {
-        Self { buf: heapless::Vec::new(), overflow: false, not_text: false }
+        Self {
+            buf: heapless::Vec::new(),
+            overflow: false,
+            not_text: false,
+        }
     }
 
     /// Feed one byte; returns a finished line (or why it was bad) on `\n`.
@@ -167,7 +174,10 @@ impl LineDecoder {
 mod tests {
     use super::*;
 
-    fn feed(dec: &mut LineDecoder, bytes: &[u8]) -> heapless::Vec<Result<heapless::String<MAX_LINE>, LineError>, 8> {
+    fn feed(
+        dec: &mut LineDecoder,
+        bytes: &[u8],
+    ) -> heapless::Vec<Result<heapless::String<MAX_LINE>, LineError>, 8> {
         let mut out = heapless::Vec::new();
         for &b in bytes {
             if let Some(r) = dec.push(b) {
@@ -192,10 +202,14 @@ mod tests {
     fn corrupted_byte_is_detected() {
         let mut s = heapless::String::<MAX_LINE>::new();
         encode_frame(7, &"EV 10 lock M1 locked", &mut s).unwrap();
-        let mut bytes: heapless::Vec<u8, MAX_LINE> = heapless::Vec::from_slice(s.trim_end().as_bytes()).unwrap();
+        let mut bytes: heapless::Vec<u8, MAX_LINE> =
+            heapless::Vec::from_slice(s.trim_end().as_bytes()).unwrap();
         bytes[12] ^= 0x01; // one flipped bit inside the body
         let line = core::str::from_utf8(&bytes).unwrap();
-        assert!(matches!(parse_frame(line), Err(FrameError::BadChecksum { .. })));
+        assert!(matches!(
+            parse_frame(line),
+            Err(FrameError::BadChecksum { .. })
+        ));
     }
 
     #[test]
@@ -217,5 +231,17 @@ mod tests {
         let long = [b'a'; MAX_LINE];
         let long = core::str::from_utf8(&long).unwrap();
         assert!(encode_frame(1, &long, &mut s).is_err());
+    }
+}
+
+#[cfg(test)]
+mod spec_example {
+    /// The example in PROTOCOL.md, so the document cannot drift from the code.
+    #[test]
+    fn protocol_md_example_checksum() {
+        assert_eq!(
+            super::parse_frame("17 EV 120450 lock M1 released*945E"),
+            Ok((17, "EV 120450 lock M1 released"))
+        );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! <seq> <body>*<crc>\n
-//! 17 EV 120450 lock M1 released*9C1F
+//! 17 EV 120450 lock M1 released*945E
 //! ```
 //!
 //! `seq` is a decimal counter per direction (wrapping at 65535 to 0), so the
@@ -27,8 +27,9 @@ mod message;
 
 pub use frame::{FrameError, LineDecoder, LineError, MAX_LINE, crc16, encode_frame, parse_frame};
 pub use message::{
-    BoltState, CodeResult, Command, DecodeError, DiagItem, DiagResult, DoorState, ErrorCode, Event, Key, LedColour,
-    Ident, LedPattern, Link, LockState, Name, ResetCause, Response, Status, Text, ToHarness, UplinkKind,
+    BoltState, CodeResult, Command, DecodeError, DiagItem, DiagResult, DoorState, ErrorCode, Event,
+    Ident, Key, LedColour, LedPattern, Link, LockState, Name, ResetCause, Response, Status, Text,
+    ToHarness, UplinkKind,
 };
 
 /// Version announced in the boot banner; bumped on any incompatible change.

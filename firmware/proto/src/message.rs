@@ -69,11 +69,11 @@ word_enum!(
     /// Why the controller (re)started.
     ResetCause, "reset cause" { PowerOn = "power-on", Brownout = "brownout", Soft = "soft", Factory = "factory" });
 word_enum!(
-    /// What a record sent to the back office is about.
-    UplinkKind, "uplink kind" {
-        Dropoff = "dropoff", Pickup = "pickup", Return = "return", Collect = "collect",
-        Expired = "expired", Jam = "jam", Lockout = "lockout", Fault = "fault",
-    });
+/// What a record sent to the back office is about.
+UplinkKind, "uplink kind" {
+    Dropoff = "dropoff", Pickup = "pickup", Return = "return", Collect = "collect",
+    Expired = "expired", Jam = "jam", Lockout = "lockout", Fault = "fault",
+});
 word_enum!(
     /// LED colour.
     LedColour, "led colour" { Off = "off", Green = "green", Amber = "amber", Red = "red" });
@@ -81,13 +81,11 @@ word_enum!(
     /// Outcome of a self-test item.
     DiagResult, "diag result" { Ok = "ok", Fail = "fail" });
 word_enum!(
-    /// The verdict on an entered code. Never carries the code itself.
-    CodeResult, "code result" {
-        Accepted = "accepted", Wrong = "wrong", Expired = "expired", Early = "early",
-        Refused = "refused", Unavailable = "unavailable", Used = "used",
-    });
-
-
+/// The verdict on an entered code. Never carries the code itself.
+CodeResult, "code result" {
+    Accepted = "accepted", Wrong = "wrong", Expired = "expired", Early = "early",
+    Refused = "refused", Unavailable = "unavailable", Used = "used",
+});
 
 /// One keypad key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +125,10 @@ impl ErrorCode {
     pub const LOCKOUT: Self = Self(71);
 
     fn parse(word: &str) -> Result<Self, DecodeError> {
-        word.strip_prefix('E').and_then(|n| n.parse().ok()).map(Self).ok_or(DecodeError::Bad("error code"))
+        word.strip_prefix('E')
+            .and_then(|n| n.parse().ok())
+            .map(Self)
+            .ok_or(DecodeError::Bad("error code"))
     }
 }
 
@@ -145,13 +146,25 @@ pub struct LedPattern {
 }
 
 impl LedPattern {
-    pub const OFF: Self = Self { colour: LedColour::Off, blink: None };
-    pub const GREEN: Self = Self { colour: LedColour::Green, blink: None };
-    pub const AMBER: Self = Self { colour: LedColour::Amber, blink: None };
+    pub const OFF: Self = Self {
+        colour: LedColour::Off,
+        blink: None,
+    };
+    pub const GREEN: Self = Self {
+        colour: LedColour::Green,
+        blink: None,
+    };
+    pub const AMBER: Self = Self {
+        colour: LedColour::Amber,
+        blink: None,
+    };
 
     /// The blink code of an error: `E21` blinks 2 long, 1 short.
     pub const fn for_error(code: ErrorCode, colour: LedColour) -> Self {
-        Self { colour, blink: Some((code.0 / 10, code.0 % 10)) }
+        Self {
+            colour,
+            blink: Some((code.0 / 10, code.0 % 10)),
+        }
     }
 
     pub fn parse(text: &str) -> Result<Self, DecodeError> {
@@ -160,7 +173,9 @@ impl LedPattern {
         let blink = match words.next() {
             None => None,
             Some(code) => {
-                let (l, s) = code.split_once('-').ok_or(DecodeError::Bad("led blink code"))?;
+                let (l, s) = code
+                    .split_once('-')
+                    .ok_or(DecodeError::Bad("led blink code"))?;
                 let l = l.parse().map_err(|_| DecodeError::Bad("led blink code"))?;
                 let s = s.parse().map_err(|_| DecodeError::Bad("led blink code"))?;
                 Some((l, s))
@@ -194,37 +209,94 @@ pub enum DiagItem {
 /// controller's clock by [`ToHarness::Event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Door { c: Name, state: DoorState },
-    Bolt { c: Name, state: BoltState },
-    Lock { c: Name, state: LockState },
-    Package { c: Name, present: bool },
+    Door {
+        c: Name,
+        state: DoorState,
+    },
+    Bolt {
+        c: Name,
+        state: BoltState,
+    },
+    Lock {
+        c: Name,
+        state: LockState,
+    },
+    Package {
+        c: Name,
+        present: bool,
+    },
     Display(Text),
     Led(LedPattern),
-    Error { code: ErrorCode, c: Option<Name> },
-    ErrorCleared { code: ErrorCode, c: Option<Name> },
+    Error {
+        code: ErrorCode,
+        c: Option<Name>,
+    },
+    ErrorCleared {
+        code: ErrorCode,
+        c: Option<Name>,
+    },
     /// Temperature in hundredths of a degree Celsius.
-    Temp { centi: i32 },
+    Temp {
+        centi: i32,
+    },
     Heater(bool),
-    LinkState { link: Link, up: bool },
+    LinkState {
+        link: Link,
+        up: bool,
+    },
     /// The link the controller now uses, or none (offline).
     LinkActive(Option<Link>),
-    Lockout { seconds: u32 },
+    Lockout {
+        seconds: u32,
+    },
     LockoutEnd,
     /// Number of digits entered so far; the digits themselves never leave the controller.
-    Keypad { digits: u8 },
+    Keypad {
+        digits: u8,
+    },
     /// The entry was cleared: by the clear key, or by the inter-key timeout.
-    KeypadCleared { timeout: bool },
-    Code { result: CodeResult, c: Option<Name> },
+    KeypadCleared {
+        timeout: bool,
+    },
+    Code {
+        result: CodeResult,
+        c: Option<Name>,
+    },
     /// An unlock pulse started: attempt number and pulse length.
-    Unlock { c: Name, attempt: u8, pulse_ms: u16 },
-    Dropoff { c: Name, parcel: u32 },
-    Pickup { c: Name, parcel: u32 },
-    Return { c: Name, id: u32 },
-    Collected { c: Name },
-    Expired { c: Name, parcel: u32 },
+    Unlock {
+        c: Name,
+        attempt: u8,
+        pulse_ms: u16,
+    },
+    Dropoff {
+        c: Name,
+        parcel: u32,
+    },
+    Pickup {
+        c: Name,
+        parcel: u32,
+    },
+    Return {
+        c: Name,
+        id: u32,
+    },
+    Collected {
+        c: Name,
+    },
+    Expired {
+        c: Name,
+        parcel: u32,
+    },
     /// A record reached the back office (it acknowledged it).
-    Uplink { seq: u32, kind: UplinkKind, via: Link },
-    Diag { item: DiagItem, result: DiagResult },
+    Uplink {
+        seq: u32,
+        kind: UplinkKind,
+        via: Link,
+    },
+    Diag {
+        item: DiagItem,
+        result: DiagResult,
+    },
     Reset(ResetCause),
 }
 
@@ -241,7 +313,11 @@ pub struct Status {
 /// Answer to a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    Ident { proto: u16, build: Ident, board: Ident },
+    Ident {
+        proto: u16,
+        build: Ident,
+        board: Ident,
+    },
     Status(Status),
     Ok,
     Err(Text),
@@ -251,9 +327,20 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToHarness {
     /// The boot banner, always the first line after a reset.
-    Hello { proto: u16, build: Ident, board: Ident, reset: ResetCause },
-    Event { t_ms: u64, event: Event },
-    Response { to: u16, response: Response },
+    Hello {
+        proto: u16,
+        build: Ident,
+        board: Ident,
+        reset: ResetCause,
+    },
+    Event {
+        t_ms: u64,
+        event: Event,
+    },
+    Response {
+        to: u16,
+        response: Response,
+    },
 }
 
 /// What the harness may ask. Every command is answered with a [`Response`].
@@ -275,7 +362,13 @@ fn quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     for ch in text.chars() {
         // Quotes, stars and backslashes cannot appear on the wire: `*` starts
         // the checksum. The firmware never displays them; replace defensively.
-        f.write_char(if matches!(ch, '"' | '*' | '\\') || !(' '..='~').contains(&ch) { '?' } else { ch })?;
+        f.write_char(
+            if matches!(ch, '"' | '*' | '\\') || !(' '..='~').contains(&ch) {
+                '?'
+            } else {
+                ch
+            },
+        )?;
     }
     f.write_char('"')
 }
@@ -297,7 +390,9 @@ impl fmt::Display for Event {
             Self::Door { c, state } => write!(f, "door {c} {state}"),
             Self::Bolt { c, state } => write!(f, "bolt {c} {state}"),
             Self::Lock { c, state } => write!(f, "lock {c} {state}"),
-            Self::Package { c, present } => write!(f, "pkg {c} {}", if *present { "present" } else { "absent" }),
+            Self::Package { c, present } => {
+                write!(f, "pkg {c} {}", if *present { "present" } else { "absent" })
+            }
             Self::Display(text) => {
                 f.write_str("display ")?;
                 quoted(f, text)
@@ -313,21 +408,34 @@ impl fmt::Display for Event {
             }
             Self::Temp { centi } => {
                 let sign = if *centi < 0 { "-" } else { "" };
-                write!(f, "temp {sign}{}.{:02}", centi.unsigned_abs() / 100, centi.unsigned_abs() % 100)
+                write!(
+                    f,
+                    "temp {sign}{}.{:02}",
+                    centi.unsigned_abs() / 100,
+                    centi.unsigned_abs() % 100
+                )
             }
             Self::Heater(on) => write!(f, "heater {}", on_off(*on)),
-            Self::LinkState { link, up } => write!(f, "link {link} {}", if *up { "up" } else { "down" }),
+            Self::LinkState { link, up } => {
+                write!(f, "link {link} {}", if *up { "up" } else { "down" })
+            }
             Self::LinkActive(Some(link)) => write!(f, "link-active {link}"),
             Self::LinkActive(None) => f.write_str("link-active none"),
             Self::Lockout { seconds } => write!(f, "lockout {seconds}"),
             Self::LockoutEnd => f.write_str("lockout-end"),
             Self::Keypad { digits } => write!(f, "keypad {digits}"),
-            Self::KeypadCleared { timeout } => write!(f, "keypad {}", if *timeout { "timeout" } else { "clear" }),
+            Self::KeypadCleared { timeout } => {
+                write!(f, "keypad {}", if *timeout { "timeout" } else { "clear" })
+            }
             Self::Code { result, c } => {
                 write!(f, "code {result}")?;
                 opt_name(f, c)
             }
-            Self::Unlock { c, attempt, pulse_ms } => write!(f, "unlock {c} {attempt} {pulse_ms}"),
+            Self::Unlock {
+                c,
+                attempt,
+                pulse_ms,
+            } => write!(f, "unlock {c} {attempt} {pulse_ms}"),
             Self::Dropoff { c, parcel } => write!(f, "dropoff {c} {parcel}"),
             Self::Pickup { c, parcel } => write!(f, "pickup {c} {parcel}"),
             Self::Return { c, id } => write!(f, "return {c} {id}"),
@@ -378,16 +486,42 @@ impl Event {
 
     /// Every event kind name, for suite validation.
     pub const KINDS: &'static [&'static str] = &[
-        "door", "bolt", "lock", "pkg", "display", "led", "error", "error-clear", "temp", "heater", "link",
-        "link-active", "lockout", "lockout-end", "keypad", "code", "unlock", "dropoff", "pickup", "return",
-        "collect", "expired", "uplink", "diag", "reset",
+        "door",
+        "bolt",
+        "lock",
+        "pkg",
+        "display",
+        "led",
+        "error",
+        "error-clear",
+        "temp",
+        "heater",
+        "link",
+        "link-active",
+        "lockout",
+        "lockout-end",
+        "keypad",
+        "code",
+        "unlock",
+        "dropoff",
+        "pickup",
+        "return",
+        "collect",
+        "expired",
+        "uplink",
+        "diag",
+        "reset",
     ];
 }
 
 impl fmt::Display for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Ident { proto, build, board } => write!(f, "ID {proto} {build} {board}"),
+            Self::Ident {
+                proto,
+                build,
+                board,
+            } => write!(f, "ID {proto} {build} {board}"),
             Self::Status(s) => write!(
                 f,
                 "STATUS {} {} {} {} {}",
@@ -405,7 +539,12 @@ impl fmt::Display for Response {
 impl fmt::Display for ToHarness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Hello { proto, build, board, reset } => write!(f, "HELLO {proto} {build} {board} {reset}"),
+            Self::Hello {
+                proto,
+                build,
+                board,
+                reset,
+            } => write!(f, "HELLO {proto} {build} {board} {reset}"),
             Self::Event { t_ms, event } => write!(f, "EV {t_ms} {event}"),
             Self::Response { to, response } => write!(f, "RE {to} {response}"),
         }
@@ -459,7 +598,11 @@ impl<'a> Words<'a> {
     fn rest(&mut self, what: &'static str) -> Result<&'a str, DecodeError> {
         let rest = self.rest.trim_matches(' ');
         self.rest = "";
-        if rest.is_empty() { Err(DecodeError::Missing(what)) } else { Ok(rest) }
+        if rest.is_empty() {
+            Err(DecodeError::Missing(what))
+        } else {
+            Ok(rest)
+        }
     }
 
     fn opt(&mut self) -> Option<&'a str> {
@@ -468,14 +611,21 @@ impl<'a> Words<'a> {
     }
 
     fn end(&mut self) -> Result<(), DecodeError> {
-        if self.rest.trim_matches(' ').is_empty() { Ok(()) } else { Err(DecodeError::Trailing) }
+        if self.rest.trim_matches(' ').is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Trailing)
+        }
     }
 
     fn num<T: core::str::FromStr>(&mut self, what: &'static str) -> Result<T, DecodeError> {
         self.next(what)?.parse().map_err(|_| DecodeError::Bad(what))
     }
 
-    fn text<const N: usize>(&mut self, what: &'static str) -> Result<heapless::String<N>, DecodeError> {
+    fn text<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<heapless::String<N>, DecodeError> {
         let w = self.next(what)?;
         heapless::String::try_from(w).map_err(|_| DecodeError::Bad(what))
     }
@@ -501,16 +651,28 @@ fn parse_temp(word: &str) -> Result<i32, DecodeError> {
     }
     let whole: i32 = whole.parse().map_err(|_| WHAT)?;
     let frac: i32 = frac.parse().map_err(|_| WHAT)?;
-    let v = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or(WHAT)?;
+    let v = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or(WHAT)?;
     Ok(if neg { -v } else { v })
 }
 
 fn parse_event(w: &mut Words<'_>) -> Result<Event, DecodeError> {
     let kind = w.next("event kind")?;
     let ev = match kind {
-        "door" => Event::Door { c: w.name()?, state: DoorState::parse(w.next("door state")?)? },
-        "bolt" => Event::Bolt { c: w.name()?, state: BoltState::parse(w.next("bolt state")?)? },
-        "lock" => Event::Lock { c: w.name()?, state: LockState::parse(w.next("lock state")?)? },
+        "door" => Event::Door {
+            c: w.name()?,
+            state: DoorState::parse(w.next("door state")?)?,
+        },
+        "bolt" => Event::Bolt {
+            c: w.name()?,
+            state: BoltState::parse(w.next("bolt state")?)?,
+        },
+        "lock" => Event::Lock {
+            c: w.name()?,
+            state: LockState::parse(w.next("lock state")?)?,
+        },
         "pkg" => {
             let c = w.name()?;
             let present = match w.next("package state")? {
@@ -525,12 +687,20 @@ fn parse_event(w: &mut Words<'_>) -> Result<Event, DecodeError> {
         "error" | "error-clear" => {
             let code = ErrorCode::parse(w.next("error code")?)?;
             let c = match w.opt() {
-                Some(name) => Some(Name::try_from(name).map_err(|_| DecodeError::Bad("compartment"))?),
+                Some(name) => {
+                    Some(Name::try_from(name).map_err(|_| DecodeError::Bad("compartment"))?)
+                }
                 None => None,
             };
-            if kind == "error" { Event::Error { code, c } } else { Event::ErrorCleared { code, c } }
+            if kind == "error" {
+                Event::Error { code, c }
+            } else {
+                Event::ErrorCleared { code, c }
+            }
         }
-        "temp" => Event::Temp { centi: parse_temp(w.next("temperature")?)? },
+        "temp" => Event::Temp {
+            centi: parse_temp(w.next("temperature")?)?,
+        },
         "heater" => Event::Heater(match w.next("heater state")? {
             "on" => true,
             "off" => false,
@@ -549,27 +719,49 @@ fn parse_event(w: &mut Words<'_>) -> Result<Event, DecodeError> {
             "none" => None,
             other => Some(Link::parse(other)?),
         }),
-        "lockout" => Event::Lockout { seconds: w.num("lockout seconds")? },
+        "lockout" => Event::Lockout {
+            seconds: w.num("lockout seconds")?,
+        },
         "lockout-end" => Event::LockoutEnd,
         "keypad" => match w.next("keypad state")? {
             "clear" => Event::KeypadCleared { timeout: false },
             "timeout" => Event::KeypadCleared { timeout: true },
-            n => Event::Keypad { digits: n.parse().map_err(|_| DecodeError::Bad("keypad state"))? },
+            n => Event::Keypad {
+                digits: n.parse().map_err(|_| DecodeError::Bad("keypad state"))?,
+            },
         },
         "code" => {
             let result = CodeResult::parse(w.next("code result")?)?;
             let c = match w.opt() {
-                Some(name) => Some(Name::try_from(name).map_err(|_| DecodeError::Bad("compartment"))?),
+                Some(name) => {
+                    Some(Name::try_from(name).map_err(|_| DecodeError::Bad("compartment"))?)
+                }
                 None => None,
             };
             Event::Code { result, c }
         }
-        "unlock" => Event::Unlock { c: w.name()?, attempt: w.num("attempt")?, pulse_ms: w.num("pulse")? },
-        "dropoff" => Event::Dropoff { c: w.name()?, parcel: w.num("parcel")? },
-        "pickup" => Event::Pickup { c: w.name()?, parcel: w.num("parcel")? },
-        "return" => Event::Return { c: w.name()?, id: w.num("return id")? },
+        "unlock" => Event::Unlock {
+            c: w.name()?,
+            attempt: w.num("attempt")?,
+            pulse_ms: w.num("pulse")?,
+        },
+        "dropoff" => Event::Dropoff {
+            c: w.name()?,
+            parcel: w.num("parcel")?,
+        },
+        "pickup" => Event::Pickup {
+            c: w.name()?,
+            parcel: w.num("parcel")?,
+        },
+        "return" => Event::Return {
+            c: w.name()?,
+            id: w.num("return id")?,
+        },
         "collect" => Event::Collected { c: w.name()? },
-        "expired" => Event::Expired { c: w.name()?, parcel: w.num("parcel")? },
+        "expired" => Event::Expired {
+            c: w.name()?,
+            parcel: w.num("parcel")?,
+        },
         "uplink" => Event::Uplink {
             seq: w.num("uplink seq")?,
             kind: UplinkKind::parse(w.next("uplink kind")?)?,
@@ -582,7 +774,10 @@ fn parse_event(w: &mut Words<'_>) -> Result<Event, DecodeError> {
                 "done" => DiagItem::Done,
                 _ => return Err(DecodeError::Bad("diag item")),
             };
-            Event::Diag { item, result: DiagResult::parse(w.next("diag result")?)? }
+            Event::Diag {
+                item,
+                result: DiagResult::parse(w.next("diag result")?)?,
+            }
         }
         "reset" => Event::Reset(ResetCause::parse(w.next("reset cause")?)?),
         _ => return Err(DecodeError::Unknown),
@@ -608,7 +803,10 @@ impl ToHarness {
             }
             "EV" => {
                 let t_ms = w.num("timestamp")?;
-                Ok(Self::Event { t_ms, event: parse_event(&mut w)? })
+                Ok(Self::Event {
+                    t_ms,
+                    event: parse_event(&mut w)?,
+                })
             }
             "RE" => {
                 let to = w.num("command sequence")?;
@@ -672,26 +870,53 @@ mod tests {
         prop_oneof![
             (name(), any::<bool>()).prop_map(|(c, o)| Event::Door {
                 c,
-                state: if o { DoorState::Open } else { DoorState::Closed }
+                state: if o {
+                    DoorState::Open
+                } else {
+                    DoorState::Closed
+                }
             }),
             (name(), any::<bool>()).prop_map(|(c, o)| Event::Lock {
                 c,
-                state: if o { LockState::Released } else { LockState::Locked }
+                state: if o {
+                    LockState::Released
+                } else {
+                    LockState::Locked
+                }
             }),
             text().prop_map(Event::Display),
-            (prop::sample::select(LedColour::ALL), prop::option::of((0u8..10, 0u8..10)))
+            (
+                prop::sample::select(LedColour::ALL),
+                prop::option::of((0u8..10, 0u8..10))
+            )
                 .prop_map(|(colour, blink)| Event::Led(LedPattern { colour, blink })),
-            (10u8..99, prop::option::of(name())).prop_map(|(c, n)| Event::Error { code: ErrorCode(c), c: n }),
+            (10u8..99, prop::option::of(name())).prop_map(|(c, n)| Event::Error {
+                code: ErrorCode(c),
+                c: n
+            }),
             (-10_000i32..10_000).prop_map(|centi| Event::Temp { centi }),
             any::<u32>().prop_map(|seconds| Event::Lockout { seconds }),
             (0u8..13).prop_map(|digits| Event::Keypad { digits }),
-            (prop::sample::select(CodeResult::ALL), prop::option::of(name()))
+            (
+                prop::sample::select(CodeResult::ALL),
+                prop::option::of(name())
+            )
                 .prop_map(|(result, c)| Event::Code { result, c }),
-            (name(), 1u8..4, any::<u16>()).prop_map(|(c, attempt, pulse_ms)| Event::Unlock { c, attempt, pulse_ms }),
-            (any::<u32>(), prop::sample::select(UplinkKind::ALL), prop::sample::select(Link::ALL))
+            (name(), 1u8..4, any::<u16>()).prop_map(|(c, attempt, pulse_ms)| Event::Unlock {
+                c,
+                attempt,
+                pulse_ms
+            }),
+            (
+                any::<u32>(),
+                prop::sample::select(UplinkKind::ALL),
+                prop::sample::select(Link::ALL)
+            )
                 .prop_map(|(seq, kind, via)| Event::Uplink { seq, kind, via }),
-            (name(), prop::sample::select(DiagResult::ALL))
-                .prop_map(|(c, result)| Event::Diag { item: DiagItem::Door(c), result }),
+            (name(), prop::sample::select(DiagResult::ALL)).prop_map(|(c, result)| Event::Diag {
+                item: DiagItem::Door(c),
+                result
+            }),
             prop::sample::select(ResetCause::ALL).prop_map(Event::Reset),
         ]
     }
@@ -717,11 +942,10 @@ mod tests {
             bytes[i] ^= 1 << bit;
             // A flipped line is either rejected, or (flip inside the checksum
             // digits landing on another valid spelling) decodes to the same message.
-            if let Ok(text) = core::str::from_utf8(&bytes) {
-                if let Ok((_, body)) = parse_frame(text) {
+            if let Ok(text) = core::str::from_utf8(&bytes)
+                && let Ok((_, body)) = parse_frame(text) {
                     prop_assert_eq!(ToHarness::parse(body), Ok(msg));
                 }
-            }
         }
 
         #[test]
@@ -733,7 +957,13 @@ mod tests {
 
     #[test]
     fn commands_round_trip() {
-        for cmd in [Command::Identify, Command::Status, Command::Ping, Command::ClockSet(1_772_000_000), Command::FactoryReset] {
+        for cmd in [
+            Command::Identify,
+            Command::Status,
+            Command::Ping,
+            Command::ClockSet(1_772_000_000),
+            Command::FactoryReset,
+        ] {
             let mut s = heapless::String::<64>::new();
             write!(s, "{cmd}").unwrap();
             assert_eq!(Command::parse(&s), Ok(cmd));
@@ -743,12 +973,34 @@ mod tests {
     #[test]
     fn hello_and_responses_parse() {
         let hello = ToHarness::parse("HELLO 1 core-0.1.0+3f2a sim power-on").unwrap();
-        assert!(matches!(hello, ToHarness::Hello { proto: 1, reset: ResetCause::PowerOn, .. }));
+        assert!(matches!(
+            hello,
+            ToHarness::Hello {
+                proto: 1,
+                reset: ResetCause::PowerOn,
+                ..
+            }
+        ));
         let st = ToHarness::parse("RE 4 STATUS 1000 1772000000 2 30 1").unwrap();
-        assert!(matches!(st, ToHarness::Response { to: 4, response: Response::Status(Status { failed: 2, .. }) }));
-        assert_eq!(ToHarness::parse("RE 4 BOGUS"), Err(DecodeError::Bad("response")));
-        assert_eq!(ToHarness::parse("EV 5 lock M1 locked extra"), Err(DecodeError::Trailing));
-        assert_eq!(ToHarness::parse("EV 5 teleport M1"), Err(DecodeError::Unknown));
+        assert!(matches!(
+            st,
+            ToHarness::Response {
+                to: 4,
+                response: Response::Status(Status { failed: 2, .. })
+            }
+        ));
+        assert_eq!(
+            ToHarness::parse("RE 4 BOGUS"),
+            Err(DecodeError::Bad("response"))
+        );
+        assert_eq!(
+            ToHarness::parse("EV 5 lock M1 locked extra"),
+            Err(DecodeError::Trailing)
+        );
+        assert_eq!(
+            ToHarness::parse("EV 5 teleport M1"),
+            Err(DecodeError::Unknown)
+        );
     }
 
     #[test]

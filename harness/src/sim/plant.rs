@@ -75,7 +75,14 @@ pub struct Thermal {
 
 impl Thermal {
     fn new(ambient: f64) -> Self {
-        Self { body: ambient, at_ms: 0, ambient, set_point: ambient, rate: 0.0, heater: false }
+        Self {
+            body: ambient,
+            at_ms: 0,
+            ambient,
+            set_point: ambient,
+            rate: 0.0,
+            heater: false,
+        }
     }
 
     /// Exact solution of dT/dt = (A(t) + H - T) / tau for piecewise-linear A.
@@ -93,10 +100,10 @@ impl Thermal {
             let decay = (-seg / TAU_S).exp();
             self.body = g0 + r * seg - r * TAU_S + (self.body - g0 + r * TAU_S) * decay;
             self.ambient += r * seg;
-            if (self.set_point - self.ambient).abs() < 1e-6 || (r != 0.0 && (self.set_point - self.ambient).signum() != gap.signum()) {
-                if r != 0.0 {
-                    self.ambient = self.set_point;
-                }
+            // Snap onto the set point when the ramp reaches (or rounding passes) it.
+            let gap_now = self.set_point - self.ambient;
+            if r != 0.0 && (gap_now.abs() < 1e-6 || gap_now.signum() != gap.signum()) {
+                self.ambient = self.set_point;
             }
             dt -= seg;
         }
@@ -252,7 +259,8 @@ impl Plant {
         } else {
             let on = Duration::from_millis(now - comp.on_since);
             let (retracted, epoch) = (comp.bolt_retracted, comp.bolt_epoch);
-            self.measurements.push_back(Measurement::Pulse { compartment: c, on });
+            self.measurements
+                .push_back(Measurement::Pulse { compartment: c, on });
             if retracted {
                 self.schedule(BOLT_TRAVEL_MS, PlantEvent::BoltExtended { c, epoch });
             }
@@ -265,7 +273,8 @@ impl Plant {
             self.set_solenoid(c, false);
         }
         self.set_heater(false);
-        self.queue.retain(|e| !matches!(e.2, PlantEvent::ProbeAnswer { .. } | PlantEvent::Ack { .. }));
+        self.queue
+            .retain(|e| !matches!(e.2, PlantEvent::ProbeAnswer { .. } | PlantEvent::Ack { .. }));
     }
 
     /// Handle a mechanical or link event.
@@ -295,28 +304,33 @@ impl Plant {
                 self.comps[c].door_open = false;
                 self.sensors_changed = true;
             }
-            PlantEvent::ProbeAnswer { link } => {
-                if self.links[idx(link)] {
-                    self.link_inputs.push(locker_core::Input::LinkProbe { link, ok: true });
-                }
+            PlantEvent::ProbeAnswer { link } if self.links[idx(link)] => {
+                self.link_inputs
+                    .push(locker_core::Input::LinkProbe { link, ok: true });
             }
-            PlantEvent::Deliver { link, record } => {
-                if self.links[idx(link)] {
-                    let duplicate = self.backoffice.insert(record.seq, record).is_some();
-                    self.measurements.push_back(Measurement::Backoffice {
+            PlantEvent::Deliver { link, record } if self.links[idx(link)] => {
+                let duplicate = self.backoffice.insert(record.seq, record).is_some();
+                self.measurements.push_back(Measurement::Backoffice {
+                    seq: record.seq,
+                    kind: record.kind,
+                    compartment: record.compartment,
+                    value: record.value,
+                    duplicate,
+                });
+                self.schedule(
+                    ACK_MS - DELIVER_MS,
+                    PlantEvent::Ack {
+                        link,
                         seq: record.seq,
-                        kind: record.kind,
-                        compartment: record.compartment,
-                        value: record.value,
-                        duplicate,
-                    });
-                    self.schedule(ACK_MS - DELIVER_MS, PlantEvent::Ack { link, seq: record.seq });
-                }
+                    },
+                );
             }
-            PlantEvent::Ack { link, seq } => {
-                if self.links[idx(link)] {
-                    self.link_inputs.push(locker_core::Input::UplinkResult { link, seq, ok: true });
-                }
+            PlantEvent::Ack { link, seq } if self.links[idx(link)] => {
+                self.link_inputs.push(locker_core::Input::UplinkResult {
+                    link,
+                    seq,
+                    ok: true,
+                });
             }
             _ => {}
         }

@@ -73,18 +73,43 @@ pub(crate) struct World {
 
 impl World {
     fn new(cfg: Config, s: &SimSettings, seed: u64) -> Self {
-        let plant = Plant::new(s.start_unix, s.ambient.0, s.supply.0, cfg.compartments.len(), seed);
-        let mut w = Self { cfg, plant, mcu: None, nominal_volts: s.supply.0, last_dip_was_brownout: false };
+        let plant = Plant::new(
+            s.start_unix,
+            s.ambient.0,
+            s.supply.0,
+            cfg.compartments.len(),
+            seed,
+        );
+        let mut w = Self {
+            cfg,
+            plant,
+            mcu: None,
+            nominal_volts: s.supply.0,
+            last_dip_was_brownout: false,
+        };
         if w.plant.volts >= MCU_MIN_VOLTS {
-            w.plant.schedule(BOOT_MS, PlantEvent::Boot { epoch: 0, brownout: false });
+            w.plant.schedule(
+                BOOT_MS,
+                PlantEvent::Boot {
+                    epoch: 0,
+                    brownout: false,
+                },
+            );
         }
         w
     }
 
     fn with_mcu(&mut self, f: impl FnOnce(&mut Controller, Now, &mut Board<'_>)) {
         let Some(mcu) = self.mcu.as_mut() else { return };
-        let now = Now { ms: self.plant.now - mcu.boot_at, rtc: self.plant.rtc() };
-        let mut board = Board { plant: &mut self.plant, console: &mut mcu.console, mono_ms: now.ms };
+        let now = Now {
+            ms: self.plant.now - mcu.boot_at,
+            rtc: self.plant.rtc(),
+        };
+        let mut board = Board {
+            plant: &mut self.plant,
+            console: &mut mcu.console,
+            mono_ms: now.ms,
+        };
         f(&mut mcu.ctrl, now, &mut board);
     }
 
@@ -97,9 +122,23 @@ impl World {
         let hello = console.hello(locker_core::BUILD_ID, SIM_BOARD, cause);
         self.plant.console_out.extend_from_slice(hello.as_bytes());
         let rtc = self.plant.rtc();
-        let mut board = Board { plant: &mut self.plant, console: &mut console, mono_ms: 0 };
-        let ctrl = Controller::boot(self.cfg.clone(), &board.plant.nv.clone(), Now { ms: 0, rtc }, cause, &mut board);
-        self.mcu = Some(Mcu { ctrl, console, boot_at: self.plant.now });
+        let mut board = Board {
+            plant: &mut self.plant,
+            console: &mut console,
+            mono_ms: 0,
+        };
+        let ctrl = Controller::boot(
+            self.cfg.clone(),
+            &board.plant.nv.clone(),
+            Now { ms: 0, rtc },
+            cause,
+            &mut board,
+        );
+        self.mcu = Some(Mcu {
+            ctrl,
+            console,
+            boot_at: self.plant.now,
+        });
     }
 
     fn set_volts(&mut self, volts: f64) {
@@ -115,7 +154,8 @@ impl World {
             let epoch = self.plant.power_epoch;
             // A dip that never reached zero is a brownout, as the reset cause says.
             let brownout = self.last_dip_was_brownout;
-            self.plant.schedule(BOOT_MS, PlantEvent::Boot { epoch, brownout });
+            self.plant
+                .schedule(BOOT_MS, PlantEvent::Boot { epoch, brownout });
         }
     }
 
@@ -123,25 +163,35 @@ impl World {
     fn console_write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             let Some(mcu) = self.mcu.as_mut() else { return };
-            let Some(incoming) = mcu.console.feed(b) else { continue };
+            let Some(incoming) = mcu.console.feed(b) else {
+                continue;
+            };
             let (seq, response) = match incoming {
-                Incoming::Bad { seq, why } => (seq, Response::Err(locker_proto::Text::try_from(why).unwrap_or_default())),
+                Incoming::Bad { seq, why } => (
+                    seq,
+                    Response::Err(locker_proto::Text::try_from(why).unwrap_or_default()),
+                ),
                 Incoming::Command { seq, command } => match command {
                     Command::Identify => (
                         seq,
                         Response::Ident {
                             proto: locker_proto::PROTOCOL_VERSION,
-                            build: locker_proto::Ident::try_from(locker_core::BUILD_ID).unwrap_or_default(),
+                            build: locker_proto::Ident::try_from(locker_core::BUILD_ID)
+                                .unwrap_or_default(),
                             board: locker_proto::Ident::try_from(SIM_BOARD).unwrap_or_default(),
                         },
                     ),
                     Command::Status => {
-                        let now = Now { ms: self.plant.now - mcu.boot_at, rtc: self.plant.rtc() };
+                        let now = Now {
+                            ms: self.plant.now - mcu.boot_at,
+                            rtc: self.plant.rtc(),
+                        };
                         (seq, Response::Status(mcu.ctrl.status(now)))
                     }
                     Command::Ping => (seq, Response::Ok),
                     Command::ClockSet(unix) => {
-                        self.plant.rtc_offset_ms = (unix * 1000) as i64 - self.plant.true_unix_ms() as i64;
+                        self.plant.rtc_offset_ms =
+                            (unix * 1000) as i64 - self.plant.true_unix_ms() as i64;
                         (seq, Response::Ok)
                     }
                     Command::FactoryReset => {
@@ -173,7 +223,10 @@ impl World {
                 return;
             }
             let plant_next = self.plant.next_event_time();
-            let mcu_next = self.mcu.as_ref().map(|m| m.boot_at + m.ctrl.next_deadline());
+            let mcu_next = self
+                .mcu
+                .as_ref()
+                .map(|m| m.boot_at + m.ctrl.next_deadline());
             let next = match (plant_next, mcu_next) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a.or(b).unwrap_or(u64::MAX),
@@ -187,7 +240,11 @@ impl World {
                 self.plant_event(ev);
                 self.flush_inputs();
             }
-            if self.mcu.as_ref().is_some_and(|m| m.boot_at + m.ctrl.next_deadline() <= self.plant.now) {
+            if self
+                .mcu
+                .as_ref()
+                .is_some_and(|m| m.boot_at + m.ctrl.next_deadline() <= self.plant.now)
+            {
                 self.with_mcu(|c, now, hw| c.tick(now, hw));
             }
         }
@@ -205,8 +262,15 @@ impl World {
     fn plant_event(&mut self, ev: PlantEvent) {
         match ev {
             PlantEvent::Boot { epoch, brownout } => {
-                if epoch == self.plant.power_epoch && self.plant.volts >= MCU_MIN_VOLTS && self.mcu.is_none() {
-                    self.boot(if brownout { ResetCause::Brownout } else { ResetCause::PowerOn });
+                if epoch == self.plant.power_epoch
+                    && self.plant.volts >= MCU_MIN_VOLTS
+                    && self.mcu.is_none()
+                {
+                    self.boot(if brownout {
+                        ResetCause::Brownout
+                    } else {
+                        ResetCause::PowerOn
+                    });
                 }
             }
             PlantEvent::PowerRestore { epoch, centivolts } => {
@@ -221,17 +285,33 @@ impl World {
     fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
         match action {
             FixtureAction::Key(ch) => {
-                let key = Key::from_char(*ch).ok_or_else(|| RigError::Fixture { fixture: "keypad", message: format!("no key `{ch}`") })?;
+                let key = Key::from_char(*ch).ok_or_else(|| RigError::Fixture {
+                    fixture: "keypad",
+                    message: format!("no key `{ch}`"),
+                })?;
                 self.input(Input::Key(key));
             }
             FixtureAction::HelpButton => self.input(Input::Help),
-            FixtureAction::Door { compartment, action } => self.plant.door(*compartment, *action),
-            FixtureAction::Package { compartment, action } => {
+            FixtureAction::Door {
+                compartment,
+                action,
+            } => self.plant.door(*compartment, *action),
+            FixtureAction::Package {
+                compartment,
+                action,
+            } => {
                 self.plant
                     .package(*compartment, *action == PackageAction::In)
-                    .map_err(|message| RigError::Fixture { fixture: "package", message })?;
+                    .map_err(|message| RigError::Fixture {
+                        fixture: "package",
+                        message,
+                    })?;
             }
-            FixtureAction::Chamber { set, ramp } => self.plant.thermal.set_chamber(self.plant.now, set.0, ramp.map(|r| r.0)),
+            FixtureAction::Chamber { set, ramp } => {
+                self.plant
+                    .thermal
+                    .set_chamber(self.plant.now, set.0, ramp.map(|r| r.0))
+            }
             FixtureAction::Power(p) => self.power(*p),
             FixtureAction::Link { primary, secondary } => {
                 for (link, state) in [(Link::Primary, primary), (Link::Secondary, secondary)] {
@@ -240,7 +320,11 @@ impl World {
                     }
                 }
             }
-            FixtureAction::Fault { compartment, sensor, stuck } => {
+            FixtureAction::Fault {
+                compartment,
+                sensor,
+                stuck,
+            } => {
                 let comp = &mut self.plant.comps[*compartment];
                 let value = match stuck {
                     Stuck::None => None,
@@ -259,7 +343,11 @@ impl World {
     }
 
     fn power(&mut self, p: PowerAction) {
-        let nominal = if self.plant.volts >= MCU_MIN_VOLTS { self.plant.volts } else { self.nominal_volts };
+        let nominal = if self.plant.volts >= MCU_MIN_VOLTS {
+            self.plant.volts
+        } else {
+            self.nominal_volts
+        };
         match p {
             PowerAction::Off => {
                 self.last_dip_was_brownout = false;
@@ -286,7 +374,10 @@ impl World {
     fn restore_after(&mut self, d: Duration, volts: f64) {
         let epoch = self.plant.power_epoch;
         let centivolts = (volts * 100.0).round() as u32;
-        self.plant.schedule(d.as_millis() as u64, PlantEvent::PowerRestore { epoch, centivolts });
+        self.plant.schedule(
+            d.as_millis() as u64,
+            PlantEvent::PowerRestore { epoch, centivolts },
+        );
     }
 }
 
@@ -299,18 +390,26 @@ pub struct SimRig {
 
 impl std::fmt::Debug for SimRig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimRig").field("name", &self.desc.name).finish_non_exhaustive()
+        f.debug_struct("SimRig")
+            .field("name", &self.desc.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl SimRig {
     pub fn new(desc: RigDescription) -> Self {
         let RigKind::Sim(settings) = desc.kind.clone();
-        Self { desc, settings, world: None }
+        Self {
+            desc,
+            settings,
+            world: None,
+        }
     }
 
     fn world(&mut self) -> Result<&mut World, RigError> {
-        self.world.as_mut().ok_or_else(|| RigError::Console("rig used before a case prepared it".into()))
+        self.world
+            .as_mut()
+            .ok_or_else(|| RigError::Console("rig used before a case prepared it".into()))
     }
 }
 
@@ -324,20 +423,34 @@ impl Rig for SimRig {
     }
 
     fn true_unix_ms(&self) -> u64 {
-        self.world.as_ref().map_or(self.settings.start_unix * 1000, |w| w.plant.true_unix_ms())
+        self.world
+            .as_ref()
+            .map_or(self.settings.start_unix * 1000, |w| w.plant.true_unix_ms())
     }
 
     async fn flash(&mut self) -> Result<FlashReport, RigError> {
         // The sim "image" is the firmware core linked into this binary; prove
         // it is the one the rig file names by comparing package identities.
         let manifest = self.desc.firmware.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .map_err(|e| RigError::Flash(format!("cannot read firmware manifest {}: {e}", manifest.display())))?;
+        let text = std::fs::read_to_string(&manifest).map_err(|e| {
+            RigError::Flash(format!(
+                "cannot read firmware manifest {}: {e}",
+                manifest.display()
+            ))
+        })?;
         let field = |key: &str| {
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix(key).and_then(|r| r.trim().strip_prefix('=')).map(|v| v.trim().trim_matches('"').to_owned()))
+            text.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix(key)
+                    .and_then(|r| r.trim().strip_prefix('='))
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            })
         };
-        let expected = format!("{}-{}", field("name").unwrap_or_default(), field("version").unwrap_or_default());
+        let expected = format!(
+            "{}-{}",
+            field("name").unwrap_or_default(),
+            field("version").unwrap_or_default()
+        );
         if expected != locker_core::BUILD_ID {
             return Err(RigError::Flash(format!(
                 "{} describes build `{expected}`, but the linked firmware is `{}`",
@@ -345,11 +458,19 @@ impl Rig for SimRig {
                 locker_core::BUILD_ID
             )));
         }
-        Ok(FlashReport { build_id: locker_core::BUILD_ID.to_owned(), image: self.desc.firmware.display().to_string(), skipped: false })
+        Ok(FlashReport {
+            build_id: locker_core::BUILD_ID.to_owned(),
+            image: self.desc.firmware.display().to_string(),
+            skipped: false,
+        })
     }
 
     async fn prepare(&mut self, seed: u64) -> Result<(), RigError> {
-        self.world = Some(World::new(self.desc.controller_config(), &self.settings, seed ^ self.settings.seed));
+        self.world = Some(World::new(
+            self.desc.controller_config(),
+            &self.settings,
+            seed ^ self.settings.seed,
+        ));
         Ok(())
     }
 
