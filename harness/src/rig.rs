@@ -84,7 +84,8 @@ pub enum Measurement {
 pub enum RigOutput {
     Console(Vec<u8>),
     Measurement(Measurement),
-    /// The deadline passed with nothing to report.
+    /// Nothing to report yet: the deadline passed, or the rig is handing
+    /// control back before it (the runner asks again).
     Idle,
 }
 

@@ -109,6 +109,28 @@ fn locate(text: &str, key: &str) -> (usize, usize) {
         .unwrap_or((1, 1))
 }
 
+/// `rigs/../firmware/core` -> `firmware/core`, without touching the file system.
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
 impl RigDescription {
     pub fn load(path: &Path) -> Result<Self, InputError> {
         let text = read_text(path)?;
@@ -179,10 +201,12 @@ impl RigDescription {
             name: raw.name,
             labels: raw.labels,
             // Relative paths in a rig file are relative to the file, as in Cargo.toml.
-            firmware: path
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(&raw.controller.firmware),
+            firmware: normalise(
+                &path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(&raw.controller.firmware),
+            ),
             station: raw.controller.station.id,
             key,
             compartments,

@@ -172,11 +172,12 @@ impl<'r, R: Rig> Session<'r, R> {
     /// Let rig time pass until `until`, taking in everything that happens.
     pub async fn wait_until(&mut self, until: Duration) -> Result<(), RigError> {
         while self.now() < until {
-            if !self.pump(until).await? && self.now() < until {
-                // A rig that returns Idle early must not spin us.
+            let before = self.now();
+            if !self.pump(until).await? && self.now() == before {
+                // A rig whose clock stands still would spin us forever.
                 return Err(RigError::Console(format!(
-                    "rig stopped at {} before {}",
-                    fmt_at(self.now()),
+                    "rig clock stopped at {} (waiting for {})",
+                    fmt_at(before),
                     fmt_at(until)
                 )));
             }

@@ -10,6 +10,9 @@ use locker_core::{Config, Controller, Hw, Input, Now, Record};
 use locker_proto::{Command, Event, Key, Link, ResetCause, Response};
 use std::time::Duration;
 
+/// Scheduled events one `recv` handles at most before returning.
+const EVENT_BUDGET: u32 = 20_000;
+
 /// Board name the sim controller announces.
 pub const SIM_BOARD: &str = "sim";
 
@@ -215,9 +218,15 @@ impl World {
         !self.plant.console_out.is_empty() || !self.plant.measurements.is_empty()
     }
 
-    /// Run until something is observable or virtual time reaches `until` (ms).
-    fn advance(&mut self, until: u64) {
+    /// Run until something is observable, virtual time reaches `until` (ms),
+    /// or `budget` scheduled events have been handled. The budget keeps one
+    /// call short, so the runner's wall-clock bounds can always fire.
+    fn advance(&mut self, until: u64, mut budget: u32) {
         loop {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                return;
+            }
             self.flush_inputs();
             if self.has_output() {
                 return;
@@ -480,8 +489,10 @@ impl Rig for SimRig {
     }
 
     async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
+        // Virtual time is CPU work: let other tasks and timers in between calls.
+        tokio::task::yield_now().await;
         let w = self.world()?;
-        w.advance(until.as_millis() as u64);
+        w.advance(until.as_millis() as u64, EVENT_BUDGET);
         if let Some(m) = w.plant.measurements.pop_front() {
             return Ok(RigOutput::Measurement(m));
         }
