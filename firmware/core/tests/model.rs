@@ -388,7 +388,7 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
     };
     // Stock every compartment through the courier's front-panel flow.
     let mut codes: [Option<Parcel>; N] = [None; N];
-    for c in 0..N {
+    for (c, slot) in codes.iter_mut().enumerate() {
         let window = rig.rtc() / rules::DAY;
         let v = rig.keys(&format!("{}#", dropoff_code(c, window)));
         prop_assert_eq!(v, Verdict::Code(CodeResult::Accepted));
@@ -399,14 +399,14 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
         });
         let number = number
             .ok_or_else(|| TestCaseError::fail(format!("no drop-off event for compartment {c}")))?;
-        let p = Parcel {
+        let code_window = (START_UNIX * 1000 + rig.true_ms) / 1000 / rules::DAY;
+        *slot = Some(Parcel {
             number,
             drop_window: rig.rtc() / rules::DAY,
-            code_window: (START_UNIX * 1000 + rig.true_ms) / 1000 / rules::DAY,
-        };
-        codes[c] = Some(p);
-        model.parcels[c] = Some(p);
+            code_window,
+        });
     }
+    model.parcels = codes;
     for (step, a) in actions.iter().enumerate() {
         let (got, want) = match a {
             Action::Pickup(c) => {
