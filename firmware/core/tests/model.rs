@@ -444,9 +444,10 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
             }
             Action::Temp(t) => {
                 rig.board.temp = *t;
-                // One sampling period: the controller has seen the new value.
-                rig.advance(10_000);
-                model.refusal = rules::refusal(model.refusal, *t);
+                // Two sampling periods: from too hot to too cold takes two
+                // samples (hot -> none -> cold), so let the state settle.
+                rig.advance(20_000);
+                model.refusal = rules::refusal(rules::refusal(model.refusal, *t), *t);
                 (Verdict::Nothing, Verdict::Nothing)
             }
             Action::SoftReset => {
@@ -476,7 +477,10 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 sequences by default; PROPTEST_CASES=10000 for a long search.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
 
     #[test]
     fn controller_agrees_with_the_reference_model(actions in prop::collection::vec(action(), 1..60)) {
@@ -484,8 +488,22 @@ proptest! {
     }
 }
 
-/// A known-bad sequence stays a regression test: five wrong codes, a power
-/// cut, and the lockout must still hold with its saved remainder.
+/// Found by the property test (in the model, not the firmware): from too hot
+/// straight to too cold the refusal passes through "none" first, one sample
+/// each; a soft reset's extra sample exposed a model that took one step.
+#[test]
+fn hot_to_cold_takes_two_samples_regression() {
+    run(&[
+        Action::Temp(6100),
+        Action::Temp(-2500),
+        Action::SoftReset,
+        Action::Pickup(0),
+    ])
+    .unwrap();
+}
+
+/// Five wrong codes, a power cut, and the lockout must still hold with its
+/// saved remainder.
 #[test]
 fn lockout_across_power_cut_regression() {
     let seq = [
