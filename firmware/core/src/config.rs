@@ -14,15 +14,7 @@ pub enum Size {
 }
 
 impl Size {
-    /// The digit that stands for this size inside a return code.
-    pub const fn digit(self) -> u8 {
-        match self {
-            Self::S => 1,
-            Self::M => 2,
-            Self::L => 3,
-        }
-    }
-
+    /// The size a return code's digit stands for (1 S, 2 M, 3 L).
     pub const fn from_digit(d: u8) -> Option<Self> {
         match d {
             1 => Some(Self::S),
@@ -73,7 +65,3 @@ impl Config {
         }
     }
 
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.compartments.iter().position(|c| c.name == name)
-    }
-}
