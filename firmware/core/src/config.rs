@@ -64,4 +64,4 @@ impl Config {
             compartments,
         }
     }
-
+}
