@@ -298,19 +298,26 @@ fn list(a: ListArgs) -> Exit {
     Exit::Ok
 }
 
+/// Load a rig description and check the suites against it.
+fn load_rig_for(suites: &Suites, path: &Path) -> Result<RigDescription, Exit> {
+    let rig = RigDescription::load(path).map_err(|e| report_errors(&[e]))?;
+    let errors = check_against_rig(suites, &rig);
+    if errors.is_empty() {
+        Ok(rig)
+    } else {
+        Err(report_errors(&errors))
+    }
+}
+
 fn check(a: CheckArgs) -> Exit {
     let suites = match load_suites(&a.suites) {
         Ok(s) => s,
         Err(e) => return report_errors(&e),
     };
-    let rig = match RigDescription::load(&a.rig) {
+    let rig = match load_rig_for(&suites, &a.rig) {
         Ok(r) => r,
-        Err(e) => return report_errors(&[e]),
+        Err(e) => return e,
     };
-    let errors = check_against_rig(&suites, &rig);
-    if !errors.is_empty() {
-        return report_errors(&errors);
-    }
     let cases: usize = suites.iter().map(|(_, s)| s.cases.len()).sum();
     println!(
         "ok: {} suites, {cases} cases, rig {}",
@@ -325,14 +332,10 @@ fn run(a: RunArgs) -> Exit {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let rig = match RigDescription::load(&a.rig) {
+    let rig = match load_rig_for(&suites, &a.rig) {
         Ok(r) => r,
-        Err(e) => return report_errors(&[e]),
+        Err(e) => return e,
     };
-    let errors = check_against_rig(&suites, &rig);
-    if !errors.is_empty() {
-        return report_errors(&errors);
-    }
     if a.jobs == 0 {
         eprintln!("error: --jobs must be at least 1");
         return Exit::BadInput;

@@ -852,42 +852,22 @@ impl RawExpect {
                 .map_err(|_| format!("`{p}` is not an LED pattern; expected a colour (off, green, amber, red) and an optional blink code like `red 2-1`"));
             found.push(("led", m));
         }
-        if let Some(s) = self.lock {
-            found.push((
-                "lock",
-                word(
-                    "lock state",
-                    &s,
-                    LockState::parse,
-                    &names(LockState::ALL, LockState::as_str),
-                )
-                .map(Matcher::Lock),
-            ));
+        // The state words come from the protocol crate, so suites accept
+        // exactly what the controller can report.
+        macro_rules! state {
+            ($field:ident, $key:literal, $what:literal, $ty:ty, $variant:ident) => {
+                if let Some(v) = self.$field {
+                    let all = names(<$ty>::ALL, <$ty>::as_str);
+                    found.push((
+                        $key,
+                        word($what, &v, <$ty>::parse, &all).map(Matcher::$variant),
+                    ));
+                }
+            };
         }
-        if let Some(s) = self.door {
-            found.push((
-                "door",
-                word(
-                    "door state",
-                    &s,
-                    DoorState::parse,
-                    &names(DoorState::ALL, DoorState::as_str),
-                )
-                .map(Matcher::Door),
-            ));
-        }
-        if let Some(s) = self.bolt {
-            found.push((
-                "bolt",
-                word(
-                    "bolt state",
-                    &s,
-                    BoltState::parse,
-                    &names(BoltState::ALL, BoltState::as_str),
-                )
-                .map(Matcher::Bolt),
-            ));
-        }
+        state!(lock, "lock", "lock state", LockState, Lock);
+        state!(door, "door", "door state", DoorState, Door);
+        state!(bolt, "bolt", "bolt state", BoltState, Bolt);
         if let Some(s) = self.package {
             let m = match s.as_str() {
                 "present" => Ok(Matcher::Package(true)),
