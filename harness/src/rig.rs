@@ -4,7 +4,7 @@
 //! whether time is virtual (sim) or the wall clock (a bench). A rig owns its
 //! parts exclusively for the length of a run.
 
-use crate::suite::{DoorAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
+use crate::suite::{DoorAction, MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
 use crate::units::{Celsius, Ramp};
 use locker_proto::UplinkKind;
 use std::time::Duration;
@@ -62,6 +62,8 @@ pub enum FixtureAction {
         sensor: Sensor,
         stuck: Stuck,
     },
+    /// Act on the controller's non-volatile memory (through the debug probe on a bench).
+    Memory(MemoryAction),
 }
 
 /// What instruments on the rig measured (not what the controller said).

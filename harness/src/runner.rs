@@ -422,7 +422,9 @@ fn same_kind(m: &Matcher, o: &Obs) -> bool {
                 Matcher::Unlock { .. } => "unlock",
                 Matcher::LinkActive(_) => "link-active",
                 Matcher::Uplink(_) => "uplink",
-                Matcher::Pulse { .. } | Matcher::Backoffice { .. } => return false,
+                Matcher::Pulse { .. } | Matcher::Backoffice { .. } | Matcher::Status { .. } => {
+                    return false;
+                }
             };
             event.kind() == kind
         }
@@ -704,6 +706,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                     )))),
                 }
             }
+            Step::Memory(m) => self.act(FixtureAction::Memory(*m)).await,
             Step::Wait(d) => self.wait(*d).await,
             Step::WaitUntil { second_of_day } => {
                 let now_s = self.s.rig.true_unix_ms() / 1000;
@@ -927,6 +930,16 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     async fn expect(&mut self, e: &Expectation) -> StepResult {
+        if let Matcher::Status {
+            failed,
+            queued,
+            locked_out,
+        } = e.matcher
+        {
+            return self
+                .expect_status(failed, queued, locked_out, e.within)
+                .await;
+        }
         if self
             .expect_quiet(&e.matcher, e.compartment.as_deref(), e.within)
             .await?
@@ -934,6 +947,49 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             return Ok(());
         }
         Err(StepError::Failed(self.not_seen(e)))
+    }
+
+    /// Ask the controller for its status until it matches or `within` passes.
+    async fn expect_status(
+        &mut self,
+        failed: Option<u8>,
+        queued: Option<u16>,
+        locked_out: Option<bool>,
+        within: Duration,
+    ) -> StepResult {
+        let deadline = self.s.now() + within;
+        loop {
+            let status = match self.s.command(Command::Status).await? {
+                Response::Status(st) => st,
+                other => {
+                    return Err(StepError::Rig(RigError::Console(format!(
+                        "STATUS was answered with `{other}`"
+                    ))));
+                }
+            };
+            let ok = failed.is_none_or(|n| n == status.failed)
+                && queued.is_none_or(|n| n == status.queued)
+                && locked_out.is_none_or(|l| l == (status.lockout_s > 0));
+            if ok {
+                return Ok(());
+            }
+            if self.s.now() >= deadline {
+                let wanted = Matcher::Status {
+                    failed,
+                    queued,
+                    locked_out,
+                };
+                return Err(StepError::Failed(format!(
+                    "expected {wanted} within {}; the controller reports failed={} queued={} lockout={}s",
+                    crate::units::fmt_duration(within),
+                    status.failed,
+                    status.queued,
+                    status.lockout_s
+                )));
+            }
+            let next = (self.s.now() + Duration::from_millis(100)).min(deadline);
+            self.s.wait_until(next).await?;
+        }
     }
 
     fn not_seen(&self, e: &Expectation) -> String {

@@ -7,6 +7,10 @@ use std::collections::VecDeque;
 use std::fmt::Write;
 use std::time::Duration;
 
+/// Idle answers in a row, with the rig clock standing still, that mean the
+/// controller is stuck rather than busy.
+const MAX_STALLS: u32 = 3;
+
 /// How long a command may go unanswered before the console counts as broken.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -81,6 +85,8 @@ pub struct Session<'r, R: Rig> {
     responses: VecDeque<(u16, Response)>,
     pub bad_lines: u32,
     pub compartments: Vec<String>,
+    /// Consecutive idle answers without the rig clock moving.
+    stalls: u32,
 }
 
 impl<R: Rig> std::fmt::Debug for Session<'_, R> {
@@ -103,6 +109,7 @@ impl<'r, R: Rig> Session<'r, R> {
             responses: VecDeque::new(),
             bad_lines: 0,
             compartments,
+            stalls: 0,
         }
     }
 
@@ -121,8 +128,24 @@ impl<'r, R: Rig> Session<'r, R> {
 
     /// Wait for output until `until`; returns false when the time came with nothing.
     pub async fn pump(&mut self, until: Duration) -> Result<bool, RigError> {
+        let before = self.now();
         match self.rig.recv(until).await? {
-            RigOutput::Idle => Ok(false),
+            RigOutput::Idle => {
+                // Idle short of the deadline with the clock standing still,
+                // again and again: the controller never lets time pass.
+                if self.now() == before && before < until {
+                    self.stalls += 1;
+                    if self.stalls >= MAX_STALLS {
+                        return Err(RigError::Console(format!(
+                            "rig time stands still at {}: the controller never goes idle (a busy loop?)",
+                            fmt_at(before)
+                        )));
+                    }
+                } else {
+                    self.stalls = 0;
+                }
+                Ok(false)
+            }
             RigOutput::Console(bytes) => {
                 for b in bytes {
                     if let Some(line) = self.decoder.push(b) {

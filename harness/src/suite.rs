@@ -275,6 +275,14 @@ pub enum CodeKind {
     Collect,
 }
 
+/// What to do to the controller's non-volatile memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemoryAction {
+    /// Flip bits in the stored image, as a failing flash cell would.
+    Corrupt,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sensor {
@@ -329,6 +337,7 @@ pub enum Step {
         sensor: Sensor,
         stuck: Stuck,
     },
+    Memory(MemoryAction),
     Wait(Duration),
     /// Wait until this second of the (true) day comes round.
     WaitUntil {
@@ -420,6 +429,7 @@ impl fmt::Display for Step {
                 sensor,
                 stuck,
             } => write!(f, "fault {compartment} {sensor:?} {stuck:?}"),
+            Self::Memory(MemoryAction::Corrupt) => f.write_str("memory corrupt"),
             Self::Wait(d) => write!(f, "wait {}", Dur(*d)),
             Self::WaitUntil { second_of_day } => {
                 write!(
@@ -473,6 +483,12 @@ pub enum Matcher {
     },
     LinkActive(Option<Link>),
     Uplink(UplinkKind),
+    /// The controller's answer to `STATUS` (asked when the step runs).
+    Status {
+        failed: Option<u8>,
+        queued: Option<u16>,
+        locked_out: Option<bool>,
+    },
     /// The back office holds exactly `count` distinct records of `kind`.
     Backoffice {
         kind: UplinkKind,
@@ -529,6 +545,23 @@ impl fmt::Display for Matcher {
             }
             Self::LinkActive(l) => write!(f, "link-active {}", l.map_or("none", |l| l.as_str())),
             Self::Uplink(k) => write!(f, "uplink {k}"),
+            Self::Status {
+                failed,
+                queued,
+                locked_out,
+            } => {
+                f.write_str("status")?;
+                if let Some(n) = failed {
+                    write!(f, " failed={n}")?;
+                }
+                if let Some(n) = queued {
+                    write!(f, " queued={n}")?;
+                }
+                if let Some(l) = locked_out {
+                    write!(f, " locked-out={l}")?;
+                }
+                Ok(())
+            }
             Self::Backoffice { kind, count } => {
                 write!(f, "back office holding {count} {kind} record(s)")
             }
@@ -574,6 +607,7 @@ enum StepKind {
     Link,
     Clock,
     Fault,
+    Memory,
     Wait,
     WaitUntil,
     Repeat,
@@ -766,6 +800,14 @@ struct RawUnlock {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStatus {
+    failed: Option<u8>,
+    queued: Option<u16>,
+    locked_out: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawBackoffice {
     kind: String,
     count: u32,
@@ -791,6 +833,7 @@ struct RawExpect {
     link_active: Option<String>,
     uplink: Option<String>,
     backoffice: Option<RawBackoffice>,
+    status: Option<RawStatus>,
     compartment: Option<String>,
     within: Option<Dur>,
     #[serde(rename = "for")]
@@ -970,9 +1013,21 @@ impl RawExpect {
             });
             found.push(("backoffice", m));
         }
+        if let Some(st) = self.status {
+            let m = if st.failed.is_none() && st.queued.is_none() && st.locked_out.is_none() {
+                Err("`status` needs `failed`, `queued` or `locked-out`".to_owned())
+            } else {
+                Ok(Matcher::Status {
+                    failed: st.failed,
+                    queued: st.queued,
+                    locked_out: st.locked_out,
+                })
+            };
+            found.push(("status", m));
+        }
         match found.len() {
             0 => Err("nothing to look for: expected one of `event`, `display`, `led`, `lock`, `door`, `bolt`, `package`, \
-                      `error`, `code`, `heater`, `temperature`, `pulse`, `lockout`, `unlock`, `link-active`, `uplink`, `backoffice`"
+                      `error`, `code`, `heater`, `temperature`, `pulse`, `lockout`, `unlock`, `link-active`, `uplink`, `backoffice`, `status`"
                 .into()),
             1 => {
                 let (key, m) = found.remove(0);
@@ -1145,6 +1200,7 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
                 stuck: r.stuck,
             }
         }
+        StepKind::Memory => Step::Memory(map.next_value()?),
         StepKind::Wait => Step::Wait(map.next_value::<Dur>()?.0),
         StepKind::WaitUntil => {
             let s: String = map.next_value()?;

@@ -215,10 +215,6 @@ impl Controller {
         }
     }
 
-    pub fn is_locked_out(&self) -> bool {
-        self.lockout_until.is_some()
-    }
-
     /// The earliest time `tick` has work to do.
     pub fn next_deadline(&self) -> u64 {
         let mut d = self.next_sample.min(self.next_diag);
@@ -1352,7 +1348,7 @@ mod tests {
         for n in 1..=LOCKOUT_THRESHOLD {
             b.keys("11111111#");
             assert_eq!(
-                b.c.is_locked_out(),
+                b.c.status(b.now()).lockout_s > 0,
                 n == LOCKOUT_THRESHOLD,
                 "after {n} wrong codes"
             );
@@ -1361,7 +1357,7 @@ mod tests {
         b.keys(&code);
         assert!(!b.hw.solenoid[0], "locked out: no unlock");
         b.advance(30_000);
-        assert!(!b.c.is_locked_out());
+        assert!(!b.c.status(b.now()).lockout_s > 0);
         for _ in 0..LOCKOUT_THRESHOLD {
             b.keys("11111111#");
         }
@@ -1384,7 +1380,7 @@ mod tests {
             ResetCause::PowerOn,
             &mut hw,
         );
-        assert!(c.is_locked_out());
+        assert!(c.status(Now { ms: 0, rtc: T0 }).lockout_s > 0);
         let remaining = c.status(Now { ms: 0, rtc: T0 }).lockout_s;
         assert!(
             (18..=30).contains(&remaining),
@@ -1405,7 +1401,7 @@ mod tests {
             ResetCause::PowerOn,
             &mut hw,
         );
-        assert!(c.is_locked_out());
+        assert!(c.status(Now { ms: 0, rtc: T0 }).lockout_s > 0);
         assert!(hw.events.contains(&Event::Error {
             code: ErrorCode::MEMORY,
             c: None

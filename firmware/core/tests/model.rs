@@ -461,7 +461,7 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
         prop_assert_eq!(got, want, "verdict {}", ctx());
         model.settle(rig.ms);
         prop_assert_eq!(
-            rig.ctrl.is_locked_out(),
+            rig.ctrl.status(rig.now()).lockout_s > 0,
             model.locked(rig.ms),
             "lockout {}",
             ctx()

@@ -3,7 +3,7 @@
 use super::plant::{self, BOOT_MS, MCU_MIN_VOLTS, Plant, PlantEvent};
 use crate::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
 use crate::rigfile::{RigDescription, RigKind, SimSettings};
-use crate::suite::{PackageAction, PowerAction, Sensor, Stuck, UpDown};
+use crate::suite::{MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
 use locker_core::console::{Console, Incoming};
 use locker_core::nv::NV_SIZE;
 use locker_core::{Config, Controller, Hw, Input, Now, Record};
@@ -327,6 +327,14 @@ impl World {
                     if let Some(s) = state {
                         self.plant.links[plant::idx(link)] = *s == UpDown::Up;
                     }
+                }
+            }
+            FixtureAction::Memory(MemoryAction::Corrupt) => {
+                // A few flipped bits in the middle of the image: what a worn
+                // flash cell or a write torn by a power cut leaves behind.
+                let mid = self.plant.nv.len() / 2;
+                for b in &mut self.plant.nv[mid..mid + 4] {
+                    *b ^= 0x5A;
                 }
             }
             FixtureAction::Fault {
