@@ -313,3 +313,65 @@ fn junit_is_read_by_python_junitparser() {
         .unwrap_or(0);
     assert!(n >= 3, "junitparser read {n} cases");
 }
+
+/// Codes are bound to `$names` and must never reach a report or a snapshot:
+/// every keypad action is written with its variables, not their digits.
+#[test]
+fn no_code_in_reports_or_snapshots() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("junit.xml");
+    let out = harness(
+        &repo(),
+        &[
+            "run",
+            "-q",
+            "-j",
+            "2",
+            "--junit",
+            junit.to_str().unwrap_or_default(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+    // Digits a suite types literally (deliberately wrong codes) are no secret;
+    // any other run of 8 or more digits in an action would be a minted code.
+    let mut literal = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(repo().join("suites"))
+        .expect("suites")
+        .flatten()
+    {
+        let yaml = std::fs::read_to_string(e.path()).unwrap_or_default();
+        literal.extend(
+            yaml.split(|c: char| !c.is_ascii_digit())
+                .filter(|r| r.len() >= 8)
+                .map(str::to_owned),
+        );
+    }
+    let has_code = |line: &str| {
+        line.split(|c: char| !c.is_ascii_digit())
+            .any(|run| run.len() >= 8 && !literal.contains(run))
+    };
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    let snaps = std::fs::read_dir(repo().join("harness/tests/snapshots")).expect("snapshots");
+    let mut texts = vec![("junit".to_owned(), xml)];
+    for e in snaps.flatten() {
+        texts.push((
+            e.path().display().to_string(),
+            std::fs::read_to_string(e.path()).unwrap_or_default(),
+        ));
+    }
+    let mut actions = 0;
+    for (name, text) in &texts {
+        for line in text
+            .lines()
+            .filter(|l| l.contains("! keys") || l.contains("s keys") || l.contains("parcel into"))
+        {
+            actions += 1;
+            let typed = line.rsplit("keys").next().unwrap_or(line);
+            assert!(!has_code(typed), "{name}: a code in clear: {line}");
+        }
+    }
+    assert!(
+        actions > 100,
+        "only {actions} keypad actions found: is the scan looking at the right lines?"
+    );
+}
