@@ -27,6 +27,22 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Run the harness on the bundled suites with `args`, writing JUnit into a
+/// temporary folder; returns the folder (kept alive), the report's path and
+/// the report, after checking the run exited 0.
+fn run_to_junit(args: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("out/junit.xml");
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--junit", junit.to_str().unwrap_or_default()]);
+    let out = harness(&repo(), &all);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    (dir, junit, xml)
+}
+
 const GOOD_CASE: &str = "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n";
 
 #[rstest]
@@ -199,21 +215,7 @@ fn list_json_has_one_object_per_case() {
 /// The README's main job, end to end: exit 0 and a JUnit file a parser accepts.
 #[test]
 fn main_job_writes_parsable_junit() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let junit = dir.path().join("out/junit.xml");
-    let out = harness(
-        &repo(),
-        &[
-            "run",
-            "-j",
-            "2",
-            "--junit",
-            junit.to_str().unwrap_or_default(),
-        ],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let (_dir, _, xml) = run_to_junit(&["-j", "2"]);
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
     assert!(report.test_suites.len() >= 4);
     let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
@@ -283,20 +285,7 @@ fn junit_is_read_by_python_junitparser() {
         eprintln!("skipped: python3 -m pip install junitparser to run this test");
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let junit = dir.path().join("junit.xml");
-    let out = harness(
-        &repo(),
-        &[
-            "run",
-            "-q",
-            "--filter",
-            "tag:smoke",
-            "--junit",
-            junit.to_str().unwrap_or_default(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+    let (_dir, junit, _) = run_to_junit(&["-q", "--filter", "tag:smoke"]);
     let script = "import sys, junitparser\nx = junitparser.JUnitXml.fromfile(sys.argv[1])\nprint(sum(1 for s in x for c in s))";
     let py = Command::new("python3")
         .args(["-c", script, junit.to_str().unwrap_or_default()])
@@ -318,20 +307,7 @@ fn junit_is_read_by_python_junitparser() {
 /// every keypad action is written with its variables, not their digits.
 #[test]
 fn no_code_in_reports_or_snapshots() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let junit = dir.path().join("junit.xml");
-    let out = harness(
-        &repo(),
-        &[
-            "run",
-            "-q",
-            "-j",
-            "2",
-            "--junit",
-            junit.to_str().unwrap_or_default(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+    let (_dir, _, xml) = run_to_junit(&["-q", "-j", "2"]);
     // Digits a suite types literally (deliberately wrong codes) are no secret;
     // any other run of 8 or more digits in an action would be a minted code.
     let mut literal = std::collections::BTreeSet::new();
@@ -350,7 +326,6 @@ fn no_code_in_reports_or_snapshots() {
         line.split(|c: char| !c.is_ascii_digit())
             .any(|run| run.len() >= 8 && !literal.contains(run))
     };
-    let xml = std::fs::read_to_string(&junit).expect("junit");
     let snaps = std::fs::read_dir(repo().join("harness/tests/snapshots")).expect("snapshots");
     let mut texts = vec![("junit".to_owned(), xml)];
     for e in snaps.flatten() {
