@@ -83,7 +83,6 @@ pub struct Session<'r, R: Rig> {
     pub transcript: Vec<TranscriptLine>,
     pub obs: Vec<Obs>,
     responses: VecDeque<(u16, Response)>,
-    pub bad_lines: u32,
     pub compartments: Vec<String>,
     /// Consecutive idle answers without the rig clock moving.
     stalls: u32,
@@ -107,7 +106,6 @@ impl<'r, R: Rig> Session<'r, R> {
             transcript: Vec::new(),
             obs: Vec::new(),
             responses: VecDeque::new(),
-            bad_lines: 0,
             compartments,
             stalls: 0,
         }
@@ -219,15 +217,7 @@ impl<'r, R: Rig> Session<'r, R> {
         let at = self.now();
         let line = match line {
             Ok(l) => l,
-            Err(e) => {
-                self.bad_lines += 1;
-                self.transcript.push(TranscriptLine {
-                    at,
-                    dir: Dir::Note,
-                    text: format!("unreadable console line: {e}"),
-                });
-                return;
-            }
+            Err(e) => return self.note(Dir::Note, format!("unreadable console line: {e}")),
         };
         self.transcript.push(TranscriptLine {
             at,
@@ -236,27 +226,11 @@ impl<'r, R: Rig> Session<'r, R> {
         });
         let (seq, body) = match locker_proto::parse_frame(&line) {
             Ok(f) => f,
-            Err(e) => {
-                self.bad_lines += 1;
-                self.transcript.push(TranscriptLine {
-                    at,
-                    dir: Dir::Note,
-                    text: format!("bad frame ignored: {e}"),
-                });
-                return;
-            }
+            Err(e) => return self.note(Dir::Note, format!("bad frame ignored: {e}")),
         };
         let msg = match ToHarness::parse(body) {
             Ok(m) => m,
-            Err(e) => {
-                self.bad_lines += 1;
-                self.transcript.push(TranscriptLine {
-                    at,
-                    dir: Dir::Note,
-                    text: format!("undecodable frame ignored: {e}"),
-                });
-                return;
-            }
+            Err(e) => return self.note(Dir::Note, format!("undecodable frame ignored: {e}")),
         };
         let expected = self.rx_seq.map(|s| s.wrapping_add(1));
         if let (Some(exp), false) = (expected, matches!(msg, ToHarness::Hello { .. }))

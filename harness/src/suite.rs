@@ -1032,7 +1032,12 @@ impl RawExpect {
             1 => {
                 let (key, m) = found.remove(0);
                 let m = m.map_err(|e| format!("{key}: {e}"))?;
-                Ok(ParsedExpect { matcher: m, compartment: self.compartment, within: self.within, for_: self.for_ })
+                Ok(ParsedExpect {
+                    matcher: m,
+                    compartment: self.compartment.map(compartment_name).transpose()?,
+                    within: self.within,
+                    for_: self.for_,
+                })
             }
             _ => {
                 let keys: Vec<_> = found.iter().map(|(k, _)| format!("`{k}`")).collect();
@@ -1279,10 +1284,7 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
             }
             Step::Expect(Expectation {
                 matcher,
-                compartment: compartment
-                    .map(compartment_name)
-                    .transpose()
-                    .map_err(custom)?,
+                compartment,
                 within: within.map_or(DEFAULT_WITHIN, |d| d.0),
             })
         }
@@ -1304,10 +1306,7 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
             })?;
             Step::Absent(Absence {
                 matcher,
-                compartment: compartment
-                    .map(compartment_name)
-                    .transpose()
-                    .map_err(custom)?,
+                compartment,
                 for_: for_.0,
             })
         }
