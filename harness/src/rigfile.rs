@@ -23,8 +23,25 @@ pub struct RigDescription {
 
 #[derive(Debug, Clone)]
 pub enum RigKind {
+    /// Firmware logic in the harness, plant model around it.
     Sim(SimSettings),
+    /// The firmware image in QEMU, the same plant model across the plant link.
+    Qemu {
+        plant: SimSettings,
+        qemu: QemuSettings,
+    },
 }
+
+/// How the emulator is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuSettings {
+    /// The `qemu-system-arm` executable (a name on PATH or a path).
+    pub executable: String,
+    pub machine: String,
+}
+
+/// The QEMU machine the board crate is built for.
+pub const QEMU_MACHINE: &str = "mps2-an386";
 
 /// How the simulated plant starts each case.
 #[derive(Debug, Clone)]
@@ -44,7 +61,25 @@ struct RawRig {
     #[serde(default)]
     labels: Vec<String>,
     controller: RawController,
-    sim: Option<RawSim>,
+    plant: Option<RawPlant>,
+    qemu: Option<RawQemu>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawQemu {
+    #[serde(default = "default_qemu")]
+    executable: String,
+    #[serde(default = "default_machine")]
+    machine: String,
+}
+
+fn default_qemu() -> String {
+    "qemu-system-arm".into()
+}
+
+fn default_machine() -> String {
+    QEMU_MACHINE.into()
 }
 
 #[derive(Deserialize)]
@@ -78,7 +113,7 @@ enum RawSize {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawSim {
+struct RawPlant {
     start: String,
     ambient: Celsius,
     supply: Volts,
@@ -181,19 +216,38 @@ impl RigDescription {
             };
             compartments.push((c.name.clone(), size));
         }
-        let kind = match raw.sim {
-            Some(sim) => RigKind::Sim(SimSettings {
-                start_unix: parse_utc(&sim.start)
-                    .map_err(|m| err("start", format!("sim.start: {m}")))?,
-                ambient: sim.ambient,
-                supply: sim.supply,
-                seed: sim.seed,
-            }),
-            None => {
-                return Err(err(
-                    "name",
-                    "this rig has no `sim` section; only simulated rigs are supported so far (qemu and bench rigs are planned)".into(),
-                ));
+        let Some(plant) = raw.plant else {
+            return Err(err(
+                "name",
+                "this rig has no `plant` section; sim and qemu rigs describe the plant model around the controller there (bench rigs are planned)".into(),
+            ));
+        };
+        let plant = SimSettings {
+            start_unix: parse_utc(&plant.start)
+                .map_err(|m| err("start", format!("plant.start: {m}")))?,
+            ambient: plant.ambient,
+            supply: plant.supply,
+            seed: plant.seed,
+        };
+        let kind = match raw.qemu {
+            None => RigKind::Sim(plant),
+            Some(q) => {
+                if q.machine != QEMU_MACHINE {
+                    return Err(err(
+                        "machine",
+                        format!(
+                            "qemu.machine: expected `{QEMU_MACHINE}` (the machine the board crate is built for), found `{}`",
+                            q.machine
+                        ),
+                    ));
+                }
+                RigKind::Qemu {
+                    plant,
+                    qemu: QemuSettings {
+                        executable: q.executable,
+                        machine: q.machine,
+                    },
+                }
             }
         };
         Ok(Self {
@@ -212,6 +266,21 @@ impl RigDescription {
             compartments,
             kind,
         })
+    }
+
+    /// Settings of the plant model (sim and qemu rigs).
+    pub fn model_settings(&self) -> &SimSettings {
+        match &self.kind {
+            RigKind::Sim(s) | RigKind::Qemu { plant: s, .. } => s,
+        }
+    }
+
+    /// Short name of the kind of rig, for reports and per-rig skips.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RigKind::Sim(_) => "sim",
+            RigKind::Qemu { .. } => "qemu",
+        }
     }
 
     pub fn has_compartment(&self, name: &str) -> bool {

@@ -148,7 +148,7 @@ fn bad_rig_file_is_refused() {
     std::fs::write(dir.path().join("s.yaml"), GOOD_CASE).expect("write");
     std::fs::write(
         dir.path().join("rig.yaml"),
-        "name: r\ncontroller:\n  firmware: fw\n  station: { id: 1, key: \"abc\" }\n  compartments: [{ name: M1, size: M }]\nsim: { start: \"2026-03-02T09:00:00Z\", ambient: 20C, supply: 12V }\n",
+        "name: r\ncontroller:\n  firmware: fw\n  station: { id: 1, key: \"abc\" }\n  compartments: [{ name: M1, size: M }]\nplant: { start: \"2026-03-02T09:00:00Z\", ambient: 20C, supply: 12V }\n",
     )
     .expect("write");
     let out = harness(dir.path(), &["check", "s.yaml", "--rig", "rig.yaml"]);

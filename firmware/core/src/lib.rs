@@ -16,6 +16,7 @@
 #[macro_use]
 extern crate std;
 
+pub mod board;
 pub mod codes;
 pub mod config;
 pub mod console;

@@ -2,12 +2,12 @@
 
 use super::plant::{self, BOOT_MS, MCU_MIN_VOLTS, Plant, PlantEvent};
 use crate::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
-use crate::rigfile::{RigDescription, RigKind, SimSettings};
+use crate::rigfile::{RigDescription, SimSettings};
 use crate::suite::{MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
-use locker_core::console::{Console, Incoming};
+use locker_core::board::{Board, Firmware, Identity};
 use locker_core::nv::NV_SIZE;
-use locker_core::{Config, Controller, Hw, Input, Now, Record};
-use locker_proto::{Command, Event, Key, Link, ResetCause, Response};
+use locker_core::{Config, Input, Now, Record};
+use locker_proto::{Key, Link, ResetCause};
 use std::time::Duration;
 
 /// Scheduled events one `recv` handles at most before returning.
@@ -16,77 +16,155 @@ const EVENT_BUDGET: u32 = 20_000;
 /// Board name the sim controller announces.
 pub const SIM_BOARD: &str = "sim";
 
-/// The sim board: what the firmware's `Hw` calls land on.
-struct Board<'a> {
-    plant: &'a mut Plant,
-    console: &'a mut Console,
-    mono_ms: u64,
-}
-
-impl Hw for Board<'_> {
+/// The sim board: the plant is what the firmware's pins and UART reach.
+impl Board for Plant {
     fn door_closed(&self, c: usize) -> bool {
-        self.plant.door_closed(c)
+        Plant::door_closed(self, c)
     }
     fn bolt_extended(&self, c: usize) -> bool {
-        self.plant.bolt_extended(c)
+        Plant::bolt_extended(self, c)
     }
     fn package_present(&self, c: usize) -> bool {
-        self.plant.package_present(c)
+        Plant::package_present(self, c)
     }
     fn read_temp_centi(&mut self) -> i32 {
-        self.plant.temp_centi()
+        self.temp_centi()
     }
     fn set_solenoid(&mut self, c: usize, on: bool) {
-        self.plant.set_solenoid(c, on);
+        Plant::set_solenoid(self, c, on);
     }
     fn set_heater(&mut self, on: bool) {
-        self.plant.set_heater(on);
-    }
-    fn emit(&mut self, event: Event) {
-        let line = self.console.event(self.mono_ms, event);
-        self.plant.console_out.extend_from_slice(line.as_bytes());
+        Plant::set_heater(self, on);
     }
     fn link_probe(&mut self, link: Link) {
-        self.plant.link_probe(link);
+        Plant::link_probe(self, link);
     }
     fn uplink(&mut self, link: Link, record: &Record) {
-        self.plant.uplink(link, *record);
+        Plant::uplink(self, link, *record);
     }
     fn nv_write(&mut self, image: &[u8; NV_SIZE]) {
-        self.plant.nv = *image;
+        self.nv = *image;
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console_out.extend_from_slice(bytes);
+    }
+    fn set_rtc(&mut self, unix_s: u64) {
+        self.rtc_offset_ms = (unix_s * 1000) as i64 - self.true_unix_ms() as i64;
+    }
+    fn reset_peripherals(&mut self) {
+        self.all_off();
     }
 }
 
-struct Mcu {
-    ctrl: Controller,
-    console: Console,
-    boot_at: u64,
+/// The controller end of the world: what runs the firmware, powered by the plant.
+///
+/// The sim rig runs [`Firmware`] in this process ([`LocalMcu`]); the qemu rig
+/// runs the firmware image in an emulator across the plant link. Either way
+/// the [`World`] decides when time moves, so both are deterministic.
+pub trait Mcu: Send {
+    fn is_on(&self) -> bool;
+    /// Plant time (ms) at which the firmware's next tick is due, when powered.
+    fn deadline(&self) -> Option<u64>;
+    /// Power reached the MCU: boot from the plant's non-volatile memory.
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError>;
+    /// Power is gone: the MCU stops where it is.
+    fn power_off(&mut self);
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError>;
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError>;
+    /// Bytes from the harness on the console UART.
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError>;
+}
+
+/// The firmware compiled into the harness.
+pub struct LocalMcu {
+    cfg: Config,
+    running: Option<(Firmware, u64)>,
+}
+
+impl LocalMcu {
+    pub(crate) fn new(cfg: Config) -> Self {
+        Self { cfg, running: None }
+    }
+}
+
+/// The firmware's view of the time: since its boot, and the plant's RTC.
+pub(crate) fn mcu_now(plant: &Plant, boot_at: u64) -> Now {
+    Now {
+        ms: plant.now - boot_at,
+        rtc: plant.rtc(),
+    }
+}
+
+impl Mcu for LocalMcu {
+    fn is_on(&self) -> bool {
+        self.running.is_some()
+    }
+    fn deadline(&self) -> Option<u64> {
+        self.running
+            .as_ref()
+            .map(|(fw, boot_at)| boot_at + fw.next_deadline())
+    }
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+        let id = Identity {
+            build: locker_core::BUILD_ID,
+            board: SIM_BOARD,
+        };
+        let nv = plant.nv;
+        let fw = Firmware::boot(
+            self.cfg.clone(),
+            id,
+            &nv,
+            mcu_now(plant, plant.now),
+            cause,
+            plant,
+        );
+        self.running = Some((fw, plant.now));
+        Ok(())
+    }
+    fn power_off(&mut self) {
+        self.running = None;
+    }
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+        if let Some((fw, boot_at)) = self.running.as_mut() {
+            fw.handle(mcu_now(plant, *boot_at), input, plant);
+        }
+        Ok(())
+    }
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        if let Some((fw, boot_at)) = self.running.as_mut() {
+            fw.tick(mcu_now(plant, *boot_at), plant);
+        }
+        Ok(())
+    }
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
+        for &b in bytes {
+            let Some((fw, boot_at)) = self.running.as_mut() else {
+                break;
+            };
+            if fw.console_rx(b, mcu_now(plant, *boot_at), plant) {
+                *boot_at = plant.now;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Controller plus plant, advancing together in virtual time.
-pub(crate) struct World {
-    cfg: Config,
+pub(crate) struct World<M> {
     plant: Plant,
-    mcu: Option<Mcu>,
+    mcu: M,
     /// The supply's normal output, restored after cuts and brownouts.
     nominal_volts: f64,
     /// Whether the last loss of power was a dip above zero (a brownout).
     last_dip_was_brownout: bool,
 }
 
-impl World {
-    fn new(cfg: Config, s: &SimSettings, seed: u64) -> Self {
-        let plant = Plant::new(
-            s.start_unix,
-            s.ambient.0,
-            s.supply.0,
-            cfg.compartments.len(),
-            seed,
-        );
+impl<M: Mcu> World<M> {
+    pub(crate) fn new(mcu: M, compartments: usize, s: &SimSettings, seed: u64) -> Self {
+        let plant = Plant::new(s.start_unix, s.ambient.0, s.supply.0, compartments, seed);
         let mut w = Self {
-            cfg,
             plant,
-            mcu: None,
+            mcu,
             nominal_volts: s.supply.0,
             last_dip_was_brownout: false,
         };
@@ -102,46 +180,8 @@ impl World {
         w
     }
 
-    fn with_mcu(&mut self, f: impl FnOnce(&mut Controller, Now, &mut Board<'_>)) {
-        let Some(mcu) = self.mcu.as_mut() else { return };
-        let now = Now {
-            ms: self.plant.now - mcu.boot_at,
-            rtc: self.plant.rtc(),
-        };
-        let mut board = Board {
-            plant: &mut self.plant,
-            console: &mut mcu.console,
-            mono_ms: now.ms,
-        };
-        f(&mut mcu.ctrl, now, &mut board);
-    }
-
-    fn input(&mut self, input: Input) {
-        self.with_mcu(|c, now, hw| c.handle(now, input, hw));
-    }
-
-    fn boot(&mut self, cause: ResetCause) {
-        let mut console = Console::new();
-        let hello = console.hello(locker_core::BUILD_ID, SIM_BOARD, cause);
-        self.plant.console_out.extend_from_slice(hello.as_bytes());
-        let rtc = self.plant.rtc();
-        let mut board = Board {
-            plant: &mut self.plant,
-            console: &mut console,
-            mono_ms: 0,
-        };
-        let ctrl = Controller::boot(
-            self.cfg.clone(),
-            &board.plant.nv.clone(),
-            Now { ms: 0, rtc },
-            cause,
-            &mut board,
-        );
-        self.mcu = Some(Mcu {
-            ctrl,
-            console,
-            boot_at: self.plant.now,
-        });
+    fn input(&mut self, input: Input) -> Result<(), RigError> {
+        self.mcu.input(&mut self.plant, input)
     }
 
     fn set_volts(&mut self, volts: f64) {
@@ -149,7 +189,7 @@ impl World {
         self.plant.volts = volts;
         let on = volts >= MCU_MIN_VOLTS;
         if was_on && !on {
-            self.mcu = None;
+            self.mcu.power_off();
             self.plant.power_epoch += 1;
             self.plant.all_off();
         } else if !was_on && on {
@@ -163,55 +203,8 @@ impl World {
     }
 
     /// Bytes from the harness to the controller console.
-    fn console_write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            let Some(mcu) = self.mcu.as_mut() else { return };
-            let Some(incoming) = mcu.console.feed(b) else {
-                continue;
-            };
-            let (seq, response) = match incoming {
-                Incoming::Bad { seq, why } => (
-                    seq,
-                    Response::Err(locker_proto::Text::try_from(why).unwrap_or_default()),
-                ),
-                Incoming::Command { seq, command } => match command {
-                    Command::Identify => (
-                        seq,
-                        Response::Ident {
-                            proto: locker_proto::PROTOCOL_VERSION,
-                            build: locker_proto::Ident::try_from(locker_core::BUILD_ID)
-                                .unwrap_or_default(),
-                            board: locker_proto::Ident::try_from(SIM_BOARD).unwrap_or_default(),
-                        },
-                    ),
-                    Command::Status => {
-                        let now = Now {
-                            ms: self.plant.now - mcu.boot_at,
-                            rtc: self.plant.rtc(),
-                        };
-                        (seq, Response::Status(mcu.ctrl.status(now)))
-                    }
-                    Command::Ping => (seq, Response::Ok),
-                    Command::ClockSet(unix) => {
-                        self.plant.rtc_offset_ms =
-                            (unix * 1000) as i64 - self.plant.true_unix_ms() as i64;
-                        (seq, Response::Ok)
-                    }
-                    Command::FactoryReset => {
-                        let line = mcu.console.response(seq, Response::Ok);
-                        self.plant.console_out.extend_from_slice(line.as_bytes());
-                        self.plant.nv = [0xFF; NV_SIZE];
-                        self.plant.all_off();
-                        self.boot(ResetCause::Factory);
-                        continue;
-                    }
-                },
-            };
-            if let Some(mcu) = self.mcu.as_mut() {
-                let line = mcu.console.response(seq, response);
-                self.plant.console_out.extend_from_slice(line.as_bytes());
-            }
-        }
+    fn console_write(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        self.mcu.console_write(&mut self.plant, bytes)
     }
 
     fn has_output(&self) -> bool {
@@ -221,65 +214,58 @@ impl World {
     /// Run until something is observable, virtual time reaches `until` (ms),
     /// or `budget` scheduled events have been handled. The budget keeps one
     /// call short, so the runner's wall-clock bounds can always fire.
-    fn advance(&mut self, until: u64, mut budget: u32) {
+    fn advance(&mut self, until: u64, mut budget: u32) -> Result<(), RigError> {
         loop {
             budget = budget.saturating_sub(1);
             if budget == 0 {
-                return;
+                return Ok(());
             }
-            self.flush_inputs();
+            self.flush_inputs()?;
             if self.has_output() {
-                return;
+                return Ok(());
             }
-            let plant_next = self.plant.next_event_time();
-            let mcu_next = self
-                .mcu
-                .as_ref()
-                .map(|m| m.boot_at + m.ctrl.next_deadline());
-            let next = match (plant_next, mcu_next) {
+            let next = match (self.plant.next_event_time(), self.mcu.deadline()) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a.or(b).unwrap_or(u64::MAX),
             };
             if next > until {
                 self.plant.now = self.plant.now.max(until);
-                return;
+                return Ok(());
             }
             self.plant.now = self.plant.now.max(next);
             while let Some(ev) = self.plant.pop_due() {
-                self.plant_event(ev);
-                self.flush_inputs();
+                self.plant_event(ev)?;
+                self.flush_inputs()?;
             }
-            if self
-                .mcu
-                .as_ref()
-                .is_some_and(|m| m.boot_at + m.ctrl.next_deadline() <= self.plant.now)
-            {
-                self.with_mcu(|c, now, hw| c.tick(now, hw));
+            if self.mcu.deadline().is_some_and(|d| d <= self.plant.now) {
+                self.mcu.tick(&mut self.plant)?;
             }
         }
     }
 
-    fn flush_inputs(&mut self) {
+    fn flush_inputs(&mut self) -> Result<(), RigError> {
         if std::mem::take(&mut self.plant.sensors_changed) {
-            self.input(Input::Sensors);
+            self.input(Input::Sensors)?;
         }
         for input in std::mem::take(&mut self.plant.link_inputs) {
-            self.input(input);
+            self.input(input)?;
         }
+        Ok(())
     }
 
-    fn plant_event(&mut self, ev: PlantEvent) {
+    fn plant_event(&mut self, ev: PlantEvent) -> Result<(), RigError> {
         match ev {
             PlantEvent::Boot { epoch, brownout } => {
                 if epoch == self.plant.power_epoch
                     && self.plant.volts >= MCU_MIN_VOLTS
-                    && self.mcu.is_none()
+                    && !self.mcu.is_on()
                 {
-                    self.boot(if brownout {
+                    let cause = if brownout {
                         ResetCause::Brownout
                     } else {
                         ResetCause::PowerOn
-                    });
+                    };
+                    self.mcu.boot(&mut self.plant, cause)?;
                 }
             }
             PlantEvent::PowerRestore { epoch, centivolts } => {
@@ -289,6 +275,7 @@ impl World {
             }
             other => self.plant.mechanics(other),
         }
+        Ok(())
     }
 
     fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
@@ -298,9 +285,9 @@ impl World {
                     fixture: "keypad",
                     message: format!("no key `{ch}`"),
                 })?;
-                self.input(Input::Key(key));
+                self.input(Input::Key(key))?;
             }
-            FixtureAction::HelpButton => self.input(Input::Help),
+            FixtureAction::HelpButton => self.input(Input::Help)?,
             FixtureAction::Door {
                 compartment,
                 action,
@@ -398,57 +385,29 @@ impl World {
     }
 }
 
-/// The sim rig: a fresh [`World`] per case.
-pub struct SimRig {
-    desc: RigDescription,
-    settings: SimSettings,
-    world: Option<World>,
+/// What runs the firmware on a model rig, and how it proves which firmware that is.
+pub trait McuKind: Send + 'static {
+    type Mcu: Mcu;
+    /// Build or load the image and prove it is the one the rig file names.
+    fn flash(
+        &mut self,
+        desc: &RigDescription,
+    ) -> impl Future<Output = Result<FlashReport, RigError>> + Send;
+    /// A fresh, unpowered MCU for one case.
+    fn mcu(&mut self, desc: &RigDescription) -> Result<Self::Mcu, RigError>;
 }
 
-impl std::fmt::Debug for SimRig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimRig")
-            .field("name", &self.desc.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The firmware's logic linked into this binary.
+#[derive(Debug, Default)]
+pub struct InProcess;
 
-impl SimRig {
-    pub fn new(desc: RigDescription) -> Self {
-        let RigKind::Sim(settings) = desc.kind.clone();
-        Self {
-            desc,
-            settings,
-            world: None,
-        }
-    }
+impl McuKind for InProcess {
+    type Mcu = LocalMcu;
 
-    fn world(&mut self) -> Result<&mut World, RigError> {
-        self.world
-            .as_mut()
-            .ok_or_else(|| RigError::Console("rig used before a case prepared it".into()))
-    }
-}
-
-impl Rig for SimRig {
-    fn name(&self) -> &str {
-        &self.desc.name
-    }
-
-    fn now(&self) -> Duration {
-        Duration::from_millis(self.world.as_ref().map_or(0, |w| w.plant.now))
-    }
-
-    fn true_unix_ms(&self) -> u64 {
-        self.world
-            .as_ref()
-            .map_or(self.settings.start_unix * 1000, |w| w.plant.true_unix_ms())
-    }
-
-    async fn flash(&mut self) -> Result<FlashReport, RigError> {
+    async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
         // The sim "image" is the firmware core linked into this binary; prove
         // it is the one the rig file names by comparing package identities.
-        let manifest = self.desc.firmware.join("Cargo.toml");
+        let manifest = desc.firmware.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).map_err(|e| {
             RigError::Flash(format!(
                 "cannot read firmware manifest {}: {e}",
@@ -477,14 +436,92 @@ impl Rig for SimRig {
         }
         Ok(FlashReport {
             build_id: locker_core::BUILD_ID.to_owned(),
-            image: self.desc.firmware.display().to_string(),
+            image: desc.firmware.display().to_string(),
             skipped: false,
         })
     }
 
+    fn mcu(&mut self, desc: &RigDescription) -> Result<LocalMcu, RigError> {
+        Ok(LocalMcu::new(desc.controller_config()))
+    }
+}
+
+/// A rig whose world is the plant model: a fresh [`World`] per case, the
+/// firmware run by `K`.
+pub struct ModelRig<K: McuKind> {
+    desc: RigDescription,
+    settings: SimSettings,
+    kind: K,
+    world: Option<World<K::Mcu>>,
+}
+
+/// The sim rig: firmware logic in this process, plant in virtual time.
+pub type SimRig = ModelRig<InProcess>;
+
+impl<K: McuKind> std::fmt::Debug for ModelRig<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRig")
+            .field("name", &self.desc.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimRig {
+    pub fn new(desc: RigDescription) -> Self {
+        let settings = desc.model_settings().clone();
+        Self {
+            desc,
+            settings,
+            kind: InProcess,
+            world: None,
+        }
+    }
+}
+
+impl<K: McuKind> ModelRig<K> {
+    pub(crate) fn with_kind(desc: RigDescription, kind: K) -> Self {
+        let settings = desc.model_settings().clone();
+        Self {
+            desc,
+            settings,
+            kind,
+            world: None,
+        }
+    }
+
+    fn world(&mut self) -> Result<&mut World<K::Mcu>, RigError> {
+        self.world
+            .as_mut()
+            .ok_or_else(|| RigError::Console("rig used before a case prepared it".into()))
+    }
+}
+
+impl<K: McuKind> Rig for ModelRig<K> {
+    fn name(&self) -> &str {
+        &self.desc.name
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.world.as_ref().map_or(0, |w| w.plant.now))
+    }
+
+    fn true_unix_ms(&self) -> u64 {
+        self.world
+            .as_ref()
+            .map_or(self.settings.start_unix * 1000, |w| w.plant.true_unix_ms())
+    }
+
+    async fn flash(&mut self) -> Result<FlashReport, RigError> {
+        self.kind.flash(&self.desc).await
+    }
+
     async fn prepare(&mut self, seed: u64) -> Result<(), RigError> {
+        // The last case's MCU goes first: never two emulators for one rig.
+        self.world = None;
+        let mcu = self.kind.mcu(&self.desc)?;
         self.world = Some(World::new(
-            self.desc.controller_config(),
+            mcu,
+            self.desc.compartments.len(),
             &self.settings,
             seed ^ self.settings.seed,
         ));
@@ -492,15 +529,14 @@ impl Rig for SimRig {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
-        self.world()?.console_write(bytes);
-        Ok(())
+        self.world()?.console_write(bytes)
     }
 
     async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
         // Virtual time is CPU work: let other tasks and timers in between calls.
         tokio::task::yield_now().await;
         let w = self.world()?;
-        w.advance(until.as_millis() as u64, EVENT_BUDGET);
+        w.advance(until.as_millis() as u64, EVENT_BUDGET)?;
         if let Some(m) = w.plant.measurements.pop_front() {
             return Ok(RigOutput::Measurement(m));
         }
