@@ -24,6 +24,7 @@ extern crate std;
 
 mod frame;
 mod message;
+pub mod plant;
 
 pub use frame::{FrameError, LineDecoder, LineError, MAX_LINE, crc16, encode_frame, parse_frame};
 pub use message::{

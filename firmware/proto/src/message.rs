@@ -98,6 +98,14 @@ pub enum Key {
 }
 
 impl Key {
+    pub const fn as_char(self) -> char {
+        match self {
+            Self::Digit(d) => (b'0' + d % 10) as char,
+            Self::Clear => '*',
+            Self::Enter => '#',
+        }
+    }
+
     pub fn from_char(c: char) -> Option<Self> {
         match c {
             '0'..='9' => Some(Self::Digit(c as u8 - b'0')),
@@ -566,16 +574,16 @@ impl fmt::Display for Command {
 // ---------------------------------------------------------------- reading
 
 /// Words of a body; a word starting with `"` runs to the closing quote.
-struct Words<'a> {
+pub(crate) struct Words<'a> {
     rest: &'a str,
 }
 
 impl<'a> Words<'a> {
-    fn new(body: &'a str) -> Self {
+    pub(crate) fn new(body: &'a str) -> Self {
         Self { rest: body }
     }
 
-    fn next(&mut self, what: &'static str) -> Result<&'a str, DecodeError> {
+    pub(crate) fn next(&mut self, what: &'static str) -> Result<&'a str, DecodeError> {
         self.rest = self.rest.trim_start_matches(' ');
         if self.rest.is_empty() {
             return Err(DecodeError::Missing(what));
@@ -610,7 +618,7 @@ impl<'a> Words<'a> {
         w.filter(|w| !w.is_empty())
     }
 
-    fn end(&mut self) -> Result<(), DecodeError> {
+    pub(crate) fn end(&mut self) -> Result<(), DecodeError> {
         if self.rest.trim_matches(' ').is_empty() {
             Ok(())
         } else {
@@ -618,11 +626,14 @@ impl<'a> Words<'a> {
         }
     }
 
-    fn num<T: core::str::FromStr>(&mut self, what: &'static str) -> Result<T, DecodeError> {
+    pub(crate) fn num<T: core::str::FromStr>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<T, DecodeError> {
         self.next(what)?.parse().map_err(|_| DecodeError::Bad(what))
     }
 
-    fn text<const N: usize>(
+    pub(crate) fn text<const N: usize>(
         &mut self,
         what: &'static str,
     ) -> Result<heapless::String<N>, DecodeError> {
@@ -630,12 +641,21 @@ impl<'a> Words<'a> {
         heapless::String::try_from(w).map_err(|_| DecodeError::Bad(what))
     }
 
-    fn name(&mut self) -> Result<Name, DecodeError> {
+    pub(crate) fn name(&mut self) -> Result<Name, DecodeError> {
         let w = self.next("compartment")?;
         if w.is_empty() || !w.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(DecodeError::Bad("compartment"));
         }
         Name::try_from(w).map_err(|_| DecodeError::Bad("compartment"))
+    }
+}
+
+/// Two hex digits (either case) as a byte.
+pub(crate) fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let digit = |c: u8| (c as char).to_digit(16);
+    match pair {
+        [hi, lo] => Some((digit(*hi)? * 16 + digit(*lo)?) as u8),
+        _ => None,
     }
 }
 

@@ -76,6 +76,7 @@ pub trait Mcu: Send {
 }
 
 /// The firmware compiled into the harness.
+#[derive(Debug)]
 pub struct LocalMcu {
     cfg: Config,
     running: Option<(Firmware, u64)>,
