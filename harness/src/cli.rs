@@ -18,12 +18,13 @@ use crate::filter::Filter;
 use crate::report::{self, Tally};
 use crate::rigfile::RigDescription;
 use crate::runner::{self, RunEvent};
-use crate::sim::SimRig;
+use crate::rigfile::RigKind;
+use crate::sim::{QemuRig, SimRig};
 use crate::suite::{Step, Suite};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -347,9 +348,31 @@ fn run(a: RunArgs) -> Exit {
         eprintln!("error: no case matches the selection; `harness list` shows what there is");
         return Exit::BadInput;
     }
+    let rig = Arc::new(rig);
+    match &rig.kind {
+        RigKind::Sim(_) => execute(plan, &a, rig.clone(), move |_| {
+            Ok(SimRig::new((*rig).clone()))
+        }),
+        RigKind::Qemu { .. } => execute(plan, &a, rig.clone(), move |_| {
+            QemuRig::new((*rig).clone())
+        }),
+    }
+}
+
+/// Run the plan on rigs made by `make_rig`, reporting as cases finish.
+///
+/// Ctrl-C stops the run: cases in progress are abandoned (their rigs are
+/// dropped, which powers emulators down), finished cases stay in the JUnit
+/// file, and the harness exits 130.
+fn execute<R, F>(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>, make_rig: F) -> Exit
+where
+    R: crate::rig::Rig + 'static,
+    F: Fn(usize) -> Result<R, crate::rig::RigError> + Send + Sync + 'static,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(a.jobs.min(64))
+        .worker_threads(a.jobs.clamp(1, 64))
         .enable_time()
+        .enable_io()
         .build()
     {
         Ok(r) => r,
@@ -359,17 +382,12 @@ fn run(a: RunArgs) -> Exit {
         }
     };
     let started = Instant::now();
-    let desc = Arc::new(rig);
     let junit = a.junit.clone();
     let quiet = a.quiet;
     let mut done = Vec::new();
     let mut write_error = None;
-    let reports = runtime.block_on(runner::run(
-        plan,
-        a.jobs,
-        desc.clone(),
-        move |_| Ok(SimRig::new((*desc).clone())),
-        |ev| match ev {
+    let outcome = runtime.block_on(async {
+        let run = runner::run(plan, a.jobs, desc, make_rig, |ev| match ev {
             RunEvent::Started { cases, jobs } => {
                 if !quiet {
                     println!("running {cases} cases on {jobs} rig(s)");
@@ -394,8 +412,22 @@ fn run(a: RunArgs) -> Exit {
                     write_error = Some(e);
                 }
             }
-        },
-    ));
+        });
+        tokio::select! {
+            reports = run => Some(reports),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    // Abandoned cases drop their rigs here, which stops any emulator.
+    runtime.shutdown_timeout(Duration::from_secs(15));
+    let Some(reports) = outcome else {
+        eprintln!(
+            "interrupted: {} case(s) finished and are in {}",
+            done.len(),
+            a.junit.display()
+        );
+        return Exit::Interrupted;
+    };
     print!("{}", report::summary(&reports, started.elapsed()));
     if let Some(e) = write_error {
         eprintln!("error: {e}");

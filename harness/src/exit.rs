@@ -6,6 +6,7 @@
 //! | 1 | at least one case failed: the controller did something wrong |
 //! | 2 | bad input or usage: a suite or rig file, a flag, a filter |
 //! | 3 | rig or infrastructure error: flashing, console, fixture, report writing |
+//! | 130 | interrupted (Ctrl-C); cases finished before it are in the JUnit file |
 //!
 //! When a run has both failures and rig errors it exits 3: its results are
 //! incomplete, and that needs attention before the failures can be trusted.
@@ -19,6 +20,7 @@ pub enum Exit {
     Failed = 1,
     BadInput = 2,
     RigError = 3,
+    Interrupted = 130,
 }
 
 impl Exit {

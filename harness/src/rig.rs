@@ -112,4 +112,6 @@ pub trait Rig: Send {
     -> impl Future<Output = Result<RigOutput, RigError>> + Send;
     /// Apply a fixture action.
     fn act(&mut self, action: &FixtureAction) -> impl Future<Output = Result<(), RigError>> + Send;
+    /// The case is over: power down what only a case needs (an emulator).
+    fn release(&mut self) {}
 }

@@ -236,10 +236,12 @@ pub async fn run_case<R: Rig>(
         _ => None,
     });
     report.rig_time = run.s.now();
-    report.wall = wall.elapsed();
     report.steps_run = run.steps_run;
     report.trace = run.trace;
     report.transcript = std::mem::take(&mut run.s.transcript);
+    drop(run.s);
+    rig.release();
+    report.wall = wall.elapsed();
     report
 }
 

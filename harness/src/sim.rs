@@ -4,8 +4,31 @@
 //! Time jumps from one scheduled event to the next (a plant event or the
 //! controller's next deadline), so `wait: 2h` costs what its events cost.
 //! All noise comes from a seeded generator: a case replays exactly.
+//!
+//! The qemu rig ([`QemuRig`]) shares the plant and the clock; only the MCU
+//! differs: the firmware image in an emulator across the plant link.
 
 mod plant;
+pub mod qemu;
 mod world;
 
-pub use world::SimRig;
+pub use world::{InProcess, ModelRig, SimRig};
+
+/// The qemu rig: the firmware image in an emulator, the plant model around it.
+pub type QemuRig = ModelRig<qemu::InQemu>;
+
+impl QemuRig {
+    /// A qemu rig for a description of kind `qemu`.
+    pub fn new(desc: crate::rigfile::RigDescription) -> Result<Self, crate::rig::RigError> {
+        match &desc.kind {
+            crate::rigfile::RigKind::Qemu { qemu, .. } => {
+                let kind = qemu::InQemu::new(qemu.clone());
+                Ok(Self::with_kind(desc, kind))
+            }
+            _ => Err(crate::rig::RigError::Unsupported(format!(
+                "run rig `{}` under QEMU: its file has no `qemu` section",
+                desc.name
+            ))),
+        }
+    }
+}

@@ -389,6 +389,9 @@ impl<M: Mcu> World<M> {
 /// What runs the firmware on a model rig, and how it proves which firmware that is.
 pub trait McuKind: Send + 'static {
     type Mcu: Mcu;
+    /// Whether driving the MCU blocks on I/O (an emulator across a socket),
+    /// so the rig must step off the async worker while it waits.
+    const BLOCKING: bool = false;
     /// Build or load the image and prove it is the one the rig file names.
     fn flash(
         &mut self,
@@ -530,14 +533,17 @@ impl<K: McuKind> Rig for ModelRig<K> {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
-        self.world()?.console_write(bytes)
+        let w = self.world()?;
+        blocking(K::BLOCKING, || w.console_write(bytes))
     }
 
     async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
         // Virtual time is CPU work: let other tasks and timers in between calls.
         tokio::task::yield_now().await;
         let w = self.world()?;
-        w.advance(until.as_millis() as u64, EVENT_BUDGET)?;
+        blocking(K::BLOCKING, || {
+            w.advance(until.as_millis() as u64, EVENT_BUDGET)
+        })?;
         if let Some(m) = w.plant.measurements.pop_front() {
             return Ok(RigOutput::Measurement(m));
         }
@@ -548,6 +554,24 @@ impl<K: McuKind> Rig for ModelRig<K> {
     }
 
     async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
-        self.world()?.act(action)
+        let w = self.world()?;
+        blocking(K::BLOCKING, || w.act(action))
+    }
+
+    fn release(&mut self) {
+        // Power goes with the world: an emulator stops with its case.
+        self.world = None;
+    }
+}
+
+/// Run `f`, which may block on I/O, without starving other tasks of a
+/// multi-threaded runtime (a current-thread runtime simply waits).
+fn blocking<T>(blocks: bool, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if blocks && h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }

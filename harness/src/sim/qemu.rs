@@ -1,0 +1,699 @@
+//! The qemu rig: the reference firmware image, built for the `mps2-an386`
+//! board, running in `qemu-system-arm`, wired to the same plant model as the
+//! sim rig through the plant link (`locker_proto::plant`).
+//!
+//! ```text
+//! harness                                   qemu-system-arm (client)
+//!   World ── plant link (UART1, unix socket) ──> board firmware
+//!   Session ─ console (UART0, unix socket) ────>  (the same Firmware)
+//! ```
+//!
+//! Time belongs to the harness: the firmware runs one instant per `STEP`
+//! and never waits on a timer, so a 15-minute lockout costs what its steps
+//! cost and a loaded host cannot make a case flaky. "Flashing" is building
+//! the image (cargo, thumb target) and reading its identity out of the ELF;
+//! every power-on starts a fresh QEMU with that ELF and checks the build id
+//! the board announces before it is booted.
+//!
+//! No QEMU outlives its case: the process is killed when the MCU loses
+//! power, when the case ends, when the rig is dropped (Ctrl-C included), and
+//! by the kernel if the harness itself dies (see [`spawn_tied`]).
+
+use super::plant::Plant;
+use super::world::{Mcu, McuKind};
+use crate::rig::{FlashReport, RigError};
+use crate::rigfile::{QEMU_MACHINE, QemuSettings, RigDescription};
+use locker_core::board::Board;
+use locker_core::nv::NV_SIZE;
+use locker_core::{Config, Input, Record};
+use locker_proto::plant::{NV_CHUNK, Stimulus, ToBoard, ToPlant};
+use locker_proto::{LineDecoder, MAX_LINE, ResetCause, encode_frame, parse_frame};
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Wall time QEMU gets to start and connect both sockets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wall time one instant of firmware may take before the rig is declared broken.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wall time a firmware build may take.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// The marker the board crate puts in its image.
+const IMAGE_MARKER: &[u8] = b"LOCKER-IMAGE build=";
+
+/// What an image says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageId {
+    pub build: String,
+    pub board: String,
+}
+
+/// Find the identity the board crate stamps into its image.
+pub fn image_id(elf: &[u8]) -> Option<ImageId> {
+    let at = elf
+        .windows(IMAGE_MARKER.len())
+        .position(|w| w == IMAGE_MARKER)?;
+    let rest = &elf[at + IMAGE_MARKER.len()..];
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let text = std::str::from_utf8(&rest[..end]).ok()?;
+    let (build, board) = text.split_once(" board=")?;
+    Some(ImageId {
+        build: build.to_owned(),
+        board: board.to_owned(),
+    })
+}
+
+/// Build the board crate for the thumb target and return the ELF's path.
+fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(RigError::Flash(format!(
+            "{} is not a board crate (no Cargo.toml)",
+            dir.display()
+        )));
+    }
+    let started = Instant::now();
+    // The board's own directory, so its .cargo/config.toml (target) and the
+    // repository's rust-toolchain.toml (thumb target installed) apply.
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(["build", "--release", "--quiet", "--message-format=short"])
+        // A caller's target directory or host flags must not leak into the
+        // firmware build (and sharing the harness's target dir would deadlock
+        // on its lock when the harness runs under `cargo test`).
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd.output().map_err(|e| {
+        RigError::Flash(format!(
+            "cannot run cargo to build {}: {e}",
+            dir.display()
+        ))
+    })?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        return Err(RigError::Flash(format!(
+            "building the firmware in {} failed ({}):\n{}",
+            dir.display(),
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    if started.elapsed() > BUILD_TIMEOUT {
+        return Err(RigError::Flash("the firmware build took too long".into()));
+    }
+    let name = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("name")
+                    .and_then(|r| r.trim().strip_prefix('='))
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            })
+        })
+        .unwrap_or_default();
+    Ok(dir
+        .join("target/thumbv7em-none-eabihf/release")
+        .join(name))
+}
+
+/// Start a process that the kernel kills when the harness dies.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, so every
+/// emulator is forked by one thread that lives as long as the process.
+fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("qemu-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    tie_to_parent(&mut cmd);
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .ok();
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, rx) = mpsc::channel();
+    tx.lock()
+        .map_err(|_| std::io::Error::other("spawner poisoned"))?
+        .send((cmd, reply))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn tie_to_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid, kill on self).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tie_to_parent(_cmd: &mut Command) {}
+
+/// One QEMU process with its two sockets; killed and reaped on drop.
+struct Emulator {
+    child: Child,
+    dir: PathBuf,
+    plant: UnixStream,
+    console: UnixStream,
+    console_rx: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn accept(listener: &UnixListener, child: &mut Child, what: &str) -> Result<UnixStream, RigError> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)
+                    .map_err(|e| RigError::Flash(format!("{what} socket: {e}")))?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(RigError::Flash(format!("{what} socket: {e}"))),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(RigError::Flash(format!(
+                "qemu exited ({status}) before connecting its {what} UART"
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(RigError::Flash(format!(
+                "qemu did not connect its {what} UART within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+impl Emulator {
+    fn start(exe: &str, elf: &Path) -> Result<Self, RigError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("locker-hil-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RigError::Flash(format!("cannot create {}: {e}", dir.display())))?;
+        let listen = |name: &str| {
+            let l = UnixListener::bind(dir.join(name))
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| RigError::Flash(format!("cannot listen on {name} socket: {e}")));
+            if l.is_err() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            l
+        };
+        let (con_l, plant_l) = (listen("console")?, listen("plant")?);
+        let stderr = std::fs::File::create(dir.join("qemu.log"))
+            .map_err(|e| RigError::Flash(format!("cannot create the qemu log: {e}")))?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["-machine", QEMU_MACHINE, "-nographic", "-nodefaults"])
+            .args(["-monitor", "none", "-nic", "none"])
+            .arg("-chardev")
+            .arg(format!("socket,id=con,path={}", dir.join("console").display()))
+            .arg("-chardev")
+            .arg(format!("socket,id=plant,path={}", dir.join("plant").display()))
+            .args(["-serial", "chardev:con", "-serial", "chardev:plant", "-kernel"])
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let mut child = spawn_tied(cmd).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            RigError::Flash(format!(
+                "cannot start `{exe}`: {e} (install it with `apt-get install qemu-system-arm`)"
+            ))
+        })?;
+        let sockets = accept(&con_l, &mut child, "console")
+            .and_then(|c| Ok((c, accept(&plant_l, &mut child, "plant link")?)));
+        let (console, plant) = match sockets {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(match e {
+                    RigError::Flash(m) if !log.trim().is_empty() => {
+                        RigError::Flash(format!("{m}; qemu said: {}", log.trim()))
+                    }
+                    other => other,
+                });
+            }
+        };
+        // The console is drained all the time: QEMU writes a byte at a time,
+        // and a socket left unread would stall the firmware mid-line.
+        let (tx, console_rx) = mpsc::channel();
+        let mut reader = console
+            .try_clone()
+            .map_err(|e| RigError::Flash(format!("console socket: {e}")))?;
+        std::thread::Builder::new()
+            .name("qemu-console".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| RigError::Flash(format!("cannot start the console reader: {e}")))?;
+        plant
+            .set_read_timeout(Some(STEP_TIMEOUT))
+            .map_err(|e| RigError::Flash(format!("plant link: {e}")))?;
+        Ok(Self {
+            child,
+            dir,
+            plant,
+            console,
+            console_rx,
+        })
+    }
+}
+
+/// The firmware image in QEMU, as the world sees it.
+pub struct QemuMcu {
+    exe: String,
+    elf: PathBuf,
+    expect: ImageId,
+    cfg: Config,
+    emu: Option<Emulator>,
+    decoder: LineDecoder,
+    tx_seq: u16,
+    boot_at: u64,
+    deadline: Option<u64>,
+    /// Console bytes sent to, and received from, the board since its reset.
+    console_sent: u32,
+    console_seen: u32,
+    pins: Option<(u32, u32, u32)>,
+}
+
+impl std::fmt::Debug for QemuMcu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuMcu")
+            .field("elf", &self.elf)
+            .field("running", &self.emu.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn link_err(e: impl std::fmt::Display) -> RigError {
+    RigError::Console(format!("plant link: {e}"))
+}
+
+impl QemuMcu {
+    fn emu(&mut self) -> Result<&mut Emulator, RigError> {
+        self.emu
+            .as_mut()
+            .ok_or_else(|| link_err("the board is not powered"))
+    }
+
+    fn send(&mut self, msg: &ToBoard) -> Result<(), RigError> {
+        let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
+        encode_frame(self.tx_seq, msg, &mut line)
+            .map_err(|_| link_err(format!("message too long: {msg}")))?;
+        self.tx_seq = self.tx_seq.wrapping_add(1);
+        self.emu()?
+            .plant
+            .write_all(line.as_bytes())
+            .map_err(link_err)
+    }
+
+    fn recv(&mut self) -> Result<ToPlant, RigError> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let mut byte = [0u8; 1];
+        loop {
+            let emu = self.emu.as_mut().ok_or_else(|| link_err("not powered"))?;
+            match emu.plant.read(&mut byte) {
+                Ok(0) => {
+                    let status = emu.child.try_wait().ok().flatten();
+                    return Err(link_err(format!(
+                        "qemu closed the link{}",
+                        status.map(|s| format!(" ({s})")).unwrap_or_default()
+                    )));
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(link_err(format!(
+                        "the board did not answer within {}s",
+                        STEP_TIMEOUT.as_secs()
+                    )));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(link_err(e)),
+            }
+            let Some(line) = self.decoder.push(byte[0]) else {
+                if Instant::now() > deadline {
+                    return Err(link_err("the board never finished its line"));
+                }
+                continue;
+            };
+            let parsed = match line {
+                Err(e) => Err(format!("unreadable line ({e})")),
+                Ok(text) => match parse_frame(text) {
+                    Err(e) => Err(format!("bad frame `{text}` ({e})")),
+                    Ok((_, body)) => ToPlant::parse(body).map_err(|e| format!("`{body}`: {e}")),
+                },
+            };
+            self.decoder.clear_line();
+            return parsed.map_err(link_err);
+        }
+    }
+
+    /// Send the input levels if they changed since the board last heard them.
+    fn sync_pins(&mut self, plant: &Plant) -> Result<(), RigError> {
+        let mut pins = (0u32, 0u32, 0u32);
+        for c in 0..plant.comps.len().min(32) {
+            pins.0 |= u32::from(plant.door_closed(c)) << c;
+            pins.1 |= u32::from(plant.bolt_extended(c)) << c;
+            pins.2 |= u32::from(plant.package_present(c)) << c;
+        }
+        if self.pins != Some(pins) {
+            self.pins = Some(pins);
+            self.send(&ToBoard::Pins {
+                door: pins.0,
+                bolt: pins.1,
+                package: pins.2,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Play what the firmware does during one instant onto the plant, until `DONE`.
+    fn finish_instant(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        loop {
+            match self.recv()? {
+                ToPlant::Solenoid { c, on } => {
+                    let c = usize::from(c);
+                    if c >= plant.comps.len() {
+                        return Err(link_err(format!("solenoid {c} does not exist")));
+                    }
+                    Board::set_solenoid(plant, c, on);
+                }
+                ToPlant::Heater(on) => Board::set_heater(plant, on),
+                ToPlant::Probe(link) => Board::link_probe(plant, link),
+                ToPlant::Uplink {
+                    link,
+                    seq,
+                    kind,
+                    compartment,
+                    value,
+                } => Board::uplink(
+                    plant,
+                    link,
+                    &Record {
+                        seq,
+                        kind,
+                        compartment,
+                        value,
+                    },
+                ),
+                ToPlant::NvWrite { offset, data } => {
+                    let at = usize::from(offset);
+                    let dst = plant
+                        .nv
+                        .get_mut(at..at + data.len())
+                        .ok_or_else(|| link_err(format!("EEPROM write past the end at {at}")))?;
+                    dst.copy_from_slice(&data);
+                }
+                ToPlant::Rtc(unix) => Board::set_rtc(plant, unix),
+                ToPlant::Reset => {
+                    Board::reset_peripherals(plant);
+                    self.boot_at = plant.now;
+                }
+                ToPlant::TempRequest => {
+                    let centi = plant.temp_centi();
+                    self.send(&ToBoard::Temp(centi))?;
+                }
+                ToPlant::Done { deadline, console } => {
+                    self.deadline = Some(self.boot_at.saturating_add(deadline));
+                    return self.read_console(plant, console);
+                }
+                ToPlant::Ready { .. } => return Err(link_err("the board reset unexpectedly")),
+            }
+        }
+    }
+
+    /// Take console output up to what the board says it sent this instant.
+    fn read_console(&mut self, plant: &mut Plant, upto: u32) -> Result<(), RigError> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while self.console_seen != upto {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = self
+                .emu()?
+                .console_rx
+                .recv_timeout(left)
+                .map_err(|_| {
+                    RigError::Console(format!(
+                        "the board reported {upto} console bytes but {} arrived",
+                        self.console_seen
+                    ))
+                })?;
+            self.console_seen = self.console_seen.wrapping_add(chunk.len() as u32);
+            plant.console_out.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, plant: &mut Plant, what: Stimulus) -> Result<(), RigError> {
+        if self.emu.is_none() {
+            return Ok(());
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Step {
+            ms: plant.now - self.boot_at,
+            rtc: plant.rtc(),
+            what,
+        })?;
+        self.finish_instant(plant)
+    }
+}
+
+impl Mcu for QemuMcu {
+    fn is_on(&self) -> bool {
+        self.emu.is_some()
+    }
+
+    fn deadline(&self) -> Option<u64> {
+        self.emu.as_ref().and(self.deadline)
+    }
+
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+        self.emu = None;
+        self.emu = Some(Emulator::start(&self.exe, &self.elf)?);
+        self.decoder = LineDecoder::new();
+        self.tx_seq = 0;
+        self.console_sent = 0;
+        self.console_seen = 0;
+        self.pins = None;
+        self.boot_at = plant.now;
+        match self.recv()? {
+            ToPlant::Ready { build, board } => {
+                if build.as_str() != self.expect.build || board.as_str() != self.expect.board {
+                    return Err(RigError::Flash(format!(
+                        "the board announced build `{build}` on `{board}`, but `{}` for `{}` was loaded",
+                        self.expect.build, self.expect.board
+                    )));
+                }
+            }
+            other => {
+                return Err(link_err(format!(
+                    "expected READY after reset, got `{other}`"
+                )));
+            }
+        }
+        let station = ToBoard::Station {
+            id: self.cfg.station,
+            key: self.cfg.key,
+        };
+        self.send(&station)?;
+        for c in self.cfg.compartments.clone() {
+            let size = match c.size {
+                locker_core::Size::S => 'S',
+                locker_core::Size::M => 'M',
+                locker_core::Size::L => 'L',
+            };
+            self.send(&ToBoard::Compartment { name: c.name, size })?;
+        }
+        let nv: [u8; NV_SIZE] = plant.nv;
+        for (i, chunk) in nv.chunks(NV_CHUNK).enumerate() {
+            let data = heapless::Vec::from_slice(chunk).map_err(|_| link_err("chunk"))?;
+            self.send(&ToBoard::Nv {
+                offset: (i * NV_CHUNK) as u16,
+                data,
+            })?;
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Boot {
+            cause,
+            rtc: plant.rtc(),
+        })?;
+        self.finish_instant(plant)
+    }
+
+    fn power_off(&mut self) {
+        self.emu = None;
+        self.deadline = None;
+    }
+
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+        let what = match input {
+            Input::Key(k) => Stimulus::Key(k),
+            Input::Help => Stimulus::Help,
+            Input::Sensors => Stimulus::Sensors,
+            Input::LinkProbe { link, ok } => Stimulus::Probe { link, ok },
+            Input::UplinkResult { link, seq, ok } => Stimulus::Ack { link, seq, ok },
+        };
+        self.step(plant, what)
+    }
+
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        self.step(plant, Stimulus::Tick)
+    }
+
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
+        let Some(emu) = self.emu.as_mut() else {
+            return Ok(());
+        };
+        emu.console
+            .write_all(bytes)
+            .map_err(|e| RigError::Console(format!("console: {e}")))?;
+        self.console_sent = self.console_sent.wrapping_add(bytes.len() as u32);
+        let upto = self.console_sent;
+        self.step(plant, Stimulus::Console { upto })
+    }
+}
+
+/// Builds the board crate and starts an emulator per power-on.
+#[derive(Debug)]
+pub struct InQemu {
+    settings: QemuSettings,
+    image: Option<(PathBuf, ImageId)>,
+}
+
+impl InQemu {
+    pub fn new(settings: QemuSettings) -> Self {
+        Self {
+            settings,
+            image: None,
+        }
+    }
+}
+
+impl McuKind for InQemu {
+    type Mcu = QemuMcu;
+    const BLOCKING: bool = true;
+
+    async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
+        let dir = desc.firmware.clone();
+        let elf = tokio::task::spawn_blocking(move || build_image(&dir))
+            .await
+            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let bytes = std::fs::read(&elf)
+            .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
+        let id = image_id(&bytes).ok_or_else(|| {
+            RigError::Flash(format!(
+                "{} carries no image identity (`LOCKER-IMAGE`); is it a locker-hil board image?",
+                elf.display()
+            ))
+        })?;
+        if id.board != self.settings.machine {
+            return Err(RigError::Flash(format!(
+                "{} is built for board `{}`, but this rig emulates `{}`",
+                elf.display(),
+                id.board,
+                self.settings.machine
+            )));
+        }
+        let report = FlashReport {
+            build_id: id.build.clone(),
+            image: elf.display().to_string(),
+            skipped: false,
+        };
+        self.image = Some((elf, id));
+        Ok(report)
+    }
+
+    fn mcu(&mut self, desc: &RigDescription) -> Result<QemuMcu, RigError> {
+        let (elf, expect) = self
+            .image
+            .clone()
+            .ok_or_else(|| RigError::Flash("the image was never built".into()))?;
+        Ok(QemuMcu {
+            exe: self.settings.executable.clone(),
+            elf,
+            expect,
+            cfg: desc.controller_config(),
+            emu: None,
+            decoder: LineDecoder::new(),
+            tx_seq: 0,
+            boot_at: 0,
+            deadline: None,
+            console_sent: 0,
+            console_seen: 0,
+            pins: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_identity_is_read_from_the_marker() {
+        let mut elf = vec![0x7f, b'E', b'L', b'F', 1, 2, 3];
+        elf.extend_from_slice(b"LOCKER-IMAGE build=locker-qemu-0.1.0+00ff board=mps2-an386\0\0\0");
+        assert_eq!(
+            image_id(&elf),
+            Some(ImageId {
+                build: "locker-qemu-0.1.0+00ff".into(),
+                board: "mps2-an386".into()
+            })
+        );
+        assert_eq!(image_id(b"\x7fELF no marker here"), None);
+    }
+}
