@@ -17,8 +17,8 @@ use crate::exit::Exit;
 use crate::filter::Filter;
 use crate::report::{self, Tally};
 use crate::rigfile::RigDescription;
-use crate::runner::{self, RunEvent};
 use crate::rigfile::RigKind;
+use crate::runner::{self, RunEvent};
 use crate::sim::{QemuRig, SimRig};
 use crate::suite::{Step, Suite};
 use clap::{Args, Parser, Subcommand};
@@ -353,9 +353,9 @@ fn run(a: RunArgs) -> Exit {
         RigKind::Sim(_) => execute(plan, &a, rig.clone(), move |_| {
             Ok(SimRig::new((*rig).clone()))
         }),
-        RigKind::Qemu { .. } => execute(plan, &a, rig.clone(), move |_| {
-            QemuRig::new((*rig).clone())
-        }),
+        RigKind::Qemu { .. } => {
+            execute(plan, &a, rig.clone(), move |_| QemuRig::new((*rig).clone()))
+        }
     }
 }
 
@@ -364,7 +364,12 @@ fn run(a: RunArgs) -> Exit {
 /// Ctrl-C stops the run: cases in progress are abandoned (their rigs are
 /// dropped, which powers emulators down), finished cases stay in the JUnit
 /// file, and the harness exits 130.
-fn execute<R, F>(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>, make_rig: F) -> Exit
+fn execute<R, F>(
+    plan: Vec<runner::Planned>,
+    a: &RunArgs,
+    desc: Arc<RigDescription>,
+    make_rig: F,
+) -> Exit
 where
     R: crate::rig::Rig + 'static,
     F: Fn(usize) -> Result<R, crate::rig::RigError> + Send + Sync + 'static,

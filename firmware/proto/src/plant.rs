@@ -20,9 +20,17 @@
 //!   |                      <- SOL / TEMP? / NVW ...  |  the firmware boots
 //!   | TEMP <centi> ->                                |  (answer to TEMP?)
 //!   |                      <- DONE <deadline> <tx>   |
-//!   | PINS, STEP <ms> <rtc> sensors ->               |  one instant
+//!   | PINS, STEP <ms> sensors ->                     |  one instant
 //!   |                      <- ... DONE               |
+//!   | RUN <from> <until> ->                               |  quiet stretch
+//!   |          <- AT <ms>, TEMP?, ..., AT <ms>, ...  |  own deadlines
+//!   |                      <- DONE                   |  (after an effect)
 //! ```
+//!
+//! `RUN` exists for speed: a quiet day is thousands of temperature samples,
+//! and one exchange per sample would make the emulated UART, which takes one
+//! byte per interrupt, the bottleneck. The board keeps its own real-time
+//! clock from `BOOT` (and from `CLOCK`), exactly as the plant model does.
 //!
 //! `DONE` carries the count of console bytes the board has sent since
 //! `READY`, so the harness reads the console up to that point before it
@@ -73,10 +81,16 @@ pub enum ToBoard {
     Nv { offset: u16, data: Chunk },
     /// Input levels: bit `c` set means closed / extended / present.
     Pins { door: u32, bolt: u32, package: u32 },
-    /// Start the firmware (time zero of its uptime).
-    Boot { cause: ResetCause, rtc: u64 },
-    /// Run the firmware at uptime `ms`, real-time clock `rtc` (unix seconds).
-    Step { ms: u64, rtc: u64, what: Stimulus },
+    /// Start the firmware (time zero of its uptime); `rtc_ms` is the
+    /// battery-backed clock at that moment, in unix milliseconds.
+    Boot { cause: ResetCause, rtc_ms: u64 },
+    /// Run the firmware at uptime `ms` for one stimulus.
+    Step { ms: u64, what: Stimulus },
+    /// Nothing reaches the board before uptime `until`: run each of the
+    /// firmware's own deadlines from `from` up to it (one already overdue runs
+    /// at `from`), announcing each with `AT`, and stop after the first
+    /// instant that acts on the plant or the console.
+    Run { from: u64, until: u64 },
     /// One thermistor conversion, hundredths of a degree (answers `TEMP?`).
     Temp(i32),
 }
@@ -112,6 +126,8 @@ pub enum ToPlant {
     Reset,
     /// Convert the thermistor now; the answer is `TEMP`.
     TempRequest,
+    /// During `RUN`: the firmware's deadline at uptime `ms` is being run.
+    At(u64),
     /// The instant is over. `deadline`: uptime (ms) of the next tick;
     /// `console`: bytes sent on the console since `READY`.
     Done {
@@ -168,8 +184,9 @@ impl fmt::Display for ToBoard {
             } => {
                 write!(f, "PINS {door:x} {bolt:x} {package:x}")
             }
-            Self::Boot { cause, rtc } => write!(f, "BOOT {cause} {rtc}"),
-            Self::Step { ms, rtc, what } => write!(f, "STEP {ms} {rtc} {what}"),
+            Self::Boot { cause, rtc_ms } => write!(f, "BOOT {cause} {rtc_ms}"),
+            Self::Step { ms, what } => write!(f, "STEP {ms} {what}"),
+            Self::Run { from, until } => write!(f, "RUN {from} {until}"),
             Self::Temp(centi) => write!(f, "TEMP {centi}"),
         }
     }
@@ -196,6 +213,7 @@ impl fmt::Display for ToPlant {
             Self::Rtc(unix) => write!(f, "RTC {unix}"),
             Self::Reset => f.write_str("RESET"),
             Self::TempRequest => f.write_str("TEMP?"),
+            Self::At(ms) => write!(f, "AT {ms}"),
             Self::Done { deadline, console } => write!(f, "DONE {deadline} {console}"),
         }
     }
@@ -206,7 +224,7 @@ fn parse_hex<const N: usize>(
     what: &'static str,
 ) -> Result<heapless::Vec<u8, N>, DecodeError> {
     let bytes = word.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::Bad(what));
     }
     let mut out = heapless::Vec::new();
@@ -303,12 +321,15 @@ impl ToBoard {
             },
             "BOOT" => Self::Boot {
                 cause: ResetCause::parse(w.next("reset cause")?)?,
-                rtc: w.num("rtc")?,
+                rtc_ms: w.num("rtc")?,
             },
             "STEP" => Self::Step {
                 ms: w.num("uptime")?,
-                rtc: w.num("rtc")?,
                 what: parse_stimulus(&mut w)?,
+            },
+            "RUN" => Self::Run {
+                from: w.num("uptime")?,
+                until: w.num("uptime")?,
             },
             "TEMP" => Self::Temp(w.num("temperature")?),
             _ => return Err(DecodeError::Unknown),
@@ -347,6 +368,7 @@ impl ToPlant {
             "RTC" => Self::Rtc(w.num("rtc")?),
             "RESET" => Self::Reset,
             "TEMP?" => Self::TempRequest,
+            "AT" => Self::At(w.num("uptime")?),
             "DONE" => Self::Done {
                 deadline: w.num("deadline")?,
                 console: w.num("console byte count")?,
@@ -421,12 +443,9 @@ mod tests {
                 }
             }),
             (prop::sample::select(ResetCause::ALL), any::<u64>())
-                .prop_map(|(cause, rtc)| ToBoard::Boot { cause, rtc }),
-            (any::<u64>(), any::<u64>(), stimulus()).prop_map(|(ms, rtc, what)| ToBoard::Step {
-                ms,
-                rtc,
-                what
-            }),
+                .prop_map(|(cause, rtc_ms)| ToBoard::Boot { cause, rtc_ms }),
+            (any::<u64>(), stimulus()).prop_map(|(ms, what)| ToBoard::Step { ms, what }),
+            (any::<u64>(), any::<u64>()).prop_map(|(from, until)| ToBoard::Run { from, until }),
             any::<i32>().prop_map(ToBoard::Temp),
         ]
     }
@@ -458,6 +477,7 @@ mod tests {
             any::<u64>().prop_map(ToPlant::Rtc),
             Just(ToPlant::Reset),
             Just(ToPlant::TempRequest),
+            any::<u64>().prop_map(ToPlant::At),
             (any::<u64>(), any::<u32>())
                 .prop_map(|(deadline, console)| ToPlant::Done { deadline, console }),
         ]
@@ -500,10 +520,9 @@ mod tests {
     fn readable_forms() {
         let b: heapless::String<80> = body(&ToBoard::Step {
             ms: 1500,
-            rtc: 1_772_442_000,
             what: Stimulus::Key(Key::Enter),
         });
-        assert_eq!(b, "STEP 1500 1772442000 key #");
+        assert_eq!(b, "STEP 1500 key #");
         let b: heapless::String<80> = body(&ToPlant::Done {
             deadline: 60_000,
             console: 812,

@@ -202,9 +202,14 @@ impl Plant {
         self.start_unix * 1000 + self.now
     }
 
+    /// The controller's battery-backed clock, unix milliseconds (may be
+    /// set before 1970 by a test; the clock itself then reads zero).
+    pub fn rtc_ms(&self) -> i64 {
+        self.true_unix_ms() as i64 + self.rtc_offset_ms
+    }
+
     pub fn rtc(&self) -> u64 {
-        let ms = self.true_unix_ms() as i64 + self.rtc_offset_ms;
-        (ms.max(0) / 1000) as u64
+        (self.rtc_ms().max(0) / 1000) as u64
     }
 
     pub fn temp_centi(&mut self) -> i32 {

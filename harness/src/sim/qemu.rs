@@ -92,10 +92,7 @@ fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = cmd.output().map_err(|e| {
-        RigError::Flash(format!(
-            "cannot run cargo to build {}: {e}",
-            dir.display()
-        ))
+        RigError::Flash(format!("cannot run cargo to build {}: {e}", dir.display()))
     })?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
@@ -121,9 +118,7 @@ fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
             })
         })
         .unwrap_or_default();
-    Ok(dir
-        .join("target/thumbv7em-none-eabihf/release")
-        .join(name))
+    Ok(dir.join("target/thumbv7em-none-eabihf/release").join(name))
 }
 
 /// Start a process that the kernel kills when the harness dies.
@@ -187,6 +182,8 @@ struct Emulator {
     plant: UnixStream,
     console: UnixStream,
     console_rx: mpsc::Receiver<Vec<u8>>,
+    /// Plant-link bytes read but not decoded yet.
+    pending: std::collections::VecDeque<u8>,
 }
 
 impl Drop for Emulator {
@@ -248,10 +245,22 @@ impl Emulator {
         cmd.args(["-machine", QEMU_MACHINE, "-nographic", "-nodefaults"])
             .args(["-monitor", "none", "-nic", "none"])
             .arg("-chardev")
-            .arg(format!("socket,id=con,path={}", dir.join("console").display()))
+            .arg(format!(
+                "socket,id=con,path={}",
+                dir.join("console").display()
+            ))
             .arg("-chardev")
-            .arg(format!("socket,id=plant,path={}", dir.join("plant").display()))
-            .args(["-serial", "chardev:con", "-serial", "chardev:plant", "-kernel"])
+            .arg(format!(
+                "socket,id=plant,path={}",
+                dir.join("plant").display()
+            ))
+            .args([
+                "-serial",
+                "chardev:con",
+                "-serial",
+                "chardev:plant",
+                "-kernel",
+            ])
             .arg(elf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -305,6 +314,7 @@ impl Emulator {
             plant,
             console,
             console_rx,
+            pending: Default::default(),
         })
     }
 }
@@ -359,33 +369,36 @@ impl QemuMcu {
 
     fn recv(&mut self) -> Result<ToPlant, RigError> {
         let deadline = Instant::now() + STEP_TIMEOUT;
-        let mut byte = [0u8; 1];
         loop {
             let emu = self.emu.as_mut().ok_or_else(|| link_err("not powered"))?;
-            match emu.plant.read(&mut byte) {
-                Ok(0) => {
-                    let status = emu.child.try_wait().ok().flatten();
-                    return Err(link_err(format!(
-                        "qemu closed the link{}",
-                        status.map(|s| format!(" ({s})")).unwrap_or_default()
-                    )));
+            let Some(b) = emu.pending.pop_front() else {
+                let mut buf = [0u8; 512];
+                match emu.plant.read(&mut buf) {
+                    Ok(0) => {
+                        let status = emu.child.try_wait().ok().flatten();
+                        return Err(link_err(format!(
+                            "qemu closed the link{}",
+                            status.map(|s| format!(" ({s})")).unwrap_or_default()
+                        )));
+                    }
+                    Ok(n) => emu.pending.extend(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Err(link_err(format!(
+                            "the board did not answer within {}s",
+                            STEP_TIMEOUT.as_secs()
+                        )));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(link_err(e)),
                 }
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(link_err(format!(
-                        "the board did not answer within {}s",
-                        STEP_TIMEOUT.as_secs()
-                    )));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(link_err(e)),
-            }
-            let Some(line) = self.decoder.push(byte[0]) else {
+                continue;
+            };
+            let Some(line) = self.decoder.push(b) else {
                 if Instant::now() > deadline {
                     return Err(link_err("the board never finished its line"));
                 }
@@ -468,6 +481,9 @@ impl QemuMcu {
                     let centi = plant.temp_centi();
                     self.send(&ToBoard::Temp(centi))?;
                 }
+                ToPlant::At(ms) => {
+                    plant.now = plant.now.max(self.boot_at.saturating_add(ms));
+                }
                 ToPlant::Done { deadline, console } => {
                     self.deadline = Some(self.boot_at.saturating_add(deadline));
                     return self.read_console(plant, console);
@@ -482,16 +498,12 @@ impl QemuMcu {
         let deadline = Instant::now() + STEP_TIMEOUT;
         while self.console_seen != upto {
             let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = self
-                .emu()?
-                .console_rx
-                .recv_timeout(left)
-                .map_err(|_| {
-                    RigError::Console(format!(
-                        "the board reported {upto} console bytes but {} arrived",
-                        self.console_seen
-                    ))
-                })?;
+            let chunk = self.emu()?.console_rx.recv_timeout(left).map_err(|_| {
+                RigError::Console(format!(
+                    "the board reported {upto} console bytes but {} arrived",
+                    self.console_seen
+                ))
+            })?;
             self.console_seen = self.console_seen.wrapping_add(chunk.len() as u32);
             plant.console_out.extend_from_slice(&chunk);
         }
@@ -505,7 +517,6 @@ impl QemuMcu {
         self.sync_pins(plant)?;
         self.send(&ToBoard::Step {
             ms: plant.now - self.boot_at,
-            rtc: plant.rtc(),
             what,
         })?;
         self.finish_instant(plant)
@@ -569,7 +580,7 @@ impl Mcu for QemuMcu {
         self.sync_pins(plant)?;
         self.send(&ToBoard::Boot {
             cause,
-            rtc: plant.rtc(),
+            rtc_ms: plant.rtc_ms().max(0) as u64,
         })?;
         self.finish_instant(plant)
     }
@@ -592,6 +603,18 @@ impl Mcu for QemuMcu {
 
     fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
         self.step(plant, Stimulus::Tick)
+    }
+
+    fn run(&mut self, plant: &mut Plant, horizon: u64) -> Result<(), RigError> {
+        if self.emu.is_none() {
+            return Ok(());
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Run {
+            from: plant.now - self.boot_at,
+            until: horizon - self.boot_at,
+        })?;
+        self.finish_instant(plant)
     }
 
     fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {

@@ -71,6 +71,13 @@ pub trait Mcu: Send {
     fn power_off(&mut self);
     fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError>;
     fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError>;
+    /// Nothing reaches the MCU before plant time `horizon`: run its own
+    /// deadlines from now up to it, stopping after the first that acted on
+    /// anything. One tick is always a correct answer (the world asks again).
+    fn run(&mut self, plant: &mut Plant, horizon: u64) -> Result<(), RigError> {
+        let _ = horizon;
+        self.tick(plant)
+    }
     /// Bytes from the harness on the console UART.
     fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError>;
 }
@@ -239,7 +246,13 @@ impl<M: Mcu> World<M> {
                 self.flush_inputs()?;
             }
             if self.mcu.deadline().is_some_and(|d| d <= self.plant.now) {
-                self.mcu.tick(&mut self.plant)?;
+                // Plant events at the same instant go first, as above.
+                let horizon = self
+                    .plant
+                    .next_event_time()
+                    .map_or(until, |t| t.saturating_sub(1).min(until))
+                    .max(self.plant.now);
+                self.mcu.run(&mut self.plant, horizon)?;
             }
         }
     }

@@ -117,6 +117,13 @@ struct PlantLink {
     /// Console bytes sent and received since reset.
     console_tx: u32,
     console_rx: u32,
+    /// The real-time clock, unix ms, at uptime zero (a battery-backed RTC
+    /// keeps running through resets; `CLOCK` moves it).
+    rtc_base_ms: i64,
+    /// Uptime of the instant being run.
+    now_ms: u64,
+    /// Messages that act on the plant, sent since reset.
+    effects: u32,
 }
 
 impl PlantLink {
@@ -151,6 +158,23 @@ impl PlantLink {
     }
 }
 
+impl PlantLink {
+    /// The firmware's view of `ms` of uptime.
+    fn now(&mut self, ms: u64) -> Now {
+        self.now_ms = ms;
+        let rtc_ms = (self.rtc_base_ms + ms as i64).max(0);
+        Now {
+            ms,
+            rtc: (rtc_ms / 1000) as u64,
+        }
+    }
+
+    fn effect(&mut self, msg: &ToPlant) {
+        self.effects = self.effects.wrapping_add(1);
+        self.send(msg);
+    }
+}
+
 fn bit(mask: u32, c: usize) -> bool {
     c < 32 && mask & (1 << c) != 0
 }
@@ -174,16 +198,16 @@ impl Board for PlantLink {
         }
     }
     fn set_solenoid(&mut self, c: usize, on: bool) {
-        self.send(&ToPlant::Solenoid { c: c as u8, on });
+        self.effect(&ToPlant::Solenoid { c: c as u8, on });
     }
     fn set_heater(&mut self, on: bool) {
-        self.send(&ToPlant::Heater(on));
+        self.effect(&ToPlant::Heater(on));
     }
     fn link_probe(&mut self, link: Link) {
-        self.send(&ToPlant::Probe(link));
+        self.effect(&ToPlant::Probe(link));
     }
     fn uplink(&mut self, link: Link, r: &Record) {
-        self.send(&ToPlant::Uplink {
+        self.effect(&ToPlant::Uplink {
             link,
             seq: r.seq,
             kind: r.kind,
@@ -194,7 +218,7 @@ impl Board for PlantLink {
     fn nv_write(&mut self, image: &[u8; NV_SIZE]) {
         for (i, chunk) in image.chunks(NV_CHUNK).enumerate() {
             let data = heapless::Vec::from_slice(chunk).unwrap_or_default();
-            self.send(&ToPlant::NvWrite {
+            self.effect(&ToPlant::NvWrite {
                 offset: (i * NV_CHUNK) as u16,
                 data,
             });
@@ -205,10 +229,14 @@ impl Board for PlantLink {
         self.console_tx = self.console_tx.wrapping_add(bytes.len() as u32);
     }
     fn set_rtc(&mut self, unix_s: u64) {
-        self.send(&ToPlant::Rtc(unix_s));
+        self.rtc_base_ms = (unix_s * 1000) as i64 - self.now_ms as i64;
+        self.effect(&ToPlant::Rtc(unix_s));
     }
     fn reset_peripherals(&mut self) {
-        self.send(&ToPlant::Reset);
+        // Uptime restarts; the battery-backed clock does not.
+        self.rtc_base_ms += self.now_ms as i64;
+        self.now_ms = 0;
+        self.effect(&ToPlant::Reset);
     }
 }
 
@@ -238,6 +266,9 @@ fn main() -> ! {
         package: 0,
         console_tx: 0,
         console_rx: 0,
+        rtc_base_ms: 0,
+        now_ms: 0,
+        effects: 0,
     };
     link.send(&ToPlant::Ready {
         build: id.build.try_into().unwrap_or_default(),
@@ -280,15 +311,22 @@ fn main() -> ! {
                 link.bolt = bolt;
                 link.package = package;
             }
-            ToBoard::Boot { cause, rtc } => {
-                let now = Now { ms: 0, rtc };
+            ToBoard::Boot { cause, rtc_ms } => {
+                link.rtc_base_ms = rtc_ms as i64;
+                let now = link.now(0);
                 fw = Some(Firmware::boot(cfg.clone(), id, &nv, now, cause, &mut link));
                 done(&mut link, fw.as_ref());
             }
-            ToBoard::Step { ms, rtc, what } => {
-                let now = Now { ms, rtc };
+            ToBoard::Step { ms, what } => {
                 if let Some(f) = fw.as_mut() {
+                    let now = link.now(ms);
                     step(f, now, what, &mut link);
+                }
+                done(&mut link, fw.as_ref());
+            }
+            ToBoard::Run { from, until } => {
+                if let Some(f) = fw.as_mut() {
+                    run(f, from, until, &mut link);
                 }
                 done(&mut link, fw.as_ref());
             }
@@ -316,13 +354,32 @@ fn step(fw: &mut Firmware, now: Now, what: Stimulus, link: &mut PlantLink) {
                 };
                 link.console_rx = link.console_rx.wrapping_add(1);
                 if fw.console_rx(b, now, link) {
-                    now.ms = 0;
+                    // The firmware restarted (reset_peripherals rebased the clock).
+                    now = link.now(0);
                 }
             }
             return;
         }
     };
     fw.handle(now, input, link);
+}
+
+/// Run the firmware's own deadlines up to `until`, stopping after the first
+/// instant that did something the harness must see before time moves on.
+fn run(fw: &mut Firmware, from: u64, until: u64, link: &mut PlantLink) {
+    loop {
+        let at = fw.next_deadline().max(from);
+        if at > until {
+            return;
+        }
+        link.send(&ToPlant::At(at));
+        let before = (link.effects, link.console_tx);
+        let now = link.now(at);
+        fw.tick(now, link);
+        if (link.effects, link.console_tx) != before {
+            return;
+        }
+    }
 }
 
 fn done(link: &mut PlantLink, fw: Option<&Firmware>) {
