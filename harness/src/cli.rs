@@ -24,7 +24,7 @@ use crate::suite::{Step, Suite};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -392,7 +392,10 @@ where
     let mut done = Vec::new();
     let mut write_error = None;
     let outcome = runtime.block_on(async {
-        let run = runner::run(plan, a.jobs, desc, make_rig, |ev| match ev {
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let on_event = |ev| match ev {
             RunEvent::Started { cases, jobs } => {
                 if !quiet {
                     println!("running {cases} cases on {jobs} rig(s)");
@@ -417,14 +420,9 @@ where
                     write_error = Some(e);
                 }
             }
-        });
-        tokio::select! {
-            reports = run => Some(reports),
-            _ = tokio::signal::ctrl_c() => None,
-        }
+        };
+        runner::run_until(plan, a.jobs, desc, make_rig, on_event, stop).await
     });
-    // Abandoned cases drop their rigs here, which stops any emulator.
-    runtime.shutdown_timeout(Duration::from_secs(15));
     let Some(reports) = outcome else {
         eprintln!(
             "interrupted: {} case(s) finished and are in {}",

@@ -1077,8 +1077,28 @@ pub async fn run<R, F>(
     jobs: usize,
     desc: Arc<RigDescription>,
     make_rig: F,
-    mut on_event: impl FnMut(RunEvent),
+    on_event: impl FnMut(RunEvent),
 ) -> Vec<CaseReport>
+where
+    R: Rig + 'static,
+    F: Fn(usize) -> Result<R, RigError> + Send + Sync + 'static,
+{
+    run_until(plan, jobs, desc, make_rig, on_event, std::future::pending())
+        .await
+        .unwrap_or_default()
+}
+
+/// [`run`], stopped early when `stop` completes (Ctrl-C): cases in progress
+/// are abandoned and their rigs dropped before this returns `None`, so no
+/// emulator or port outlives the run. Finished cases were already reported.
+pub async fn run_until<R, F>(
+    plan: Vec<Planned>,
+    jobs: usize,
+    desc: Arc<RigDescription>,
+    make_rig: F,
+    mut on_event: impl FnMut(RunEvent),
+    stop: impl Future<Output = ()>,
+) -> Option<Vec<CaseReport>>
 where
     R: Rig + 'static,
     F: Fn(usize) -> Result<R, RigError> + Send + Sync + 'static,
@@ -1123,11 +1143,27 @@ where
     }
     drop(tx);
     let mut reports = Vec::new();
-    while let Some(ev) = rx.recv().await {
-        if let RunEvent::CaseFinished(r) = &ev {
-            reports.push((**r).clone());
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                if let RunEvent::CaseFinished(r) = &ev {
+                    reports.push((**r).clone());
+                }
+                on_event(ev);
+            }
+            () = &mut stop => {
+                for w in &workers {
+                    w.abort();
+                }
+                // Wait until every worker, and the rig it owned, is gone.
+                for w in workers {
+                    let _ = w.await;
+                }
+                return None;
+            }
         }
-        on_event(ev);
     }
     // Cases no healthy rig could take are errors, never silently dropped.
     let mut why = Vec::new();
@@ -1168,5 +1204,5 @@ where
         on_event(RunEvent::CaseFinished(Box::new(report)));
     }
     reports.sort_by_key(|r| r.index);
-    reports
+    Some(reports)
 }

@@ -651,10 +651,16 @@ impl McuKind for InQemu {
     const BLOCKING: bool = true;
 
     async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
-        let dir = desc.firmware.clone();
-        let elf = tokio::task::spawn_blocking(move || build_image(&dir))
-            .await
-            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        // A board crate is built; a file is taken as a prebuilt image (a
+        // firmware team's own ELF).
+        let path = desc.firmware.clone();
+        let elf = if path.is_file() {
+            path
+        } else {
+            tokio::task::spawn_blocking(move || build_image(&path))
+                .await
+                .map_err(|e| RigError::Flash(format!("build task: {e}")))??
+        };
         let bytes = std::fs::read(&elf)
             .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
         let id = image_id(&bytes).ok_or_else(|| {

@@ -1,0 +1,304 @@
+//! The qemu rig: the reference firmware image, built for `mps2-an386` and run
+//! in QEMU, passes every bundled suite with the very trace the sim rig
+//! produces; the build id in the reports is the one in the ELF; no emulator
+//! is left behind, not even after Ctrl-C.
+//!
+//! Needs `qemu-system-arm` and the thumb target (`.ci/run` installs both).
+//! Outside CI a missing QEMU skips these tests with one line; in CI it fails.
+
+use locker_hil::rigfile::RigDescription;
+use locker_hil::runner::{self, CaseReport, Outcome};
+use locker_hil::sim::{QemuRig, SimRig, qemu::image_id};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The tests here watch the process table; one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+}
+
+fn have_qemu() -> bool {
+    let found = Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("qemu-system-arm is missing in CI: .ci/run must install it");
+        }
+        eprintln!(
+            "skipped: qemu-system-arm not found (apt-get install -y --no-install-recommends qemu-system-arm)"
+        );
+    }
+    found
+}
+
+/// Emulators whose sockets live under this harness process's temp dirs.
+fn emulators_of(pid: u32) -> Vec<String> {
+    let tag = format!("locker-hil-{pid}-");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("qemu-system-arm") && cmd.contains(&tag) {
+            found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+fn run_all(rig: &str, jobs: usize) -> (Vec<CaseReport>, Arc<RigDescription>) {
+    let files: Vec<PathBuf> = std::fs::read_dir(repo().join("suites"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    let suites = locker_hil::cli::load_suites(&files).unwrap_or_else(|e| panic!("{}", e[0]));
+    let desc = Arc::new(RigDescription::load(&repo().join(rig)).unwrap_or_else(|e| panic!("{e}")));
+    let plan = runner::plan(&suites, |_, _| true);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs)
+        .enable_time()
+        .build()
+        .unwrap();
+    let d = desc.clone();
+    let reports = if rig.contains("qemu") {
+        rt.block_on(runner::run(
+            plan,
+            jobs,
+            desc.clone(),
+            move |_| QemuRig::new((*d).clone()),
+            |_| {},
+        ))
+    } else {
+        rt.block_on(runner::run(
+            plan,
+            jobs,
+            desc.clone(),
+            move |_| Ok(SimRig::new((*d).clone())),
+            |_| {},
+        ))
+    };
+    (reports, desc)
+}
+
+#[test]
+fn bundled_suites_pass_on_qemu_with_the_sim_traces() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_qemu() {
+        return;
+    }
+    let (qemu, _) = run_all("rigs/qemu.yaml", 2);
+    let (sim, _) = run_all("rigs/sim.yaml", 1);
+    assert_eq!(qemu.len(), sim.len());
+
+    let mut problems = Vec::new();
+    let mut skipped = Vec::new();
+    for (q, s) in qemu.iter().zip(&sim) {
+        assert_eq!((&q.suite, &q.name), (&s.suite, &s.name));
+        match &q.outcome {
+            Outcome::Passed => {}
+            Outcome::Skipped { reason } => {
+                skipped.push(format!("{}::{}: {reason}", q.suite, q.name))
+            }
+            other => problems.push(format!("{}::{}: {other:?}", q.suite, q.name)),
+        }
+        // Same plant, same firmware logic, harness-driven time: the same
+        // story, instant for instant. Only the board's name differs.
+        let q_trace = q.trace.join("\n").replace("board mps2-an386", "board sim");
+        if matches!(q.outcome, Outcome::Passed) && q_trace != s.trace.join("\n") {
+            let first = q_trace
+                .lines()
+                .zip(s.trace.iter())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("qemu: {a}\n  sim: {b}"))
+                .unwrap_or_else(|| "traces differ in length".into());
+            problems.push(format!(
+                "{}::{}: trace differs from sim\n  {first}",
+                q.suite, q.name
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert!(
+        skipped.len() <= 3,
+        "too many cases skipped on qemu:\n{}",
+        skipped.join("\n")
+    );
+
+    // The reports carry the build id of the ELF that was loaded.
+    let elf = repo()
+        .join("firmware/boards/qemu-mps2-an386/target/thumbv7em-none-eabihf/release/locker-qemu");
+    let id = image_id(&std::fs::read(&elf).unwrap()).expect("the image carries its identity");
+    assert_eq!(id.board, "mps2-an386");
+    assert!(
+        qemu.iter()
+            .all(|r| r.build.as_deref() == Some(id.build.as_str()))
+    );
+
+    let left = emulators_of(std::process::id());
+    assert!(
+        left.is_empty(),
+        "emulators left running:\n{}",
+        left.join("\n")
+    );
+}
+
+#[test]
+fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_qemu() {
+        return;
+    }
+    // Build (or reuse) the real image through a normal flash first.
+    let desc = RigDescription::load(&repo().join("rigs/qemu.yaml")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut rig = QemuRig::new(desc.clone()).unwrap();
+    let flash = rt.block_on(locker_hil::rig::Rig::flash(&mut rig)).unwrap();
+
+    // A copy whose stamped identity names another build than the code inside.
+    let dir = tempfile::tempdir().unwrap();
+    let mut elf = std::fs::read(&flash.image).unwrap();
+    let marker = b"LOCKER-IMAGE build=";
+    let at = elf.windows(marker.len()).position(|w| w == marker).unwrap() + marker.len();
+    elf[at] = if elf[at] == b'X' { b'Y' } else { b'X' };
+    let forged = dir.path().join("forged.elf");
+    std::fs::write(&forged, &elf).unwrap();
+    let mut desc = desc;
+    desc.firmware = forged;
+
+    let plan_suites =
+        locker_hil::cli::load_suites(&[repo().join("suites/code-entry.yaml")]).unwrap();
+    let plan: Vec<_> = runner::plan(&plan_suites, |_, c| {
+        c.name == "valid code opens its compartment"
+    });
+    assert_eq!(plan.len(), 1);
+    let desc = Arc::new(desc);
+    let d = desc.clone();
+    let reports = rt.block_on(runner::run(
+        plan,
+        1,
+        desc,
+        move |_| QemuRig::new((*d).clone()),
+        |_| {},
+    ));
+    match &reports[0].outcome {
+        Outcome::Error { message, .. } => {
+            assert!(message.contains("announced build"), "{message}");
+        }
+        other => panic!("a forged image must be a rig error, got {other:?}"),
+    }
+    assert!(emulators_of(std::process::id()).is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_every_emulator() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_qemu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args([
+            "run",
+            "--rig",
+            "rigs/qemu.yaml",
+            "--jobs",
+            "2",
+            "--quiet",
+            "--junit",
+        ])
+        .arg(&junit)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Interrupt once emulators are running (the first run may build the image).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while emulators_of(pid).is_empty() {
+        assert!(Instant::now() < deadline, "no emulator ever started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the harness did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(130), "interrupted runs exit 130");
+    let left = emulators_of(pid);
+    assert!(
+        left.is_empty(),
+        "emulators outlived the harness:\n{}",
+        left.join("\n")
+    );
+}
+
+#[test]
+fn a_killed_harness_takes_its_emulators_with_it() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_qemu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args([
+            "run",
+            "--rig",
+            "rigs/qemu.yaml",
+            "--jobs",
+            "2",
+            "--quiet",
+            "--junit",
+        ])
+        .arg(dir.path().join("junit.xml"))
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while emulators_of(pid).is_empty() {
+        assert!(Instant::now() < deadline, "no emulator ever started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: no handler runs; the kernel's parent-death signal must do it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !emulators_of(pid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "emulators outlived a killed harness:\n{}",
+            emulators_of(pid).join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
