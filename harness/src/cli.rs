@@ -353,9 +353,9 @@ fn run(a: RunArgs) -> Exit {
         RigKind::Sim(_) => execute(plan, &a, rig.clone(), move |_| {
             Ok(SimRig::new((*rig).clone()))
         }),
-        RigKind::Qemu { .. } => {
-            execute(plan, &a, rig.clone(), move |_| QemuRig::new((*rig).clone()))
-        }
+        RigKind::Qemu { .. } => execute(plan, &a, rig.clone(), move |j| {
+            QemuRig::for_worker((*rig).clone(), j)
+        }),
     }
 }
 

@@ -20,9 +20,25 @@ pub type QemuRig = ModelRig<qemu::InQemu>;
 impl QemuRig {
     /// A qemu rig for a description of kind `qemu`.
     pub fn new(desc: crate::rigfile::RigDescription) -> Result<Self, crate::rig::RigError> {
+        Self::with_cpu(desc, None)
+    }
+
+    /// The qemu rig of run worker `worker`: its emulators are pinned to one
+    /// core, a different one per worker while there are cores to go round.
+    pub fn for_worker(
+        desc: crate::rigfile::RigDescription,
+        worker: usize,
+    ) -> Result<Self, crate::rig::RigError> {
+        Self::with_cpu(desc, Some(worker))
+    }
+
+    fn with_cpu(
+        desc: crate::rigfile::RigDescription,
+        cpu: Option<usize>,
+    ) -> Result<Self, crate::rig::RigError> {
         match &desc.kind {
             crate::rigfile::RigKind::Qemu { qemu, .. } => {
-                let kind = qemu::InQemu::new(qemu.clone());
+                let kind = qemu::InQemu::new(qemu.clone(), cpu);
                 Ok(Self::with_kind(desc, kind))
             }
             _ => Err(crate::rig::RigError::Unsupported(format!(

@@ -78,7 +78,7 @@ fn run_all(rig: &str, jobs: usize) -> (Vec<CaseReport>, Arc<RigDescription>) {
             plan,
             jobs,
             desc.clone(),
-            move |_| QemuRig::new((*d).clone()),
+            move |j| QemuRig::for_worker((*d).clone(), j),
             |_| {},
         ))
     } else {
@@ -193,7 +193,7 @@ fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
         plan,
         1,
         desc,
-        move |_| QemuRig::new((*d).clone()),
+        move |j| QemuRig::for_worker((*d).clone(), j),
         |_| {},
     ));
     match &reports[0].outcome {

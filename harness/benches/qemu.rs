@@ -1,0 +1,130 @@
+//! Benchmark of the qemu rig: boot to banner, and wall time per case.
+//!
+//! ```text
+//! cargo bench -p locker-hil --bench qemu            # all bundled suites
+//! cargo bench -p locker-hil --bench qemu -- 40      # 40 boots instead of 20
+//! ```
+//!
+//! Boot to banner is measured from the moment the harness asks for power to
+//! the moment the firmware's `HELLO` line is in hand: starting QEMU, both
+//! sockets connecting, the board's `READY` with its build id, provisioning,
+//! the EEPROM image, and the boot instant itself. Results and the machine
+//! they came from are kept in `benches/RESULTS.md`.
+
+use locker_hil::rig::{Rig, RigOutput};
+use locker_hil::rigfile::RigDescription;
+use locker_hil::runner;
+use locker_hil::sim::{QemuRig, SimRig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .to_path_buf()
+}
+
+fn stats(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let total: Duration = v.iter().sum();
+    format!(
+        "n={} min={:.1}ms median={:.1}ms p90={:.1}ms max={:.1}ms mean={:.1}ms",
+        v.len(),
+        ms(v[0]),
+        ms(v[v.len() / 2]),
+        ms(v[v.len() * 9 / 10]),
+        ms(v[v.len() - 1]),
+        ms(total) / v.len() as f64
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let boots: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(20);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()?;
+    let desc = RigDescription::load(&repo().join("rigs/qemu.yaml"))?;
+
+    // Boot to banner.
+    let mut rig = QemuRig::for_worker(desc.clone(), 0)?;
+    let flash = rt.block_on(rig.flash())?;
+    println!("image: {} ({})", flash.image, flash.build_id);
+    let mut times = Vec::new();
+    for seed in 0..boots as u64 {
+        let t = Instant::now();
+        rt.block_on(async {
+            rig.prepare(seed).await?;
+            loop {
+                match rig.recv(Duration::from_secs(1)).await? {
+                    RigOutput::Console(bytes) if bytes.windows(5).any(|w| w == b"HELLO") => {
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<_, locker_hil::rig::RigError>(())
+        })?;
+        times.push(t.elapsed());
+        rig.release();
+    }
+    println!("boot to banner: {}", stats(times));
+
+    // Every bundled case, one rig, then two.
+    let files: Vec<PathBuf> = std::fs::read_dir(repo().join("suites"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    let suites = locker_hil::cli::load_suites(&files).map_err(|e| e[0].to_string())?;
+    for (label, file, jobs) in [
+        ("sim, 1 rig", "rigs/sim.yaml", 1),
+        ("qemu, 1 rig", "rigs/qemu.yaml", 1),
+        ("qemu, 2 rigs", "rigs/qemu.yaml", 2),
+    ] {
+        let desc = Arc::new(RigDescription::load(&repo().join(file))?);
+        let plan = runner::plan(&suites, |_, _| true);
+        let d = desc.clone();
+        let t = Instant::now();
+        let reports = if file.contains("qemu") {
+            rt.block_on(runner::run(
+                plan,
+                jobs,
+                desc,
+                move |j| QemuRig::for_worker((*d).clone(), j),
+                |_| {},
+            ))
+        } else {
+            rt.block_on(runner::run(
+                plan,
+                jobs,
+                desc,
+                move |_| Ok(SimRig::new((*d).clone())),
+                |_| {},
+            ))
+        };
+        let wall = t.elapsed();
+        let passed = reports
+            .iter()
+            .filter(|r| matches!(r.outcome, runner::Outcome::Passed))
+            .count();
+        let rig_days: f64 = reports
+            .iter()
+            .map(|r| r.rig_time.as_secs_f64())
+            .sum::<f64>()
+            / 86_400.0;
+        println!(
+            "{label}: {} cases ({passed} passed, {rig_days:.1} rig-days) in {:.1}s; per case {}",
+            reports.len(),
+            wall.as_secs_f64(),
+            stats(reports.iter().map(|r| r.wall).collect())
+        );
+    }
+    Ok(())
+}
