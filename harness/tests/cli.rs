@@ -142,22 +142,33 @@ fn non_utf8_suite_names_line() {
     );
 }
 
-#[test]
-fn bad_rig_file_is_refused() {
+const RIG_HEAD: &str = "name: r\ncontroller:\n  firmware: fw\n  station: { id: 1, key: \"00112233445566778899aabbccddeeff\" }\n  compartments: [{ name: M1, size: M }]\n";
+const PLANT: &str = "plant: { start: \"2026-03-02T09:00:00Z\", ambient: 20C, supply: 12V }\n";
+
+#[rstest]
+#[case::short_key(
+    RIG_HEAD.replace("00112233445566778899aabbccddeeff", "abc") + PLANT,
+    &["rig.yaml:4:", "32 hex digits"]
+)]
+#[case::no_plant(RIG_HEAD.to_owned(), &["rig.yaml:1:", "no `plant` section"])]
+#[case::qemu_machine(
+    format!("{RIG_HEAD}{PLANT}qemu:\n  machine: mps2-an385\n"),
+    &["rig.yaml:8:", "qemu.machine: expected `mps2-an386`", "found `mps2-an385`"]
+)]
+#[case::qemu_unknown_key(
+    format!("{RIG_HEAD}{PLANT}qemu:\n  binary: qemu-system-arm\n"),
+    &["rig.yaml:8:", "unknown field `binary`", "executable"]
+)]
+fn bad_rig_file_is_refused(#[case] rig: String, #[case] expect: &[&str]) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("s.yaml"), GOOD_CASE).expect("write");
-    std::fs::write(
-        dir.path().join("rig.yaml"),
-        "name: r\ncontroller:\n  firmware: fw\n  station: { id: 1, key: \"abc\" }\n  compartments: [{ name: M1, size: M }]\nplant: { start: \"2026-03-02T09:00:00Z\", ambient: 20C, supply: 12V }\n",
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("rig.yaml"), rig).expect("write");
     let out = harness(dir.path(), &["check", "s.yaml", "--rig", "rig.yaml"]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        err.contains("rig.yaml:4:") && err.contains("32 hex digits"),
-        "{err}"
-    );
+    for e in expect {
+        assert!(err.contains(e), "expected `{e}` in:\n{err}");
+    }
 }
 
 #[test]
