@@ -304,3 +304,65 @@ fn a_killed_harness_takes_its_emulators_with_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn an_emulator_that_dies_mid_case_is_a_rig_error_and_the_run_goes_on() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_qemu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("soak.yaml");
+    std::fs::write(
+        &suite,
+        "name: soak\ndescription: two quiet days\ncases:\n  - name: first day\n    steps:\n      - wait: 1d\n  - name: second day\n    steps:\n      - wait: 1d\n",
+    )
+    .unwrap();
+    let suites = locker_hil::cli::load_suites(&[suite]).unwrap();
+    let plan = runner::plan(&suites, |_, _| true);
+    let desc = Arc::new(RigDescription::load(&repo().join("rigs/qemu.yaml")).unwrap());
+    let d = desc.clone();
+    let run = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(runner::run(
+            plan,
+            1,
+            desc,
+            move |j| QemuRig::for_worker((*d).clone(), j),
+            |_| {},
+        ))
+    });
+    // Kill the first case's emulator once it is running.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let victim = loop {
+        if let Some(p) = emulators_of(std::process::id()).first() {
+            break p.split(':').next().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no emulator ever started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-9", &victim])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let reports = run.join().expect("the run itself never panics");
+    match &reports[0].outcome {
+        Outcome::Error { message, .. } => assert!(message.contains("plant link"), "{message}"),
+        other => panic!("a dead emulator is a rig error, got {other:?}"),
+    }
+    assert!(
+        matches!(reports[1].outcome, Outcome::Passed),
+        "the next case gets a fresh emulator: {:?}",
+        reports[1].outcome
+    );
+    assert!(emulators_of(std::process::id()).is_empty());
+}
