@@ -14,7 +14,7 @@
 use locker_hil::rig::{Rig, RigOutput};
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner;
-use locker_hil::sim::{QemuRig, SimRig};
+use locker_hil::sim::QemuRig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,25 +90,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         let desc = Arc::new(RigDescription::load(&repo().join(file))?);
         let plan = runner::plan(&suites, |_, _| true);
-        let d = desc.clone();
         let t = Instant::now();
-        let reports = if file.contains("qemu") {
-            rt.block_on(runner::run(
+        let reports = rt
+            .block_on(locker_hil::cli::run_plan(
                 plan,
                 jobs,
                 desc,
-                move |j| QemuRig::for_worker((*d).clone(), j),
                 |_| {},
+                std::future::pending(),
             ))
-        } else {
-            rt.block_on(runner::run(
-                plan,
-                jobs,
-                desc,
-                move |_| Ok(SimRig::new((*d).clone())),
-                |_| {},
-            ))
-        };
+            .ok_or("the run was stopped")?;
         let wall = t.elapsed();
         let passed = reports
             .iter()

@@ -348,32 +348,36 @@ fn run(a: RunArgs) -> Exit {
         eprintln!("error: no case matches the selection; `harness list` shows what there is");
         return Exit::BadInput;
     }
-    let rig = Arc::new(rig);
-    match &rig.kind {
-        RigKind::Sim(_) => execute(plan, &a, rig.clone(), move |_| {
-            Ok(SimRig::new((*rig).clone()))
-        }),
-        RigKind::Qemu { .. } => execute(plan, &a, rig.clone(), move |j| {
-            QemuRig::for_worker((*rig).clone(), j)
-        }),
+    execute(plan, &a, Arc::new(rig))
+}
+
+/// Run `plan` on `jobs` rigs of the kind `desc` describes (see [`runner::run_until`]).
+pub async fn run_plan(
+    plan: Vec<runner::Planned>,
+    jobs: usize,
+    desc: Arc<RigDescription>,
+    on_event: impl FnMut(RunEvent),
+    stop: impl Future<Output = ()>,
+) -> Option<Vec<runner::CaseReport>> {
+    let d = desc.clone();
+    match &desc.kind {
+        RigKind::Sim(_) => {
+            let make = move |_| Ok(SimRig::new((*d).clone()));
+            runner::run_until(plan, jobs, desc, make, on_event, stop).await
+        }
+        RigKind::Qemu { .. } => {
+            let make = move |j| QemuRig::for_worker((*d).clone(), j);
+            runner::run_until(plan, jobs, desc, make, on_event, stop).await
+        }
     }
 }
 
-/// Run the plan on rigs made by `make_rig`, reporting as cases finish.
+/// Run the plan, reporting as cases finish.
 ///
 /// Ctrl-C stops the run: cases in progress are abandoned (their rigs are
 /// dropped, which powers emulators down), finished cases stay in the JUnit
 /// file, and the harness exits 130.
-fn execute<R, F>(
-    plan: Vec<runner::Planned>,
-    a: &RunArgs,
-    desc: Arc<RigDescription>,
-    make_rig: F,
-) -> Exit
-where
-    R: crate::rig::Rig + 'static,
-    F: Fn(usize) -> Result<R, crate::rig::RigError> + Send + Sync + 'static,
-{
+fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.jobs.clamp(1, 64))
         .enable_time()
@@ -421,7 +425,7 @@ where
                 }
             }
         };
-        runner::run_until(plan, a.jobs, desc, make_rig, on_event, stop).await
+        run_plan(plan, a.jobs, desc, on_event, stop).await
     });
     let Some(reports) = outcome else {
         eprintln!(

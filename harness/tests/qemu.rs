@@ -10,7 +10,7 @@
 
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, CaseReport, Outcome};
-use locker_hil::sim::{QemuRig, SimRig, qemu::image_id};
+use locker_hil::sim::{QemuRig, qemu::image_id};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,17 @@ fn have_qemu() -> bool {
         );
     }
     found
+}
+
+/// Serialise the tests that watch the process table; `None` when QEMU is missing.
+fn qemu_test() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    have_qemu().then_some(guard)
+}
+
+fn assert_no_emulators(pid: u32, what: &str) {
+    let left = emulators_of(pid);
+    assert!(left.is_empty(), "{what}:\n{}", left.join("\n"));
 }
 
 /// Emulators whose sockets live under this harness process's temp dirs.
@@ -72,33 +83,21 @@ fn run_all(rig: &str, jobs: usize) -> (Vec<CaseReport>, Arc<RigDescription>) {
         .enable_time()
         .build()
         .unwrap();
-    let d = desc.clone();
-    let reports = if rig.contains("qemu") {
-        rt.block_on(runner::run(
+    let reports = rt
+        .block_on(locker_hil::cli::run_plan(
             plan,
             jobs,
             desc.clone(),
-            move |j| QemuRig::for_worker((*d).clone(), j),
             |_| {},
+            std::future::pending(),
         ))
-    } else {
-        rt.block_on(runner::run(
-            plan,
-            jobs,
-            desc.clone(),
-            move |_| Ok(SimRig::new((*d).clone())),
-            |_| {},
-        ))
-    };
+        .unwrap();
     (reports, desc)
 }
 
 #[test]
 fn bundled_suites_pass_on_qemu_with_the_sim_traces() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_qemu() {
-        return;
-    }
+    let Some(_one) = qemu_test() else { return };
     let (qemu, _) = run_all("rigs/qemu.yaml", 2);
     let (sim, _) = run_all("rigs/sim.yaml", 1);
     assert_eq!(qemu.len(), sim.len());
@@ -147,20 +146,12 @@ fn bundled_suites_pass_on_qemu_with_the_sim_traces() {
             .all(|r| r.build.as_deref() == Some(id.build.as_str()))
     );
 
-    let left = emulators_of(std::process::id());
-    assert!(
-        left.is_empty(),
-        "emulators left running:\n{}",
-        left.join("\n")
-    );
+    assert_no_emulators(std::process::id(), "emulators left running");
 }
 
 #[test]
 fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_qemu() {
-        return;
-    }
+    let Some(_one) = qemu_test() else { return };
     // Build (or reuse) the real image through a normal flash first.
     let desc = RigDescription::load(&repo().join("rigs/qemu.yaml")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -202,17 +193,11 @@ fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
         }
         other => panic!("a forged image must be a rig error, got {other:?}"),
     }
-    assert!(emulators_of(std::process::id()).is_empty());
+    assert_no_emulators(std::process::id(), "emulators left running");
 }
 
-#[test]
-fn ctrl_c_stops_the_run_and_every_emulator() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_qemu() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let junit = dir.path().join("junit.xml");
+/// `harness run` on the qemu rig in a child process, once its emulators run.
+fn harness_with_emulators(junit: &Path) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(repo())
         .args([
@@ -224,20 +209,28 @@ fn ctrl_c_stops_the_run_and_every_emulator() {
             "--quiet",
             "--junit",
         ])
-        .arg(&junit)
+        .arg(junit)
         .spawn()
         .unwrap();
-    let pid = child.id();
-    // Interrupt once emulators are running (the first run may build the image).
+    // The first run may build the image first.
     let deadline = Instant::now() + Duration::from_secs(300);
-    while emulators_of(pid).is_empty() {
+    while emulators_of(child.id()).is_empty() {
         assert!(Instant::now() < deadline, "no emulator ever started");
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the run ended before it was interrupted"
+            "the run ended before it was stopped"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_every_emulator() {
+    let Some(_one) = qemu_test() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = harness_with_emulators(&dir.path().join("junit.xml"));
+    let pid = child.id();
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -256,41 +249,15 @@ fn ctrl_c_stops_the_run_and_every_emulator() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(code, Some(130), "interrupted runs exit 130");
-    let left = emulators_of(pid);
-    assert!(
-        left.is_empty(),
-        "emulators outlived the harness:\n{}",
-        left.join("\n")
-    );
+    assert_no_emulators(pid, "emulators outlived the harness");
 }
 
 #[test]
 fn a_killed_harness_takes_its_emulators_with_it() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_qemu() {
-        return;
-    }
+    let Some(_one) = qemu_test() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo())
-        .args([
-            "run",
-            "--rig",
-            "rigs/qemu.yaml",
-            "--jobs",
-            "2",
-            "--quiet",
-            "--junit",
-        ])
-        .arg(dir.path().join("junit.xml"))
-        .spawn()
-        .unwrap();
+    let mut child = harness_with_emulators(&dir.path().join("junit.xml"));
     let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while emulators_of(pid).is_empty() {
-        assert!(Instant::now() < deadline, "no emulator ever started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     // SIGKILL: no handler runs; the kernel's parent-death signal must do it.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -307,10 +274,7 @@ fn a_killed_harness_takes_its_emulators_with_it() {
 
 #[test]
 fn an_emulator_that_dies_mid_case_is_a_rig_error_and_the_run_goes_on() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_qemu() {
-        return;
-    }
+    let Some(_one) = qemu_test() else { return };
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("soak.yaml");
     std::fs::write(
@@ -364,5 +328,5 @@ fn an_emulator_that_dies_mid_case_is_a_rig_error_and_the_run_goes_on() {
         "the next case gets a fresh emulator: {:?}",
         reports[1].outcome
     );
-    assert!(emulators_of(std::process::id()).is_empty());
+    assert_no_emulators(std::process::id(), "emulators left running");
 }
