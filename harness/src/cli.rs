@@ -290,6 +290,7 @@ fn list(a: ListArgs) -> Exit {
                 "tags": tags,
                 "file": p.suite_file.display().to_string(),
                 "skip": p.case.skip,
+                "skip-on": p.case.skip_on,
             });
             println!("{obj}");
         } else {

@@ -191,10 +191,13 @@ pub async fn run_case<R: Rig>(
         transcript: Vec::new(),
         trace: Vec::new(),
     };
-    if let Some(reason) = &p.case.skip {
-        report.outcome = Outcome::Skipped {
-            reason: reason.clone(),
-        };
+    let skip = (p.case.skip.as_deref()).map(str::to_owned).or_else(|| {
+        let kind = desc.kind_name();
+        let reason = p.case.skip_on.reason(kind)?;
+        Some(format!("not on {kind} rigs: {reason}"))
+    });
+    if let Some(reason) = skip {
+        report.outcome = Outcome::Skipped { reason };
         return report;
     }
     let compartments = desc.compartments.iter().map(|(n, _)| n.clone()).collect();

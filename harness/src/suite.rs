@@ -45,6 +45,33 @@ pub struct Case {
     pub seed: Option<u64>,
     /// Why the case is not run; it stays visible as skipped.
     pub skip: Option<String>,
+    /// Why the case is not run on a kind of rig, by kind.
+    pub skip_on: SkipOn,
+}
+
+/// Kinds of rig a case cannot run on, each with the reason, which the
+/// report shows: a case is skipped visibly, never dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SkipOn {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qemu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
+}
+
+impl SkipOn {
+    /// The reason this case is not run on a rig of kind `kind`, if any.
+    pub fn reason(&self, kind: &str) -> Option<&str> {
+        match kind {
+            "sim" => self.sim.as_deref(),
+            "qemu" => self.qemu.as_deref(),
+            "bench" => self.bench.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +89,8 @@ struct RawCase {
     teardown: Vec<Step>,
     seed: Option<u64>,
     skip: Option<String>,
+    #[serde(default)]
+    skip_on: SkipOn,
 }
 
 impl TryFrom<RawCase> for Case {
@@ -94,6 +123,7 @@ impl TryFrom<RawCase> for Case {
             teardown: raw.teardown,
             seed: raw.seed,
             skip: raw.skip,
+            skip_on: raw.skip_on,
         })
     }
 }

@@ -361,3 +361,55 @@ fn no_code_in_reports_or_snapshots() {
         "only {actions} keypad actions found: is the scan looking at the right lines?"
     );
 }
+
+#[test]
+fn skip_on_a_rig_kind_skips_visibly_there_and_runs_elsewhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "name: kinds\ncases:\n  - name: not on qemu\n    skip-on: { qemu: needs a debug probe }\n    steps:\n      - wait: 1s\n  - name: not on sim\n    skip-on: { sim: needs real copper }\n    steps:\n      - wait: 1s\n",
+    )
+    .expect("write");
+    let rig = repo().join("rigs/sim.yaml");
+    let junit = dir.path().join("junit.xml");
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "--rig",
+            rig.to_str().unwrap_or_default(),
+            "--junit",
+        ]
+        .into_iter()
+        .chain([junit.to_str().unwrap_or_default()])
+        .collect::<Vec<_>>(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("PASS  kinds::not on qemu"), "{stdout}");
+    assert!(
+        stdout.contains("SKIP  kinds::not on sim")
+            && stdout.contains("not on sim rigs: needs real copper"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("not on sim rigs: needs real copper"), "{xml}");
+
+    // A kind of rig that does not exist is a typo, reported where it is.
+    std::fs::write(
+        dir.path().join("t.yaml"),
+        "name: kinds\ncases:\n  - name: typo\n    skip-on: { qmeu: x }\n    steps:\n      - wait: 1s\n",
+    )
+    .expect("write");
+    let out = harness(
+        dir.path(),
+        &["check", "t.yaml", "--rig", rig.to_str().unwrap_or_default()],
+    );
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("t.yaml:4:") && err.contains("unknown field `qmeu`"),
+        "{err}"
+    );
+}
