@@ -682,6 +682,24 @@ impl McuKind for InQemu {
     const BLOCKING: bool = true;
 
     async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
+        // Fail once, up front, rather than at every power-on of every case.
+        let exe = &self.settings.executable;
+        let version = Command::new(exe)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                RigError::Flash(format!(
+                    "cannot run `{exe}`: {e}; install QEMU with \
+                     `apt-get install -y --no-install-recommends qemu-system-arm`"
+                ))
+            })?;
+        if !version.status.success() {
+            return Err(RigError::Flash(format!(
+                "`{exe} --version` failed ({})",
+                version.status
+            )));
+        }
         // A board crate is built; a file is taken as a prebuilt image (a
         // firmware team's own ELF).
         let path = desc.firmware.clone();
