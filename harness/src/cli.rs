@@ -45,6 +45,18 @@ enum Cmd {
     List(ListArgs),
     /// Validate suites and a rig description without running anything.
     Check(CheckArgs),
+    /// Put the firmware on a bench's controller through its debug probe.
+    Flash(FlashArgs),
+}
+
+#[derive(Debug, Args)]
+struct FlashArgs {
+    /// Rig description of a bench (with `controller.flash`).
+    #[arg(long)]
+    rig: PathBuf,
+    /// A prebuilt image instead of building the rig's board crate.
+    #[arg(long)]
+    elf: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +111,80 @@ pub fn main() -> Exit {
         Cmd::Run(a) => run(a),
         Cmd::List(a) => list(a),
         Cmd::Check(a) => check(a),
+        Cmd::Flash(a) => flash(a),
+    }
+}
+
+/// `harness flash`: probe first (cheap, and the usual problem), then the
+/// image, then the write.
+fn flash(a: FlashArgs) -> Exit {
+    let rig = match RigDescription::load(&a.rig) {
+        Ok(r) => r,
+        Err(e) => return report_errors(&[e]),
+    };
+    let RigKind::Bench(bench) = &rig.kind else {
+        eprintln!(
+            "error: rig `{}` is a {} rig; `harness flash` is for benches with a debug probe (a {} rig loads its firmware for every case)",
+            rig.name,
+            rig.kind_name(),
+            rig.kind_name()
+        );
+        return Exit::BadInput;
+    };
+    let fail = |e: crate::rig::RigError| {
+        eprintln!("error: rig `{}`: {e}", rig.name);
+        Exit::RigError
+    };
+    let mut flasher = match crate::flash::for_bench(&bench.probe) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    match flasher.check() {
+        Ok(found) => println!("{found}"),
+        Err(e) => return fail(e),
+    }
+    let elf = match &a.elf {
+        Some(p) => p.clone(),
+        None if rig.firmware.is_file() => rig.firmware.clone(),
+        None => match crate::image::build_image(&rig.firmware) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        },
+    };
+    let bytes = match std::fs::read(&elf) {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(crate::rig::RigError::Flash(format!(
+                "cannot read {}: {e}",
+                elf.display()
+            )));
+        }
+    };
+    let build = crate::image::image_id(&bytes)
+        .map_or_else(|| "(no LOCKER-IMAGE identity)".to_owned(), |id| id.build);
+    let mut progress = |step: crate::flash::FlashStep| {
+        if let crate::flash::FlashStep::Programming { done, total } = step {
+            eprint!("\rprogramming {done}/{total} bytes");
+        } else {
+            eprintln!("{step:?}");
+        }
+    };
+    match flasher.flash(&elf, &build, &mut progress) {
+        Ok(r) if r.skipped => {
+            println!(
+                "{}: already holds {} ({}); not written",
+                rig.name, r.build_id, r.image
+            );
+            Exit::Ok
+        }
+        Ok(r) => {
+            println!(
+                "{}: wrote and verified {} ({})",
+                rig.name, r.build_id, r.image
+            );
+            Exit::Ok
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -368,6 +454,16 @@ pub async fn run_plan(
         }
         RigKind::Qemu { .. } => {
             let make = move |j| QemuRig::for_worker((*d).clone(), j);
+            runner::run_until(plan, jobs, desc, make, on_event, stop).await
+        }
+        RigKind::Bench(_) => {
+            // Every case is reported as a rig error, never dropped.
+            let make = move |_| {
+                Err::<SimRig, _>(crate::rig::RigError::Unsupported(format!(
+                    "run cases on bench `{}` yet: the bench console and fixture drivers are not built; `harness flash` works",
+                    d.name
+                )))
+            };
             runner::run_until(plan, jobs, desc, make, on_event, stop).await
         }
     }

@@ -4,10 +4,13 @@
 //! -> [`runner`] on [`rig::Rig`]s -> events -> reporters ([`report`]).
 
 pub mod backoffice;
+pub mod bench;
 pub mod cli;
 pub mod diag;
 pub mod exit;
 pub mod filter;
+pub mod flash;
+pub mod image;
 pub mod report;
 pub mod rig;
 pub mod rigfile;

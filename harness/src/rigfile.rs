@@ -30,6 +30,8 @@ pub enum RigKind {
         plant: SimSettings,
         qemu: QemuSettings,
     },
+    /// A real controller with a debug probe, a console port and instruments.
+    Bench(crate::bench::BenchSettings),
 }
 
 /// How the emulator is started.
@@ -44,7 +46,7 @@ pub struct QemuSettings {
 pub const QEMU_MACHINE: &str = "mps2-an386";
 
 /// How the simulated plant starts each case.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SimSettings {
     /// True time at the start of every case (unix seconds).
     pub start_unix: u64,
@@ -63,6 +65,7 @@ struct RawRig {
     controller: RawController,
     plant: Option<RawPlant>,
     qemu: Option<RawQemu>,
+    fixtures: Option<crate::bench::RawFixtures>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,8 @@ struct RawController {
     firmware: PathBuf,
     station: RawStation,
     compartments: Vec<RawCompartment>,
+    flash: Option<crate::bench::RawFlash>,
+    console: Option<crate::bench::RawConsole>,
 }
 
 #[derive(Deserialize)]
@@ -216,10 +221,39 @@ impl RigDescription {
             };
             compartments.push((c.name.clone(), size));
         }
+        let is_bench = raw.controller.flash.is_some()
+            || raw.controller.console.is_some()
+            || raw.fixtures.is_some();
+        if is_bench {
+            if raw.plant.is_some() || raw.qemu.is_some() {
+                return Err(err(
+                    if raw.plant.is_some() { "plant" } else { "qemu" },
+                    "a bench rig (with `flash`, `console` or `fixtures`) has real hardware around the controller, not a `plant` model or `qemu`".into(),
+                ));
+            }
+            let bench =
+                crate::bench::check(raw.controller.flash, raw.controller.console, raw.fixtures)
+                    .map_err(|(key, m)| err(key, m))?;
+            return Ok(Self {
+                file: path.to_owned(),
+                name: raw.name,
+                labels: raw.labels,
+                firmware: normalise(
+                    &path
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join(&raw.controller.firmware),
+                ),
+                station: raw.controller.station.id,
+                key,
+                compartments,
+                kind: RigKind::Bench(bench),
+            });
+        }
         let Some(plant) = raw.plant else {
             return Err(err(
                 "name",
-                "this rig has no `plant` section; sim and qemu rigs describe the plant model around the controller there (bench rigs are planned)".into(),
+                "this rig has no `plant` section; sim and qemu rigs describe the plant model around the controller there, bench rigs their `flash`, `console` and `fixtures`".into(),
             ));
         };
         let plant = SimSettings {
@@ -268,10 +302,11 @@ impl RigDescription {
         })
     }
 
-    /// Settings of the plant model (sim and qemu rigs).
-    pub fn model_settings(&self) -> &SimSettings {
+    /// Settings of the plant model (sim and qemu rigs; a bench has none).
+    pub fn model_settings(&self) -> Option<&SimSettings> {
         match &self.kind {
-            RigKind::Sim(s) | RigKind::Qemu { plant: s, .. } => s,
+            RigKind::Sim(s) | RigKind::Qemu { plant: s, .. } => Some(s),
+            RigKind::Bench(_) => None,
         }
     }
 
@@ -280,6 +315,7 @@ impl RigDescription {
         match self.kind {
             RigKind::Sim(_) => "sim",
             RigKind::Qemu { .. } => "qemu",
+            RigKind::Bench(_) => "bench",
         }
     }
 

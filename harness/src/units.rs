@@ -102,7 +102,7 @@ impl<'de> Deserialize<'de> for Offset {
 }
 
 /// Temperature in degrees Celsius: `-25C`, `8.5C`.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Celsius(pub f64);
 
 impl Celsius {
@@ -136,7 +136,7 @@ impl fmt::Display for Celsius {
 }
 
 /// A supply voltage: `12V`, `9.5V`.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Volts(pub f64);
 
 impl<'de> Deserialize<'de> for Volts {

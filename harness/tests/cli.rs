@@ -413,3 +413,53 @@ fn skip_on_a_rig_kind_skips_visibly_there_and_runs_elsewhere() {
         "{err}"
     );
 }
+
+#[test]
+fn flash_without_a_probe_is_a_rig_error_naming_the_selector() {
+    let out = harness(&repo(), &["flash", "--rig", "rigs/bench-example.yaml"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("0483:374b:066DFF535155878281123456") && err.contains("probes found"),
+        "{err}"
+    );
+    // Flashing is for benches; other rigs load their firmware per case.
+    let out = harness(&repo(), &["flash", "--rig", "rigs/sim.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("is a sim rig"));
+}
+
+const BENCH_HEAD: &str = "name: b\ncontroller:\n  firmware: fw.elf\n  station: { id: 1, key: \"00112233445566778899aabbccddeeff\" }\n  compartments: [{ name: M1, size: M }]\n";
+
+#[rstest]
+#[case::unknown_chip(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RTx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.flash.chip", "probe-rs knows no chip `STM32F446RTx`", "STM32F446RE"]
+)]
+#[case::bad_selector(
+    "  flash: { probe: stlink, chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.flash.probe", "VID:PID"]
+)]
+#[case::no_console(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n",
+    &["controller.console: a bench rig needs"]
+)]
+#[case::chamber_limits_upside_down(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  chamber: { driver: scpi, port: \"tcp://c:5025\", limits: { min: 85C, max: -40C } }\n",
+    &["rig.yaml:9:", "`min` (85C) must be below `max` (-40C)"]
+)]
+#[case::unknown_driver(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  supply: { driver: visa, port: /dev/ttyUSB1, limits: { max: 15V } }\n",
+    &["rig.yaml:9:", "unknown variant `visa`", "scpi"]
+)]
+fn bad_bench_rig_file_is_refused(#[case] tail: &str, #[case] expect: &[&str]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("s.yaml"), GOOD_CASE).expect("write");
+    std::fs::write(dir.path().join("rig.yaml"), format!("{BENCH_HEAD}{tail}")).expect("write");
+    let out = harness(dir.path(), &["check", "s.yaml", "--rig", "rig.yaml"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for e in expect {
+        assert!(err.contains(e), "expected `{e}` in:\n{err}");
+    }
+}

@@ -8,9 +8,10 @@
 // Helpers here are test code too; a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use locker_hil::image::image_id;
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, CaseReport, Outcome};
-use locker_hil::sim::{QemuRig, qemu::image_id};
+use locker_hil::sim::QemuRig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};

@@ -485,7 +485,7 @@ impl<K: McuKind> std::fmt::Debug for ModelRig<K> {
 
 impl SimRig {
     pub fn new(desc: RigDescription) -> Self {
-        let settings = desc.model_settings().clone();
+        let settings = desc.model_settings().cloned().unwrap_or_default();
         Self {
             desc,
             settings,
@@ -497,7 +497,7 @@ impl SimRig {
 
 impl<K: McuKind> ModelRig<K> {
     pub(crate) fn with_kind(desc: RigDescription, kind: K) -> Self {
-        let settings = desc.model_settings().clone();
+        let settings = desc.model_settings().cloned().unwrap_or_default();
         Self {
             desc,
             settings,
