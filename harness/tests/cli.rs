@@ -414,6 +414,7 @@ fn skip_on_a_rig_kind_skips_visibly_there_and_runs_elsewhere() {
     );
 }
 
+#[cfg(feature = "probe")]
 #[test]
 fn flash_without_a_probe_is_a_rig_error_naming_the_selector() {
     let out = harness(&repo(), &["flash", "--rig", "rigs/bench-example.yaml"]);
@@ -431,6 +432,7 @@ fn flash_without_a_probe_is_a_rig_error_naming_the_selector() {
 
 const BENCH_HEAD: &str = "name: b\ncontroller:\n  firmware: fw.elf\n  station: { id: 1, key: \"00112233445566778899aabbccddeeff\" }\n  compartments: [{ name: M1, size: M }]\n";
 
+#[cfg(feature = "probe")]
 #[rstest]
 #[case::unknown_chip(
     "  flash: { probe: \"0483:374b\", chip: STM32F446RTx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
