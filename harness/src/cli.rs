@@ -135,6 +135,10 @@ fn flash(a: FlashArgs) -> Exit {
         eprintln!("error: rig `{}`: {e}", rig.name);
         Exit::RigError
     };
+    let _lock = match crate::lock::RigLock::acquire(&rig.name, &crate::lock::resources(bench)) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
     let mut flasher = match crate::flash::for_bench(&bench.probe) {
         Ok(f) => f,
         Err(e) => return fail(e),

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod filter;
 pub mod flash;
 pub mod image;
+pub mod lock;
 pub mod report;
 pub mod rig;
 pub mod rigfile;

@@ -23,6 +23,9 @@ pub enum RigError {
     },
     #[error("this rig cannot {0}")]
     Unsupported(String),
+    /// Another run holds the bench.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Proof of what was put on the controller.

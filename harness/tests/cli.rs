@@ -465,3 +465,32 @@ fn bad_bench_rig_file_is_refused(#[case] tail: &str, #[case] expect: &[&str]) {
         assert!(err.contains(e), "expected `{e}` in:\n{err}");
     }
 }
+
+#[test]
+fn a_bench_in_use_is_refused_naming_the_holder() {
+    let runtime = tempfile::tempdir().expect("temp dir");
+    let rig = locker_hil::rigfile::RigDescription::load(&repo().join("rigs/bench-example.yaml"))
+        .expect("example rig loads");
+    let locker_hil::rigfile::RigKind::Bench(bench) = &rig.kind else {
+        panic!("the example is a bench");
+    };
+    let _held = locker_hil::lock::RigLock::acquire_in(
+        &runtime.path().join("locker-hil"),
+        "other-bench",
+        &locker_hil::lock::resources(bench),
+    )
+    .expect("free");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .args(["flash", "--rig", "rigs/bench-example.yaml"])
+        .output()
+        .expect("harness runs");
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("bench `bench-3` is in use"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())) && err.contains("rig `other-bench`"),
+        "{err}"
+    );
+}
