@@ -432,12 +432,7 @@ fn flash_without_a_probe_is_a_rig_error_naming_the_selector() {
 
 const BENCH_HEAD: &str = "name: b\ncontroller:\n  firmware: fw.elf\n  station: { id: 1, key: \"00112233445566778899aabbccddeeff\" }\n  compartments: [{ name: M1, size: M }]\n";
 
-#[cfg(feature = "probe")]
 #[rstest]
-#[case::unknown_chip(
-    "  flash: { probe: \"0483:374b\", chip: STM32F446RTx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
-    &["rig.yaml:6:", "controller.flash.chip", "probe-rs knows no chip `STM32F446RTx`", "STM32F446RE"]
-)]
 #[case::bad_selector(
     "  flash: { probe: stlink, chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
     &["rig.yaml:6:", "controller.flash.probe", "VID:PID"]
@@ -454,6 +449,10 @@ const BENCH_HEAD: &str = "name: b\ncontroller:\n  firmware: fw.elf\n  station: {
     "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  supply: { driver: visa, port: /dev/ttyUSB1, limits: { max: 15V } }\n",
     &["rig.yaml:9:", "unknown variant `visa`", "scpi"]
 )]
+#[cfg_attr(feature = "probe", case::unknown_chip(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RTx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.flash.chip", "probe-rs knows no chip `STM32F446RTx`", "STM32F446RE"]
+))]
 fn bad_bench_rig_file_is_refused(#[case] tail: &str, #[case] expect: &[&str]) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("s.yaml"), GOOD_CASE).expect("write");
