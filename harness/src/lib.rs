@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diag;
 pub mod exit;
 pub mod filter;
+pub mod fixtures;
 pub mod flash;
 pub mod image;
 pub mod lock;

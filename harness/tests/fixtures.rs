@@ -1,0 +1,191 @@
+//! Fixture drivers against emulated instruments: on loopback TCP and on a
+//! pseudo-terminal, well behaved and not (late, garbage, gone).
+
+use locker_hil::bench::{ChamberLimits, PortRef, SupplyLimits};
+use locker_hil::fixtures::board::FixtureBoard;
+use locker_hil::fixtures::emulated::{Behaviour, Emulated, Kind};
+use locker_hil::fixtures::link::{LineLink, open};
+use locker_hil::fixtures::scpi::{Chamber, Scpi, Settle, Supply};
+use locker_hil::suite::DoorAction;
+use locker_hil::units::{Celsius, Ramp, Volts};
+use std::time::Duration;
+
+fn link(e: &Emulated, name: &str, timeout_ms: u64) -> LineLink {
+    let port = PortRef::Tcp {
+        addr: e.addr.to_string(),
+    };
+    let io = open(&port, Duration::from_secs(1)).expect("connects");
+    LineLink::new(name, io, Duration::from_millis(timeout_ms))
+}
+
+fn limits() -> ChamberLimits {
+    ChamberLimits {
+        min: Celsius(-40.0),
+        max: Celsius(85.0),
+        ramp: Some(Ramp(5.0 / 60.0)),
+    }
+}
+
+fn settle() -> Settle {
+    Settle {
+        tolerance: 0.5,
+        dwell: Duration::from_millis(100),
+        poll: Duration::from_millis(20),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[test]
+fn chamber_ramps_within_its_limits_and_settles() {
+    let e = Emulated::spawn(Kind::Chamber, Behaviour::Good).unwrap();
+    let mut c = Chamber::new(Scpi::new(link(&e, "chamber", 500)), limits());
+    assert!(c.identify().unwrap().contains("EMU-CHAMBER"));
+    c.set(-20.0, None).unwrap();
+    let t = c.settle(settle()).unwrap();
+    assert!((t + 20.0).abs() <= 0.5, "{t}");
+    let sent = e.state.lock().unwrap().lines.clone();
+    // The rig's ramp limit is used when the suite names none.
+    assert!(sent.contains(&"SOUR:TEMP:RAMP 5".to_owned()), "{sent:?}");
+    assert!(sent.contains(&"SOUR:TEMP -20".to_owned()), "{sent:?}");
+}
+
+#[test]
+fn chamber_limits_are_enforced_before_anything_is_sent() {
+    let e = Emulated::spawn(Kind::Chamber, Behaviour::Good).unwrap();
+    let mut c = Chamber::new(Scpi::new(link(&e, "chamber", 500)), limits());
+    let err = c.set(95.0, None).unwrap_err();
+    assert!(err.contains("limits are -40C to 85C"), "{err}");
+    let err = c.set(0.0, Some(10.0)).unwrap_err();
+    assert!(err.contains("limit is 5C/min"), "{err}");
+    assert!(
+        e.state.lock().unwrap().lines.is_empty(),
+        "nothing reached the chamber"
+    );
+}
+
+#[test]
+fn chamber_that_never_gets_there_is_a_timeout_naming_the_reading() {
+    let e = Emulated::spawn(Kind::Chamber, Behaviour::Good).unwrap();
+    let mut c = Chamber::new(Scpi::new(link(&e, "chamber", 500)), limits());
+    c.set(80.0, Some(0.01)).unwrap();
+    let err = c
+        .settle(Settle {
+            timeout: Duration::from_millis(200),
+            ..settle()
+        })
+        .unwrap_err();
+    assert!(err.contains("not settled at 80C"), "{err}");
+}
+
+#[test]
+fn supply_obeys_its_limit() {
+    let e = Emulated::spawn(Kind::Supply, Behaviour::Good).unwrap();
+    let mut s = Supply::new(
+        Scpi::new(link(&e, "supply", 500)),
+        SupplyLimits { max: Volts(15.0) },
+    );
+    assert!(s.identify().unwrap().contains("EMU-SUPPLY"));
+    let err = s.set_volts(16.0).unwrap_err();
+    assert!(err.contains("limit is 15V"), "{err}");
+    s.set_volts(9.5).unwrap();
+    s.output(true).unwrap();
+    assert!((s.read().unwrap() - 9.5).abs() < 1e-6);
+}
+
+#[test]
+fn an_instrument_that_answers_late_is_a_timeout() {
+    let e = Emulated::spawn(Kind::Chamber, Behaviour::Late(Duration::from_millis(400))).unwrap();
+    let mut c = Chamber::new(Scpi::new(link(&e, "chamber", 100)), limits());
+    let err = c.identify().unwrap_err();
+    assert!(
+        err.contains("chamber: no answer to `*IDN?` within 100 ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_instrument_that_answers_garbage_is_an_error_showing_it() {
+    let e = Emulated::spawn(Kind::Supply, Behaviour::Garbage).unwrap();
+    let mut s = Supply::new(
+        Scpi::new(link(&e, "supply", 500)),
+        SupplyLimits { max: Volts(15.0) },
+    );
+    let err = s.identify().unwrap_err();
+    assert!(
+        err.contains("supply: answered `*IDN?` with garbage"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_instrument_that_disappears_is_an_error_not_a_hang() {
+    let e = Emulated::spawn(Kind::Supply, Behaviour::Vanish { after: 1 }).unwrap();
+    let mut s = Supply::new(
+        Scpi::new(link(&e, "supply", 2000)),
+        SupplyLimits { max: Volts(15.0) },
+    );
+    s.identify().unwrap();
+    let err = s.set_volts(12.0).unwrap_err();
+    assert!(
+        err.contains("supply") && (err.contains("closed") || err.contains("lost")),
+        "{err}"
+    );
+}
+
+#[test]
+fn fixture_board_drives_keys_doors_and_reports_refusals() {
+    let e = Emulated::spawn(Kind::FixtureBoard { compartments: 5 }, Behaviour::Good).unwrap();
+    let mut b = FixtureBoard::new(link(&e, "fixture board", 500));
+    assert_eq!(b.identify().unwrap().compartments, 5);
+    b.key('5').unwrap();
+    b.door(2, DoorAction::Hold).unwrap();
+    let err = b.door(7, DoorAction::Push).unwrap_err();
+    assert!(
+        err.contains("refused `DOOR 7 PUSH`: no such compartment"),
+        "{err}"
+    );
+    let sent = e.state.lock().unwrap().lines.clone();
+    assert_eq!(sent, ["ID?", "KEY 5", "DOOR 2 HOLD", "DOOR 7 PUSH"]);
+}
+
+#[cfg(all(unix, feature = "serial"))]
+#[test]
+fn fixture_board_over_a_pseudo_terminal() {
+    use serialport::SerialPort;
+    use std::io::{BufRead, BufReader, Write};
+    let (master, slave) = serialport::TTYPort::pair().expect("pty pair");
+    let path = slave.name().expect("pty has a path");
+    // The pty's slave end must stay open for the path to be usable: keep it.
+    let board = std::thread::spawn(move || {
+        let mut out = master.try_clone_native().expect("clone");
+        let mut lines = BufReader::new(master);
+        let mut line = String::new();
+        // Answer as the board does until the harness side closes.
+        loop {
+            line.clear();
+            match lines.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let answer = if line.trim() == "ID?" {
+                "ID locker-fixture-board 1.0 5"
+            } else {
+                "OK"
+            };
+            if out.write_all(format!("{answer}\r\n").as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let port = PortRef::Serial {
+        path,
+        baud: 115_200,
+    };
+    let io = open(&port, Duration::from_secs(1)).expect("pty opens");
+    let mut b = FixtureBoard::new(LineLink::new("fixture board", io, Duration::from_secs(2)));
+    assert_eq!(b.identify().unwrap().compartments, 5);
+    b.key('#').unwrap();
+    drop(b);
+    drop(slave);
+    board.join().unwrap();
+}
