@@ -164,16 +164,17 @@ struct RawBoard {
 }
 
 /// A check that failed: the key (for the line it is on) and the message.
-pub(crate) type Problem = (&'static str, String);
+pub(crate) type Problem = (String, String);
 
-fn port(key: &'static str, text: &str, baud: Option<u32>) -> Result<PortRef, Problem> {
+/// `text` as a port; a serial port without a `baud` gets `default_baud`.
+fn port(key: &str, text: &str, baud: Option<u32>, default_baud: u32) -> Result<PortRef, Problem> {
     if let Some(addr) = text.strip_prefix("tcp://") {
         let ok = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok || baud.is_some() {
             return Err((
-                "port",
+                format!("{key}.port"),
                 format!(
                     "{key}.port: expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
                 ),
@@ -185,22 +186,22 @@ fn port(key: &'static str, text: &str, baud: Option<u32>) -> Result<PortRef, Pro
     }
     if text.trim().is_empty() {
         return Err((
-            "port",
+            format!("{key}.port"),
             format!("{key}.port: empty; expected a serial device path or `tcp://HOST:PORT`"),
         ));
     }
     Ok(PortRef::Serial {
         path: text.to_owned(),
-        baud: baud.unwrap_or(9600),
+        baud: baud.unwrap_or(default_baud),
     })
 }
 
-fn check_baud(key: &'static str, baud: u32) -> Result<u32, Problem> {
+fn check_baud(key: &str, baud: u32) -> Result<u32, Problem> {
     if (300..=4_000_000).contains(&baud) {
         Ok(baud)
     } else {
         Err((
-            "baud",
+            format!("{key}.baud"),
             format!("{key}.baud: expected 300 to 4000000, found {baud}"),
         ))
     }
@@ -271,16 +272,26 @@ pub(crate) fn check(
 ) -> Result<BenchSettings, Problem> {
     let Some(flash) = flash else {
         return Err((
-            "controller",
+            "controller".into(),
             "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`"
                 .into(),
         ));
     };
-    check_selector(&flash.probe).map_err(|m| ("probe", format!("controller.flash.probe: {m}")))?;
-    check_chip(&flash.chip).map_err(|m| ("chip", format!("controller.flash.chip: {m}")))?;
+    check_selector(&flash.probe).map_err(|m| {
+        (
+            "controller.flash.probe".into(),
+            format!("controller.flash.probe: {m}"),
+        )
+    })?;
+    check_chip(&flash.chip).map_err(|m| {
+        (
+            "controller.flash.chip".into(),
+            format!("controller.flash.chip: {m}"),
+        )
+    })?;
     let Some(console) = console else {
         return Err((
-            "controller",
+            "controller".into(),
             "controller.console: a bench rig needs `console: { port: PATH, baud: N }` (or `serial-number:` instead of `port:`)".into(),
         ));
     };
@@ -293,7 +304,7 @@ pub(crate) fn check(
         },
         _ => {
             return Err((
-                "console",
+                "controller.console".into(),
                 "controller.console: expected exactly one of `port` (a serial device path) and `serial-number` (of a USB serial adapter)".into(),
             ));
         }
@@ -316,7 +327,7 @@ pub(crate) fn check(
             };
             if limits.min.0 >= limits.max.0 {
                 return Err((
-                    "limits",
+                    "fixtures.chamber.limits".into(),
                     format!(
                         "fixtures.chamber.limits: `min` ({}C) must be below `max` ({}C)",
                         limits.min.0, limits.max.0
@@ -324,7 +335,7 @@ pub(crate) fn check(
                 ));
             }
             Some(Instrument {
-                port: port("fixtures.chamber", &c.port, c.baud)?,
+                port: port("fixtures.chamber", &c.port, c.baud, 9600)?,
                 limits,
             })
         }
@@ -337,12 +348,12 @@ pub(crate) fn check(
             }
             if s.limits.max.0 <= 0.0 {
                 return Err((
-                    "limits",
+                    "fixtures.supply.limits.max".into(),
                     "fixtures.supply.limits.max: expected a voltage above 0V".into(),
                 ));
             }
             Some(Instrument {
-                port: port("fixtures.supply", &s.port, s.baud)?,
+                port: port("fixtures.supply", &s.port, s.baud, 9600)?,
                 limits: SupplyLimits { max: s.limits.max },
             })
         }
@@ -353,11 +364,7 @@ pub(crate) fn check(
             if let Some(baud) = b.baud {
                 check_baud("fixtures.board", baud)?;
             }
-            Some(port(
-                "fixtures.board",
-                &b.port,
-                Some(b.baud.unwrap_or(115_200)),
-            )?)
+            Some(port("fixtures.board", &b.port, b.baud, 115_200)?)
         }
     };
     Ok(BenchSettings {
@@ -392,15 +399,15 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(
-            port("f", "tcp://chamber-3.lab:5025", None),
+            port("f", "tcp://chamber-3.lab:5025", None, 9600),
             Ok(PortRef::Tcp {
                 addr: "chamber-3.lab:5025".into()
             })
         );
-        assert!(port("f", "tcp://chamber-3.lab", None).is_err());
-        assert!(port("f", "tcp://h:5025", Some(9600)).is_err());
+        assert!(port("f", "tcp://chamber-3.lab", None, 9600).is_err());
+        assert!(port("f", "tcp://h:5025", Some(9600), 9600).is_err());
         assert_eq!(
-            port("f", "/dev/ttyUSB1", None),
+            port("f", "/dev/ttyUSB1", None, 9600),
             Ok(PortRef::Serial {
                 path: "/dev/ttyUSB1".into(),
                 baud: 9600

@@ -47,6 +47,19 @@ enum Cmd {
     Check(CheckArgs),
     /// Put the firmware on a bench's controller through its debug probe.
     Flash(FlashArgs),
+    /// Work with a rig itself.
+    #[command(subcommand)]
+    Rig(RigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum RigCmd {
+    /// Preflight: open every part of the rig and report each as ready or not, with why.
+    Check {
+        /// Rig description.
+        #[arg(long, default_value = "rigs/sim.yaml")]
+        rig: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +125,25 @@ pub fn main() -> Exit {
         Cmd::List(a) => list(a),
         Cmd::Check(a) => check(a),
         Cmd::Flash(a) => flash(a),
+        Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
+    }
+}
+
+/// `harness rig check`: exit 0 when every part is ready, 3 when one is not.
+fn rig_check(path: &Path) -> Exit {
+    let rig = match RigDescription::load(path) {
+        Ok(r) => r,
+        Err(e) => return report_errors(&[e]),
+    };
+    let parts = crate::preflight::check(&rig);
+    print!("{}", crate::preflight::render(&rig, &parts));
+    if parts
+        .iter()
+        .all(|p| matches!(p.verdict, crate::preflight::Verdict::Ok(_)))
+    {
+        Exit::Ok
+    } else {
+        Exit::RigError
     }
 }
 

@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod flash;
 pub mod image;
 pub mod lock;
+pub mod preflight;
 pub mod report;
 pub mod rig;
 pub mod rigfile;

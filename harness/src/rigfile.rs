@@ -142,11 +142,32 @@ fn parse_key(s: &str) -> Result<[u8; 16], String> {
 }
 
 /// Find the line of `key:` in the text, for checks made after parsing.
-fn locate(text: &str, key: &str) -> (usize, usize) {
-    text.lines()
-        .enumerate()
-        .find_map(|(i, l)| l.find(&format!("{key}:")).map(|c| (i + 1, c + 1)))
-        .unwrap_or((1, 1))
+/// Find a key path such as `fixtures.board.port` in the text: each segment
+/// is looked for after the previous one, so the right `port:` is found.
+fn locate(text: &str, path: &str) -> (usize, usize) {
+    let mut at = None;
+    let mut from = 0;
+    for seg in path.split('.') {
+        // Keys start a line (after indentation) or follow `{` / `,` in a flow map.
+        let found = text[from..]
+            .match_indices(&format!("{seg}:"))
+            .find(|(i, _)| {
+                let before = text[..from + i].chars().next_back();
+                before.is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '\n')
+            });
+        match found {
+            Some((i, _)) => {
+                from += i;
+                at = Some(from);
+                from += seg.len() + 1;
+            }
+            None => break,
+        }
+    }
+    let Some(at) = at else { return (1, 1) };
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+    (line, col)
 }
 
 /// `rigs/../firmware/core` -> `firmware/core`, without touching the file system.
@@ -176,7 +197,7 @@ impl RigDescription {
         let text = read_text(path)?;
         let raw: RawRig = parse_yaml(path, &text)?;
         let err = |key: &str, msg: String| {
-            let (l, c) = locate(&text, key.rsplit('.').next().unwrap_or(key));
+            let (l, c) = locate(&text, key);
             InputError::at(path, &text, l, c, msg)
         };
         let key = parse_key(&raw.controller.station.key).map_err(|m| err("key", m))?;
@@ -233,7 +254,7 @@ impl RigDescription {
             }
             let bench =
                 crate::bench::check(raw.controller.flash, raw.controller.console, raw.fixtures)
-                    .map_err(|(key, m)| err(key, m))?;
+                    .map_err(|(key, m)| err(&key, m))?;
             return Ok(Self {
                 file: path.to_owned(),
                 name: raw.name,

@@ -445,6 +445,11 @@ const BENCH_HEAD: &str = "name: b\ncontroller:\n  firmware: fw.elf\n  station: {
     "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  chamber: { driver: scpi, port: \"tcp://c:5025\", limits: { min: 85C, max: -40C } }\n",
     &["rig.yaml:9:", "`min` (85C) must be below `max` (-40C)"]
 )]
+// Located on the fixture's own line, not on the first `port:` in the file.
+#[case::bad_board_port(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  board: { driver: fixture-board, port: \"tcp://h\" }\n",
+    &["rig.yaml:9:", "fixtures.board.port: expected `tcp://HOST:PORT`"]
+)]
 #[case::unknown_driver(
     "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  supply: { driver: visa, port: /dev/ttyUSB1, limits: { max: 15V } }\n",
     &["rig.yaml:9:", "unknown variant `visa`", "scpi"]

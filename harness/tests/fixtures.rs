@@ -189,3 +189,120 @@ fn fixture_board_over_a_pseudo_terminal() {
     drop(slave);
     board.join().unwrap();
 }
+
+/// `harness rig check` on a bench whose instruments are emulated and whose
+/// console is a pty with an emulated controller behind it: each part is
+/// reported, the missing probe by its selector.
+#[cfg(all(unix, feature = "serial"))]
+#[test]
+fn rig_check_reports_every_part_of_a_bench() {
+    use locker_proto::{Ident, Response, ToHarness, encode_frame};
+    use serialport::SerialPort;
+    use std::io::{BufRead, BufReader, Write};
+
+    let chamber = Emulated::spawn(Kind::Chamber, Behaviour::Good).unwrap();
+    let supply = Emulated::spawn(Kind::Supply, Behaviour::Good).unwrap();
+    let board = Emulated::spawn(Kind::FixtureBoard { compartments: 5 }, Behaviour::Good).unwrap();
+    let (master, slave) = serialport::TTYPort::pair().expect("pty pair");
+    let console = slave.name().expect("pty path");
+    let controller = std::thread::spawn(move || {
+        let mut out = master.try_clone_native().expect("clone");
+        let mut lines = BufReader::new(master);
+        let mut line = String::new();
+        while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
+            // Some chatter first, as a running controller has.
+            let mut reply = heapless::String::<200>::new();
+            let _ = encode_frame(7, &"EV 100 heater off", &mut reply);
+            let _ = out.write_all(reply.as_bytes());
+            let msg = ToHarness::Response {
+                to: 1,
+                response: Response::Ident {
+                    proto: 1,
+                    build: Ident::try_from("locker-nucleo-0.1.0+00ff").unwrap(),
+                    board: Ident::try_from("nucleo-f446re").unwrap(),
+                },
+            };
+            let _ = encode_frame(8, &msg, &mut reply);
+            let _ = out.write_all(reply.as_bytes());
+            line.clear();
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("bench.yaml");
+    std::fs::write(
+        &rig,
+        format!(
+            "name: bench-emu\ncontroller:\n  firmware: missing.elf\n  flash: {{ probe: \"0483:374b:0000EMU\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments: [{{ name: M1, size: M }}]\nfixtures:\n  chamber: {{ driver: scpi, port: \"{}\", limits: {{ min: -40C, max: 85C }} }}\n  supply: {{ driver: scpi, port: \"{}\", limits: {{ max: 15V }} }}\n  board: {{ driver: fixture-board, port: \"{}\" }}\n",
+            chamber.url(),
+            supply.url(),
+            board.url()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .args(["rig", "check", "--rig"])
+        .arg(&rig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let has = |part: &str, verdict: &str, text: &str| {
+        stdout.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(part) && l.contains(verdict) && l.contains(text)
+        })
+    };
+    assert!(has("lock", "ok", "no other run"), "{stdout}");
+    assert!(has("probe", "FAIL", "0483:374b:0000EMU"), "{stdout}");
+    assert!(has("console", "ok", &console), "{stdout}");
+    assert!(
+        has(
+            "controller",
+            "ok",
+            "build locker-nucleo-0.1.0+00ff on nucleo-f446re"
+        ),
+        "{stdout}"
+    );
+    assert!(has("chamber", "ok", "EMU-CHAMBER"), "{stdout}");
+    assert!(has("supply", "ok", "EMU-SUPPLY"), "{stdout}");
+    assert!(has("board", "ok", "5 compartments"), "{stdout}");
+    assert!(stdout.contains("1 of 7 parts not ready"), "{stdout}");
+    drop(slave);
+    let _ = controller.join();
+
+    // A port that is not there is named, with the reason.
+    let text = std::fs::read_to_string(&rig)
+        .unwrap()
+        .replace(&console, "/dev/tty-not-here");
+    std::fs::write(&rig, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .args(["rig", "check", "--rig"])
+        .arg(&rig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        has_line(&stdout, "console", "FAIL", "/dev/tty-not-here"),
+        "{stdout}"
+    );
+    assert!(
+        has_line(&stdout, "controller", "skip", "console did not open"),
+        "{stdout}"
+    );
+}
+
+#[cfg(all(unix, feature = "serial"))]
+fn has_line(out: &str, part: &str, verdict: &str, text: &str) -> bool {
+    out.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with(part) && l.contains(verdict) && l.contains(text)
+    })
+}

@@ -1,0 +1,246 @@
+//! `harness rig check`: open every part of a rig and say, part by part,
+//! whether it is ready, and why not.
+//!
+//! ```text
+//! $ harness rig check --rig rigs/bench-example.yaml
+//! rig bench-3 (rigs/bench-example.yaml)
+//!   lock        ok    no other run holds this bench
+//!   probe       FAIL  no debug probe matches `0483:374b:066D...`; probes found: none
+//!   console     ok    /dev/ttyACM0 at 115200 baud
+//!   controller  ok    build locker-nucleo-0.1.0+1f2e... on nucleo-f446re, as flashed
+//!   chamber     ok    locker-hil,EMU-CHAMBER,0001,1.0; air 20.00C
+//!   supply      ok    locker-hil,EMU-SUPPLY,0002,1.0; output 0.000V
+//!   board       ok    locker-fixture-board 1.0, 5 compartments
+//! 1 of 7 parts not ready
+//! ```
+//!
+//! Nothing is written to the controller and no instrument setting changes:
+//! a preflight only asks.
+
+use crate::bench::BenchSettings;
+use crate::fixtures::board::FixtureBoard;
+use crate::fixtures::link::{LineLink, open};
+use crate::fixtures::scpi::{Chamber, Scpi, Supply};
+use crate::rigfile::{RigDescription, RigKind};
+use locker_proto::{Command, MAX_LINE, Response, ToHarness, encode_frame, parse_frame};
+use std::time::{Duration, Instant};
+
+/// How long an instrument or the controller may take to answer.
+const ANSWER: Duration = Duration::from_secs(2);
+
+/// The verdict on one part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ok(String),
+    Fail(String),
+    /// Not checked, because a part it needs failed.
+    Skipped(String),
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub name: &'static str,
+    pub verdict: Verdict,
+}
+
+fn verdict<T>(r: Result<T, String>, ok: impl FnOnce(T) -> String) -> Verdict {
+    match r {
+        Ok(v) => Verdict::Ok(ok(v)),
+        Err(e) => Verdict::Fail(e),
+    }
+}
+
+/// The build id the rig's image carries, when it is at hand without building.
+fn expected_build(desc: &RigDescription) -> Option<String> {
+    let elf = if desc.firmware.is_file() {
+        desc.firmware.clone()
+    } else {
+        let manifest = std::fs::read_to_string(desc.firmware.join("Cargo.toml")).ok()?;
+        let name = manifest.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("name")
+                .and_then(|r| r.trim().strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_owned())
+        })?;
+        desc.firmware
+            .join("target/thumbv7em-none-eabihf/release")
+            .join(name)
+    };
+    crate::image::image_id(&std::fs::read(elf).ok()?).map(|id| id.build)
+}
+
+/// Ask the controller who it is over its console.
+fn identify(link: &mut LineLink) -> Result<(String, String), String> {
+    let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
+    encode_frame(1, &Command::Identify, &mut line).map_err(|_| "cannot encode ID".to_owned())?;
+    link.send(line.trim_end())?;
+    // The controller may be printing events: skip lines until the answer.
+    let deadline = Instant::now() + ANSWER;
+    while Instant::now() < deadline {
+        let text = link.recv("ID")?;
+        if let Ok((_, body)) = parse_frame(&text)
+            && let Ok(ToHarness::Response {
+                to: 1,
+                response: Response::Ident { build, board, .. },
+            }) = ToHarness::parse(body)
+        {
+            return Ok((build.to_string(), board.to_string()));
+        }
+    }
+    Err(format!(
+        "{}: no answer to ID within {} s",
+        link.name(),
+        ANSWER.as_secs()
+    ))
+}
+
+fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let lock = crate::lock::RigLock::acquire(&desc.name, &crate::lock::resources(bench));
+    parts.push(Part {
+        name: "lock",
+        verdict: verdict(lock.as_ref().map_err(|e| e.to_string()), |_| {
+            "no other run holds this bench".into()
+        }),
+    });
+    let probe = crate::flash::for_bench(&bench.probe).and_then(|mut f| f.check());
+    parts.push(Part {
+        name: "probe",
+        verdict: verdict(probe.map_err(|e| e.to_string()), |s| s),
+    });
+    let console = open(&bench.console, ANSWER)
+        .map(|io| LineLink::new("console", io, ANSWER))
+        .map_err(|e| format!("{}: {e}", bench.console));
+    match console {
+        Err(e) => {
+            parts.push(Part {
+                name: "console",
+                verdict: Verdict::Fail(e),
+            });
+            parts.push(Part {
+                name: "controller",
+                verdict: Verdict::Skipped("the console did not open".into()),
+            });
+        }
+        Ok(mut link) => {
+            parts.push(Part {
+                name: "console",
+                verdict: Verdict::Ok(bench.console.to_string()),
+            });
+            let expected = expected_build(desc);
+            let id = identify(&mut link).and_then(|(build, board)| match &expected {
+                Some(e) if *e != build => Err(format!(
+                    "announces build `{build}` on {board}, but the rig's image is `{e}`: flash it (`harness flash`)"
+                )),
+                Some(_) => Ok(format!("build {build} on {board}, as the rig's image")),
+                None => Ok(format!("build {build} on {board} (the rig's image is not built, so not compared)")),
+            });
+            parts.push(Part {
+                name: "controller",
+                verdict: verdict(id, |s| s),
+            });
+        }
+    }
+    if let Some(c) = &bench.chamber {
+        let r = open(&c.port, ANSWER)
+            .map_err(|e| format!("{}: {e}", c.port))
+            .and_then(|io| {
+                let mut ch =
+                    Chamber::new(Scpi::new(LineLink::new("chamber", io, ANSWER)), c.limits);
+                Ok(format!("{}; air {:.2}C", ch.identify()?, ch.read()?))
+            });
+        parts.push(Part {
+            name: "chamber",
+            verdict: verdict(r, |s| s),
+        });
+    }
+    if let Some(s) = &bench.supply {
+        let r = open(&s.port, ANSWER)
+            .map_err(|e| format!("{}: {e}", s.port))
+            .and_then(|io| {
+                let mut su = Supply::new(Scpi::new(LineLink::new("supply", io, ANSWER)), s.limits);
+                Ok(format!("{}; output {:.3}V", su.identify()?, su.read()?))
+            });
+        parts.push(Part {
+            name: "supply",
+            verdict: verdict(r, |s| s),
+        });
+    }
+    if let Some(b) = &bench.board {
+        let r = open(b, ANSWER)
+            .map_err(|e| format!("{b}: {e}"))
+            .and_then(|io| {
+                FixtureBoard::new(LineLink::new("fixture board", io, ANSWER)).identify()
+            });
+        let want = desc.compartments.len();
+        let r = r.and_then(|id| {
+            if id.compartments < want {
+                Err(format!(
+                    "locker-fixture-board {} drives {} compartments; the rig has {want}",
+                    id.version, id.compartments
+                ))
+            } else {
+                Ok(format!(
+                    "locker-fixture-board {}, {} compartments",
+                    id.version, id.compartments
+                ))
+            }
+        });
+        parts.push(Part {
+            name: "board",
+            verdict: verdict(r, |s| s),
+        });
+    }
+    parts
+}
+
+/// Check every part of the rig.
+pub fn check(desc: &RigDescription) -> Vec<Part> {
+    match &desc.kind {
+        RigKind::Bench(bench) => bench_parts(desc, bench),
+        RigKind::Sim(_) => vec![Part {
+            name: "sim",
+            verdict: Verdict::Ok(
+                "firmware and plant run inside the harness; nothing to open".into(),
+            ),
+        }],
+        RigKind::Qemu { qemu, .. } => {
+            let r = std::process::Command::new(&qemu.executable)
+                .arg("--version")
+                .output()
+                .map_err(|e| format!("cannot run `{}`: {e}; apt-get install -y --no-install-recommends qemu-system-arm", qemu.executable))
+                .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned());
+            vec![Part {
+                name: "qemu",
+                verdict: verdict(r, |s| s),
+            }]
+        }
+    }
+}
+
+/// The report as printed, one part a line.
+pub fn render(desc: &RigDescription, parts: &[Part]) -> String {
+    let mut out = format!("rig {} ({})\n", desc.name, desc.file.display());
+    let mut bad = 0;
+    for p in parts {
+        let (tag, text) = match &p.verdict {
+            Verdict::Ok(t) => ("ok", t),
+            Verdict::Fail(t) => {
+                bad += 1;
+                ("FAIL", t)
+            }
+            Verdict::Skipped(t) => {
+                bad += 1;
+                ("skip", t)
+            }
+        };
+        out.push_str(&format!("  {:<11} {tag:<5} {text}\n", p.name));
+    }
+    if bad == 0 {
+        out.push_str(&format!("all {} parts ready\n", parts.len()));
+    } else {
+        out.push_str(&format!("{bad} of {} parts not ready\n", parts.len()));
+    }
+    out
+}
