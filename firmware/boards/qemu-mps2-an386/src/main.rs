@@ -28,38 +28,8 @@ use locker_proto::plant::{NV_CHUNK, Stimulus, ToBoard, ToPlant};
 use locker_proto::{LineDecoder, Link, MAX_LINE, encode_frame, parse_frame};
 use uart::Uart;
 
-const BUILD_ID: &str = env!("LOCKER_BUILD_ID");
-const BOARD: &str = "mps2-an386";
-
-const IMAGE_MARKER_LEN: usize = 96;
-
-/// What this image is, readable from the ELF without running it: the
-/// harness finds `LOCKER-IMAGE` to check the build before it boots the image.
-#[used]
-#[unsafe(no_mangle)]
-static LOCKER_IMAGE: [u8; IMAGE_MARKER_LEN] = image_marker();
-
-const fn image_marker() -> [u8; IMAGE_MARKER_LEN] {
-    let mut out = [0u8; IMAGE_MARKER_LEN];
-    let parts: [&[u8]; 4] = [
-        b"LOCKER-IMAGE build=",
-        BUILD_ID.as_bytes(),
-        b" board=",
-        BOARD.as_bytes(),
-    ];
-    let mut n = 0;
-    let mut p = 0;
-    while p < parts.len() {
-        let mut i = 0;
-        while i < parts[p].len() && n < IMAGE_MARKER_LEN - 1 {
-            out[n] = parts[p][i];
-            n += 1;
-            i += 1;
-        }
-        p += 1;
-    }
-    out
-}
+// BUILD_ID, BOARD and the LOCKER_IMAGE marker, from the build script.
+include!(concat!(env!("OUT_DIR"), "/image.rs"));
 
 /// External interrupts of the AN386 image that this firmware uses.
 #[derive(Clone, Copy)]
