@@ -245,7 +245,7 @@ impl RigDescription {
         let is_bench = raw.controller.flash.is_some()
             || raw.controller.console.is_some()
             || raw.fixtures.is_some();
-        if is_bench {
+        let kind = if is_bench {
             if raw.plant.is_some() || raw.qemu.is_some() {
                 return Err(err(
                     if raw.plant.is_some() { "plant" } else { "qemu" },
@@ -255,53 +255,40 @@ impl RigDescription {
             let bench =
                 crate::bench::check(raw.controller.flash, raw.controller.console, raw.fixtures)
                     .map_err(|(key, m)| err(&key, m))?;
-            return Ok(Self {
-                file: path.to_owned(),
-                name: raw.name,
-                labels: raw.labels,
-                firmware: normalise(
-                    &path
-                        .parent()
-                        .unwrap_or(Path::new("."))
-                        .join(&raw.controller.firmware),
-                ),
-                station: raw.controller.station.id,
-                key,
-                compartments,
-                kind: RigKind::Bench(bench),
-            });
-        }
-        let Some(plant) = raw.plant else {
-            return Err(err(
+            RigKind::Bench(bench)
+        } else {
+            let Some(plant) = raw.plant else {
+                return Err(err(
                 "name",
                 "this rig has no `plant` section; sim and qemu rigs describe the plant model around the controller there, bench rigs their `flash`, `console` and `fixtures`".into(),
             ));
-        };
-        let plant = SimSettings {
-            start_unix: parse_utc(&plant.start)
-                .map_err(|m| err("start", format!("plant.start: {m}")))?,
-            ambient: plant.ambient,
-            supply: plant.supply,
-            seed: plant.seed,
-        };
-        let kind = match raw.qemu {
-            None => RigKind::Sim(plant),
-            Some(q) => {
-                if q.machine != QEMU_MACHINE {
-                    return Err(err(
-                        "machine",
-                        format!(
-                            "qemu.machine: expected `{QEMU_MACHINE}` (the machine the board crate is built for), found `{}`",
-                            q.machine
-                        ),
-                    ));
-                }
-                RigKind::Qemu {
-                    plant,
-                    qemu: QemuSettings {
-                        executable: q.executable,
-                        machine: q.machine,
-                    },
+            };
+            let plant = SimSettings {
+                start_unix: parse_utc(&plant.start)
+                    .map_err(|m| err("start", format!("plant.start: {m}")))?,
+                ambient: plant.ambient,
+                supply: plant.supply,
+                seed: plant.seed,
+            };
+            match raw.qemu {
+                None => RigKind::Sim(plant),
+                Some(q) => {
+                    if q.machine != QEMU_MACHINE {
+                        return Err(err(
+                            "machine",
+                            format!(
+                                "qemu.machine: expected `{QEMU_MACHINE}` (the machine the board crate is built for), found `{}`",
+                                q.machine
+                            ),
+                        ));
+                    }
+                    RigKind::Qemu {
+                        plant,
+                        qemu: QemuSettings {
+                            executable: q.executable,
+                            machine: q.machine,
+                        },
+                    }
                 }
             }
         };
