@@ -6,6 +6,7 @@
 pub mod backoffice;
 pub mod bench;
 pub mod cli;
+pub mod console_port;
 pub mod diag;
 pub mod exit;
 pub mod filter;

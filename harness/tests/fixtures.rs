@@ -306,3 +306,68 @@ fn has_line(out: &str, part: &str, verdict: &str, text: &str) -> bool {
         l.starts_with(part) && l.contains(verdict) && l.contains(text)
     })
 }
+
+/// The console survives a board reset that takes the port away: the
+/// reader opens the same (by-id style) path again and the banner printed
+/// meanwhile is not lost. A port that never comes back is an error in time.
+#[cfg(all(unix, feature = "serial"))]
+#[test]
+fn console_port_reopens_after_a_reset_and_keeps_the_banner() {
+    use locker_hil::console_port::{ConsolePort, Read};
+    use serialport::SerialPort;
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("usb-locker-if02");
+    let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+    std::os::unix::fs::symlink(slave.name().unwrap(), &link).unwrap();
+    let port = PortRef::Serial {
+        path: link.display().to_string(),
+        baud: 115_200,
+    };
+    let mut console = ConsolePort::open(port, Duration::from_secs(2)).unwrap();
+    master.write_all(b"before reset\n").unwrap();
+    let mut seen = Vec::new();
+    let read_until = |console: &mut ConsolePort, seen: &mut Vec<u8>, want: &[u8]| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut reopened = false;
+        while !seen.windows(want.len()).any(|w| w == want) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw {want:?}: {seen:?}"
+            );
+            match console.read(Duration::from_millis(100)).unwrap() {
+                Read::Bytes(b) => seen.extend_from_slice(&b),
+                Read::Reopened => reopened = true,
+                Read::Idle => {}
+            }
+        }
+        reopened
+    };
+    read_until(&mut console, &mut seen, b"before reset");
+
+    // The board resets: its USB port vanishes, and a new one appears under
+    // the same by-id name, already holding the banner.
+    drop(master);
+    drop(slave);
+    let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+    master.write_all(b"0 HELLO banner\n").unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(slave.name().unwrap(), &link).unwrap();
+    let reopened = read_until(&mut console, &mut seen, b"HELLO banner");
+    assert!(reopened, "the reopen is reported");
+    console.write(b"ID\n").unwrap();
+
+    // Gone for good: an error within the reopen window, not a hang.
+    drop(master);
+    drop(slave);
+    std::fs::remove_file(&link).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        match console.read(Duration::from_millis(100)) {
+            Err(e) => break e,
+            Ok(_) => assert!(std::time::Instant::now() < deadline, "no error"),
+        }
+    };
+    assert!(err.contains("not back within 2000 ms"), "{err}");
+}
