@@ -493,13 +493,9 @@ pub async fn run_plan(
             runner::run_until(plan, jobs, desc, make, on_event, stop).await
         }
         RigKind::Bench(_) => {
-            // Every case is reported as a rig error, never dropped.
-            let make = move |_| {
-                Err::<SimRig, _>(crate::rig::RigError::Unsupported(format!(
-                    "run cases on bench `{}` yet: the bench console and fixture drivers are not built; `harness flash` works",
-                    d.name
-                )))
-            };
+            // One controller, one rig: cases run one after another.
+            let jobs = 1;
+            let make = move |_| crate::bench_rig::BenchRig::new((*d).clone());
             runner::run_until(plan, jobs, desc, make, on_event, stop).await
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod backoffice;
 pub mod bench;
+pub mod bench_rig;
 pub mod cli;
 pub mod console_port;
 pub mod diag;

@@ -118,3 +118,15 @@ pub trait Rig: Send {
     /// The case is over: power down what only a case needs (an emulator).
     fn release(&mut self) {}
 }
+
+/// Run `f`, which may block on I/O, without starving other tasks of a
+/// multi-threaded runtime (a current-thread runtime simply waits).
+pub(crate) fn blocking<T>(blocks: bool, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if blocks && h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

@@ -547,14 +547,14 @@ impl<K: McuKind> Rig for ModelRig<K> {
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
         let w = self.world()?;
-        blocking(K::BLOCKING, || w.console_write(bytes))
+        crate::rig::blocking(K::BLOCKING, || w.console_write(bytes))
     }
 
     async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
         // Virtual time is CPU work: let other tasks and timers in between calls.
         tokio::task::yield_now().await;
         let w = self.world()?;
-        blocking(K::BLOCKING, || {
+        crate::rig::blocking(K::BLOCKING, || {
             w.advance(until.as_millis() as u64, EVENT_BUDGET)
         })?;
         if let Some(m) = w.plant.measurements.pop_front() {
@@ -568,23 +568,11 @@ impl<K: McuKind> Rig for ModelRig<K> {
 
     async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
         let w = self.world()?;
-        blocking(K::BLOCKING, || w.act(action))
+        crate::rig::blocking(K::BLOCKING, || w.act(action))
     }
 
     fn release(&mut self) {
         // Power goes with the world: an emulator stops with its case.
         self.world = None;
-    }
-}
-
-/// Run `f`, which may block on I/O, without starving other tasks of a
-/// multi-threaded runtime (a current-thread runtime simply waits).
-fn blocking<T>(blocks: bool, f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if blocks && h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
