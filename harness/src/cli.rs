@@ -198,14 +198,24 @@ fn flash(a: FlashArgs) -> Exit {
     };
     let build = crate::image::image_id(&bytes)
         .map_or_else(|| "(no LOCKER-IMAGE identity)".to_owned(), |id| id.build);
-    let mut progress = |step: crate::flash::FlashStep| {
-        if let crate::flash::FlashStep::Programming { done, total } = step {
-            eprint!("\rprogramming {done}/{total} bytes");
-        } else {
-            eprintln!("{step:?}");
+    // A bar on a terminal; nothing when stderr is a file or a CI log.
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut progress = |step: crate::flash::FlashStep| match step {
+        crate::flash::FlashStep::Programming { done, total } => {
+            bar.set_message("programming");
+            bar.set_length(total);
+            bar.set_position(done);
         }
+        other => bar.set_message(format!("{other:?}").to_lowercase()),
     };
-    match flasher.flash(&elf, &build, &mut progress) {
+    let result = flasher.flash(&elf, &build, &mut progress);
+    bar.finish_and_clear();
+    match result {
         Ok(r) if r.skipped => {
             println!(
                 "{}: already holds {} ({}); not written",
