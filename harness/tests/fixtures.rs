@@ -371,3 +371,35 @@ fn console_port_reopens_after_a_reset_and_keeps_the_banner() {
     };
     assert!(err.contains("not back within 2000 ms"), "{err}");
 }
+
+/// Every driver, against every way an instrument misbehaves: an error that
+/// names the instrument and what went wrong, in bounded time.
+#[rstest::rstest]
+fn every_driver_reports_a_misbehaving_instrument(
+    #[values(Kind::Chamber, Kind::Supply, Kind::FixtureBoard { compartments: 5 })] kind: Kind,
+    #[values(
+        Behaviour::Late(Duration::from_millis(300)),
+        Behaviour::Garbage,
+        Behaviour::Vanish { after: 0 }
+    )]
+    behaviour: Behaviour,
+) {
+    let e = Emulated::spawn(kind, behaviour).unwrap();
+    let started = std::time::Instant::now();
+    let l = link(&e, "instrument", 100);
+    let err = match kind {
+        Kind::Chamber => Chamber::new(Scpi::new(l), limits()).identify().unwrap_err(),
+        Kind::Supply => Supply::new(Scpi::new(l), SupplyLimits { max: Volts(15.0) })
+            .identify()
+            .unwrap_err(),
+        Kind::FixtureBoard { .. } => FixtureBoard::new(l).identify().map(|_| ()).unwrap_err(),
+    };
+    assert!(err.starts_with("instrument: "), "{err}");
+    let expected = match behaviour {
+        Behaviour::Late(_) => "no answer",
+        Behaviour::Garbage => "garbage",
+        _ => "closed",
+    };
+    assert!(err.contains(expected), "{behaviour:?}: {err}");
+    assert!(started.elapsed() < Duration::from_secs(2), "bounded: {err}");
+}
