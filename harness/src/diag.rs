@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 
 /// Inputs larger than this are refused before parsing.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+/// Flow collections (`[...]`, `{...}`) nested deeper than this are refused
+/// before parsing: no suite needs it, and the parser's time grows with it.
+pub const MAX_FLOW_DEPTH: usize = 64;
+/// How much of a long source line an error shows on each side of its column.
+const SHOW_AROUND: usize = 60;
 
 /// A problem with a suite or rig file: where it is and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +18,10 @@ pub struct InputError {
     /// 1-based line and column, when the problem has a place.
     pub at: Option<(usize, usize)>,
     pub message: String,
-    /// The offending line, to show under the message.
+    /// The offending line (or the part of a long one around the column).
     pub source_line: Option<String>,
+    /// Characters of the line left out before `source_line`.
+    shown_from: usize,
 }
 
 impl InputError {
@@ -24,6 +31,7 @@ impl InputError {
             at: None,
             message: message.into(),
             source_line: None,
+            shown_from: 0,
         }
     }
 
@@ -36,22 +44,31 @@ impl InputError {
     ) -> Self {
         // A location just past the end (unterminated input) shows the last line.
         let lines: Vec<&str> = text.lines().collect();
-        let (line, column, source_line) = match lines.get(line.saturating_sub(1)) {
-            Some(l) => (line, column, Some(l.chars().take(200).collect())),
+        let (line, column, src) = match lines.get(line.saturating_sub(1)) {
+            Some(l) => (line, column, Some(*l)),
             None => match lines.last() {
-                Some(l) => (
-                    lines.len(),
-                    l.chars().count() + 1,
-                    Some(l.chars().take(200).collect()),
-                ),
+                Some(l) => (lines.len(), l.chars().count() + 1, Some(*l)),
                 None => (line, column, None),
             },
         };
+        // Show a window of a long line around the column, not all of it.
+        let shown_from = column.saturating_sub(1 + SHOW_AROUND);
+        let source_line = src.map(|l| {
+            let mut shown: String = l.chars().skip(shown_from).take(2 * SHOW_AROUND).collect();
+            if shown_from > 0 {
+                shown.insert(0, '…');
+            }
+            if l.chars().count() > shown_from + 2 * SHOW_AROUND {
+                shown.push('…');
+            }
+            shown
+        });
         Self {
             file: file.to_owned(),
             at: Some((line, column)),
             message: message.into(),
             source_line,
+            shown_from,
         }
     }
 
@@ -65,7 +82,7 @@ impl InputError {
             )
             .replace(
                 "expected struct RawRig",
-                "expected a rig: a mapping with `name`, `labels`, `controller` and `sim`",
+                "expected a rig: a mapping with `name`, `labels`, `controller` and `plant`, `qemu` or `fixtures`",
             );
         match err.location() {
             Some(loc) => Self::at(file, text, loc.line(), loc.column(), msg),
@@ -90,7 +107,12 @@ impl fmt::Display for InputError {
                 if let Some(src) = &self.source_line {
                     let w = line.to_string().len();
                     let pad = " ".repeat(w);
-                    let caret = " ".repeat(col.saturating_sub(1));
+                    let skipped = if self.shown_from > 0 {
+                        self.shown_from - 1
+                    } else {
+                        0
+                    };
+                    let caret = " ".repeat(col.saturating_sub(1).saturating_sub(skipped));
                     write!(f, "\n {pad} |\n {line} | {src}\n {pad} | {caret}^")?;
                 }
                 Ok(())
@@ -173,7 +195,122 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             "tab used for indentation: YAML indents with spaces",
         ));
     }
-    yaml_serde::from_str(text).map_err(|e| InputError::from_yaml(path, text, &e))
+    if let Some((i, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        let (line, col) = line_col(text, i);
+        return Err(InputError::at(
+            path,
+            text,
+            line,
+            col,
+            format!(
+                "control character U+{:04X}: suite and rig files are text",
+                u32::from(c)
+            ),
+        ));
+    }
+    if let Some(i) = too_deep(text) {
+        let (line, col) = line_col(text, i);
+        return Err(InputError::at(
+            path,
+            text,
+            line,
+            col,
+            format!("`[`/`{{` nested more than {MAX_FLOW_DEPTH} deep: refused before parsing"),
+        ));
+    }
+    yaml_serde::from_str(text).map_err(|e| {
+        let mut err = InputError::from_yaml(path, text, &e);
+        // The parser places a duplicate key at its map; point at the second key.
+        if let Some(key) = duplicate_key(&err.message)
+            && let Some(i) = second_key(text, &key)
+        {
+            let (line, col) = line_col(text, i);
+            err = InputError::at(
+                path,
+                text,
+                line,
+                col,
+                format!("{}: `{key}` appears twice in one mapping", err.message),
+            );
+        }
+        err
+    })
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |n| n + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+/// Byte offset where flow collections first nest deeper than allowed.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if comment {
+            comment = c != '\n';
+        } else if let Some(q) = quote {
+            if q == '"' && c == '\\' {
+                chars.next();
+            } else if c == q {
+                // `''` inside single quotes is an escaped quote.
+                if q == '\'' && chars.peek().is_some_and(|&(_, n)| n == '\'') {
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if matches!(prev, ' ' | '\n' | '[' | '{' | ',' | ':') => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some(i);
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    None
+}
+
+/// The key of a "duplicate field" / "duplicate entry" parser error.
+fn duplicate_key(message: &str) -> Option<String> {
+    let rest = message
+        .split("duplicate field `")
+        .nth(1)
+        .or_else(|| message.split("duplicate entry with key \"").nth(1))?;
+    let end = rest.find(['`', '"'])?;
+    Some(rest[..end].to_owned())
+}
+
+/// Byte offset of the second place `key:` is written as a key.
+fn second_key(text: &str, key: &str) -> Option<usize> {
+    let pat = format!("{key}:");
+    text.match_indices(&pat)
+        .filter(|(i, _)| {
+            let before = text[..*i].chars().next_back();
+            before.is_none_or(|c| matches!(c, ' ' | '\n' | '{' | ','))
+        })
+        .nth(1)
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

@@ -1,0 +1,165 @@
+//! A corpus of malformed and hostile suite and rig files: each is refused
+//! with exit 2 and an error naming the file and line, in bounded time, and
+//! never panics (alias bombs, deep nesting, huge files included).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rstest::rstest;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn alias_bomb(top: &str) -> Vec<u8> {
+    let mut s = format!(
+        "name: bomb\n{top}:\n  - &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+    );
+    let mut prev = 'a';
+    for n in 'b'..='j' {
+        s += &format!(
+            "  - &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        );
+        prev = n;
+    }
+    s += &format!("description: *{prev}\ncases: *{prev}\n");
+    s.into_bytes()
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    match name {
+        "empty" => Vec::new(),
+        "only_comments" => b"# nothing here\n\n# still nothing\n".to_vec(),
+        "not_utf8" => b"name: caf\xe9\ncases: []\n".to_vec(),
+        "nul_byte" => b"name: a\x00b\ncases: []\n".to_vec(),
+        "tab_indent" => b"name: t\ncases:\n\t- name: x\n".to_vec(),
+        "unterminated_string" => b"name: \"abc\ncases: []\n".to_vec(),
+        "unterminated_flow" => b"name: x\ncases: [{ name: y, steps: [\n".to_vec(),
+        "duplicate_key" => b"name: a\ncases: []\nname: b\n".to_vec(),
+        "top_level_list" => b"- name: x\n- name: y\n".to_vec(),
+        "top_level_scalar" => b"just a string\n".to_vec(),
+        "unknown_step" => {
+            b"name: s\ncases:\n  - name: c\n    steps:\n      - teleport: M1\n".to_vec()
+        }
+        "wrong_unit" => {
+            b"name: s\ncases:\n  - name: c\n    steps:\n      - wait: 5 parsecs\n".to_vec()
+        }
+        "huge_duration" => {
+            b"name: s\ncases:\n  - name: c\n    steps:\n      - wait: 99999999999d\n".to_vec()
+        }
+        "alias_bomb" => alias_bomb("tags"),
+        "alias_bomb_cases" => alias_bomb("x-anchors"),
+        "deep_flow_seq" => format!(
+            "name: x\ncases: {}{}\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        )
+        .into_bytes(),
+        "deep_flow_map" => format!(
+            "name: x\ncases: {}1{}\n",
+            "{a: ".repeat(100_000),
+            "}".repeat(100_000)
+        )
+        .into_bytes(),
+        "deep_block" => {
+            let mut s = String::from("name: x\ncases:\n");
+            for i in 0..2_000 {
+                s += &" ".repeat(2 * (i + 1));
+                s += "-\n";
+            }
+            s.into_bytes()
+        }
+        "many_keys" => {
+            let mut s = String::from("name: x\ncases:\n  - name: c\n    steps:\n");
+            for _ in 0..200_000 {
+                s += "      - wait: 1s\n";
+            }
+            s += "      - teleport: x\n";
+            s.into_bytes()
+        }
+        "over_size_limit" => {
+            let mut v = b"name: big\ndescription: \"".to_vec();
+            v.resize(v.len() + 20 * 1024 * 1024, b'x');
+            v.extend_from_slice(b"\"\ncases: []\n");
+            v
+        }
+        "long_line_error" => {
+            format!("name: x\ncases: [{}teleport]\n", "\" \", ".repeat(50_000)).into_bytes()
+        }
+        other => panic!("no corpus file {other}"),
+    }
+}
+
+fn check(args: &[&str], dir: &Path) -> (Option<i32>, String, Duration) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.code(), text, t.elapsed())
+}
+
+#[rstest]
+fn hostile_suite_files_are_refused_promptly(
+    #[values(
+        "empty",
+        "only_comments",
+        "not_utf8",
+        "nul_byte",
+        "tab_indent",
+        "unterminated_string",
+        "unterminated_flow",
+        "duplicate_key",
+        "top_level_list",
+        "top_level_scalar",
+        "unknown_step",
+        "wrong_unit",
+        "huge_duration",
+        "alias_bomb",
+        "alias_bomb_cases",
+        "deep_flow_seq",
+        "deep_flow_map",
+        "deep_block",
+        "many_keys",
+        "over_size_limit",
+        "long_line_error"
+    )]
+    name: &str,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = format!("{name}.yaml");
+    std::fs::write(dir.path().join(&file), corpus(name)).unwrap();
+    let rig = repo().join("rigs/sim.yaml");
+    // As a suite, then as a rig file.
+    let abs = dir.path().join(&file);
+    for (args, cwd) in [
+        (
+            vec!["check", file.as_str(), "--rig", rig.to_str().unwrap()],
+            dir.path().to_owned(),
+        ),
+        (vec!["check", "--rig", abs.to_str().unwrap()], repo()),
+    ] {
+        let (code, text, took) = check(&args, &cwd);
+        assert_eq!(code, Some(2), "{args:?}:\n{text}");
+        assert!(text.contains(&file), "names the file: {text}");
+        assert!(!text.contains("panicked"), "{text}");
+        assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
+        // Errors about a place in the file say which line; size and emptiness have none.
+        if !matches!(name, "empty" | "only_comments" | "over_size_limit") {
+            assert!(text.contains(&format!("{file}:")), "names the line: {text}");
+        }
+        // A long line is shown as a window, not pasted whole into the terminal.
+        assert!(
+            text.lines().all(|l| l.chars().count() < 400),
+            "{}",
+            &text[..text.len().min(600)]
+        );
+    }
+}
