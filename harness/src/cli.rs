@@ -517,6 +517,8 @@ pub async fn run_plan(
 /// dropped, which powers emulators down), finished cases stay in the JUnit
 /// file, and the harness exits 130.
 fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -> Exit {
+    let planned = plan.clone();
+    let rig_name = desc.name.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.jobs.clamp(1, 64))
         .enable_time()
@@ -567,9 +569,24 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         run_plan(plan, a.jobs, desc, on_event, stop).await
     });
     let Some(reports) = outcome else {
+        // Unfinished cases stay visible: skipped, with the reason.
+        let finished = done.len();
+        for (i, p) in planned.iter().enumerate() {
+            if !done.iter().any(|r| r.index == i) {
+                let outcome = runner::Outcome::Skipped {
+                    reason: "not run: the run was interrupted (Ctrl-C) before this case finished"
+                        .into(),
+                };
+                done.push(runner::not_run(i, p, &rig_name, outcome));
+            }
+        }
+        done.sort_by_key(|r| r.index);
+        if let Err(e) = report::write_junit(&a.junit, &done) {
+            eprintln!("error: {e}");
+        }
         eprintln!(
-            "interrupted: {} case(s) finished and are in {}",
-            done.len(),
+            "interrupted: {finished} case(s) finished, {} marked skipped; report in {}",
+            done.len() - finished,
             a.junit.display()
         );
         return Exit::Interrupted;

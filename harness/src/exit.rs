@@ -6,7 +6,7 @@
 //! | 1 | at least one case failed: the controller did something wrong |
 //! | 2 | bad input or usage: a suite or rig file, a flag, a filter |
 //! | 3 | rig or infrastructure error: flashing, console, fixture, report writing |
-//! | 130 | interrupted (Ctrl-C); cases finished before it are in the JUnit file |
+//! | 130 | interrupted (Ctrl-C); finished cases in the JUnit file, the rest skipped with the reason |
 //!
 //! When a run has both failures and rig errors it exits 3: its results are
 //! incomplete, and that needs attention before the failures can be trusted.

@@ -1074,6 +1074,27 @@ pub enum RunEvent {
     CaseFinished(Box<CaseReport>),
 }
 
+/// The report of a case that never ran on a rig (no healthy rig, interrupted).
+pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseReport {
+    CaseReport {
+        index,
+        suite: p.suite.clone(),
+        suite_file: p.suite_file.clone(),
+        name: p.case.name.clone(),
+        outcome,
+        rig: rig.to_owned(),
+        build: None,
+        proto: None,
+        seed: p.seed,
+        started: SystemTime::now(),
+        wall: Duration::ZERO,
+        rig_time: Duration::ZERO,
+        steps_run: 0,
+        transcript: Vec::new(),
+        trace: Vec::new(),
+    }
+}
+
 /// Run `plan` on `jobs` rigs made by `make_rig`, reporting through `on_event`.
 pub async fn run<R, F>(
     plan: Vec<Planned>,
@@ -1183,26 +1204,11 @@ where
         .unwrap_or_default();
     for (i, p) in left {
         let message = format!("no healthy rig could run this case: {}", why.join("; "));
-        let report = CaseReport {
-            index: i,
-            suite: p.suite.clone(),
-            suite_file: p.suite_file.clone(),
-            name: p.case.name.clone(),
-            outcome: Outcome::Error {
-                step: "flash".into(),
-                message,
-            },
-            rig: desc.name.clone(),
-            build: None,
-            proto: None,
-            seed: p.seed,
-            started: SystemTime::now(),
-            wall: Duration::ZERO,
-            rig_time: Duration::ZERO,
-            steps_run: 0,
-            transcript: Vec::new(),
-            trace: Vec::new(),
+        let outcome = Outcome::Error {
+            step: "flash".into(),
+            message,
         };
+        let report = not_run(i, &p, &desc.name, outcome);
         reports.push(report.clone());
         on_event(RunEvent::CaseFinished(Box::new(report)));
     }

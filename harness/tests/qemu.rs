@@ -230,9 +230,10 @@ fn harness_with_emulators(junit: &Path) -> std::process::Child {
 fn ctrl_c_stops_the_run_and_every_emulator() {
     let Some(_one) = qemu_test() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = harness_with_emulators(&dir.path().join("junit.xml"));
+    let junit = dir.path().join("junit.xml");
+    let mut child = harness_with_emulators(&junit);
     let pid = child.id();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_finished_cases(&junit, 2);
     let status = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
@@ -251,14 +252,54 @@ fn ctrl_c_stops_the_run_and_every_emulator() {
     };
     assert_eq!(code, Some(130), "interrupted runs exit 130");
     assert_no_emulators(pid, "emulators outlived the harness");
+    // Every planned case is in the report: finished ones as they ended, the
+    // rest skipped with the reason.
+    let report = read_report(&junit).expect("the report parses");
+    let cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .collect();
+    assert_eq!(cases.len(), 86);
+    let interrupted = cases
+        .iter()
+        .filter(|c| format!("{:?}", c.status).contains("interrupted (Ctrl-C)"))
+        .count();
+    assert!(
+        (1..=84).contains(&interrupted),
+        "{interrupted} marked interrupted"
+    );
+}
+
+/// The run's JUnit report, if it is there and parses.
+fn read_report(junit: &Path) -> Option<quick_junit::Report> {
+    let xml = std::fs::read_to_string(junit).ok()?;
+    quick_junit::Report::deserialize_from_str(&xml).ok()
+}
+
+/// Wait until the run's report holds at least `n` cases; returns how many.
+fn wait_for_finished_cases(junit: &Path, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let count = read_report(junit).map_or(0, |r| {
+            r.test_suites.iter().map(|s| s.test_cases.len()).sum()
+        });
+        if count >= n {
+            return count;
+        }
+        assert!(Instant::now() < deadline, "no case finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
 fn a_killed_harness_takes_its_emulators_with_it() {
     let Some(_one) = qemu_test() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = harness_with_emulators(&dir.path().join("junit.xml"));
+    let junit = dir.path().join("junit.xml");
+    let mut child = harness_with_emulators(&junit);
     let pid = child.id();
+    let finished = wait_for_finished_cases(&junit, 2);
     // SIGKILL: no handler runs; the kernel's parent-death signal must do it.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -271,6 +312,14 @@ fn a_killed_harness_takes_its_emulators_with_it() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Rewritten atomically after each case: the report a killed run leaves
+    // parses and holds every case finished before the kill.
+    let report = read_report(&junit).expect("a killed run leaves a report that parses");
+    let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert!(
+        cases >= finished,
+        "{cases} in the report, {finished} seen finished"
+    );
 }
 
 #[test]
