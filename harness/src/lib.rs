@@ -10,6 +10,7 @@ pub mod cli;
 pub mod console_port;
 pub mod diag;
 pub mod exit;
+pub mod faults;
 pub mod filter;
 pub mod fixtures;
 pub mod flash;

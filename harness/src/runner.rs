@@ -496,9 +496,42 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         {
             outcome = self.outcome(path, e);
         }
+        let outcome = self.trust(outcome).await;
         let tail = self.trace_new_obs(self.traced);
         self.traced = tail;
         outcome
+    }
+
+    /// A failure is the controller's only if the console was sound: damaged
+    /// lines make it untrustworthy, and a controller that no longer answers
+    /// `PING` has a console (or power) problem, which is the rig's.
+    async fn trust(&mut self, outcome: Outcome) -> Outcome {
+        let Outcome::Failed { step, message } = outcome else {
+            return outcome;
+        };
+        if self.s.damaged > 0 {
+            let n = self.s.damaged;
+            self.s.note(
+                Dir::Note,
+                format!("{n} console line(s) lost or damaged: the failure is not trusted"),
+            );
+            return Outcome::Error {
+                message: format!(
+                    "{n} console line(s) were lost or damaged during the case, so this cannot be trusted as the controller's failure:\n{message}"
+                ),
+                step,
+            };
+        }
+        if let Err(e) = self.s.command(Command::Ping).await {
+            self.s.note(Dir::Note, format!("liveness check: {e}"));
+            return Outcome::Error {
+                message: format!(
+                    "the controller stopped answering on the console ({e}), so this is the rig's problem, not a verdict:\n{message}"
+                ),
+                step,
+            };
+        }
+        Outcome::Failed { step, message }
     }
 
     fn outcome(&mut self, step: String, e: StepError) -> Outcome {
@@ -1136,10 +1169,16 @@ where
         Arc::new(Mutex::new(plan.into_iter().enumerate().collect()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
     let make_rig = Arc::new(make_rig);
+    let requeued = Arc::new(Mutex::new(std::collections::HashSet::new()));
     let mut workers = Vec::new();
     for j in 0..jobs {
-        let (queue, tx, make_rig, desc) =
-            (queue.clone(), tx.clone(), make_rig.clone(), desc.clone());
+        let (queue, tx, make_rig, desc, requeued) = (
+            queue.clone(),
+            tx.clone(),
+            make_rig.clone(),
+            desc.clone(),
+            requeued.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let take = || queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
             let rig = make_rig(j);
@@ -1158,6 +1197,26 @@ where
             };
             while let Some((i, p)) = take() {
                 let report = run_case(&mut rig, &desc, &flash, &p, i).await;
+                // A rig that cannot even be brought to a known state is
+                // unhealthy: it leaves the pool, and its case goes back once
+                // for a healthy rig to take.
+                if let Outcome::Error { step, message } = &report.outcome
+                    && step == "prepare"
+                {
+                    let why = RigError::Console(format!(
+                        "rig `{}` taken out of the pool: {message}",
+                        rig.name()
+                    ));
+                    let first_time = requeued.lock().is_ok_and(|mut r| r.insert(i));
+                    if first_time {
+                        if let Ok(mut q) = queue.lock() {
+                            q.push_front((i, p));
+                        }
+                    } else {
+                        let _ = tx.send(RunEvent::CaseFinished(Box::new(report)));
+                    }
+                    return Some(why);
+                }
                 if tx.send(RunEvent::CaseFinished(Box::new(report))).is_err() {
                     break;
                 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 /// Idle answers in a row, with the rig clock standing still, that mean the
 /// controller is stuck rather than busy.
 const MAX_STALLS: u32 = 3;
+/// Unreadable or corrupt lines in a row after which the console is broken.
+const MAX_BAD_IN_ROW: u32 = 5;
 
 /// How long a command may go unanswered before the console counts as broken.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -86,6 +88,11 @@ pub struct Session<'r, R: Rig> {
     pub compartments: Vec<String>,
     /// Consecutive idle answers without the rig clock moving.
     stalls: u32,
+    /// Bad lines in a row; many means the console is broken, not the controller.
+    bad_in_row: u32,
+    /// Bad lines and lost lines in this case: a failure seen through a
+    /// damaged console cannot be trusted.
+    pub damaged: u32,
 }
 
 impl<R: Rig> std::fmt::Debug for Session<'_, R> {
@@ -108,6 +115,8 @@ impl<'r, R: Rig> Session<'r, R> {
             responses: VecDeque::new(),
             compartments,
             stalls: 0,
+            bad_in_row: 0,
+            damaged: 0,
         }
     }
 
@@ -152,7 +161,10 @@ impl<'r, R: Rig> Session<'r, R> {
                         self.line(line);
                     }
                 }
-                Ok(true)
+                match self.broken() {
+                    Some(e) => Err(e),
+                    None => Ok(true),
+                }
             }
             RigOutput::Measurement(m) => {
                 let text = match &m {
@@ -213,11 +225,29 @@ impl<'r, R: Rig> Session<'r, R> {
             .unwrap_or_else(|| format!("#{i}"))
     }
 
+    /// A line that could not be read: noted, counted, and the console
+    /// declared broken when they keep coming.
+    fn bad(&mut self, what: String) {
+        self.note(Dir::Note, what);
+        self.bad_in_row += 1;
+        self.damaged += 1;
+    }
+
+    /// The console is corrupting lines one after another.
+    pub fn broken(&self) -> Option<RigError> {
+        (self.bad_in_row >= MAX_BAD_IN_ROW).then(|| {
+            RigError::Console(format!(
+                "the console corrupts every line ({} bad in a row): line noise, a wrong baud rate or a failing cable",
+                self.bad_in_row
+            ))
+        })
+    }
+
     fn line(&mut self, line: Result<String, locker_proto::LineError>) {
         let at = self.now();
         let line = match line {
             Ok(l) => l,
-            Err(e) => return self.note(Dir::Note, format!("unreadable console line: {e}")),
+            Err(e) => return self.bad(format!("unreadable console line: {e}")),
         };
         self.transcript.push(TranscriptLine {
             at,
@@ -226,12 +256,13 @@ impl<'r, R: Rig> Session<'r, R> {
         });
         let (seq, body) = match locker_proto::parse_frame(&line) {
             Ok(f) => f,
-            Err(e) => return self.note(Dir::Note, format!("bad frame ignored: {e}")),
+            Err(e) => return self.bad(format!("bad frame ignored: {e}")),
         };
         let msg = match ToHarness::parse(body) {
             Ok(m) => m,
-            Err(e) => return self.note(Dir::Note, format!("undecodable frame ignored: {e}")),
+            Err(e) => return self.bad(format!("undecodable frame ignored: {e}")),
         };
+        self.bad_in_row = 0;
         let expected = self.rx_seq.map(|s| s.wrapping_add(1));
         if let (Some(exp), false) = (expected, matches!(msg, ToHarness::Hello { .. }))
             && seq != exp
@@ -242,6 +273,7 @@ impl<'r, R: Rig> Session<'r, R> {
                 "sequence gap: expected {exp}, got {seq}: {} line(s) lost",
                 seq.wrapping_sub(exp)
             );
+            self.damaged += 1;
             self.transcript.push(TranscriptLine {
                 at,
                 dir: Dir::Note,

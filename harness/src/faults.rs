@@ -1,0 +1,141 @@
+//! Rig faults on demand: a [`Rig`] wrapper that breaks the transport the
+//! ways real benches break (console cut, garbage, bad checksums, silence,
+//! slow answers, a fixture that stops answering), so tests can show that
+//! each becomes a JUnit error for its case, that the run goes on, and that
+//! nothing waits without a bound.
+
+use crate::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
+use std::time::Duration;
+
+/// One way to break a rig, from the `after`-th console read of a case on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The console vanishes; `recovers`: a reset (the next prepare) brings it back.
+    Cut { recovers: bool },
+    /// Line noise between the controller's lines.
+    Garbage,
+    /// Every line arrives with one byte flipped (its checksum no longer matches).
+    BadChecksums,
+    /// The controller says nothing more (time still passes).
+    Silent,
+    /// Every read takes this long in wall time.
+    Slow(Duration),
+    /// Fixture actions fail as if the instrument stopped answering.
+    FixtureGone,
+}
+
+/// A rig with a fault injected.
+#[derive(Debug)]
+pub struct Faulty<R> {
+    inner: R,
+    fault: Fault,
+    after: u32,
+    reads: u32,
+    /// Cases prepared so far; the fault hits the first case only unless it
+    /// is a cut that does not recover.
+    cases: u32,
+    dead: bool,
+}
+
+impl<R: Rig> Faulty<R> {
+    pub fn new(inner: R, fault: Fault, after: u32) -> Self {
+        Self {
+            inner,
+            fault,
+            after,
+            reads: 0,
+            cases: 0,
+            dead: false,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.cases == 1 && self.reads >= self.after
+    }
+}
+
+impl<R: Rig> Rig for Faulty<R> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+    fn true_unix_ms(&self) -> u64 {
+        self.inner.true_unix_ms()
+    }
+    async fn flash(&mut self) -> Result<FlashReport, RigError> {
+        self.inner.flash().await
+    }
+    async fn prepare(&mut self, seed: u64) -> Result<(), RigError> {
+        if self.dead {
+            return Err(RigError::Console(
+                "console port gone: the device did not come back".into(),
+            ));
+        }
+        self.cases += 1;
+        self.reads = 0;
+        self.inner.prepare(seed).await
+    }
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        if self.active() && matches!(self.fault, Fault::Cut { .. }) {
+            return Err(RigError::Console("console port vanished (write)".into()));
+        }
+        self.inner.send(bytes).await
+    }
+    async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
+        self.reads += 1;
+        if !self.active() {
+            return self.inner.recv(until).await;
+        }
+        match self.fault {
+            Fault::Cut { recovers } => {
+                self.dead = !recovers;
+                Err(RigError::Console("console port vanished (read)".into()))
+            }
+            Fault::Garbage => match self.inner.recv(until).await? {
+                RigOutput::Console(mut b) => {
+                    let mut noisy = b"\x00\xff~#*\x1b[2J garbage 9 EV 1 nonsense*ZZZZ\n".to_vec();
+                    noisy.append(&mut b);
+                    Ok(RigOutput::Console(noisy))
+                }
+                other => Ok(other),
+            },
+            Fault::BadChecksums => match self.inner.recv(until).await? {
+                RigOutput::Console(mut b) => {
+                    for (i, byte) in b.iter_mut().enumerate() {
+                        if i % 7 == 3 && byte.is_ascii_alphanumeric() {
+                            *byte ^= 0x01;
+                        }
+                    }
+                    Ok(RigOutput::Console(b))
+                }
+                other => Ok(other),
+            },
+            // Whatever the controller says is lost; time goes on.
+            Fault::Silent => loop {
+                match self.inner.recv(until).await? {
+                    RigOutput::Console(_) => {}
+                    other => break Ok(other),
+                }
+            },
+            Fault::Slow(d) => {
+                tokio::time::sleep(d).await;
+                self.inner.recv(until).await
+            }
+            Fault::FixtureGone => self.inner.recv(until).await,
+        }
+    }
+    async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
+        if self.active() && self.fault == Fault::FixtureGone {
+            return Err(RigError::Fixture {
+                fixture: "board",
+                message: "no answer within 2000 ms".into(),
+            });
+        }
+        self.inner.act(action).await
+    }
+    fn release(&mut self) {
+        self.inner.release();
+    }
+}

@@ -1,0 +1,112 @@
+//! Rig faults injected at the transport: each becomes a JUnit error (not a
+//! failure) for the case it hits, the rig is reset for the next case or taken
+//! out of the pool, and the run always ends on its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use locker_hil::faults::{Fault, Faulty};
+use locker_hil::rigfile::RigDescription;
+use locker_hil::runner::{self, CaseReport, Outcome};
+use locker_hil::sim::SimRig;
+use rstest::rstest;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn run(fault: Fault, after: u32, jobs: usize, faulty_workers: &'static [usize]) -> Vec<CaseReport> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let suites = locker_hil::cli::load_suites(&[repo.join("suites/code-entry.yaml")]).unwrap();
+    let plan: Vec<_> = runner::plan(&suites, |_, _| true)
+        .into_iter()
+        .take(6)
+        .collect();
+    let desc = Arc::new(RigDescription::load(&repo.join("rigs/sim.yaml")).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let d = desc.clone();
+    rt.block_on(runner::run(
+        plan,
+        jobs,
+        desc,
+        move |j| {
+            let rig = SimRig::new((*d).clone());
+            // Workers that are not faulty get a fault that never triggers.
+            let after = if faulty_workers.contains(&j) {
+                after
+            } else {
+                u32::MAX
+            };
+            Ok(Faulty::new(rig, fault, after))
+        },
+        |_| {},
+    ))
+}
+
+#[rstest]
+#[case::console_cut(Fault::Cut { recovers: true }, "vanished")]
+#[case::garbage_on_the_line(Fault::Garbage, "")]
+#[case::bad_checksums(Fault::BadChecksums, "corrupts every line")]
+#[case::goes_silent(Fault::Silent, "stopped answering")]
+#[case::fixture_stops_answering(Fault::FixtureGone, "no answer")]
+fn a_broken_rig_is_an_error_for_its_case_and_the_next_case_runs(
+    #[case] fault: Fault,
+    #[case] says: &str,
+) {
+    let t = Instant::now();
+    let reports = run(fault, 40, 1, &[0]);
+    assert_eq!(reports.len(), 6, "no case is dropped");
+    match &reports[0].outcome {
+        Outcome::Error { message, .. } => {
+            assert!(message.contains(says), "{fault:?}: {message}");
+            assert!(!reports[0].transcript.is_empty(), "the transcript is kept");
+        }
+        // Noise the protocol filters out (a garbage line between good ones)
+        // may leave the case intact; what it must never be is a failure.
+        Outcome::Passed if fault == Fault::Garbage => {}
+        other => panic!("{fault:?}: the first case must be a rig error, got {other:?}"),
+    }
+    for r in &reports[1..] {
+        assert!(
+            matches!(r.outcome, Outcome::Passed),
+            "{}: {:?}",
+            r.name,
+            r.outcome
+        );
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "bounded: {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn slow_answers_only_cost_time() {
+    let reports = run(Fault::Slow(Duration::from_millis(2)), 0, 1, &[0]);
+    assert!(reports.iter().all(|r| matches!(r.outcome, Outcome::Passed)));
+}
+
+#[test]
+fn a_rig_that_does_not_come_back_leaves_the_pool_and_the_run_ends_on_the_others() {
+    let t = Instant::now();
+    let reports = run(Fault::Cut { recovers: false }, 40, 2, &[0]);
+    assert_eq!(reports.len(), 6, "no case is dropped");
+    let errors: Vec<_> = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Error { .. }))
+        .collect();
+    // Only the case the cut hit is an error; the rest ran on the healthy rig,
+    // including the one the dead rig could not prepare.
+    assert_eq!(
+        errors.len(),
+        1,
+        "{:#?}",
+        reports
+            .iter()
+            .map(|r| (&r.name, &r.outcome))
+            .collect::<Vec<_>>()
+    );
+    assert!(t.elapsed() < Duration::from_secs(60));
+}
