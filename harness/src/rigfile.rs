@@ -195,6 +195,13 @@ fn normalise(p: &Path) -> PathBuf {
 impl RigDescription {
     pub fn load(path: &Path) -> Result<Self, InputError> {
         let text = read_text(path)?;
+        Self::from_text(path, &text)
+    }
+
+    /// Check rig text as if it were the file at `path` (relative paths in it
+    /// are taken relative to that file).
+    pub fn from_text(path: &Path, text: &str) -> Result<Self, InputError> {
+        let text = text.to_owned();
         let raw: RawRig = parse_yaml(path, &text)?;
         let err = |key: &str, msg: String| {
             let (l, c) = locate(&text, key);
