@@ -8,6 +8,10 @@ pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 /// Flow collections (`[...]`, `{...}`) nested deeper than this are refused
 /// before parsing: no suite needs it, and the parser's time grows with it.
 pub const MAX_FLOW_DEPTH: usize = 64;
+/// Lines plus flow-collection items beyond which a file is refused before
+/// parsing: the parser holds every node in memory at once, and no test plan
+/// is this long (the bundled suites have a few hundred lines).
+pub const MAX_ITEMS: usize = 100_000;
 /// How much of a long source line an error shows on each side of its column.
 const SHOW_AROUND: usize = 60;
 
@@ -211,15 +215,9 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             ),
         ));
     }
-    if let Some(i) = too_deep(text) {
+    if let Some((i, why)) = too_big(text) {
         let (line, col) = line_col(text, i);
-        return Err(InputError::at(
-            path,
-            text,
-            line,
-            col,
-            format!("`[`/`{{` nested more than {MAX_FLOW_DEPTH} deep: refused before parsing"),
-        ));
+        return Err(InputError::at(path, text, line, col, why));
     }
     yaml_serde::from_str(text).map_err(|e| {
         let mut err = InputError::from_yaml(path, text, &e);
@@ -251,9 +249,10 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Byte offset where flow collections first nest deeper than allowed.
-fn too_deep(text: &str) -> Option<usize> {
+/// Where, and why, the text is too deep or too long to hand to the parser.
+fn too_big(text: &str) -> Option<(usize, String)> {
     let mut depth = 0usize;
+    let mut items = 0usize;
     let mut quote: Option<char> = None;
     let mut comment = false;
     let mut prev = '\n';
@@ -279,10 +278,26 @@ fn too_deep(text: &str) -> Option<usize> {
                 '[' | '{' => {
                     depth += 1;
                     if depth > MAX_FLOW_DEPTH {
-                        return Some(i);
+                        return Some((
+                            i,
+                            format!(
+                                "`[`/`{{` nested more than {MAX_FLOW_DEPTH} deep: refused before parsing"
+                            ),
+                        ));
                     }
                 }
                 ']' | '}' => depth = depth.saturating_sub(1),
+                ',' | '\n' => {
+                    items += 1;
+                    if items > MAX_ITEMS {
+                        return Some((
+                            i,
+                            format!(
+                                "more than {MAX_ITEMS} lines and items: refused before parsing (split the suite)"
+                            ),
+                        ));
+                    }
+                }
                 _ => {}
             }
         }

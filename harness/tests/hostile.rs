@@ -87,6 +87,8 @@ fn corpus(name: &str) -> Vec<u8> {
             v.extend_from_slice(b"\"\ncases: []\n");
             v
         }
+        // Fourteen million items: the parser would hold them all in memory.
+        "wide_flow" => format!("name: x\ncases: [{}1]\n", "1,".repeat(7_000_000)).into_bytes(),
         "long_line_error" => {
             format!("name: x\ncases: [{}teleport]\n", "\" \", ".repeat(50_000)).into_bytes()
         }
@@ -129,7 +131,8 @@ fn hostile_suite_files_are_refused_promptly(
         "deep_block",
         "many_keys",
         "over_size_limit",
-        "long_line_error"
+        "long_line_error",
+        "wide_flow"
     )]
     name: &str,
 ) {
