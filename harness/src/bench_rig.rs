@@ -162,14 +162,21 @@ impl BenchRig {
         if let Some(s) = self.supply.as_mut() {
             s.output(true).map_err(fixture("supply"))?;
         }
-        let unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.command(SEQ_CLOCK, &Command::ClockSet(unix))?;
-        self.command(SEQ_FACTORY, &Command::FactoryReset)?;
+        // A controller still booting (or a line that lost bytes) may miss
+        // the commands: send them again each second until acknowledged.
+        // Both are harmless to repeat; the clock goes before the reset.
         let deadline = Instant::now() + FACTORY_ACK;
         let mut text = Vec::new();
+        let mut next_try = Instant::now();
         loop {
+            if Instant::now() >= next_try {
+                let unix = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.command(SEQ_CLOCK, &Command::ClockSet(unix))?;
+                self.command(SEQ_FACTORY, &Command::FactoryReset)?;
+                next_try = Instant::now() + Duration::from_secs(1);
+            }
             if let Some(at) = acked(&text) {
                 self.pending = text.split_off(at);
                 return Ok(());

@@ -60,6 +60,18 @@ enum RigCmd {
         #[arg(long, default_value = "rigs/sim.yaml")]
         rig: PathBuf,
     },
+    /// Expose a sim rig as serial devices (console and fixture board) in real time.
+    Serve {
+        /// A sim rig description.
+        #[arg(long, default_value = "rigs/sim.yaml")]
+        rig: PathBuf,
+        /// Serve on pseudo-terminals (the only transport so far).
+        #[arg(long)]
+        pty: bool,
+        /// Plant time per wall time (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +138,53 @@ pub fn main() -> Exit {
         Cmd::Check(a) => check(a),
         Cmd::Flash(a) => flash(a),
         Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
+        Cmd::Rig(RigCmd::Serve { rig, pty, speed }) => rig_serve(&rig, pty, speed),
+    }
+}
+
+/// `harness rig serve --pty`: runs until stopped.
+fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
+    let rig = match RigDescription::load(path) {
+        Ok(r) => r,
+        Err(e) => return report_errors(&[e]),
+    };
+    if !pty {
+        eprintln!("error: say how to serve the rig: `--pty` (pseudo-terminals)");
+        return Exit::BadInput;
+    }
+    if !(speed > 0.0 && speed <= 1000.0) {
+        eprintln!("error: --speed must be above 0 and at most 1000");
+        return Exit::BadInput;
+    }
+    if !matches!(rig.kind, RigKind::Sim(_)) {
+        eprintln!(
+            "error: rig `{}` is a {} rig; only sim rigs can be served",
+            rig.name,
+            rig.kind_name()
+        );
+        return Exit::BadInput;
+    }
+    let result = crate::sim::serve::serve(
+        &rig,
+        speed,
+        |s| {
+            use std::io::Write;
+            println!("console: {}", s.console);
+            println!("board:   {}", s.board);
+            println!(
+                "serving rig `{}` in real time (x{speed}); Ctrl-C stops it. As a bench rig file:\n  console: {{ port: {}, baud: 115200 }}\n  fixtures: {{ board: {{ driver: fixture-board, port: {} }} }}",
+                rig.name, s.console, s.board
+            );
+            let _ = std::io::stdout().flush();
+        },
+        |line| println!("{line}"),
+    );
+    match result {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::RigError
+        }
     }
 }
 

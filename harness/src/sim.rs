@@ -10,6 +10,7 @@
 
 mod plant;
 pub mod qemu;
+pub mod serve;
 mod world;
 
 pub use world::{InProcess, ModelRig, SimRig};

@@ -159,7 +159,7 @@ impl Mcu for LocalMcu {
 
 /// Controller plus plant, advancing together in virtual time.
 pub(crate) struct World<M> {
-    plant: Plant,
+    pub(crate) plant: Plant,
     mcu: M,
     /// The supply's normal output, restored after cuts and brownouts.
     nominal_volts: f64,
@@ -211,7 +211,7 @@ impl<M: Mcu> World<M> {
     }
 
     /// Bytes from the harness to the controller console.
-    fn console_write(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+    pub(crate) fn console_write(&mut self, bytes: &[u8]) -> Result<(), RigError> {
         self.mcu.console_write(&mut self.plant, bytes)
     }
 
@@ -222,7 +222,7 @@ impl<M: Mcu> World<M> {
     /// Run until something is observable, virtual time reaches `until` (ms),
     /// or `budget` scheduled events have been handled. The budget keeps one
     /// call short, so the runner's wall-clock bounds can always fire.
-    fn advance(&mut self, until: u64, mut budget: u32) -> Result<(), RigError> {
+    pub(crate) fn advance(&mut self, until: u64, mut budget: u32) -> Result<(), RigError> {
         loop {
             budget = budget.saturating_sub(1);
             if budget == 0 {
@@ -292,7 +292,7 @@ impl<M: Mcu> World<M> {
         Ok(())
     }
 
-    fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
+    pub(crate) fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
         match action {
             FixtureAction::Key(ch) => {
                 let key = Key::from_char(*ch).ok_or_else(|| RigError::Fixture {

@@ -1,0 +1,200 @@
+//! `harness rig serve --pty`: the sim rig as serial devices, in real time.
+//!
+//! Two pseudo-terminals come up: the controller's console (the console
+//! protocol, as a real board's USB serial port speaks it) and a fixture
+//! board (its line protocol: `KEY`, `HELP`, `DOOR`, `PKG`, `LINK`, `ID?`).
+//! Any serial tool can drive them, and so can the harness's own bench path:
+//! the printed rig snippet makes a bench of them. Plant time follows the
+//! wall clock (times `speed`), so the controller behaves as on a desk.
+
+use crate::rig::FixtureAction;
+use crate::rigfile::RigDescription;
+use crate::suite::{DoorAction, PackageAction, UpDown};
+use locker_proto::Key;
+
+/// The device paths a served rig listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub console: String,
+    pub board: String,
+}
+
+/// Fixture-board line protocol, served from the plant.
+#[cfg_attr(not(all(unix, feature = "serial")), allow(dead_code))]
+fn board_command(line: &str, compartments: usize) -> Result<Option<FixtureAction>, String> {
+    let mut w = line.split_whitespace();
+    let verb = w.next().unwrap_or("");
+    let comp = |w: Option<&str>| {
+        w.and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n < compartments)
+            .ok_or_else(|| "no such compartment".to_owned())
+    };
+    Ok(Some(match verb {
+        "KEY" => {
+            let k = w.next().and_then(|k| k.chars().next()).ok_or("KEY <key>")?;
+            Key::from_char(k).ok_or("keys are 0-9 * #")?;
+            FixtureAction::Key(k)
+        }
+        "HELP" => FixtureAction::HelpButton,
+        "DOOR" => {
+            let compartment = comp(w.next())?;
+            let action = match w.next() {
+                Some("PUSH") => DoorAction::Push,
+                Some("PULL") => DoorAction::Pull,
+                Some("HOLD") => DoorAction::Hold,
+                Some("FREE") => DoorAction::Release,
+                _ => return Err("door verbs are PUSH PULL HOLD FREE".into()),
+            };
+            FixtureAction::Door {
+                compartment,
+                action,
+            }
+        }
+        "PKG" => {
+            let compartment = comp(w.next())?;
+            let action = match w.next() {
+                Some("IN") => PackageAction::In,
+                Some("OUT") => PackageAction::Out,
+                _ => return Err("package states are IN OUT".into()),
+            };
+            FixtureAction::Package {
+                compartment,
+                action,
+            }
+        }
+        "LINK" => {
+            let state = match (w.next(), w.next()) {
+                (Some(n @ ("1" | "2")), Some(s @ ("UP" | "DOWN"))) => {
+                    let s = if s == "UP" { UpDown::Up } else { UpDown::Down };
+                    (n == "1", s)
+                }
+                _ => return Err("LINK <1|2> <UP|DOWN>".into()),
+            };
+            FixtureAction::Link {
+                primary: state.0.then_some(state.1),
+                secondary: (!state.0).then_some(state.1),
+            }
+        }
+        "ID?" => return Ok(None),
+        other => return Err(format!("unknown command `{other}`")),
+    }))
+}
+
+/// Serve `desc` (a sim rig) until the process is stopped. `ready` is told
+/// the device paths once they exist; `log` gets one line per event worth
+/// telling (measurements, fixture commands).
+#[cfg(all(unix, feature = "serial"))]
+pub fn serve(
+    desc: &RigDescription,
+    speed: f64,
+    ready: impl FnOnce(&Served),
+    mut log: impl FnMut(String),
+) -> Result<(), String> {
+    use super::world::{LocalMcu, World};
+    use serialport::{SerialPort, TTYPort};
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let settings = desc
+        .model_settings()
+        .cloned()
+        .ok_or_else(|| format!("rig `{}` is not a sim rig", desc.name))?;
+    let compartments = desc.compartments.len();
+    let mut world = World::new(
+        LocalMcu::new(desc.controller_config()),
+        compartments,
+        &settings,
+        settings.seed,
+    );
+    let pair = || TTYPort::pair().map_err(|e| format!("cannot make a pseudo-terminal: {e}"));
+    let (mut con, con_slave) = pair()?;
+    let (mut board, board_slave) = pair()?;
+    let name = |p: &TTYPort| p.name().unwrap_or_default();
+    let served = Served {
+        console: name(&con_slave),
+        board: name(&board_slave),
+    };
+    for p in [&mut con, &mut board] {
+        p.set_timeout(Duration::from_millis(1))
+            .map_err(|e| e.to_string())?;
+    }
+    ready(&served);
+    let started = Instant::now();
+    let mut line = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let now = (started.elapsed().as_secs_f64() * 1000.0 * speed) as u64;
+        // Catch up to the wall clock, then hand over what the controller said.
+        while world.plant.now < now {
+            world.advance(now, 20_000).map_err(|e| e.to_string())?;
+            if !world.plant.console_out.is_empty() {
+                let out = std::mem::take(&mut world.plant.console_out);
+                let _ = con.write_all(&out);
+            }
+            for m in world.plant.measurements.drain(..) {
+                log(format!("~ {m:?}"));
+            }
+        }
+        match con.read(&mut buf) {
+            Ok(n) if n > 0 => world.console_write(&buf[..n]).map_err(|e| e.to_string())?,
+            _ => {}
+        }
+        if let Ok(n) = board.read(&mut buf) {
+            for &b in &buf[..n] {
+                if b != b'\n' {
+                    if b != b'\r' && line.len() < 256 {
+                        line.push(b);
+                    }
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&line).trim().to_owned();
+                line.clear();
+                let answer = match board_command(&text, compartments) {
+                    Ok(None) => format!("ID locker-fixture-board sim-1.0 {compartments}"),
+                    Ok(Some(action)) => match world.act(&action) {
+                        Ok(()) => {
+                            log(format!("! {text}"));
+                            "OK".into()
+                        }
+                        Err(e) => format!("ERR {e}"),
+                    },
+                    Err(e) => format!("ERR {e}"),
+                };
+                let _ = board.write_all(format!("{answer}\r\n").as_bytes());
+            }
+        }
+    }
+}
+
+#[cfg(not(all(unix, feature = "serial")))]
+pub fn serve(
+    _desc: &RigDescription,
+    _speed: f64,
+    _ready: impl FnOnce(&Served),
+    _log: impl FnMut(String),
+) -> Result<(), String> {
+    Err("serving a rig needs pseudo-terminals (unix) and the `serial` feature".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn board_protocol_maps_to_fixture_actions() {
+        assert_eq!(board_command("KEY 5", 5), Ok(Some(FixtureAction::Key('5'))));
+        assert_eq!(
+            board_command("DOOR 2 HOLD", 5),
+            Ok(Some(FixtureAction::Door {
+                compartment: 2,
+                action: DoorAction::Hold
+            }))
+        );
+        assert_eq!(board_command("ID?", 5), Ok(None));
+        assert!(
+            board_command("DOOR 9 PUSH", 5)
+                .unwrap_err()
+                .contains("no such compartment")
+        );
+        assert!(board_command("FLY", 5).is_err());
+    }
+}

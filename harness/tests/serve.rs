@@ -1,0 +1,103 @@
+//! `harness rig serve --pty`: the sim rig as serial devices. A real bundled
+//! case runs against it through the harness's own bench path (console port,
+//! fixture-board driver, pseudo-terminals), as it would against hardware.
+#![cfg(all(unix, feature = "serial"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use locker_hil::bench_rig::BenchRig;
+use locker_hil::flash::{FlashStep, Flasher};
+use locker_hil::rig::{FlashReport, RigError};
+use locker_hil::rigfile::RigDescription;
+use locker_hil::runner::{self, Outcome};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The served sim needs no flashing: report the build it runs.
+struct AlreadyThere;
+
+impl Flasher for AlreadyThere {
+    fn check(&mut self) -> Result<String, RigError> {
+        Ok("served".into())
+    }
+    fn flash(
+        &mut self,
+        elf: &Path,
+        build: &str,
+        _: &mut dyn FnMut(FlashStep),
+    ) -> Result<FlashReport, RigError> {
+        Ok(FlashReport {
+            build_id: build.to_owned(),
+            image: elf.display().to_string(),
+            skipped: true,
+        })
+    }
+}
+
+#[test]
+fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["rig", "serve", "--rig", "rigs/sim.yaml", "--pty"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut path = |prefix: &str| {
+        let l = lines.next().unwrap().unwrap();
+        l.strip_prefix(prefix).unwrap().trim().to_owned()
+    };
+    let console = path("console:");
+    let board = path("board:");
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("image.elf"),
+        format!("LOCKER-IMAGE build={} board=sim\0", locker_core::BUILD_ID),
+    )
+    .unwrap();
+    let rig = dir.path().join("served.yaml");
+    std::fs::write(
+        &rig,
+        format!(
+            "name: served\ncontroller:\n  firmware: image.elf\n  flash: {{ probe: \"0483:374b:SERVED\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n  board: {{ driver: fixture-board, port: {board} }}\n"
+        ),
+    )
+    .unwrap();
+    let suites = locker_hil::cli::load_suites(&[repo().join("suites/code-entry.yaml")]).unwrap();
+    let plan: Vec<_> = runner::plan(&suites, |_, c| c.name == "valid code opens its compartment");
+    assert_eq!(plan.len(), 1);
+    let desc = Arc::new(RigDescription::load(&rig).unwrap_or_else(|e| panic!("{e}")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let d = desc.clone();
+    let reports = rt.block_on(runner::run(
+        plan,
+        1,
+        desc,
+        move |_| BenchRig::with_flasher((*d).clone(), Box::new(AlreadyThere)),
+        |_| {},
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
+    let r = &reports[0];
+    assert!(
+        matches!(r.outcome, Outcome::Passed),
+        "{:?}\n{}",
+        r.outcome,
+        r.trace.join("\n")
+    );
+}
