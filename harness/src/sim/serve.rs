@@ -113,14 +113,44 @@ pub fn serve(
         console: name(&con_slave),
         board: name(&board_slave),
     };
-    for p in [&mut con, &mut board] {
-        p.set_timeout(Duration::from_millis(1))
+    // One reader thread per device: a byte wakes the loop at once, instead
+    // of waiting for the next poll.
+    enum In {
+        Console(Vec<u8>),
+        Board(Vec<u8>),
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<In>();
+    for (port, console) in [(&con, true), (&board, false)] {
+        let mut reader = port.try_clone_native().map_err(|e| e.to_string())?;
+        reader
+            .set_timeout(Duration::from_millis(100))
+            .map_err(|e| e.to_string())?;
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("serve-reader".into())
+            .spawn(move || {
+                let mut buf = [0u8; 512];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(n) if n > 0 => {
+                            let bytes = buf[..n].to_vec();
+                            let msg = if console { In::Console(bytes) } else { In::Board(bytes) };
+                            if tx.send(msg).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        // No client on the other end yet: wait for one.
+                        _ => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
             .map_err(|e| e.to_string())?;
     }
+    drop(tx);
     ready(&served);
     let started = Instant::now();
     let mut line = Vec::new();
-    let mut buf = [0u8; 512];
     loop {
         let now = (started.elapsed().as_secs_f64() * 1000.0 * speed) as u64;
         // Catch up to the wall clock, then hand over what the controller said.
@@ -134,32 +164,44 @@ pub fn serve(
                 log(format!("~ {m:?}"));
             }
         }
-        match con.read(&mut buf) {
-            Ok(n) if n > 0 => world.console_write(&buf[..n]).map_err(|e| e.to_string())?,
-            _ => {}
-        }
-        if let Ok(n) = board.read(&mut buf) {
-            for &b in &buf[..n] {
-                if b != b'\n' {
-                    if b != b'\r' && line.len() < 256 {
-                        line.push(b);
-                    }
-                    continue;
+        let input = match rx.recv_timeout(Duration::from_millis(1)) {
+            Ok(i) => i,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the device readers stopped".into());
+            }
+        };
+        match input {
+            In::Console(bytes) => {
+                world.console_write(&bytes).map_err(|e| e.to_string())?;
+                if !world.plant.console_out.is_empty() {
+                    let out = std::mem::take(&mut world.plant.console_out);
+                    let _ = con.write_all(&out);
                 }
-                let text = String::from_utf8_lossy(&line).trim().to_owned();
-                line.clear();
-                let answer = match board_command(&text, compartments) {
-                    Ok(None) => format!("ID locker-fixture-board sim-1.0 {compartments}"),
-                    Ok(Some(action)) => match world.act(&action) {
-                        Ok(()) => {
-                            log(format!("! {text}"));
-                            "OK".into()
+            }
+            In::Board(bytes) => {
+                for b in bytes {
+                    if b != b'\n' {
+                        if b != b'\r' && line.len() < 256 {
+                            line.push(b);
                         }
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&line).trim().to_owned();
+                    line.clear();
+                    let answer = match board_command(&text, compartments) {
+                        Ok(None) => format!("ID locker-fixture-board sim-1.0 {compartments}"),
+                        Ok(Some(action)) => match world.act(&action) {
+                            Ok(()) => {
+                                log(format!("! {text}"));
+                                "OK".into()
+                            }
+                            Err(e) => format!("ERR {e}"),
+                        },
                         Err(e) => format!("ERR {e}"),
-                    },
-                    Err(e) => format!("ERR {e}"),
-                };
-                let _ = board.write_all(format!("{answer}\r\n").as_bytes());
+                    };
+                    let _ = board.write_all(format!("{answer}\r\n").as_bytes());
+                }
             }
         }
     }
