@@ -221,7 +221,10 @@ fn pty_round_trip(harness: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         port.write_all(line.as_bytes())?;
         loop {
-            if let Some(i) = pending.windows(want.len()).position(|w| w == want.as_bytes()) {
+            if let Some(i) = pending
+                .windows(want.len())
+                .position(|w| w == want.as_bytes())
+            {
                 pending.drain(..i + want.len());
                 break;
             }

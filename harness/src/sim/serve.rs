@@ -134,7 +134,11 @@ pub fn serve(
                     match reader.read(&mut buf) {
                         Ok(n) if n > 0 => {
                             let bytes = buf[..n].to_vec();
-                            let msg = if console { In::Console(bytes) } else { In::Board(bytes) };
+                            let msg = if console {
+                                In::Console(bytes)
+                            } else {
+                                In::Board(bytes)
+                            };
                             if tx.send(msg).is_err() {
                                 return;
                             }
