@@ -35,6 +35,31 @@ pub trait Flasher {
     ) -> Result<FlashReport, RigError>;
 }
 
+/// The simulated flasher: a controller that already holds the image (a
+/// served sim rig, a bench flashed by other means). It writes nothing and
+/// reports the image's own build id, which the banner check then verifies.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Preloaded;
+
+impl Flasher for Preloaded {
+    fn check(&mut self) -> Result<String, RigError> {
+        Ok("image preloaded; nothing to flash".into())
+    }
+
+    fn flash(
+        &mut self,
+        elf: &Path,
+        build_id: &str,
+        _progress: &mut dyn FnMut(FlashStep),
+    ) -> Result<FlashReport, RigError> {
+        Ok(FlashReport {
+            build_id: build_id.to_owned(),
+            image: elf.display().to_string(),
+            skipped: true,
+        })
+    }
+}
+
 #[cfg(feature = "probe")]
 pub use probe::ProbeRsFlasher;
 

@@ -12,14 +12,11 @@ use locker_core::nv::NV_SIZE;
 use locker_core::{Config, Input, Now, Record};
 use locker_hil::bench_rig::BenchRig;
 use locker_hil::fixtures::emulated::{Behaviour, Emulated, Kind};
-use locker_hil::flash::{FlashStep, Flasher};
-use locker_hil::rig::{FlashReport, RigError};
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, Outcome};
 use locker_proto::{Link, ResetCause};
 use serialport::SerialPort;
 use std::io::{Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -144,27 +141,6 @@ fn controller(master: serialport::TTYPort) {
     }
 }
 
-/// "Flashes" by checking the image names the build the desk runs.
-struct StandIn;
-
-impl Flasher for StandIn {
-    fn check(&mut self) -> Result<String, RigError> {
-        Ok("stand-in".into())
-    }
-    fn flash(
-        &mut self,
-        elf: &Path,
-        build_id: &str,
-        _progress: &mut dyn FnMut(FlashStep),
-    ) -> Result<FlashReport, RigError> {
-        Ok(FlashReport {
-            build_id: build_id.to_owned(),
-            image: elf.display().to_string(),
-            skipped: true,
-        })
-    }
-}
-
 #[test]
 fn a_case_runs_on_a_bench_of_emulated_parts() {
     let chamber = Emulated::spawn(Kind::Chamber, Behaviour::Good).unwrap();
@@ -213,7 +189,7 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
         plan,
         1,
         desc,
-        move |_| BenchRig::with_flasher((*d).clone(), Box::new(StandIn)),
+        move |_| BenchRig::with_flasher((*d).clone(), Box::new(locker_hil::flash::Preloaded)),
         |_| {},
     ));
     let r = &reports[0];

@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use locker_hil::bench_rig::BenchRig;
-use locker_hil::flash::{FlashStep, Flasher};
-use locker_hil::rig::{FlashReport, RigError};
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, Outcome};
 use std::io::{BufRead, BufReader};
@@ -19,27 +17,6 @@ fn repo() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// The served sim needs no flashing: report the build it runs.
-struct AlreadyThere;
-
-impl Flasher for AlreadyThere {
-    fn check(&mut self) -> Result<String, RigError> {
-        Ok("served".into())
-    }
-    fn flash(
-        &mut self,
-        elf: &Path,
-        build: &str,
-        _: &mut dyn FnMut(FlashStep),
-    ) -> Result<FlashReport, RigError> {
-        Ok(FlashReport {
-            build_id: build.to_owned(),
-            image: elf.display().to_string(),
-            skipped: true,
-        })
-    }
 }
 
 #[test]
@@ -88,7 +65,7 @@ fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
         plan,
         1,
         desc,
-        move |_| BenchRig::with_flasher((*d).clone(), Box::new(AlreadyThere)),
+        move |_| BenchRig::with_flasher((*d).clone(), Box::new(locker_hil::flash::Preloaded)),
         |_| {},
     ));
     let _ = child.kill();
