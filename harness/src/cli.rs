@@ -548,7 +548,7 @@ pub async fn run_plan(
     plan: Vec<runner::Planned>,
     jobs: usize,
     desc: Arc<RigDescription>,
-    on_event: impl FnMut(RunEvent),
+    on_event: impl FnMut(&RunEvent),
     stop: impl Future<Output = ()>,
 ) -> Option<Vec<runner::CaseReport>> {
     let d = desc.clone();
@@ -599,7 +599,7 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let on_event = |ev| match ev {
+        let on_event = |ev: &RunEvent| match ev {
             RunEvent::Started { cases, jobs } => {
                 if !quiet {
                     println!("running {cases} cases on {jobs} rig(s)");
@@ -615,9 +615,9 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
             }
             RunEvent::CaseFinished(r) => {
                 if !quiet {
-                    println!("{}", report::case_line(&r));
+                    println!("{}", report::case_line(r));
                 }
-                done.push(*r);
+                done.push((**r).clone());
                 done.sort_by_key(|r| r.index);
                 // Rewritten after every case: a run killed half-way keeps what it finished.
                 if let Err(e) = report::write_junit(&junit, &done) {

@@ -1134,7 +1134,7 @@ pub async fn run<R, F>(
     jobs: usize,
     desc: Arc<RigDescription>,
     make_rig: F,
-    on_event: impl FnMut(RunEvent),
+    on_event: impl FnMut(&RunEvent),
 ) -> Vec<CaseReport>
 where
     R: Rig + 'static,
@@ -1153,7 +1153,7 @@ pub async fn run_until<R, F>(
     jobs: usize,
     desc: Arc<RigDescription>,
     make_rig: F,
-    mut on_event: impl FnMut(RunEvent),
+    mut on_event: impl FnMut(&RunEvent),
     stop: impl Future<Output = ()>,
 ) -> Option<Vec<CaseReport>>
 where
@@ -1161,7 +1161,7 @@ where
     F: Fn(usize) -> Result<R, RigError> + Send + Sync + 'static,
 {
     let jobs = jobs.clamp(1, plan.len().max(1));
-    on_event(RunEvent::Started {
+    on_event(&RunEvent::Started {
         cases: plan.len(),
         jobs,
     });
@@ -1231,10 +1231,11 @@ where
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                if let RunEvent::CaseFinished(r) = &ev {
-                    reports.push((**r).clone());
+                // Reporters look; the run keeps the report.
+                on_event(&ev);
+                if let RunEvent::CaseFinished(r) = ev {
+                    reports.push(*r);
                 }
-                on_event(ev);
             }
             () = &mut stop => {
                 for w in &workers {
@@ -1269,7 +1270,7 @@ where
         };
         let report = not_run(i, &p, &desc.name, outcome);
         reports.push(report.clone());
-        on_event(RunEvent::CaseFinished(Box::new(report)));
+        on_event(&RunEvent::CaseFinished(Box::new(report.clone())));
     }
     reports.sort_by_key(|r| r.index);
     Some(reports)
