@@ -237,24 +237,11 @@ impl Rig for BenchRig {
 
     async fn flash(&mut self) -> Result<FlashReport, RigError> {
         self.lock()?;
-        let elf = if self.desc.firmware.is_file() {
-            self.desc.firmware.clone()
-        } else {
-            let dir = self.desc.firmware.clone();
-            tokio::task::spawn_blocking(move || crate::image::build_image(&dir))
-                .await
-                .map_err(|e| RigError::Flash(format!("build task: {e}")))??
-        };
-        let bytes = std::fs::read(&elf)
-            .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
-        let build = crate::image::image_id(&bytes)
-            .map(|id| id.build)
-            .ok_or_else(|| {
-                RigError::Flash(format!(
-                    "{} carries no image identity (`LOCKER-IMAGE`)",
-                    elf.display()
-                ))
-            })?;
+        let firmware = self.desc.firmware.clone();
+        let elf = tokio::task::spawn_blocking(move || crate::image::locate(&firmware))
+            .await
+            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let build = crate::image::identify(&elf)?.build;
         let probe = self.bench.probe.clone();
         let own = &mut self.flasher;
         blocking(true, || match own {

@@ -238,25 +238,23 @@ fn flash(a: FlashArgs) -> Exit {
         Ok(found) => println!("{found}"),
         Err(e) => return fail(e),
     }
-    let elf = match &a.elf {
-        Some(p) => p.clone(),
-        None if rig.firmware.is_file() => rig.firmware.clone(),
-        None => match crate::image::build_image(&rig.firmware) {
-            Ok(p) => p,
-            Err(e) => return fail(e),
-        },
+    let elf = match a
+        .elf
+        .clone()
+        .map_or_else(|| crate::image::locate(&rig.firmware), Ok)
+    {
+        Ok(p) => p,
+        Err(e) => return fail(e),
     };
-    let bytes = match std::fs::read(&elf) {
-        Ok(b) => b,
-        Err(e) => {
-            return fail(crate::rig::RigError::Flash(format!(
-                "cannot read {}: {e}",
-                elf.display()
-            )));
-        }
-    };
-    let build = crate::image::image_id(&bytes)
-        .map_or_else(|| "(no LOCKER-IMAGE identity)".to_owned(), |id| id.build);
+    if let Err(e) = std::fs::metadata(&elf) {
+        return fail(crate::rig::RigError::Flash(format!(
+            "cannot read {}: {e}",
+            elf.display()
+        )));
+    }
+    // A firmware team's own image may carry no identity; it is flashed all the same.
+    let build = crate::image::identify(&elf)
+        .map_or_else(|_| "(no LOCKER-IMAGE identity)".to_owned(), |id| id.build);
     // A bar on a terminal; nothing when stderr is a file or a CI log.
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(

@@ -74,18 +74,42 @@ pub fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
     if started.elapsed() > BUILD_TIMEOUT {
         return Err(RigError::Flash("the firmware build took too long".into()));
     }
-    let name = std::fs::read_to_string(&manifest)
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.trim()
-                    .strip_prefix("name")
-                    .and_then(|r| r.trim().strip_prefix('='))
-                    .map(|v| v.trim().trim_matches('"').to_owned())
-            })
-        })
-        .unwrap_or_default();
-    Ok(dir.join("target/thumbv7em-none-eabihf/release").join(name))
+    built_path(dir)
+        .ok_or_else(|| RigError::Flash(format!("{} names no package", manifest.display())))
+}
+
+/// Where cargo puts a board crate's release image (built or not).
+pub fn built_path(dir: &Path) -> Option<PathBuf> {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    let name = manifest.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("name")
+            .and_then(|r| r.trim().strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_owned())
+    })?;
+    Some(dir.join("target/thumbv7em-none-eabihf/release").join(name))
+}
+
+/// The image a rig's `firmware:` names: a prebuilt ELF as it is, a board
+/// crate built first. Blocks while cargo runs.
+pub fn locate(firmware: &Path) -> Result<PathBuf, RigError> {
+    if firmware.is_file() {
+        Ok(firmware.to_owned())
+    } else {
+        build_image(firmware)
+    }
+}
+
+/// Read an image's identity, or say why it has none.
+pub fn identify(elf: &Path) -> Result<ImageId, RigError> {
+    let bytes = std::fs::read(elf)
+        .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
+    image_id(&bytes).ok_or_else(|| {
+        RigError::Flash(format!(
+            "{} carries no image identity (`LOCKER-IMAGE`); is it a locker-hil board image?",
+            elf.display()
+        ))
+    })
 }
 
 #[cfg(test)]

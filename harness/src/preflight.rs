@@ -56,18 +56,9 @@ fn expected_build(desc: &RigDescription) -> Option<String> {
     let elf = if desc.firmware.is_file() {
         desc.firmware.clone()
     } else {
-        let manifest = std::fs::read_to_string(desc.firmware.join("Cargo.toml")).ok()?;
-        let name = manifest.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("name")
-                .and_then(|r| r.trim().strip_prefix('='))
-                .map(|v| v.trim().trim_matches('"').to_owned())
-        })?;
-        desc.firmware
-            .join("target/thumbv7em-none-eabihf/release")
-            .join(name)
+        crate::image::built_path(&desc.firmware)?
     };
-    crate::image::image_id(&std::fs::read(elf).ok()?).map(|id| id.build)
+    crate::image::identify(&elf).ok().map(|id| id.build)
 }
 
 /// Ask the controller who it is over its console.

@@ -21,7 +21,7 @@
 
 use super::plant::Plant;
 use super::world::{Mcu, McuKind};
-use crate::image::{ImageId, build_image, image_id};
+use crate::image::{ImageId, identify, locate};
 use crate::rig::{FlashReport, RigError};
 use crate::rigfile::{QEMU_MACHINE, QemuSettings, RigDescription};
 use locker_core::board::Board;
@@ -623,21 +623,10 @@ impl McuKind for InQemu {
         // A board crate is built; a file is taken as a prebuilt image (a
         // firmware team's own ELF).
         let path = desc.firmware.clone();
-        let elf = if path.is_file() {
-            path
-        } else {
-            tokio::task::spawn_blocking(move || build_image(&path))
-                .await
-                .map_err(|e| RigError::Flash(format!("build task: {e}")))??
-        };
-        let bytes = std::fs::read(&elf)
-            .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
-        let id = image_id(&bytes).ok_or_else(|| {
-            RigError::Flash(format!(
-                "{} carries no image identity (`LOCKER-IMAGE`); is it a locker-hil board image?",
-                elf.display()
-            ))
-        })?;
+        let elf = tokio::task::spawn_blocking(move || locate(&path))
+            .await
+            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let id = identify(&elf)?;
         if id.board != self.settings.machine {
             return Err(RigError::Flash(format!(
                 "{} is built for board `{}`, but this rig emulates `{}`",
