@@ -10,8 +10,7 @@
 use crate::bench::BenchSettings;
 use crate::console_port::{ConsolePort, Read};
 use crate::fixtures::board::FixtureBoard;
-use crate::fixtures::link::{LineLink, open};
-use crate::fixtures::scpi::{Chamber, Scpi, Supply};
+use crate::fixtures::scpi::{Chamber, Supply};
 use crate::lock::RigLock;
 use crate::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput, blocking};
 use crate::rigfile::{RigDescription, RigKind};
@@ -109,24 +108,13 @@ impl BenchRig {
             );
         }
         if let (None, Some(c)) = (&self.chamber, &self.bench.chamber) {
-            let io = open(&c.port, ANSWER)
-                .map_err(|e| fixture("chamber")(format!("{}: {e}", c.port)))?;
-            let mut ch = Chamber::new(Scpi::new(LineLink::new("chamber", io, ANSWER)), c.limits);
-            ch.identify().map_err(fixture("chamber"))?;
-            self.chamber = Some(ch);
+            self.chamber = Some(Chamber::open(c, ANSWER).map_err(fixture("chamber"))?.0);
         }
         if let (None, Some(s)) = (&self.supply, &self.bench.supply) {
-            let io =
-                open(&s.port, ANSWER).map_err(|e| fixture("supply")(format!("{}: {e}", s.port)))?;
-            let mut su = Supply::new(Scpi::new(LineLink::new("supply", io, ANSWER)), s.limits);
-            su.identify().map_err(fixture("supply"))?;
-            self.supply = Some(su);
+            self.supply = Some(Supply::open(s, ANSWER).map_err(fixture("supply"))?.0);
         }
         if let (None, Some(b)) = (&self.board, &self.bench.board) {
-            let io = open(b, ANSWER).map_err(|e| fixture("board")(format!("{b}: {e}")))?;
-            let mut fb = FixtureBoard::new(LineLink::new("fixture board", io, ANSWER));
-            fb.identify().map_err(fixture("board"))?;
-            self.board = Some(fb);
+            self.board = Some(FixtureBoard::open(b, ANSWER).map_err(fixture("board"))?.0);
         }
         Ok(())
     }

@@ -20,7 +20,7 @@
 use crate::bench::BenchSettings;
 use crate::fixtures::board::FixtureBoard;
 use crate::fixtures::link::{LineLink, open};
-use crate::fixtures::scpi::{Chamber, Scpi, Supply};
+use crate::fixtures::scpi::{Chamber, Supply};
 use crate::rigfile::{RigDescription, RigKind};
 use locker_proto::{Command, MAX_LINE, Response, ToHarness, encode_frame, parse_frame};
 use std::time::{Duration, Instant};
@@ -134,36 +134,23 @@ fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<Part> {
         }
     }
     if let Some(c) = &bench.chamber {
-        let r = open(&c.port, ANSWER)
-            .map_err(|e| format!("{}: {e}", c.port))
-            .and_then(|io| {
-                let mut ch =
-                    Chamber::new(Scpi::new(LineLink::new("chamber", io, ANSWER)), c.limits);
-                Ok(format!("{}; air {:.2}C", ch.identify()?, ch.read()?))
-            });
+        let r = Chamber::open(c, ANSWER)
+            .and_then(|(mut ch, id)| Ok(format!("{id}; air {:.2}C", ch.read()?)));
         parts.push(Part {
             name: "chamber",
             verdict: verdict(r, |s| s),
         });
     }
     if let Some(s) = &bench.supply {
-        let r = open(&s.port, ANSWER)
-            .map_err(|e| format!("{}: {e}", s.port))
-            .and_then(|io| {
-                let mut su = Supply::new(Scpi::new(LineLink::new("supply", io, ANSWER)), s.limits);
-                Ok(format!("{}; output {:.3}V", su.identify()?, su.read()?))
-            });
+        let r = Supply::open(s, ANSWER)
+            .and_then(|(mut su, id)| Ok(format!("{id}; output {:.3}V", su.read()?)));
         parts.push(Part {
             name: "supply",
             verdict: verdict(r, |s| s),
         });
     }
     if let Some(b) = &bench.board {
-        let r = open(b, ANSWER)
-            .map_err(|e| format!("{b}: {e}"))
-            .and_then(|io| {
-                FixtureBoard::new(LineLink::new("fixture board", io, ANSWER)).identify()
-            });
+        let r = FixtureBoard::open(b, ANSWER).map(|(_, id)| id);
         let want = desc.compartments.len();
         let r = r.and_then(|id| {
             if id.compartments < want {
