@@ -7,77 +7,13 @@
 //! the printed rig snippet makes a bench of them. Plant time follows the
 //! wall clock (times `speed`), so the controller behaves as on a desk.
 
-use crate::rig::FixtureAction;
 use crate::rigfile::RigDescription;
-use crate::suite::{DoorAction, PackageAction, UpDown};
-use locker_proto::Key;
 
 /// The device paths a served rig listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
     pub console: String,
     pub board: String,
-}
-
-/// Fixture-board line protocol, served from the plant.
-#[cfg_attr(not(all(unix, feature = "serial")), allow(dead_code))]
-fn board_command(line: &str, compartments: usize) -> Result<Option<FixtureAction>, String> {
-    let mut w = line.split_whitespace();
-    let verb = w.next().unwrap_or("");
-    let comp = |w: Option<&str>| {
-        w.and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n < compartments)
-            .ok_or_else(|| "no such compartment".to_owned())
-    };
-    Ok(Some(match verb {
-        "KEY" => {
-            let k = w.next().and_then(|k| k.chars().next()).ok_or("KEY <key>")?;
-            Key::from_char(k).ok_or("keys are 0-9 * #")?;
-            FixtureAction::Key(k)
-        }
-        "HELP" => FixtureAction::HelpButton,
-        "DOOR" => {
-            let compartment = comp(w.next())?;
-            let action = match w.next() {
-                Some("PUSH") => DoorAction::Push,
-                Some("PULL") => DoorAction::Pull,
-                Some("HOLD") => DoorAction::Hold,
-                Some("FREE") => DoorAction::Release,
-                _ => return Err("door verbs are PUSH PULL HOLD FREE".into()),
-            };
-            FixtureAction::Door {
-                compartment,
-                action,
-            }
-        }
-        "PKG" => {
-            let compartment = comp(w.next())?;
-            let action = match w.next() {
-                Some("IN") => PackageAction::In,
-                Some("OUT") => PackageAction::Out,
-                _ => return Err("package states are IN OUT".into()),
-            };
-            FixtureAction::Package {
-                compartment,
-                action,
-            }
-        }
-        "LINK" => {
-            let state = match (w.next(), w.next()) {
-                (Some(n @ ("1" | "2")), Some(s @ ("UP" | "DOWN"))) => {
-                    let s = if s == "UP" { UpDown::Up } else { UpDown::Down };
-                    (n == "1", s)
-                }
-                _ => return Err("LINK <1|2> <UP|DOWN>".into()),
-            };
-            FixtureAction::Link {
-                primary: state.0.then_some(state.1),
-                secondary: (!state.0).then_some(state.1),
-            }
-        }
-        "ID?" => return Ok(None),
-        other => return Err(format!("unknown command `{other}`")),
-    }))
 }
 
 /// Serve `desc` (a sim rig) until the process is stopped. `ready` is told
@@ -193,7 +129,7 @@ pub fn serve(
                     }
                     let text = String::from_utf8_lossy(&line).trim().to_owned();
                     line.clear();
-                    let answer = match board_command(&text, compartments) {
+                    let answer = match crate::fixtures::board::parse_command(&text, compartments) {
                         Ok(None) => format!("ID locker-fixture-board sim-1.0 {compartments}"),
                         Ok(Some(action)) => match world.act(&action) {
                             Ok(()) => {
@@ -219,28 +155,4 @@ pub fn serve(
     _log: impl FnMut(String),
 ) -> Result<(), String> {
     Err("serving a rig needs pseudo-terminals (unix) and the `serial` feature".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn board_protocol_maps_to_fixture_actions() {
-        assert_eq!(board_command("KEY 5", 5), Ok(Some(FixtureAction::Key('5'))));
-        assert_eq!(
-            board_command("DOOR 2 HOLD", 5),
-            Ok(Some(FixtureAction::Door {
-                compartment: 2,
-                action: DoorAction::Hold
-            }))
-        );
-        assert_eq!(board_command("ID?", 5), Ok(None));
-        assert!(
-            board_command("DOOR 9 PUSH", 5)
-                .unwrap_err()
-                .contains("no such compartment")
-        );
-        assert!(board_command("FLY", 5).is_err());
-    }
 }
