@@ -78,15 +78,25 @@ pub fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
         .ok_or_else(|| RigError::Flash(format!("{} names no package", manifest.display())))
 }
 
-/// Where cargo puts a board crate's release image (built or not).
-pub fn built_path(dir: &Path) -> Option<PathBuf> {
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
-    let name = manifest.lines().find_map(|l| {
+/// A `key = "value"` of a crate's Cargo.toml (the first, which for `name`
+/// and `version` is the package's).
+pub fn manifest_field(dir: &Path, key: &str) -> Option<String> {
+    toml_field(&std::fs::read_to_string(dir.join("Cargo.toml")).ok()?, key)
+}
+
+/// [`manifest_field`] on manifest text already read.
+pub fn toml_field(manifest: &str, key: &str) -> Option<String> {
+    manifest.lines().find_map(|l| {
         l.trim()
-            .strip_prefix("name")
+            .strip_prefix(key)
             .and_then(|r| r.trim().strip_prefix('='))
             .map(|v| v.trim().trim_matches('"').to_owned())
-    })?;
+    })
+}
+
+/// Where cargo puts a board crate's release image (built or not).
+pub fn built_path(dir: &Path) -> Option<PathBuf> {
+    let name = manifest_field(dir, "name")?;
     Some(dir.join("target/thumbv7em-none-eabihf/release").join(name))
 }
 

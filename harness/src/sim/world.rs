@@ -431,14 +431,7 @@ impl McuKind for InProcess {
                 manifest.display()
             ))
         })?;
-        let field = |key: &str| {
-            text.lines().find_map(|l| {
-                l.trim()
-                    .strip_prefix(key)
-                    .and_then(|r| r.trim().strip_prefix('='))
-                    .map(|v| v.trim().trim_matches('"').to_owned())
-            })
-        };
+        let field = |key: &str| crate::image::toml_field(&text, key);
         let expected = format!(
             "{}-{}",
             field("name").unwrap_or_default(),

@@ -1,0 +1,37 @@
+//! Shared by the targets: feed bytes through the line decoder and frame
+//! check, and hold every message that parses to a round trip.
+
+use locker_proto::{LineDecoder, MAX_LINE, encode_frame, parse_frame};
+use std::fmt::{Debug, Display};
+
+/// For every complete line of `data` whose frame checks, parse its body
+/// with each of `parsers`; what parses must re-encode and parse the same.
+pub fn round_trips(data: &[u8], parsers: &[&dyn Fn(u16, &str)]) {
+    let mut dec = LineDecoder::new();
+    for &b in data {
+        let Some(line) = dec.push(b) else { continue };
+        if let Ok(text) = line
+            && let Ok((seq, body)) = parse_frame(text)
+        {
+            for p in parsers {
+                p(seq, body);
+            }
+        }
+        dec.clear_line();
+    }
+}
+
+/// If `parse` reads `body`, its message must survive encode and parse.
+pub fn check<T: Display + Debug + PartialEq, E: Debug + PartialEq>(
+    seq: u16,
+    body: &str,
+    parse: fn(&str) -> Result<T, E>,
+) {
+    if let Ok(msg) = parse(body) {
+        let mut again = heapless::String::<{ MAX_LINE + 2 }>::new();
+        if encode_frame(seq, &msg, &mut again).is_ok() {
+            let (_, b2) = parse_frame(again.trim_end()).expect("re-encoded frame parses");
+            assert_eq!(parse(b2), Ok(msg));
+        }
+    }
+}
