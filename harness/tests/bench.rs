@@ -7,17 +7,16 @@
 #![cfg(all(unix, feature = "serial"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use locker_core::board::{Board, Firmware, Identity};
 use locker_core::nv::NV_SIZE;
 use locker_core::{Config, Input, Now, Record};
-use locker_hil::bench_rig::BenchRig;
 use locker_hil::fixtures::emulated::{Behaviour, Emulated, Kind};
-use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, Outcome};
 use locker_proto::{Link, ResetCause};
 use serialport::SerialPort;
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 const BUILD: &str = "locker-nucleo-0.1.0+emulated";
@@ -159,16 +158,13 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
     )
     .unwrap();
     let rig = dir.path().join("bench.yaml");
-    std::fs::write(
-        &rig,
-        format!(
-            "name: desk\ncontroller:\n  firmware: image.elf\n  flash: {{ probe: \"0483:374b:DESK\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n  chamber: {{ driver: scpi, port: \"{}\", limits: {{ min: -40C, max: 85C }} }}\n  supply: {{ driver: scpi, port: \"{}\", limits: {{ max: 15V }} }}\n  board: {{ driver: fixture-board, port: \"{}\" }}\n",
-            chamber.url(),
-            supply.url(),
-            board.url()
-        ),
-    )
-    .unwrap();
+    let fixtures = format!(
+        "  chamber: {{ driver: scpi, port: \"{}\", limits: {{ min: -40C, max: 85C }} }}\n  supply: {{ driver: scpi, port: \"{}\", limits: {{ max: 15V }} }}\n  board: {{ driver: fixture-board, port: \"{}\" }}\n",
+        chamber.url(),
+        supply.url(),
+        board.url()
+    );
+    std::fs::write(&rig, common::bench_rig("desk", &console, &fixtures)).unwrap();
     let suite = dir.path().join("smoke.yaml");
     std::fs::write(
         &suite,
@@ -177,21 +173,8 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
     .unwrap();
 
     let suites = locker_hil::cli::load_suites(&[suite]).unwrap_or_else(|e| panic!("{}", e[0]));
-    let desc = Arc::new(RigDescription::load(&rig).unwrap_or_else(|e| panic!("{e}")));
     let plan = runner::plan(&suites, |_, _| true);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
-    let d = desc.clone();
-    let reports = rt.block_on(runner::run(
-        plan,
-        1,
-        desc,
-        move |_| BenchRig::with_flasher((*d).clone(), Box::new(locker_hil::flash::Preloaded)),
-        |_| {},
-    ));
+    let reports = common::run_preloaded(&rig, plan);
     let r = &reports[0];
     assert!(
         matches!(r.outcome, Outcome::Passed),
@@ -230,7 +213,6 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
         "power back: {supply_lines:?}"
     );
 
-    drop(rt);
     drop(slave);
     let _ = desk.join();
 }

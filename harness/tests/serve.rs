@@ -4,13 +4,12 @@
 #![cfg(all(unix, feature = "serial"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use locker_hil::bench_rig::BenchRig;
-use locker_hil::rigfile::RigDescription;
+mod common;
+
 use locker_hil::runner::{self, Outcome};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,30 +43,12 @@ fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
     )
     .unwrap();
     let rig = dir.path().join("served.yaml");
-    std::fs::write(
-        &rig,
-        format!(
-            "name: served\ncontroller:\n  firmware: image.elf\n  flash: {{ probe: \"0483:374b:SERVED\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n  board: {{ driver: fixture-board, port: {board} }}\n"
-        ),
-    )
-    .unwrap();
+    let fixtures = format!("  board: {{ driver: fixture-board, port: {board} }}\n");
+    std::fs::write(&rig, common::bench_rig("served", &console, &fixtures)).unwrap();
     let suites = locker_hil::cli::load_suites(&[repo().join("suites/code-entry.yaml")]).unwrap();
     let plan: Vec<_> = runner::plan(&suites, |_, c| c.name == "valid code opens its compartment");
     assert_eq!(plan.len(), 1);
-    let desc = Arc::new(RigDescription::load(&rig).unwrap_or_else(|e| panic!("{e}")));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
-    let d = desc.clone();
-    let reports = rt.block_on(runner::run(
-        plan,
-        1,
-        desc,
-        move |_| BenchRig::with_flasher((*d).clone(), Box::new(locker_hil::flash::Preloaded)),
-        |_| {},
-    ));
+    let reports = common::run_preloaded(&rig, plan);
     let _ = child.kill();
     let _ = child.wait();
     let r = &reports[0];

@@ -1,0 +1,35 @@
+//! Shared by the bench-path tests: a bench rig file around given ports, and
+//! a run on it whose image is already there (nothing to flash).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use locker_hil::bench_rig::BenchRig;
+use locker_hil::rigfile::RigDescription;
+use locker_hil::runner::{self, CaseReport, Planned};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A bench with the reference station and compartments, its console on
+/// `console`, and `fixtures` (YAML lines under `fixtures:`).
+pub fn bench_rig(name: &str, console: &str, fixtures: &str) -> String {
+    format!(
+        "name: {name}\ncontroller:\n  firmware: image.elf\n  flash: {{ probe: \"0483:374b:EMU\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n{fixtures}"
+    )
+}
+
+/// Run `plan` on the bench described by `rig`, flashed by `Preloaded`.
+pub fn run_preloaded(rig: &Path, plan: Vec<Planned>) -> Vec<CaseReport> {
+    let desc = Arc::new(RigDescription::load(rig).unwrap_or_else(|e| panic!("{e}")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let d = desc.clone();
+    rt.block_on(runner::run(
+        plan,
+        1,
+        desc,
+        move |_| BenchRig::with_flasher((*d).clone(), Box::new(locker_hil::flash::Preloaded)),
+        |_| {},
+    ))
+}
