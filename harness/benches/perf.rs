@@ -9,8 +9,9 @@
 //! - simulated time per wall second in an idle 24-hour soak;
 //! - harness overhead per step: case wall time minus the time spent inside
 //!   the rig (simulated controller and plant), over the case's steps;
-//! - `--jobs` 1 .. 64 sim rigs on 20 copies of the regression (best of 3):
-//!   throughput and peak memory (resident set, sampled every 2 ms);
+//! - `--jobs` 1 .. 64 sim rigs on 20 copies of the regression (best of 3),
+//!   each in a fresh process: throughput and that process's peak resident
+//!   memory (`VmHWM`);
 //! - one console command's round trip over the served rig's pseudo-terminal;
 //! - `harness list` from start to exit.
 //!
@@ -23,7 +24,7 @@ use locker_hil::runner::{self, CaseReport, Planned};
 use locker_hil::sim::SimRig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
@@ -36,17 +37,6 @@ fn repo() -> PathBuf {
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn run(plan: Vec<Planned>, jobs: usize, desc: &Arc<RigDescription>) -> (Vec<CaseReport>, Duration) {
@@ -68,19 +58,20 @@ fn run(plan: Vec<Planned>, jobs: usize, desc: &Arc<RigDescription>) -> (Vec<Case
     (reports, t.elapsed())
 }
 
-/// A rig that keeps the wall time spent inside it, per case.
+/// A rig that adds up the wall time spent inside it. One clock pair and
+/// one relaxed atomic per call: the measurement must not be what it measures.
 struct Timed {
     inner: SimRig,
-    cases: Arc<std::sync::Mutex<Vec<Duration>>>,
+    nanos: Arc<AtomicU64>,
 }
 
 impl Timed {
-    fn add(&self, d: Duration) {
-        if let Ok(mut c) = self.cases.lock()
-            && let Some(last) = c.last_mut()
-        {
-            *last += d;
-        }
+    async fn timed<T>(&mut self, f: impl AsyncFnOnce(&mut SimRig) -> T) -> T {
+        let t = Instant::now();
+        let r = f(&mut self.inner).await;
+        self.nanos
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
     }
 }
 
@@ -98,31 +89,16 @@ impl Rig for Timed {
         self.inner.flash().await
     }
     async fn prepare(&mut self, seed: u64) -> Result<(), RigError> {
-        if let Ok(mut c) = self.cases.lock() {
-            c.push(Duration::ZERO);
-        }
-        let t = Instant::now();
-        let r = self.inner.prepare(seed).await;
-        self.add(t.elapsed());
-        r
+        self.timed(async move |r| r.prepare(seed).await).await
     }
     async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
-        let t = Instant::now();
-        let r = self.inner.send(bytes).await;
-        self.add(t.elapsed());
-        r
+        self.timed(async move |r| r.send(bytes).await).await
     }
     async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
-        let t = Instant::now();
-        let r = self.inner.recv(until).await;
-        self.add(t.elapsed());
-        r
+        self.timed(async move |r| r.recv(until).await).await
     }
     async fn act(&mut self, a: &FixtureAction) -> Result<(), RigError> {
-        let t = Instant::now();
-        let r = self.inner.act(a).await;
-        self.add(t.elapsed());
-        r
+        self.timed(async move |r| r.act(a).await).await
     }
     fn release(&mut self) {
         self.inner.release();
@@ -132,30 +108,25 @@ impl Rig for Timed {
 /// The harness's own time per step: case wall time minus the time spent
 /// inside the rig (the simulated controller and plant), over the steps.
 fn harness_overhead(plan: &[Planned], desc: &Arc<RigDescription>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
     let mut samples = Vec::new();
-    for _ in 0..5 {
-        let cases = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (c, d) = (cases.clone(), desc.clone());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
-        let reports = rt.block_on(runner::run(
-            plan.to_vec(),
-            1,
-            desc.clone(),
-            move |_| {
-                Ok(Timed {
-                    inner: SimRig::new((*d).clone()),
-                    cases: c.clone(),
-                })
-            },
-            |_| {},
-        ));
-        let in_rig = cases.lock().map(|c| c.clone()).unwrap_or_default();
-        for (r, rig) in reports.iter().zip(in_rig) {
+    for _ in 0..20 {
+        for (index, p) in plan.iter().enumerate() {
+            let nanos = Arc::new(AtomicU64::new(0));
+            let mut rig = Timed {
+                inner: SimRig::new((**desc).clone()),
+                nanos: nanos.clone(),
+            };
+            let r = rt.block_on(async {
+                let flash = rig.flash().await.expect("sim flash");
+                runner::run_case(&mut rig, desc, &flash, p, index).await
+            });
             if r.steps_run > 0 {
-                let own = r.wall.saturating_sub(rig);
+                let in_rig = Duration::from_nanos(nanos.load(Ordering::Relaxed));
+                let own = r.wall.saturating_sub(in_rig);
                 samples.push(own.as_secs_f64() * 1e6 / r.steps_run as f64);
             }
         }
@@ -168,7 +139,38 @@ fn harness_overhead(plan: &[Planned], desc: &Arc<RigDescription>) {
     );
 }
 
+/// First argument of the process that measures one `--jobs` figure.
+const SCALING_CHILD: &str = "--scaling-child";
+
+/// Peak resident memory of this process so far, KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One `--jobs` figure (best of three), printed as `cases wall_ms peak_kib`.
+fn scaling_child(jobs: usize, plan: &[Planned], desc: &Arc<RigDescription>) {
+    let big: Vec<Planned> = (0..20).flat_map(|_| plan.to_vec()).collect();
+    let (r, w) = (0..3)
+        .map(|_| run(big.clone(), jobs, desc))
+        .min_by_key(|(_, w)| *w)
+        .unwrap_or_default();
+    println!(
+        "{} {:.3} {}",
+        r.len(),
+        w.as_secs_f64() * 1e3,
+        peak_rss_kib()
+    );
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
     let files: Vec<PathBuf> = std::fs::read_dir(repo().join("suites"))?
         .flatten()
         .map(|e| e.path())
@@ -177,6 +179,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let suites = locker_hil::cli::load_suites(&files).map_err(|e| e[0].to_string())?;
     let desc = Arc::new(RigDescription::load(&repo().join("rigs/sim.yaml"))?);
     let plan = runner::plan(&suites, |_, _| true);
+    if let [_, flag, jobs, ..] = &args[..]
+        && flag == SCALING_CHILD
+    {
+        scaling_child(jobs.parse()?, &plan, &desc);
+        return Ok(());
+    }
 
     // Warm-up, then the regression itself (best of 5).
     let _ = run(plan.clone(), 1, &desc);
@@ -235,36 +243,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         24.0 / (soak_ms / 1e3)
     );
 
-    // Scaling: 20 copies of the regression on 1 .. 64 rigs.
-    let big: Vec<Planned> = (0..20).flat_map(|_| plan.clone()).collect();
+    // Scaling: 20 copies of the regression on 1 .. 64 rigs, each in a
+    // process of its own so that its peak memory is its own.
     let mut one = 0.0;
     for jobs in [1usize, 2, 4, 8, 16, 32, 64] {
-        let peak = Arc::new(AtomicU64::new(rss_kib()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
-        let sampler = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        // Best of three: a shared 2-core machine is noisy.
-        let (r, w) = (0..3)
-            .map(|_| run(big.clone(), jobs, &desc))
-            .min_by_key(|(_, w)| *w)
-            .ok_or("no run")?;
-        stop.store(true, Ordering::Relaxed);
-        let _ = sampler.join();
-        let rate = r.len() as f64 / w.as_secs_f64();
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args([SCALING_CHILD, &jobs.to_string()])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let figures: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [cases, wall_ms, peak_kib] = figures[..] else {
+            return Err(format!(
+                "--jobs {jobs}: the measuring process said {text:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        };
+        let rate = cases / (wall_ms / 1e3);
         if jobs == 1 {
             one = rate;
         }
         println!(
-            "--jobs {jobs:>2}: {} cases in {:.0} ms, {rate:.0} cases/s ({:.2}x of 1 job), peak RSS {:.1} MiB",
-            r.len(),
-            w.as_secs_f64() * 1e3,
+            "--jobs {jobs:>2}: {cases} cases in {wall_ms:.0} ms, {rate:.0} cases/s ({:.2}x of 1 job), peak RSS {:.1} MiB",
             rate / one,
-            peak.load(Ordering::Relaxed) as f64 / 1024.0
+            peak_kib / 1024.0
         );
     }
 

@@ -24,4 +24,5 @@ pub mod runner;
 pub mod session;
 pub mod sim;
 pub mod suite;
+pub mod trace;
 pub mod units;

@@ -22,6 +22,7 @@ use crate::suite::{
     Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction, Step,
     Suite,
 };
+use crate::trace::{StepMark, Trace, obs_text, redact_line};
 use locker_proto::{Command, DiagItem, Event, LockState, Response};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -82,16 +83,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redaction_replaces_whole_numbers_only() {
-        assert_eq!(
-            replace_number("code 12345678 ok", "12345678", "$p").as_deref(),
-            Some("code $p ok")
-        );
-        assert_eq!(replace_number("EV 912345678 x", "12345678", "$p"), None);
-        assert_eq!(
-            replace_number("12345678", "12345678", "$p").as_deref(),
-            Some("$p")
-        );
+    fn redaction_names_the_codes_found_and_skips_short_ones() {
+        let vars: HashMap<String, String> = [
+            ("pickup".to_owned(), "12345678#".to_owned()),
+            ("other".to_owned(), "99999999".to_owned()),
+            ("short".to_owned(), "1234".to_owned()),
+        ]
+        .into();
+        let mut transcript = vec![TranscriptLine {
+            at: Duration::ZERO,
+            dir: Dir::Rx,
+            text: "typed 12345678# and 1234".into(),
+        }];
+        let leaked = redact(&mut transcript, &vars);
+        assert_eq!(leaked, [("12345678".to_owned(), "pickup".to_owned())]);
+        assert_eq!(transcript[0].text, "typed $pickup# and 1234");
     }
 }
 
@@ -130,8 +136,9 @@ pub struct CaseReport {
     pub rig_time: Duration,
     pub steps_run: u64,
     pub transcript: Vec<TranscriptLine>,
-    /// Normalised trace: relative times, no build ids; for snapshots.
-    pub trace: Vec<String>,
+    /// What was seen and done, at rig times: the timeline, and through
+    /// [`Trace::lines`] the normalised trace snapshots compare.
+    pub trace: Trace,
 }
 
 /// What went wrong in a step.
@@ -158,9 +165,7 @@ struct CaseRun<'s, 'r, R: Rig> {
     parcels: HashMap<usize, u32>,
     /// Index into observations where the last action began.
     cursor: usize,
-    trace: Vec<String>,
-    /// Observations already copied into the trace.
-    traced: usize,
+    steps: Vec<StepMark>,
     steps_run: u64,
 }
 
@@ -189,7 +194,7 @@ pub async fn run_case<R: Rig>(
         rig_time: Duration::ZERO,
         steps_run: 0,
         transcript: Vec::new(),
-        trace: Vec::new(),
+        trace: Trace::default(),
     };
     let skip = (p.case.skip.as_deref()).map(str::to_owned).or_else(|| {
         let kind = desc.kind_name();
@@ -207,8 +212,7 @@ pub async fn run_case<R: Rig>(
         vars: HashMap::new(),
         parcels: HashMap::new(),
         cursor: 0,
-        trace: Vec::new(),
-        traced: 0,
+        steps: Vec::new(),
         steps_run: 0,
     };
     let outcome = match tokio::time::timeout(CASE_WALL_TIMEOUT, run.whole_case(p, flash)).await {
@@ -223,13 +227,16 @@ pub async fn run_case<R: Rig>(
     };
     // Second line of defence for privacy: a code must never be in a report,
     // and a controller that echoes one has failed.
-    let leaks = redact(&mut run.s.transcript, &mut run.trace, &run.vars);
-    report.outcome = match (outcome, leaks.is_empty()) {
+    let leaked = redact(&mut run.s.transcript, &run.vars);
+    report.outcome = match (outcome, leaked.is_empty()) {
         (Outcome::Passed, false) => Outcome::Failed {
             step: "privacy".into(),
             message: format!(
                 "a code appeared in clear on the console ({}); it is redacted in this report",
-                leaks.join(", ")
+                (leaked.iter())
+                    .map(|(_, name)| format!("${name}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         },
         (o, _) => o,
@@ -240,89 +247,45 @@ pub async fn run_case<R: Rig>(
     });
     report.rig_time = run.s.now();
     report.steps_run = run.steps_run;
-    report.trace = run.trace;
     report.transcript = std::mem::take(&mut run.s.transcript);
+    report.trace = Trace {
+        obs: std::mem::take(&mut run.s.obs),
+        steps: run.steps,
+        leaked,
+    };
     drop(run.s);
     rig.release();
     report.wall = wall.elapsed();
     report
 }
 
-/// Replace every bound code in the transcript and trace by its `$name`;
-/// returns the names of the codes that were found.
+/// Replace every bound code in the transcript by its `$name`; returns the
+/// codes that were found, `(digits, name)`, for the trace to scrub too.
 fn redact(
     transcript: &mut [TranscriptLine],
-    trace: &mut [String],
     vars: &HashMap<String, String>,
-) -> Vec<String> {
-    let mut leaked = Vec::new();
-    for (name, code) in vars {
-        let digits = code.trim_end_matches('#');
-        // Only real codes: short literals could match timestamps by chance.
-        if digits.len() < 8 {
-            continue;
-        }
-        let mut found = false;
-        for text in transcript
-            .iter_mut()
-            .map(|t| &mut t.text)
-            .chain(trace.iter_mut())
-        {
-            if let Some(clean) = replace_number(text, digits, &format!("${name}")) {
-                *text = clean;
-                found = true;
-            }
-        }
-        if found {
-            leaked.push(format!("${name}"));
+) -> Vec<(String, String)> {
+    // Only real codes: short literals could match timestamps by chance.
+    let codes: Vec<(&str, &str)> = vars
+        .iter()
+        .map(|(name, code)| (code.trim_end_matches('#'), name.as_str()))
+        .filter(|(digits, _)| digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    if codes.is_empty() {
+        return Vec::new();
+    }
+    let mut leaked = std::collections::BTreeSet::new();
+    for t in transcript.iter_mut() {
+        if let Some(clean) = redact_line(&t.text, &codes, &mut leaked) {
+            t.text = clean;
         }
     }
-    leaked.sort();
-    leaked
-}
-
-/// Replace `digits` where it stands as a whole number (not inside a longer
-/// one, such as a timestamp); `None` when it does not occur.
-fn replace_number(text: &str, digits: &str, with: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut rest = text;
-    let mut found = false;
-    while let Some(i) = rest.find(digits) {
-        let before = rest[..i]
-            .chars()
-            .next_back()
-            .or_else(|| out.chars().next_back());
-        let after = rest[i + digits.len()..].chars().next();
-        let whole = !before.is_some_and(|c| c.is_ascii_digit())
-            && !after.is_some_and(|c| c.is_ascii_digit());
-        out.push_str(&rest[..i]);
-        out.push_str(if whole { with } else { digits });
-        found |= whole;
-        rest = &rest[i + digits.len()..];
-    }
-    out.push_str(rest);
-    found.then_some(out)
-}
-
-fn obs_text(o: &Obs) -> String {
-    match &o.kind {
-        ObsKind::Hello { board, proto, .. } => format!("hello proto {proto} board {board}"),
-        ObsKind::Event { event, .. } => event.to_string(),
-        ObsKind::Measured(Measurement::Pulse { on, .. }) => {
-            format!("measured pulse {}ms", on.as_millis())
-        }
-        ObsKind::Measured(Measurement::Backoffice {
-            seq,
-            kind,
-            duplicate,
-            ..
-        }) => {
-            format!(
-                "back office {kind} #{seq}{}",
-                if *duplicate { " (duplicate)" } else { "" }
-            )
-        }
-    }
+    (codes.into_iter())
+        .filter(|(_, name)| leaked.contains(name))
+        .map(|(digits, name)| (digits.to_owned(), name.to_owned()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn event_compartment(e: &Event) -> Option<&str> {
@@ -438,27 +401,6 @@ fn same_kind(m: &Matcher, o: &Obs) -> bool {
 }
 
 impl<R: Rig> CaseRun<'_, '_, R> {
-    fn trace(&mut self, line: impl std::fmt::Display) {
-        let at = self.s.now();
-        self.trace.push(format!("{:>10} {line}", fmt_at(at)));
-    }
-
-    fn trace_new_obs(&mut self, from: usize) -> usize {
-        let end = self.s.obs.len();
-        for i in from..end {
-            let o = &self.s.obs[i];
-            let text = match &o.kind {
-                ObsKind::Hello { board, proto, .. } => {
-                    format!("hello proto {proto} board {board} build <build>")
-                }
-                _ => obs_text(o),
-            };
-            let at = o.at;
-            self.trace.push(format!("{:>10}   {text}", fmt_at(at)));
-        }
-        end
-    }
-
     async fn whole_case(&mut self, p: &Planned, flash: &FlashReport) -> Outcome {
         if let Err(e) = self.s.rig.prepare(p.seed).await {
             return Outcome::Error {
@@ -496,10 +438,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         {
             outcome = self.outcome(path, e);
         }
-        let outcome = self.trust(outcome).await;
-        let tail = self.trace_new_obs(self.traced);
-        self.traced = tail;
-        outcome
+        self.trust(outcome).await
     }
 
     /// A failure is the controller's only if the console was sound: damaged
@@ -585,9 +524,6 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                                 flash.build_id
                             ))));
                         }
-                        self.trace
-                            .push(format!("{:>10} power on", fmt_at(Duration::ZERO)));
-                        self.traced = self.trace_new_obs(0);
                         self.cursor = self.s.obs.len();
                         return Ok(());
                     }
@@ -611,21 +547,24 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     async fn steps(&mut self, section: &str, steps: &[Step]) -> Result<(), (String, StepError)> {
         for (i, step) in steps.iter().enumerate() {
-            let path = format!("{section}[{i}]");
-            self.traced = self.trace_new_obs(self.traced);
-            self.trace(step);
+            self.steps.push(StepMark {
+                at: self.s.now(),
+                obs_before: self.s.obs.len(),
+                path: format!("{section}[{i}]"),
+                text: step.to_string(),
+            });
             self.steps_run += 1;
             let r = match step {
                 Step::Repeat { times, steps } => {
                     for n in 0..*times {
-                        Box::pin(self.steps(&format!("{path}.repeat#{}.steps", n + 1), steps))
-                            .await?;
+                        let inner = format!("{section}[{i}].repeat#{}.steps", n + 1);
+                        Box::pin(self.steps(&inner, steps)).await?;
                     }
                     Ok(())
                 }
                 _ => self.step(step).await,
             };
-            r.map_err(|e| (format!("{path} `{step}`"), e))?;
+            r.map_err(|e| (format!("{section}[{i}] `{step}`"), e))?;
         }
         Ok(())
     }
@@ -1124,7 +1063,7 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         rig_time: Duration::ZERO,
         steps_run: 0,
         transcript: Vec::new(),
-        trace: Vec::new(),
+        trace: Trace::default(),
     }
 }
 

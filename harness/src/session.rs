@@ -73,8 +73,49 @@ impl TranscriptLine {
 }
 
 /// `+12.345s`, the one format for rig times in transcripts and messages.
-pub fn fmt_at(at: Duration) -> String {
-    format!("+{}.{:03}s", at.as_secs(), at.subsec_millis())
+/// Written straight into the message it is part of (no `String` of its own:
+/// the harness writes one for every line it sees); padding such as `{:>10}`
+/// applies to the whole.
+pub fn fmt_at(at: Duration) -> At {
+    At(at)
+}
+
+/// A rig time as `fmt_at` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At(pub Duration);
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Longest: "+18446744073709551615.999s", 27 bytes.
+        let mut buf = heapless::String::<32>::new();
+        let _ = write!(buf, "+{}.{:03}s", self.0.as_secs(), self.0.subsec_millis());
+        f.pad(&buf)
+    }
+}
+
+/// A decoded frame, owned: what the session keeps of it.
+enum Received {
+    Obs(ObsKind),
+    Response(u16, Response),
+}
+
+impl From<ToHarness> for Received {
+    fn from(msg: ToHarness) -> Self {
+        match msg {
+            ToHarness::Hello {
+                proto,
+                build,
+                board,
+                ..
+            } => Self::Obs(ObsKind::Hello {
+                build: build.to_string(),
+                board: board.to_string(),
+                proto,
+            }),
+            ToHarness::Event { t_ms, event } => Self::Obs(ObsKind::Event { t_ms, event }),
+            ToHarness::Response { to, response } => Self::Response(to, response),
+        }
+    }
 }
 
 pub struct Session<'r, R: Rig> {
@@ -156,9 +197,14 @@ impl<'r, R: Rig> Session<'r, R> {
             RigOutput::Console(bytes) => {
                 for b in bytes {
                     if let Some(line) = self.decoder.push(b) {
-                        let line = line.map(str::to_owned);
+                        // A copy on the stack: the line borrows the decoder.
+                        let line = line.map(|l| {
+                            let mut copy = heapless::String::<{ locker_proto::MAX_LINE }>::new();
+                            let _ = copy.push_str(l);
+                            copy
+                        });
                         self.decoder.clear_line();
-                        self.line(line);
+                        self.line(line.as_deref().map_err(|e| *e));
                     }
                 }
                 match self.broken() {
@@ -243,63 +289,50 @@ impl<'r, R: Rig> Session<'r, R> {
         })
     }
 
-    fn line(&mut self, line: Result<String, locker_proto::LineError>) {
+    fn line(&mut self, line: Result<&str, locker_proto::LineError>) {
         let at = self.now();
         let line = match line {
             Ok(l) => l,
             Err(e) => return self.bad(format!("unreadable console line: {e}")),
         };
+        // Decode from the borrowed line; the one copy is the transcript's.
+        let decoded = locker_proto::parse_frame(line)
+            .map_err(|e| format!("bad frame ignored: {e}"))
+            .and_then(|(seq, body)| {
+                let msg = ToHarness::parse(body)
+                    .map_err(|e| format!("undecodable frame ignored: {e}"))?;
+                Ok((seq, Received::from(msg)))
+            });
         self.transcript.push(TranscriptLine {
             at,
             dir: Dir::Rx,
-            text: line.clone(),
+            text: line.to_owned(),
         });
-        let (seq, body) = match locker_proto::parse_frame(&line) {
-            Ok(f) => f,
-            Err(e) => return self.bad(format!("bad frame ignored: {e}")),
-        };
-        let msg = match ToHarness::parse(body) {
-            Ok(m) => m,
-            Err(e) => return self.bad(format!("undecodable frame ignored: {e}")),
+        let (seq, msg) = match decoded {
+            Ok(d) => d,
+            Err(what) => return self.bad(what),
         };
         self.bad_in_row = 0;
         let expected = self.rx_seq.map(|s| s.wrapping_add(1));
-        if let (Some(exp), false) = (expected, matches!(msg, ToHarness::Hello { .. }))
-            && seq != exp
+        if let (Some(exp), false) = (
+            expected,
+            matches!(msg, Received::Obs(ObsKind::Hello { .. })),
+        ) && seq != exp
         {
-            let mut t = String::new();
-            let _ = write!(
-                t,
-                "sequence gap: expected {exp}, got {seq}: {} line(s) lost",
-                seq.wrapping_sub(exp)
-            );
             self.damaged += 1;
             self.transcript.push(TranscriptLine {
                 at,
                 dir: Dir::Note,
-                text: t,
+                text: format!(
+                    "sequence gap: expected {exp}, got {seq}: {} line(s) lost",
+                    seq.wrapping_sub(exp)
+                ),
             });
         }
         self.rx_seq = Some(seq);
         match msg {
-            ToHarness::Hello {
-                proto,
-                build,
-                board,
-                ..
-            } => {
-                let kind = ObsKind::Hello {
-                    build: build.to_string(),
-                    board: board.to_string(),
-                    proto,
-                };
-                self.obs.push(Obs { at, kind });
-            }
-            ToHarness::Event { t_ms, event } => self.obs.push(Obs {
-                at,
-                kind: ObsKind::Event { t_ms, event },
-            }),
-            ToHarness::Response { to, response } => self.responses.push_back((to, response)),
+            Received::Obs(kind) => self.obs.push(Obs { at, kind }),
+            Received::Response(to, response) => self.responses.push_back((to, response)),
         }
     }
 

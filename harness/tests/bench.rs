@@ -180,7 +180,7 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
         matches!(r.outcome, Outcome::Passed),
         "{:?}\n{}",
         r.outcome,
-        r.trace.join("\n")
+        r.trace.lines().join("\n")
     );
     assert_eq!(r.build.as_deref(), Some(BUILD));
 

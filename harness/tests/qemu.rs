@@ -116,11 +116,16 @@ fn bundled_suites_pass_on_qemu_with_the_sim_traces() {
         }
         // Same plant, same firmware logic, harness-driven time: the same
         // story, instant for instant. Only the board's name differs.
-        let q_trace = q.trace.join("\n").replace("board mps2-an386", "board sim");
-        if matches!(q.outcome, Outcome::Passed) && q_trace != s.trace.join("\n") {
+        let q_trace = q
+            .trace
+            .lines()
+            .join("\n")
+            .replace("board mps2-an386", "board sim");
+        let s_trace = s.trace.lines();
+        if matches!(q.outcome, Outcome::Passed) && q_trace != s_trace.join("\n") {
             let first = q_trace
                 .lines()
-                .zip(s.trace.iter())
+                .zip(s_trace.iter())
                 .find(|(a, b)| a != b)
                 .map(|(a, b)| format!("qemu: {a}\n  sim: {b}"))
                 .unwrap_or_else(|| "traces differ in length".into());

@@ -56,6 +56,6 @@ fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
         matches!(r.outcome, Outcome::Passed),
         "{:?}\n{}",
         r.outcome,
-        r.trace.join("\n")
+        r.trace.lines().join("\n")
     );
 }

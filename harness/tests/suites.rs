@@ -54,7 +54,7 @@ fn bundled_suite_passes_on_sim(#[files("../suites/*.yaml")] path: PathBuf) {
         }
         insta::assert_snapshot!(
             format!("{}__{}", slug(&r.suite), slug(&r.name)),
-            r.trace.join("\n")
+            r.trace.lines().join("\n")
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
