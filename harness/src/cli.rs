@@ -171,9 +171,13 @@ fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
             use std::io::Write;
             println!("console: {}", s.console);
             println!("board:   {}", s.board);
+            println!("chamber: {}", s.chamber);
+            println!("supply:  {}", s.supply);
             println!(
-                "serving rig `{}` in real time (x{speed}); Ctrl-C stops it. As a bench rig file:\n  console: {{ port: {}, baud: 115200 }}\n  fixtures: {{ board: {{ driver: fixture-board, port: {} }} }}",
-                rig.name, s.console, s.board
+                "serving rig `{}` in real time (x{speed}); Ctrl-C stops it. As a bench rig file:\n  console: {{ port: {}, baud: 115200 }}\nfixtures:\n{}",
+                rig.name,
+                s.console,
+                s.fixtures_yaml()
             );
             let _ = std::io::stdout().flush();
         },

@@ -61,28 +61,44 @@ fn expected_build(desc: &RigDescription) -> Option<String> {
     crate::image::identify(&elf).ok().map(|id| id.build)
 }
 
-/// Ask the controller who it is over its console.
+/// How long a controller may take to answer `ID`: a board that was just
+/// powered is still in its self-test and does not answer until it is done.
+const CONTROLLER_ANSWER: Duration = Duration::from_secs(6);
+
+/// Ask the controller who it is over its console, again every second until
+/// it answers (an `ID` sent during the boot self-test goes unanswered).
 fn identify(link: &mut LineLink) -> Result<(String, String), String> {
-    let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
-    encode_frame(1, &Command::Identify, &mut line).map_err(|_| "cannot encode ID".to_owned())?;
-    link.send(line.trim_end())?;
-    // The controller may be printing events: skip lines until the answer.
-    let deadline = Instant::now() + ANSWER;
+    let deadline = Instant::now() + CONTROLLER_ANSWER;
+    let mut seq = 1;
     while Instant::now() < deadline {
-        let text = link.recv("ID")?;
-        if let Ok((_, body)) = parse_frame(&text)
-            && let Ok(ToHarness::Response {
-                to: 1,
-                response: Response::Ident { build, board, .. },
-            }) = ToHarness::parse(body)
-        {
-            return Ok((build.to_string(), board.to_string()));
+        let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
+        encode_frame(seq, &Command::Identify, &mut line)
+            .map_err(|_| "cannot encode ID".to_owned())?;
+        link.send(line.trim_end())?;
+        // The controller may be printing events: skip lines until the answer.
+        let again = (Instant::now() + Duration::from_secs(1)).min(deadline);
+        while Instant::now() < again {
+            let text = match link.recv_within("ID", again - Instant::now()) {
+                Ok(Some(t)) => t,
+                Ok(None) => break,
+                Err(e) => return Err(e),
+            };
+            if let Ok((_, body)) = parse_frame(&text)
+                && let Ok(ToHarness::Response {
+                    to,
+                    response: Response::Ident { build, board, .. },
+                }) = ToHarness::parse(body)
+                && (1..=seq).contains(&to)
+            {
+                return Ok((build.to_string(), board.to_string()));
+            }
         }
+        seq += 1;
     }
     Err(format!(
         "{}: no answer to ID within {} s",
         link.name(),
-        ANSWER.as_secs()
+        CONTROLLER_ANSWER.as_secs()
     ))
 }
 

@@ -18,8 +18,23 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-#[test]
-fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
+/// A served sim rig, stopped when dropped, and a bench rig file for it.
+struct Served {
+    child: std::process::Child,
+    rig: PathBuf,
+    chamber: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Each served rig is its own bench, with a probe selector (and so a lock) of its own.
+fn serve(name: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(repo())
         .args(["rig", "serve", "--rig", "rigs/sim.yaml", "--pty"])
@@ -33,6 +48,8 @@ fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
     };
     let console = path("console:");
     let board = path("board:");
+    let chamber = path("chamber:");
+    let supply = path("supply:");
     // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
 
@@ -43,14 +60,23 @@ fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
     )
     .unwrap();
     let rig = dir.path().join("served.yaml");
-    let fixtures = format!("  board: {{ driver: fixture-board, port: {board} }}\n");
-    std::fs::write(&rig, common::bench_rig("served", &console, &fixtures)).unwrap();
-    let suites = locker_hil::cli::load_suites(&[repo().join("suites/code-entry.yaml")]).unwrap();
-    let plan: Vec<_> = runner::plan(&suites, |_, c| c.name == "valid code opens its compartment");
-    assert_eq!(plan.len(), 1);
-    let reports = common::run_preloaded(&rig, plan);
-    let _ = child.kill();
-    let _ = child.wait();
+    let fixtures = format!(
+        "  board: {{ driver: fixture-board, port: {board} }}\n  chamber: {{ driver: scpi, port: {chamber}, limits: {{ min: -40C, max: 85C }} }}\n  supply: {{ driver: scpi, port: {supply}, limits: {{ max: 15V }} }}\n"
+    );
+    std::fs::write(&rig, common::bench_rig(name, &console, &fixtures)).unwrap();
+    Served {
+        child,
+        rig,
+        chamber,
+        _dir: dir,
+    }
+}
+
+fn run_bundled(served: &Served, suite: &str, case: &str) {
+    let suites = locker_hil::cli::load_suites(&[repo().join("suites").join(suite)]).unwrap();
+    let plan: Vec<_> = runner::plan(&suites, |_, c| c.name == case);
+    assert_eq!(plan.len(), 1, "{case}");
+    let reports = common::run_preloaded(&served.rig, plan);
     let r = &reports[0];
     assert!(
         matches!(r.outcome, Outcome::Passed),
@@ -58,4 +84,59 @@ fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
         r.outcome,
         r.trace.lines().join("\n")
     );
+}
+
+#[test]
+fn a_bundled_case_passes_against_the_served_sim_over_ptys() {
+    run_bundled(
+        &serve("served-code"),
+        "code-entry.yaml",
+        "valid code opens its compartment",
+    );
+}
+
+#[test]
+fn a_brownout_through_the_served_supply_resets_the_controller() {
+    run_bundled(
+        &serve("served-power"),
+        "power.yaml",
+        "brownout resets the controller and keeps its parcels",
+    );
+}
+
+#[test]
+fn the_served_rig_passes_its_preflight_and_its_chamber_moves_the_air() {
+    let served = serve("served-check");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["rig", "check", "--rig"])
+        .arg(&served.rig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in ["console", "controller", "chamber", "supply", "board"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(part))
+            .unwrap_or("");
+        assert!(line.contains(" ok "), "{part}: {text}");
+    }
+    assert!(
+        text.contains("SIM-CHAMBER") && text.contains("SIM-SUPPLY"),
+        "{text}"
+    );
+
+    // The harness's own chamber driver, against the served plant's air.
+    let desc = locker_hil::rigfile::RigDescription::load(&served.rig).unwrap();
+    let locker_hil::rigfile::RigKind::Bench(bench) = &desc.kind else {
+        panic!("not a bench rig");
+    };
+    let instrument = bench.chamber.as_ref().unwrap();
+    assert!(instrument.port.to_string().starts_with(&served.chamber));
+    let (mut chamber, _) =
+        locker_hil::fixtures::scpi::Chamber::open(instrument, std::time::Duration::from_secs(2))
+            .unwrap();
+    chamber.set(-20.0, None).unwrap();
+    assert_eq!(chamber.read().unwrap(), -20.0);
+    let refused = chamber.set(-60.0, None).unwrap_err();
+    assert!(refused.contains("limits"), "{refused}");
 }

@@ -1,11 +1,13 @@
 //! `harness rig serve --pty`: the sim rig as serial devices, in real time.
 //!
-//! Two pseudo-terminals come up: the controller's console (the console
-//! protocol, as a real board's USB serial port speaks it) and a fixture
-//! board (its line protocol: `KEY`, `HELP`, `DOOR`, `PKG`, `LINK`, `ID?`).
-//! Any serial tool can drive them, and so can the harness's own bench path:
-//! the printed rig snippet makes a bench of them. Plant time follows the
-//! wall clock (times `speed`), so the controller behaves as on a desk.
+//! Four pseudo-terminals come up, one for each part a bench has on a wire:
+//! the controller's console (the console protocol, as a real board's USB
+//! serial port speaks it), the fixture board (its line protocol: `KEY`,
+//! `HELP`, `DOOR`, `PKG`, `LINK`, `ID?`), and the thermal chamber and the
+//! bench supply (SCPI, see [`crate::fixtures::scpi`]). Any serial tool can
+//! drive them, and so can the harness's own bench path: the printed rig
+//! snippet makes a bench of them. Plant time follows the wall clock (times
+//! `speed`), so the controller behaves as on a desk.
 
 use crate::rigfile::RigDescription;
 
@@ -14,6 +16,125 @@ use crate::rigfile::RigDescription;
 pub struct Served {
     pub console: String,
     pub board: String,
+    pub chamber: String,
+    pub supply: String,
+}
+
+impl Served {
+    /// The `fixtures:` section of a bench rig file that uses these devices.
+    pub fn fixtures_yaml(&self) -> String {
+        format!(
+            "  board: {{ driver: fixture-board, port: {} }}\n  chamber: {{ driver: scpi, port: {}, limits: {{ min: -40C, max: 85C }} }}\n  supply: {{ driver: scpi, port: {}, limits: {{ max: 15V }} }}\n",
+            self.board, self.chamber, self.supply
+        )
+    }
+}
+
+/// The instruments' side of the served rig: what each was told, applied to
+/// the simulated plant.
+#[cfg(all(unix, feature = "serial"))]
+struct Instruments {
+    /// Chamber set point and ramp (°C/min) as last told; applied when it runs.
+    chamber: (f64, f64, bool),
+    /// Supply volts as last told, and whether the output is on.
+    supply: (f64, bool),
+    /// Room temperature: where the air goes when the chamber stops.
+    room: f64,
+    last: [Result<crate::fixtures::scpi::Received, String>; 2],
+}
+
+#[cfg(all(unix, feature = "serial"))]
+impl Instruments {
+    /// Answer one SCPI line to the chamber (`0`) or the supply (`1`).
+    fn answer<M: super::world::Mcu>(
+        &mut self,
+        which: usize,
+        line: &str,
+        world: &mut super::world::World<M>,
+        rig: &str,
+    ) -> Result<Option<String>, String> {
+        use crate::fixtures::scpi::{Received, error_answer};
+        use crate::rig::FixtureAction;
+        use crate::suite::PowerAction;
+        use crate::units::{Celsius, Ramp};
+        let command = Received::parse(line);
+        if let Ok(Received::NextError) = command {
+            return Ok(Some(error_answer(&self.last[which])));
+        }
+        let chamber = |set: f64, ramp: f64| FixtureAction::Chamber {
+            set: Celsius(set),
+            ramp: (ramp > 0.0).then_some(Ramp(ramp / 60.0)),
+        };
+        let mut answer = None;
+        let taken = match (which, &command) {
+            (_, Err(e)) => Err(e.clone()),
+            (0, Ok(Received::Identify)) => {
+                answer = Some(format!("locker-hil,SIM-CHAMBER,{rig},1.0"));
+                Ok(())
+            }
+            (1, Ok(Received::Identify)) => {
+                answer = Some(format!("locker-hil,SIM-SUPPLY,{rig},1.0"));
+                Ok(())
+            }
+            (0, Ok(Received::Temp(t))) => {
+                self.chamber.0 = *t;
+                let (set, ramp, on) = self.chamber;
+                if on {
+                    world.act(&chamber(set, ramp))
+                } else {
+                    Ok(())
+                }
+                .map_err(|e| e.to_string())
+            }
+            (0, Ok(Received::Ramp(r))) => {
+                self.chamber.1 = *r;
+                Ok(())
+            }
+            (0, Ok(Received::Output(on))) => {
+                self.chamber.2 = *on;
+                // Stopped, the chamber's air drifts back to the room.
+                let (set, ramp) = if *on {
+                    (self.chamber.0, self.chamber.1)
+                } else {
+                    (self.room, 1.0)
+                };
+                world.act(&chamber(set, ramp)).map_err(|e| e.to_string())
+            }
+            (0, Ok(Received::MeasureTemp)) => {
+                world.plant.thermal.advance(world.plant.now);
+                answer = Some(format!("{:.2}", world.plant.thermal.ambient));
+                Ok(())
+            }
+            (1, Ok(Received::Volts(v))) => {
+                self.supply.0 = *v;
+                if self.supply.1 {
+                    world
+                        .act(&FixtureAction::Power(PowerAction::Volts(*v)))
+                        .map_err(|e| e.to_string())
+                } else {
+                    Ok(())
+                }
+            }
+            (1, Ok(Received::Output(on))) => {
+                self.supply.1 = *on;
+                let p = if *on {
+                    PowerAction::Volts(self.supply.0)
+                } else {
+                    PowerAction::Off
+                };
+                world
+                    .act(&FixtureAction::Power(p))
+                    .map_err(|e| e.to_string())
+            }
+            (1, Ok(Received::MeasureVolts)) => {
+                answer = Some(format!("{:.3}", world.plant.volts));
+                Ok(())
+            }
+            _ => Err("not a command of this instrument".into()),
+        };
+        self.last[which] = taken.clone().and(command);
+        taken.map(|()| answer)
+    }
 }
 
 /// Serve `desc` (a sim rig) until the process is stopped. `ready` is told
@@ -41,22 +162,40 @@ pub fn serve(
         &settings,
         settings.seed,
     );
+    let mut instruments = Instruments {
+        chamber: (settings.ambient.0, 0.0, false),
+        supply: (world.plant.volts, true),
+        room: settings.ambient.0,
+        last: [
+            Ok(crate::fixtures::scpi::Received::Identify),
+            Ok(crate::fixtures::scpi::Received::Identify),
+        ],
+    };
     let pair = || TTYPort::pair().map_err(|e| format!("cannot make a pseudo-terminal: {e}"));
-    let (mut con, con_slave) = pair()?;
-    let (mut board, board_slave) = pair()?;
-    let name = |p: &TTYPort| p.name().unwrap_or_default();
+    // Console, fixture board, chamber, supply: the masters the plant
+    // answers on, and the slave ends users open.
+    let (mut masters, mut slaves) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let (master, slave) = pair()?;
+        masters.push(master);
+        // The slave ends stay open here too, so a client closing its end
+        // never leaves a master without a peer.
+        slaves.push(slave);
+    }
+    let names: Vec<String> = slaves
+        .iter()
+        .map(|s| s.name().unwrap_or_default())
+        .collect();
     let served = Served {
-        console: name(&con_slave),
-        board: name(&board_slave),
+        console: names[0].clone(),
+        board: names[1].clone(),
+        chamber: names[2].clone(),
+        supply: names[3].clone(),
     };
     // One reader thread per device: a byte wakes the loop at once, instead
     // of waiting for the next poll.
-    enum In {
-        Console(Vec<u8>),
-        Board(Vec<u8>),
-    }
-    let (tx, rx) = std::sync::mpsc::channel::<In>();
-    for (port, console) in [(&con, true), (&board, false)] {
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+    for (device, port) in masters.iter().enumerate() {
         let mut reader = port.try_clone_native().map_err(|e| e.to_string())?;
         reader
             .set_timeout(Duration::from_millis(100))
@@ -69,13 +208,7 @@ pub fn serve(
                 loop {
                     match reader.read(&mut buf) {
                         Ok(n) if n > 0 => {
-                            let bytes = buf[..n].to_vec();
-                            let msg = if console {
-                                In::Console(bytes)
-                            } else {
-                                In::Board(bytes)
-                            };
-                            if tx.send(msg).is_err() {
+                            if tx.send((device, buf[..n].to_vec())).is_err() {
                                 return;
                             }
                         }
@@ -90,7 +223,8 @@ pub fn serve(
     drop(tx);
     ready(&served);
     let started = Instant::now();
-    let mut line = Vec::new();
+    // Line devices (board, chamber, supply) collect a line before answering.
+    let mut lines: [Vec<u8>; 4] = Default::default();
     loop {
         let now = (started.elapsed().as_secs_f64() * 1000.0 * speed) as u64;
         // Catch up to the wall clock, then hand over what the controller said.
@@ -98,50 +232,72 @@ pub fn serve(
             world.advance(now, 20_000).map_err(|e| e.to_string())?;
             if !world.plant.console_out.is_empty() {
                 let out = std::mem::take(&mut world.plant.console_out);
-                let _ = con.write_all(&out);
+                let _ = masters[0].write_all(&out);
             }
             for m in world.plant.measurements.drain(..) {
                 log(format!("~ {m:?}"));
             }
         }
-        let input = match rx.recv_timeout(Duration::from_millis(1)) {
+        let (device, bytes) = match rx.recv_timeout(Duration::from_millis(1)) {
             Ok(i) => i,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err("the device readers stopped".into());
             }
         };
-        match input {
-            In::Console(bytes) => {
-                world.console_write(&bytes).map_err(|e| e.to_string())?;
-                if !world.plant.console_out.is_empty() {
-                    let out = std::mem::take(&mut world.plant.console_out);
-                    let _ = con.write_all(&out);
-                }
+        if device == 0 {
+            world.console_write(&bytes).map_err(|e| e.to_string())?;
+            if !world.plant.console_out.is_empty() {
+                let out = std::mem::take(&mut world.plant.console_out);
+                let _ = masters[0].write_all(&out);
             }
-            In::Board(bytes) => {
-                for b in bytes {
-                    if b != b'\n' {
-                        if b != b'\r' && line.len() < 256 {
-                            line.push(b);
-                        }
-                        continue;
-                    }
-                    let text = String::from_utf8_lossy(&line).trim().to_owned();
-                    line.clear();
-                    let answer = match crate::fixtures::board::parse_command(&text, compartments) {
+            continue;
+        }
+        for b in bytes {
+            let line = &mut lines[device];
+            if b != b'\n' {
+                if b != b'\r' && line.len() < 256 {
+                    line.push(b);
+                }
+                continue;
+            }
+            let text = String::from_utf8_lossy(line).trim().to_owned();
+            line.clear();
+            let answer = if device == 1 {
+                Some(
+                    match crate::fixtures::board::parse_command(&text, compartments) {
                         Ok(None) => format!("ID locker-fixture-board sim-1.0 {compartments}"),
                         Ok(Some(action)) => match world.act(&action) {
                             Ok(()) => {
-                                log(format!("! {text}"));
+                                log(format!("! board: {text}"));
                                 "OK".into()
                             }
                             Err(e) => format!("ERR {e}"),
                         },
                         Err(e) => format!("ERR {e}"),
-                    };
-                    let _ = board.write_all(format!("{answer}\r\n").as_bytes());
+                    },
+                )
+            } else {
+                let which = device - 2;
+                match instruments.answer(which, &text, &mut world, &desc.name) {
+                    Ok(answer) => {
+                        if !text.ends_with('?') {
+                            log(format!("! {}: {text}", ["chamber", "supply"][which]));
+                        }
+                        answer
+                    }
+                    // Instruments say nothing to a bad command; `SYST:ERR?` tells.
+                    Err(e) => {
+                        log(format!(
+                            "! {}: `{text}` refused: {e}",
+                            ["chamber", "supply"][which]
+                        ));
+                        None
+                    }
                 }
+            };
+            if let Some(a) = answer {
+                let _ = masters[device].write_all(format!("{a}\r\n").as_bytes());
             }
         }
     }

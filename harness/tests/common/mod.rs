@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// `console`, and `fixtures` (YAML lines under `fixtures:`).
 pub fn bench_rig(name: &str, console: &str, fixtures: &str) -> String {
     format!(
-        "name: {name}\ncontroller:\n  firmware: image.elf\n  flash: {{ probe: \"0483:374b:EMU\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n{fixtures}"
+        "name: {name}\ncontroller:\n  firmware: image.elf\n  flash: {{ probe: \"0483:374b:EMU-{name}\", chip: STM32F446RETx }}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n{fixtures}"
     )
 }
 
