@@ -593,10 +593,14 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         }
     };
     let started = Instant::now();
-    let junit = a.junit.clone();
+    let writer = match report::writer::Writer::spawn(a.junit.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot start the report writer: {e}");
+            return Exit::RigError;
+        }
+    };
     let quiet = a.quiet;
-    let mut done = Vec::new();
-    let mut write_error = None;
     let outcome = runtime.block_on(async {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -619,18 +623,15 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
                 if !quiet {
                     println!("{}", report::case_line(r));
                 }
-                done.push((**r).clone());
-                done.sort_by_key(|r| r.index);
-                // Rewritten after every case: a run killed half-way keeps what it finished.
-                if let Err(e) = report::write_junit(&junit, &done) {
-                    write_error = Some(e);
-                }
+                // On disk shortly: a run killed half-way keeps what it finished.
+                writer.add((**r).clone());
             }
         };
         run_plan(plan, a.jobs, desc, on_event, stop).await
     });
     let Some(reports) = outcome else {
         // Unfinished cases stay visible: skipped, with the reason.
+        let mut done = writer.finish().reports;
         let finished = done.len();
         for (i, p) in planned.iter().enumerate() {
             if !done.iter().any(|r| r.index == i) {
@@ -652,6 +653,8 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         );
         return Exit::Interrupted;
     };
+    let written = writer.finish();
+    let write_error = written.error;
     print!("{}", report::summary(&reports, started.elapsed()));
     if let Some(e) = write_error {
         eprintln!("error: {e}");

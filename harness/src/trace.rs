@@ -16,8 +16,6 @@ pub struct StepMark {
     pub at: Duration,
     /// How many observations came before it.
     pub obs_before: usize,
-    /// Where it is in the case: `steps[3]`, `setup[0]`, `steps[2].repeat#1.steps[0]`.
-    pub path: String,
     /// The step as the suite says it (`keys: $code#`).
     pub text: String,
 }
@@ -26,6 +24,8 @@ pub struct StepMark {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trace {
     pub obs: Vec<Obs>,
+    /// Every step that started, in order: a failed case's failing step is
+    /// the last one.
     pub steps: Vec<StepMark>,
     /// Codes the controller leaked, `(digits, name)`: scrubbed from any text
     /// made from this trace, as they are from the transcript.
@@ -195,7 +195,6 @@ mod tests {
         StepMark {
             at: Duration::from_millis(ms),
             obs_before,
-            path: String::new(),
             text: text.into(),
         }
     }

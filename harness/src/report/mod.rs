@@ -8,6 +8,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod writer;
+
 /// Build the JUnit report: one testsuite per suite file, one testcase per case.
 pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
     let mut report = Report::new("locker-hil");
