@@ -13,7 +13,8 @@
 //!   each in a fresh process: throughput and that process's peak resident
 //!   memory (`VmHWM`);
 //! - one console command's round trip over the served rig's pseudo-terminal;
-//! - `harness list` from start to exit.
+//! - `harness list` and `harness run` (the README's main command) from
+//!   start to exit.
 //!
 //! The qemu rig has its own benchmark (`--bench qemu`). Results, with the
 //! machine, are kept in `benches/RESULTS.md` and the README.
@@ -293,6 +294,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "harness list: median {:.1} ms, max {:.1} ms (n=20, start to exit)",
             pct(&mut list, 0.5),
             pct(&mut list, 1.0)
+        );
+        // The main command as a user types it: every bundled suite on the
+        // sim rig, JUnit written.
+        let out_dir = tempfile::tempdir()?;
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let out = std::process::Command::new(&harness)
+                .current_dir(repo())
+                .args(["run", "--quiet", "--junit"])
+                .arg(out_dir.path().join("junit.xml"))
+                .output()?;
+            if !out.status.success() {
+                return Err("harness run failed".into());
+            }
+            runs.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "harness run (all bundled suites on sim, JUnit written): median {:.0} ms, max {:.0} ms (n=5, start to exit)",
+            pct(&mut runs, 0.5),
+            pct(&mut runs, 1.0)
         );
     } else {
         println!(
