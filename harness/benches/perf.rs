@@ -16,9 +16,14 @@
 //! - `harness list` and `harness run` (the README's main command) from
 //!   start to exit.
 //!
-//! The qemu rig has its own benchmark (`--bench qemu`). Results, with the
-//! machine, are kept in `benches/RESULTS.md` and the README.
+//! - on the qemu rig: boot to banner, and time per case over the cases that
+//!   span under ten simulated minutes (`--bench qemu` runs every case).
+//!
+//! Results, with the machine, are kept in `benches/RESULTS.md` and the README.
 
+mod common;
+
+use common::{repo, stats};
 use locker_hil::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, CaseReport, Planned};
@@ -27,13 +32,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_path_buf()
-}
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -321,6 +319,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "(build `cargo build --release -p locker-hil` first for the pseudo-terminal and `harness list` figures)"
         );
     }
+    qemu_figures(&plan, &reports)?;
+    Ok(())
+}
+
+/// Boot to banner and time per case on the qemu rig (the short cases;
+/// `--bench qemu` runs every one). Skipped, saying so, without QEMU.
+fn qemu_figures(
+    sim_plan: &[Planned],
+    sim_reports: &[CaseReport],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let desc = RigDescription::load(&repo().join("rigs/qemu.yaml"))?;
+    let locker_hil::rigfile::RigKind::Qemu { qemu, .. } = &desc.kind else {
+        return Err("rigs/qemu.yaml is not a qemu rig".into());
+    };
+    if std::process::Command::new(&qemu.executable)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!(
+            "qemu rig: skipped, `{}` is not installed (.ci/run installs it)",
+            qemu.executable
+        );
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()?;
+    let (_, boots) = common::boot_to_banner(&rt, &desc, 10)?;
+    println!("qemu rig, boot to banner: {}", stats(boots));
+    // The cases that span under ten simulated minutes (from the sim's run):
+    // the multi-day ones take minutes on QEMU, and `--bench qemu` has them.
+    let short: std::collections::HashSet<String> = sim_reports
+        .iter()
+        .filter(|r| r.rig_time < Duration::from_secs(600))
+        .map(|r| format!("{}::{}", r.suite, r.name))
+        .collect();
+    let plan: Vec<Planned> = sim_plan
+        .iter()
+        .filter(|p| short.contains(&p.id()))
+        .cloned()
+        .collect();
+    let t = Instant::now();
+    let reports = rt
+        .block_on(locker_hil::cli::run_plan(
+            plan,
+            2,
+            Arc::new(desc),
+            |_| {},
+            std::future::pending(),
+        ))
+        .ok_or("the run was stopped")?;
+    let passed = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, runner::Outcome::Passed))
+        .count();
+    println!(
+        "qemu rig, the {} cases under 10 simulated minutes on 2 rigs: {passed} passed in {:.1} s; per case {}",
+        reports.len(),
+        t.elapsed().as_secs_f64(),
+        stats(reports.iter().map(|r| r.wall).collect())
+    );
     Ok(())
 }
 

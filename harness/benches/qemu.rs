@@ -11,35 +11,14 @@
 //! the EEPROM image, and the boot instant itself. Results and the machine
 //! they came from are kept in `benches/RESULTS.md`.
 
-use locker_hil::rig::{Rig, RigOutput};
+mod common;
+
+use common::{repo, stats};
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner;
-use locker_hil::sim::QemuRig;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_path_buf()
-}
-
-fn stats(mut v: Vec<Duration>) -> String {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let total: Duration = v.iter().sum();
-    format!(
-        "n={} min={:.1}ms median={:.1}ms p90={:.1}ms max={:.1}ms mean={:.1}ms",
-        v.len(),
-        ms(v[0]),
-        ms(v[v.len() / 2]),
-        ms(v[v.len() * 9 / 10]),
-        ms(v[v.len() - 1]),
-        ms(total) / v.len() as f64
-    )
-}
+use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let boots: usize = std::env::args()
@@ -53,27 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let desc = RigDescription::load(&repo().join("rigs/qemu.yaml"))?;
 
     // Boot to banner.
-    let mut rig = QemuRig::for_worker(desc.clone(), 0)?;
-    let flash = rt.block_on(rig.flash())?;
+    let (flash, times) = common::boot_to_banner(&rt, &desc, boots)?;
     println!("image: {} ({})", flash.image, flash.build_id);
-    let mut times = Vec::new();
-    for seed in 0..boots as u64 {
-        let t = Instant::now();
-        rt.block_on(async {
-            rig.prepare(seed).await?;
-            loop {
-                match rig.recv(Duration::from_secs(1)).await? {
-                    RigOutput::Console(bytes) if bytes.windows(5).any(|w| w == b"HELLO") => {
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            Ok::<_, locker_hil::rig::RigError>(())
-        })?;
-        times.push(t.elapsed());
-        rig.release();
-    }
     println!("boot to banner: {}", stats(times));
 
     // Every bundled case, one rig, then two.
