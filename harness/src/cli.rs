@@ -21,10 +21,20 @@ use crate::rigfile::RigKind;
 use crate::runner::{self, RunEvent};
 use crate::sim::{QemuRig, SimRig};
 use crate::suite::{Step, Suite};
+use crate::terminal::{Terminal, Verbosity};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// A line on standard output. A reader that went away (`harness list |
+/// head`) is no reason to die half-way through a run: the line is dropped.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(anstream::stdout(), $($t)*);
+    }};
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -106,9 +116,18 @@ struct RunArgs {
     /// Where to write the JUnit report.
     #[arg(long, default_value = "reports/junit.xml")]
     junit: PathBuf,
-    /// Print only the summary.
-    #[arg(long, short = 'q')]
+    /// Print only the summary (no line per case, no progress bar).
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
     quiet: bool,
+    /// Also print each case as it starts and every retry, and a failure's
+    /// reason in full with the end of its transcript.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Runs after a failure before it counts, for cases whose suite does
+    /// not say (`retries:` in a suite or case wins). A case that passes on
+    /// a retry is reported flaky.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: u32,
 }
 
 #[derive(Debug, Args)]
@@ -169,11 +188,11 @@ fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
         speed,
         |s| {
             use std::io::Write;
-            println!("console: {}", s.console);
-            println!("board:   {}", s.board);
-            println!("chamber: {}", s.chamber);
-            println!("supply:  {}", s.supply);
-            println!(
+            out!("console: {}", s.console);
+            out!("board:   {}", s.board);
+            out!("chamber: {}", s.chamber);
+            out!("supply:  {}", s.supply);
+            out!(
                 "serving rig `{}` in real time (x{speed}); Ctrl-C stops it. As a bench rig file:\n  console: {{ port: {}, baud: 115200 }}\nfixtures:\n{}",
                 rig.name,
                 s.console,
@@ -181,7 +200,7 @@ fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
             );
             let _ = std::io::stdout().flush();
         },
-        |line| println!("{line}"),
+        |line| out!("{line}"),
     );
     match result {
         Ok(()) => Exit::Ok,
@@ -199,7 +218,7 @@ fn rig_check(path: &Path) -> Exit {
         Err(e) => return report_errors(&[e]),
     };
     let parts = crate::preflight::check(&rig);
-    print!("{}", crate::preflight::render(&rig, &parts));
+    out!("{}", crate::preflight::render(&rig, &parts).trim_end());
     if parts
         .iter()
         .all(|p| matches!(p.verdict, crate::preflight::Verdict::Ok(_)))
@@ -239,7 +258,7 @@ fn flash(a: FlashArgs) -> Exit {
         Err(e) => return fail(e),
     };
     match flasher.check() {
-        Ok(found) => println!("{found}"),
+        Ok(found) => out!("{found}"),
         Err(e) => return fail(e),
     }
     let elf = match a
@@ -278,16 +297,20 @@ fn flash(a: FlashArgs) -> Exit {
     bar.finish_and_clear();
     match result {
         Ok(r) if r.skipped => {
-            println!(
+            out!(
                 "{}: already holds {} ({}); not written",
-                rig.name, r.build_id, r.image
+                rig.name,
+                r.build_id,
+                r.image
             );
             Exit::Ok
         }
         Ok(r) => {
-            println!(
+            out!(
                 "{}: wrote and verified {} ({})",
-                rig.name, r.build_id, r.image
+                rig.name,
+                r.build_id,
+                r.image
             );
             Exit::Ok
         }
@@ -391,6 +414,31 @@ fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
             ));
         }
     }
+    for (i, q) in s.quarantine.iter().enumerate() {
+        if !s.cases.iter().any(|c| c.name == q.case) {
+            let (l, col) = line_of(text, "quarantine:", 0)
+                .and_then(|(at, _)| line_of(text, &q.case, at))
+                .unwrap_or((1, 1));
+            let names: Vec<_> = s.cases.iter().map(|c| format!("`{}`", c.name)).collect();
+            return Err(InputError::at(
+                path,
+                text,
+                l,
+                col,
+                format!(
+                    "quarantine[{i}].case: `{}` is not a case of this suite; expected one of {}",
+                    q.case,
+                    names.join(", ")
+                ),
+            ));
+        }
+        if s.quarantine[..i].iter().any(|p| p.case == q.case) {
+            return Err(InputError::new(
+                path,
+                format!("quarantine[{i}].case: `{}` is quarantined twice", q.case),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -485,9 +533,9 @@ fn list(a: ListArgs) -> Exit {
                 "skip": p.case.skip,
                 "skip-on": p.case.skip_on,
             });
-            println!("{obj}");
+            out!("{obj}");
         } else {
-            println!("{}  [{}]", p.id(), tags.join(", "));
+            out!("{}  [{}]", p.id(), tags.join(", "));
         }
     }
     Exit::Ok
@@ -514,7 +562,7 @@ fn check(a: CheckArgs) -> Exit {
         Err(e) => return e,
     };
     let cases: usize = suites.iter().map(|(_, s)| s.cases.len()).sum();
-    println!(
+    out!(
         "ok: {} suites, {cases} cases, rig {}",
         suites.len(),
         rig.name
@@ -535,9 +583,12 @@ fn run(a: RunArgs) -> Exit {
         eprintln!("error: --jobs must be at least 1");
         return Exit::BadInput;
     }
-    let plan = runner::plan(&suites, |s, c| {
+    let mut plan = runner::plan(&suites, |s, c| {
         filter.as_ref().is_none_or(|f| f.matches(s, c))
     });
+    for p in &mut plan {
+        p.retries.get_or_insert(a.retries);
+    }
     if plan.is_empty() {
         eprintln!("error: no case matches the selection; `harness list` shows what there is");
         return Exit::BadInput;
@@ -554,13 +605,20 @@ pub async fn run_plan(
     stop: impl Future<Output = ()>,
 ) -> Option<Vec<runner::CaseReport>> {
     let d = desc.clone();
+    // Several rigs from one file are told apart: `sim-0`, `sim-1`, ...
+    let workers = jobs.min(plan.len());
+    let name = move |j: usize| match workers {
+        0 | 1 => d.name.clone(),
+        _ => format!("{}-{j}", d.name),
+    };
+    let d = desc.clone();
     match &desc.kind {
         RigKind::Sim(_) => {
-            let make = move |_| Ok(SimRig::new((*d).clone()));
+            let make = move |j| Ok(SimRig::new((*d).clone()).named(name(j)));
             runner::run_until(plan, jobs, desc, make, on_event, stop).await
         }
         RigKind::Qemu { .. } => {
-            let make = move |j| QemuRig::for_worker((*d).clone(), j);
+            let make = move |j| Ok(QemuRig::for_worker((*d).clone(), j)?.named(name(j)));
             runner::run_until(plan, jobs, desc, make, on_event, stop).await
         }
         RigKind::Bench(_) => {
@@ -600,35 +658,26 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
             return Exit::RigError;
         }
     };
-    let quiet = a.quiet;
+    let verbosity = match (a.quiet, a.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let mut terminal = Terminal::new(verbosity);
     let outcome = runtime.block_on(async {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let on_event = |ev: &RunEvent| match ev {
-            RunEvent::Started { cases, jobs } => {
-                if !quiet {
-                    println!("running {cases} cases on {jobs} rig(s)");
-                }
-            }
-            RunEvent::RigReady { rig, flash } => {
-                if !quiet {
-                    println!(
-                        "rig {rig}: firmware {} from {}",
-                        flash.build_id, flash.image
-                    );
-                }
-            }
-            RunEvent::CaseFinished(r) => {
-                if !quiet {
-                    println!("{}", report::case_line(r));
-                }
+        let on_event = |ev: &RunEvent| {
+            terminal.event(ev);
+            if let RunEvent::CaseFinished(r) = ev {
                 // On disk shortly: a run killed half-way keeps what it finished.
                 writer.add((**r).clone());
             }
         };
         run_plan(plan, a.jobs, desc, on_event, stop).await
     });
+    terminal.finish();
     let Some(reports) = outcome else {
         // Unfinished cases stay visible: skipped, with the reason.
         let mut done = writer.finish().reports;
@@ -655,11 +704,11 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
     };
     let written = writer.finish();
     let write_error = written.error;
-    print!("{}", report::summary(&reports, started.elapsed()));
+    terminal.summary(&reports, started.elapsed());
     if let Some(e) = write_error {
         eprintln!("error: {e}");
         return Exit::RigError;
     }
-    println!("JUnit: {}", a.junit.display());
+    out!("JUnit: {}", a.junit.display());
     Exit::from_tally(Tally::of(&reports))
 }

@@ -24,5 +24,6 @@ pub mod runner;
 pub mod session;
 pub mod sim;
 pub mod suite;
+pub mod terminal;
 pub mod trace;
 pub mod units;

@@ -19,8 +19,8 @@ use crate::rig::{FixtureAction, FlashReport, Measurement, Rig, RigError};
 use crate::rigfile::RigDescription;
 use crate::session::{Dir, Obs, ObsKind, Session, TranscriptLine, fmt_at};
 use crate::suite::{
-    Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction, Step,
-    Suite,
+    Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction,
+    Quarantine, Step, Suite,
 };
 use crate::trace::{StepMark, Trace, obs_text, redact_line};
 use locker_proto::{Command, DiagItem, Event, LockState, Response};
@@ -43,6 +43,11 @@ pub struct Planned {
     pub suite_file: PathBuf,
     pub case: Case,
     pub seed: u64,
+    /// Runs after a failure before it counts: the case's, else the suite's;
+    /// `None` leaves it to the command line's `--retries`.
+    pub retries: Option<u32>,
+    /// Set when the suite quarantines the case: reported skipped, with why.
+    pub quarantine: Option<Quarantine>,
 }
 
 impl Planned {
@@ -65,6 +70,8 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
                     suite_file: file.clone(),
                     case: case.clone(),
                     seed,
+                    retries: case.retries.or(suite.retries),
+                    quarantine: suite.quarantined(&case.name).cloned(),
                 });
             }
         }
@@ -139,6 +146,47 @@ pub struct CaseReport {
     /// What was seen and done, at rig times: the timeline, and through
     /// [`Trace::lines`] the normalised trace snapshots compare.
     pub trace: Trace,
+    /// Earlier runs of this case in this run, oldest first: failures that a
+    /// retry followed, and rigs that broke under it. A passed case with
+    /// attempts is flaky.
+    pub attempts: Vec<Attempt>,
+    /// The suite's quarantine entry, when the case is quarantined.
+    pub quarantine: Option<Quarantine>,
+}
+
+/// An earlier run of a case that did not count.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub rig: String,
+    pub seed: u64,
+    pub started: SystemTime,
+    pub wall: Duration,
+    /// Its transcript, rendered: what a flaky failure looked like.
+    pub transcript: String,
+}
+
+impl Attempt {
+    fn of(r: &CaseReport) -> Self {
+        Self {
+            outcome: r.outcome.clone(),
+            rig: r.rig.clone(),
+            seed: r.seed,
+            started: r.started,
+            wall: r.wall,
+            transcript: (r.transcript.iter())
+                .map(TranscriptLine::render)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+impl CaseReport {
+    /// Passed, but only after one or more failed runs.
+    pub fn is_flaky(&self) -> bool {
+        self.outcome == Outcome::Passed && !self.attempts.is_empty()
+    }
 }
 
 /// What went wrong in a step.
@@ -195,8 +243,14 @@ pub async fn run_case<R: Rig>(
         steps_run: 0,
         transcript: Vec::new(),
         trace: Trace::default(),
+        attempts: Vec::new(),
+        quarantine: p.quarantine.clone(),
     };
-    let skip = (p.case.skip.as_deref()).map(str::to_owned).or_else(|| {
+    let quarantined = p.quarantine.as_ref().map(|q| match &q.link {
+        Some(link) => format!("quarantined: {} ({link})", q.reason),
+        None => format!("quarantined: {}", q.reason),
+    });
+    let skip = quarantined.or_else(|| p.case.skip.clone()).or_else(|| {
         let kind = desc.kind_name();
         let reason = p.case.skip_on.reason(kind)?;
         Some(format!("not on {kind} rigs: {reason}"))
@@ -1045,8 +1099,21 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 /// Something the run reports as it goes; reporters listen, never steer.
 #[derive(Debug)]
 pub enum RunEvent {
-    Started { cases: usize, jobs: usize },
-    RigReady { rig: String, flash: FlashReport },
+    Started {
+        cases: usize,
+        jobs: usize,
+    },
+    RigReady {
+        rig: String,
+        flash: FlashReport,
+    },
+    /// A rig took a case (again, for a retry: `attempt` counts from 1).
+    CaseStarted {
+        index: usize,
+        rig: String,
+        case: String,
+        attempt: u32,
+    },
     CaseFinished(Box<CaseReport>),
 }
 
@@ -1068,6 +1135,8 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         steps_run: 0,
         transcript: Vec::new(),
         trace: Trace::default(),
+        attempts: Vec::new(),
+        quarantine: p.quarantine.clone(),
     }
 }
 
@@ -1112,7 +1181,8 @@ where
         Arc::new(Mutex::new(plan.into_iter().enumerate().collect()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
     let make_rig = Arc::new(make_rig);
-    let requeued = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    // Cases sent back after a rig broke under them, with that first run.
+    let requeued: Arc<Mutex<HashMap<usize, Attempt>>> = Arc::new(Mutex::new(HashMap::new()));
     let mut workers = Vec::new();
     for j in 0..jobs {
         let (queue, tx, make_rig, desc, requeued) = (
@@ -1138,11 +1208,39 @@ where
                 },
                 Err(e) => return Some(e),
             };
+            let rig_name = rig.name().to_owned();
             while let Some((i, p)) = take() {
-                let report = run_case(&mut rig, &desc, &flash, &p, i).await;
+                let started = |attempt: u32| RunEvent::CaseStarted {
+                    index: i,
+                    rig: rig_name.clone(),
+                    case: p.id(),
+                    attempt,
+                };
+                let _ = tx.send(started(1));
+                let mut report = run_case(&mut rig, &desc, &flash, &p, i).await;
+                // A failure may be the controller's flakiness: run again, on
+                // another seed (the sim's noise, a bench's timing differ
+                // anyway), and keep every failed run in the report. Rig
+                // errors are not retried here: they are the rig's, not the
+                // case's, and a flaky pass must not hide them.
+                let retries = p.retries.unwrap_or(0);
+                let mut attempts = Vec::new();
+                while matches!(report.outcome, Outcome::Failed { .. })
+                    && attempts.len() < retries as usize
+                {
+                    attempts.push(Attempt::of(&report));
+                    let _ = tx.send(started(attempts.len() as u32 + 1));
+                    let again = Planned {
+                        seed: p.seed.wrapping_add(attempts.len() as u64),
+                        ..p.clone()
+                    };
+                    report = run_case(&mut rig, &desc, &flash, &again, i).await;
+                }
+                report.attempts = attempts;
                 // A rig that cannot even be brought to a known state is
                 // unhealthy: it leaves the pool, and its case goes back once
-                // for a healthy rig to take.
+                // for a healthy rig to take; its report says so.
+                let sent_back = requeued.lock().ok().and_then(|mut r| r.remove(&i));
                 if let Outcome::Error { step, message } = &report.outcome
                     && step == "prepare"
                 {
@@ -1150,15 +1248,24 @@ where
                         "rig `{}` taken out of the pool: {message}",
                         rig.name()
                     ));
-                    let first_time = requeued.lock().is_ok_and(|mut r| r.insert(i));
-                    if first_time {
-                        if let Ok(mut q) = queue.lock() {
-                            q.push_front((i, p));
+                    match sent_back {
+                        None => {
+                            if let Ok(mut r) = requeued.lock() {
+                                r.insert(i, Attempt::of(&report));
+                            }
+                            if let Ok(mut q) = queue.lock() {
+                                q.push_front((i, p));
+                            }
                         }
-                    } else {
-                        let _ = tx.send(RunEvent::CaseFinished(Box::new(report)));
+                        Some(first) => {
+                            report.attempts.insert(0, first);
+                            let _ = tx.send(RunEvent::CaseFinished(Box::new(report)));
+                        }
                     }
                     return Some(why);
+                }
+                if let Some(first) = sent_back {
+                    report.attempts.insert(0, first);
                 }
                 if tx.send(RunEvent::CaseFinished(Box::new(report))).is_err() {
                     break;

@@ -29,7 +29,33 @@ pub struct Suite {
     pub description: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// How many times a failed case of this suite runs again before its
+    /// failure counts (a case's own `retries` wins; `--retries` is the
+    /// default for suites that do not say).
+    pub retries: Option<u32>,
+    /// Cases known to be unreliable, kept out of the verdict until fixed:
+    /// each is reported as skipped with its reason and link, never dropped.
+    #[serde(default)]
+    pub quarantine: Vec<Quarantine>,
     pub cases: Vec<Case>,
+}
+
+/// One quarantined case: which, why, and where the work to fix it is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Quarantine {
+    /// The case's name, as in `cases`.
+    pub case: String,
+    pub reason: String,
+    /// The issue that tracks it.
+    pub link: Option<String>,
+}
+
+impl Suite {
+    /// The quarantine entry for `case`, if it is quarantined.
+    pub fn quarantined(&self, case: &str) -> Option<&Quarantine> {
+        self.quarantine.iter().find(|q| q.case == case)
+    }
 }
 
 /// A checked case.
@@ -47,6 +73,8 @@ pub struct Case {
     pub skip: Option<String>,
     /// Why the case is not run on a kind of rig, by kind.
     pub skip_on: SkipOn,
+    /// How many times the case runs again after a failure.
+    pub retries: Option<u32>,
 }
 
 /// Kinds of rig a case cannot run on, each with the reason, which the
@@ -91,6 +119,7 @@ struct RawCase {
     skip: Option<String>,
     #[serde(default)]
     skip_on: SkipOn,
+    retries: Option<u32>,
 }
 
 impl TryFrom<RawCase> for Case {
@@ -124,6 +153,7 @@ impl TryFrom<RawCase> for Case {
             seed: raw.seed,
             skip: raw.skip,
             skip_on: raw.skip_on,
+            retries: raw.retries,
         })
     }
 }

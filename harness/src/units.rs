@@ -73,6 +73,21 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// A duration for people, to two units: `3d 4h`, `5h 12m`, `4m 3s`,
+/// `12.5s`, `850ms`.
+pub fn fmt_span(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (days, s / 3600, s / 60) {
+        (1.., _, _) => format!("{days}d {h}h"),
+        (0, 1.., _) => format!("{}h {m}m", s / 3600),
+        (0, 0, 1..) => format!("{}m {}s", s / 60, s % 60),
+        _ if s >= 10 => format!("{:.1}s", d.as_secs_f64()),
+        _ if s >= 1 => format!("{:.2}s", d.as_secs_f64()),
+        _ => format!("{}ms", d.as_millis()),
+    }
+}
+
 /// A duration read from YAML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub Duration);
@@ -217,6 +232,18 @@ fn scalar<'de, D: Deserializer<'de>>(d: D, expected: &'static str) -> Result<Str
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[rstest]
+    #[case(0, "0ms")]
+    #[case(850, "850ms")]
+    #[case(1_234, "1.23s")]
+    #[case(12_500, "12.5s")]
+    #[case(243_000, "4m 3s")]
+    #[case(18_720_000, "5h 12m")]
+    #[case(1_879_052_000, "21d 17h")]
+    fn spans_for_people(#[case] ms: u64, #[case] text: &str) {
+        assert_eq!(fmt_span(Duration::from_millis(ms)), text);
+    }
 
     #[rstest]
     #[case("500ms", 500)]

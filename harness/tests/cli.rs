@@ -498,3 +498,82 @@ fn a_bench_in_use_is_refused_naming_the_holder() {
         "{err}"
     );
 }
+
+#[test]
+fn colour_only_on_terminals_unless_forced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("junit.xml");
+    let run = |force: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
+        c.current_dir(repo())
+            .args(["run", "suites/jams.yaml", "--junit"])
+            .arg(&junit)
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("NO_COLOR");
+        if force {
+            c.env("CLICOLOR_FORCE", "1");
+        }
+        let out = c.output().expect("harness runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let piped = run(false);
+    assert!(piped.contains("PASS  jams::"), "{piped}");
+    assert!(
+        !piped.contains('\u{1b}'),
+        "escape codes in a pipe: {piped:?}"
+    );
+    let forced = run(true);
+    assert!(forced.contains("\u{1b}[32mPASS"), "{forced:?}");
+}
+
+#[test]
+fn quiet_prints_the_summary_only_and_verbose_each_start() {
+    let (_dir, _, _) = run_to_junit(&["suites/jams.yaml", "--quiet"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("junit.xml");
+    let out = |flag: &str| {
+        let o = harness(
+            &repo(),
+            &[
+                "run",
+                "suites/jams.yaml",
+                flag,
+                "--junit",
+                junit.to_str().unwrap_or_default(),
+            ],
+        );
+        text(&o).0
+    };
+    let quiet = out("--quiet");
+    assert!(!quiet.contains("PASS"), "{quiet}");
+    assert!(quiet.contains("8 cases: 8 passed"), "{quiet}");
+    let verbose = out("--verbose");
+    assert!(verbose.contains("START sim: jams::"), "{verbose}");
+    assert!(verbose.contains("PASS  jams::"), "{verbose}");
+}
+
+#[test]
+fn a_closed_pipe_does_not_kill_the_run() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("junit.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["run", "--junit"])
+        .arg(&junit)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("harness runs");
+    // Read one byte, then hang up, as `harness run | head -c1` does.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut one = [0u8; 1];
+    let _ = stdout.read(&mut one);
+    drop(stdout);
+    let out = child.wait_with_output().expect("harness ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).expect("report written");
+    assert_eq!(xml.matches("<testcase ").count(), 86);
+}

@@ -31,7 +31,7 @@ fn run(fault: Fault, after: u32, jobs: usize, faulty_workers: &'static [usize]) 
         jobs,
         desc,
         move |j| {
-            let rig = SimRig::new((*d).clone());
+            let rig = SimRig::new((*d).clone()).named(format!("sim-{j}"));
             // Workers that are not faulty get a fault that never triggers.
             let after = if faulty_workers.contains(&j) {
                 after
@@ -108,5 +108,16 @@ fn a_rig_that_does_not_come_back_leaves_the_pool_and_the_run_ends_on_the_others(
             .map(|r| (&r.name, &r.outcome))
             .collect::<Vec<_>>()
     );
+    // The case the dead rig could not prepare went to the healthy rig, and
+    // its report says so: a rig error is never retried silently.
+    let sent_back: Vec<_> = reports.iter().filter(|r| !r.attempts.is_empty()).collect();
+    assert_eq!(sent_back.len(), 1);
+    let first = &sent_back[0].attempts[0];
+    assert!(
+        matches!(&first.outcome, Outcome::Error { step, .. } if step == "prepare"),
+        "{:?}",
+        first.outcome
+    );
+    assert_ne!(first.rig, sent_back[0].rig, "it ran again on another rig");
     assert!(t.elapsed() < Duration::from_secs(60));
 }

@@ -3,7 +3,9 @@
 
 use crate::runner::{CaseReport, Outcome};
 use crate::session::TranscriptLine;
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -46,12 +48,12 @@ pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
     report
 }
 
-fn first_line(s: &str) -> &str {
+pub fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
 fn testcase(r: &CaseReport, redact: bool) -> TestCase {
-    let status = match &r.outcome {
+    let mut status = match &r.outcome {
         Outcome::Passed => TestCaseStatus::success(),
         Outcome::Failed { step, message } => {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -73,6 +75,34 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
             st
         }
     };
+    // Earlier runs: flakyFailure / flakyError under a pass, rerunFailure /
+    // rerunError under a failure (the Maven surefire elements CI tools read).
+    for a in &r.attempts {
+        let (kind, ty, step, message) = match &a.outcome {
+            Outcome::Failed { step, message } => {
+                (NonSuccessKind::Failure, "failure", step, message)
+            }
+            Outcome::Error { step, message } => (NonSuccessKind::Error, "rig-error", step, message),
+            _ => continue,
+        };
+        let mut rerun = TestRerun::new(kind);
+        rerun
+            .set_type(ty)
+            .set_message(format!("{step}: {}", first_line(message)))
+            .set_description(format!(
+                "rig {}, seed {}\nstep {step}\n{message}",
+                a.rig, a.seed
+            ));
+        if !redact {
+            rerun
+                .set_time(a.wall)
+                .set_timestamp(chrono::DateTime::<chrono::Utc>::from(a.started).fixed_offset());
+        }
+        if !a.transcript.is_empty() {
+            rerun.set_system_out(a.transcript.as_str());
+        }
+        status.add_rerun(rerun);
+    }
     let mut tc = TestCase::new(r.name.clone(), status);
     tc.set_classname(r.suite.clone());
     if !redact {
@@ -90,6 +120,18 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
         tc.add_property(Property::new("protocol.version", p.to_string()));
     }
     tc.add_property(Property::new("seed", r.seed.to_string()));
+    if r.is_flaky() {
+        tc.add_property(Property::new(
+            "flaky",
+            format!("passed after {} failed run(s)", r.attempts.len()),
+        ));
+    }
+    if let Some(q) = &r.quarantine {
+        tc.add_property(Property::new("quarantine.reason", q.reason.clone()));
+        if let Some(link) = &q.link {
+            tc.add_property(Property::new("quarantine.link", link.clone()));
+        }
+    }
     tc.add_property(Property::new(
         "rig.time",
         crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
@@ -135,70 +177,17 @@ impl Tally {
     pub fn of(reports: &[CaseReport]) -> Self {
         let mut t = Self::default();
         for r in reports {
-            match r.outcome {
-                Outcome::Passed => t.passed += 1,
-                Outcome::Failed { .. } => t.failed += 1,
-                Outcome::Error { .. } => t.errors += 1,
-                Outcome::Skipped { .. } => t.skipped += 1,
-            }
+            t.add(&r.outcome);
         }
         t
     }
-}
 
-/// One line per finished case.
-pub fn case_line(r: &CaseReport) -> String {
-    let (tag, extra) = match &r.outcome {
-        Outcome::Passed => ("PASS ", String::new()),
-        Outcome::Failed { step, message } => (
-            "FAIL ",
-            format!("\n      at {step}\n      {}", first_line(message)),
-        ),
-        Outcome::Error { step, message } => (
-            "ERROR",
-            format!("\n      at {step}\n      {}", first_line(message)),
-        ),
-        Outcome::Skipped { reason } => ("SKIP ", format!("  ({reason})")),
-    };
-    format!(
-        "{tag} {}::{}  [{} rig time, {:.1}ms]{extra}",
-        r.suite,
-        r.name,
-        crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
-        r.wall.as_secs_f64() * 1e3
-    )
-}
-
-/// The closing summary: failures in full, then the counts.
-pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
-    let t = Tally::of(reports);
-    let mut out = String::new();
-    let bad: Vec<_> = reports
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. }))
-        .collect();
-    if !bad.is_empty() {
-        out.push_str("\nFailures and errors:\n");
-        for r in bad {
-            let (kind, step, message) = match &r.outcome {
-                Outcome::Failed { step, message } => ("FAIL", step, message),
-                Outcome::Error { step, message } => ("ERROR", step, message),
-                _ => continue,
-            };
-            out.push_str(&format!("\n{kind} {}::{}\n  at {step}\n", r.suite, r.name));
-            for l in message.lines() {
-                out.push_str(&format!("  {l}\n"));
-            }
+    pub fn add(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Passed => self.passed += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Error { .. } => self.errors += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
         }
     }
-    out.push_str(&format!(
-        "\n{} cases: {} passed, {} failed, {} errors, {} skipped in {:.2}s\n",
-        reports.len(),
-        t.passed,
-        t.failed,
-        t.errors,
-        t.skipped,
-        wall.as_secs_f64()
-    ));
-    out
 }

@@ -459,6 +459,7 @@ impl McuKind for InProcess {
 /// A rig whose world is the plant model: a fresh [`World`] per case, the
 /// firmware run by `K`.
 pub struct ModelRig<K: McuKind> {
+    name: String,
     desc: RigDescription,
     settings: SimSettings,
     kind: K,
@@ -480,6 +481,7 @@ impl SimRig {
     pub fn new(desc: RigDescription) -> Self {
         let settings = desc.model_settings().cloned().unwrap_or_default();
         Self {
+            name: desc.name.clone(),
             desc,
             settings,
             kind: InProcess,
@@ -489,9 +491,17 @@ impl SimRig {
 }
 
 impl<K: McuKind> ModelRig<K> {
+    /// The same rig under another name: one of several made from one rig
+    /// file (`sim-0`, `sim-1`), told apart in progress and reports.
+    pub fn named(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
     pub(crate) fn with_kind(desc: RigDescription, kind: K) -> Self {
         let settings = desc.model_settings().cloned().unwrap_or_default();
         Self {
+            name: desc.name.clone(),
             desc,
             settings,
             kind,
@@ -508,7 +518,7 @@ impl<K: McuKind> ModelRig<K> {
 
 impl<K: McuKind> Rig for ModelRig<K> {
     fn name(&self) -> &str {
-        &self.desc.name
+        &self.name
     }
 
     fn now(&self) -> Duration {
