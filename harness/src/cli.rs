@@ -60,6 +60,23 @@ enum Cmd {
     /// Work with a rig itself.
     #[command(subcommand)]
     Rig(RigCmd),
+    /// Work with reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCmd {
+    /// Merge the JUnit files of shards (or of several rigs) into one, in
+    /// plan order; a case in two files is an error (the shards overlap).
+    Merge {
+        /// The JUnit files to merge.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged report.
+        #[arg(long, short = 'o', default_value = "reports/junit.xml")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +118,15 @@ struct Selection {
     /// Choose cases: `tag:smoke`, `suite:lockouts`, `name:TEXT`, with `&`, `|`, `!`, parentheses.
     #[arg(long)]
     filter: Option<String>,
+    /// Only the K-th of N parts of the chosen cases (`2/3`), for N CI jobs
+    /// that together run every case once; merge their reports with
+    /// `harness report merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<crate::shard::Shard>,
+    /// Balance the shards by the case times in this earlier JUnit report
+    /// (else cases are dealt round-robin).
+    #[arg(long, value_name = "JUNIT", requires = "shard")]
+    durations: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +136,14 @@ struct RunArgs {
     /// Rig description.
     #[arg(long, default_value = "rigs/sim.yaml")]
     rig: PathBuf,
+    /// Choose the rig by its labels instead (repeatable: every one must
+    /// match): the first rig file in `--rigs-dir` with them whose bench is
+    /// free. A CI runner labelled for a rig kind runs `--rig-label KIND`.
+    #[arg(long, value_name = "LABEL", conflicts_with = "rig")]
+    rig_label: Vec<String>,
+    /// Where `--rig-label` looks for rig files.
+    #[arg(long, default_value = "rigs")]
+    rigs_dir: PathBuf,
     /// Rigs to run in parallel (sim rigs are cheap; a bench has one).
     #[arg(long, short = 'j', default_value_t = 1)]
     jobs: usize,
@@ -158,7 +192,38 @@ pub fn main() -> Exit {
         Cmd::Flash(a) => flash(a),
         Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
         Cmd::Rig(RigCmd::Serve { rig, pty, speed }) => rig_serve(&rig, pty, speed),
+        Cmd::Report(ReportCmd::Merge { files, output }) => report_merge(&files, &output),
     }
+}
+
+/// `harness report merge`: exit 0, or 2 when an input is unreadable or the
+/// inputs overlap.
+fn report_merge(files: &[PathBuf], output: &Path) -> Exit {
+    let merged = match report::merge::merge(files) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let written = merged
+        .to_string()
+        .map_err(|e| e.to_string())
+        .and_then(|xml| report::write_atomic(output, xml.as_bytes()).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        eprintln!("error: cannot write {}: {e}", output.display());
+        return Exit::RigError;
+    }
+    let cases: usize = merged.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    out!(
+        "merged {} report(s): {} suites, {cases} cases ({} failures, {} errors) into {}",
+        files.len(),
+        merged.test_suites.len(),
+        merged.failures,
+        merged.errors,
+        output.display()
+    );
+    Exit::Ok
 }
 
 /// `harness rig serve --pty`: runs until stopped.
@@ -493,7 +558,8 @@ fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> Vec<I
 /// Suite files with their checked contents, in the order given.
 type Suites = Vec<(PathBuf, Suite)>;
 
-fn select(sel: &Selection) -> Result<(Suites, Option<Filter>), Exit> {
+/// The suites, and the cases chosen by the filter and the shard, in plan order.
+fn select(sel: &Selection) -> Result<(Suites, Vec<runner::Planned>), Exit> {
     let filter = match sel.filter.as_deref().map(Filter::parse).transpose() {
         Ok(f) => f,
         Err(e) => {
@@ -502,17 +568,41 @@ fn select(sel: &Selection) -> Result<(Suites, Option<Filter>), Exit> {
         }
     };
     let suites = load_suites(&sel.suites).map_err(|e| report_errors(&e))?;
-    Ok((suites, filter))
-}
-
-fn list(a: ListArgs) -> Exit {
-    let (suites, filter) = match select(&a.sel) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
     let plan = runner::plan(&suites, |s, c| {
         filter.as_ref().is_none_or(|f| f.matches(s, c))
     });
+    let Some(shard) = sel.shard else {
+        return Ok((suites, plan));
+    };
+    let durations = match &sel.durations {
+        None => None,
+        Some(path) => {
+            let known = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|xml| crate::shard::durations_from_junit(&xml));
+            match known {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    eprintln!(
+                        "error: --durations {}: {e}; expected the JUnit report of an earlier run",
+                        path.display()
+                    );
+                    return Err(Exit::BadInput);
+                }
+            }
+        }
+    };
+    Ok((
+        suites,
+        crate::shard::select(plan, shard, durations.as_ref()),
+    ))
+}
+
+fn list(a: ListArgs) -> Exit {
+    let (suites, plan) = match select(&a.sel) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
     for p in &plan {
         let suite = suites
             .iter()
@@ -571,11 +661,18 @@ fn check(a: CheckArgs) -> Exit {
 }
 
 fn run(a: RunArgs) -> Exit {
-    let (suites, filter) = match select(&a.sel) {
+    let (suites, mut plan) = match select(&a.sel) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let rig = match load_rig_for(&suites, &a.rig) {
+    let path = match a.rig_label.is_empty() {
+        true => a.rig.clone(),
+        false => match rig_by_labels(&a.rigs_dir, &a.rig_label) {
+            Ok(p) => p,
+            Err(e) => return e,
+        },
+    };
+    let rig = match load_rig_for(&suites, &path) {
         Ok(r) => r,
         Err(e) => return e,
     };
@@ -583,17 +680,78 @@ fn run(a: RunArgs) -> Exit {
         eprintln!("error: --jobs must be at least 1");
         return Exit::BadInput;
     }
-    let mut plan = runner::plan(&suites, |s, c| {
-        filter.as_ref().is_none_or(|f| f.matches(s, c))
-    });
+    if plan.is_empty() {
+        match a.sel.shard {
+            // A shard can be empty when there are fewer cases than shards:
+            // nothing to do is not an error for that CI job.
+            Some(shard) => {
+                out!("shard {shard} has no cases (there are fewer cases than shards)");
+                if let Err(e) = report::write_junit(&a.junit, &[]) {
+                    eprintln!("error: {e}");
+                    return Exit::RigError;
+                }
+                return Exit::Ok;
+            }
+            None => {
+                eprintln!(
+                    "error: no case matches the selection; `harness list` shows what there is"
+                );
+                return Exit::BadInput;
+            }
+        }
+    }
     for p in &mut plan {
         p.retries.get_or_insert(a.retries);
     }
-    if plan.is_empty() {
-        eprintln!("error: no case matches the selection; `harness list` shows what there is");
-        return Exit::BadInput;
-    }
     execute(plan, &a, Arc::new(rig))
+}
+
+/// The rig file in `dir` whose labels include every one of `labels`; of
+/// several, the first (by file name) whose bench is not in use.
+fn rig_by_labels(dir: &Path, labels: &[String]) -> Result<PathBuf, Exit> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect(),
+        Err(e) => {
+            eprintln!("error: --rigs-dir {}: {e}", dir.display());
+            return Err(Exit::BadInput);
+        }
+    };
+    files.sort();
+    let mut seen = Vec::new();
+    let mut matching = Vec::new();
+    for f in files {
+        match RigDescription::load(&f) {
+            Ok(r) => {
+                if labels.iter().all(|l| r.labels.contains(l)) {
+                    matching.push((f, r));
+                } else {
+                    seen.push(format!("{} [{}]", f.display(), r.labels.join(", ")));
+                }
+            }
+            Err(e) => seen.push(format!("{} (unreadable: {e})", f.display())),
+        }
+    }
+    if matching.is_empty() {
+        eprintln!(
+            "error: no rig file in {} has the labels [{}]; there are:\n  {}",
+            dir.display(),
+            labels.join(", "),
+            seen.join("\n  ")
+        );
+        return Err(Exit::BadInput);
+    }
+    let free = matching.iter().position(|(_, r)| match &r.kind {
+        RigKind::Bench(b) => {
+            crate::lock::RigLock::acquire(&r.name, &crate::lock::resources(b)).is_ok()
+        }
+        _ => true,
+    });
+    let (path, _) = matching.swap_remove(free.unwrap_or(0));
+    Ok(path)
 }
 
 /// Run `plan` on `jobs` rigs of the kind `desc` describes (see [`runner::run_until`]).

@@ -22,6 +22,7 @@ pub mod rig;
 pub mod rigfile;
 pub mod runner;
 pub mod session;
+pub mod shard;
 pub mod sim;
 pub mod suite;
 pub mod terminal;

@@ -48,6 +48,9 @@ pub struct Planned {
     pub retries: Option<u32>,
     /// Set when the suite quarantines the case: reported skipped, with why.
     pub quarantine: Option<Quarantine>,
+    /// Position in the whole plan, before any `--shard`: merged shard
+    /// reports are put back in this order.
+    pub order: usize,
 }
 
 impl Planned {
@@ -72,6 +75,7 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
                     seed,
                     retries: case.retries.or(suite.retries),
                     quarantine: suite.quarantined(&case.name).cloned(),
+                    order: out.len(),
                 });
             }
         }
@@ -129,7 +133,10 @@ pub enum Outcome {
 /// Everything known about one finished case.
 #[derive(Debug, Clone)]
 pub struct CaseReport {
+    /// Position in this run's plan.
     pub index: usize,
+    /// Position in the whole plan (see [`Planned::order`]).
+    pub order: usize,
     pub suite: String,
     pub suite_file: PathBuf,
     pub name: String,
@@ -229,6 +236,7 @@ pub async fn run_case<R: Rig>(
     let wall = Instant::now();
     let mut report = CaseReport {
         index,
+        order: p.order,
         suite: p.suite.clone(),
         suite_file: p.suite_file.clone(),
         name: p.case.name.clone(),
@@ -1121,6 +1129,7 @@ pub enum RunEvent {
 pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseReport {
     CaseReport {
         index,
+        order: p.order,
         suite: p.suite.clone(),
         suite_file: p.suite_file.clone(),
         name: p.case.name.clone(),

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod merge;
 pub mod writer;
 
 /// Build the JUnit report: one testsuite per suite file, one testcase per case.
@@ -120,6 +121,7 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
         tc.add_property(Property::new("protocol.version", p.to_string()));
     }
     tc.add_property(Property::new("seed", r.seed.to_string()));
+    tc.add_property(Property::new(merge::ORDER, r.order.to_string()));
     if r.is_flaky() {
         tc.add_property(Property::new(
             "flaky",

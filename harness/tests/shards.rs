@@ -1,0 +1,187 @@
+//! Scaling over CI runners: `--shard K/N` splits the cases, the shards
+//! together are exactly the whole list, and `harness report merge` gives
+//! back the report of an unsharded run.
+
+use quick_junit::{Report, TestCaseStatus};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .to_owned()
+}
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("harness runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn list(extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["list"];
+    args.extend_from_slice(extra);
+    let out = harness(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+/// Every case once: name, suite and outcome, in report order.
+fn cases(path: &Path) -> Vec<(String, String, String)> {
+    let xml = std::fs::read_to_string(path).expect("report written");
+    let report = Report::deserialize_from_str(&xml).expect("report parses");
+    let mut out = Vec::new();
+    for s in &report.test_suites {
+        for c in &s.test_cases {
+            let status = match &c.status {
+                TestCaseStatus::Success { .. } => "passed",
+                TestCaseStatus::NonSuccess { .. } => "failed",
+                TestCaseStatus::Skipped { .. } => "skipped",
+            };
+            out.push((s.name.to_string(), c.name.to_string(), status.to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_shards_are_exactly_the_full_list() {
+    let all = list(&[]);
+    for n in [2, 3, 7] {
+        let mut union = Vec::new();
+        for k in 1..=n {
+            let part = list(&["--shard", &format!("{k}/{n}")]);
+            assert!(
+                part.len().abs_diff(all.len() / n) <= 1,
+                "{k}/{n}: {} cases",
+                part.len()
+            );
+            union.extend(part);
+        }
+        union.sort();
+        let mut want = all.clone();
+        want.sort();
+        assert_eq!(union, want, "--shard k/{n}");
+    }
+}
+
+#[test]
+fn merged_shard_reports_equal_an_unsharded_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let run = |extra: &[&str], junit: &str| {
+        let mut args = vec!["run", "--quiet", "--junit", junit];
+        args.extend_from_slice(extra);
+        let out = harness(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    };
+    run(&[], &path("all.xml"));
+    // Balanced by the unsharded run's times, as a CI pipeline would from
+    // its last report.
+    let durations = path("all.xml");
+    for k in 1..=3 {
+        run(
+            &["--shard", &format!("{k}/3"), "--durations", &durations],
+            &path(&format!("s{k}.xml")),
+        );
+    }
+    let out = harness(&[
+        "report",
+        "merge",
+        &path("s3.xml"),
+        &path("s1.xml"),
+        &path("s2.xml"),
+        "-o",
+        &path("merged.xml"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("86 cases"), "{}", stdout(&out));
+    let merged = cases(&dir.path().join("merged.xml"));
+    assert_eq!(merged, cases(&dir.path().join("all.xml")));
+}
+
+#[test]
+fn overlapping_reports_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("a.xml");
+    let out = harness(&[
+        "run",
+        "-q",
+        "suites/jams.yaml",
+        "--junit",
+        junit.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let a = junit.to_string_lossy().into_owned();
+    let merged = dir.path().join("m.xml").to_string_lossy().into_owned();
+    let out = harness(&["report", "merge", &a, &a, "-o", &merged]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the shards overlap"), "{stderr}");
+    assert!(!Path::new(&merged).exists());
+}
+
+#[test]
+fn a_shard_with_no_cases_passes_with_an_empty_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("j.xml");
+    let out = harness(&[
+        "run",
+        "--filter",
+        "name:\"valid code opens its compartment\"",
+        "--shard",
+        "2/2",
+        "--junit",
+        junit.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(cases(&junit).is_empty());
+}
+
+#[test]
+fn a_bad_shard_is_a_usage_error() {
+    let out = harness(&["list", "--shard", "4/3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected K/N with 1 <= K <= N"));
+}
+
+#[test]
+fn a_rig_is_chosen_by_its_labels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit = dir.path().join("j.xml");
+    let out = harness(&[
+        "run",
+        "suites/jams.yaml",
+        "--rig-label",
+        "sim",
+        "--junit",
+        junit.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("rig sim:"), "{}", stdout(&out));
+    let out = harness(&["run", "--rig-label", "no-such-label"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no rig file in rigs has the labels [no-such-label]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rigs/sim.yaml [sim, default]"), "{stderr}");
+}
