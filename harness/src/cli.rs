@@ -150,6 +150,9 @@ struct RunArgs {
     /// Where to write the JUnit report.
     #[arg(long, default_value = "reports/junit.xml")]
     junit: PathBuf,
+    /// Where to write the HTML report (one self-contained page).
+    #[arg(long, default_value = "reports/index.html")]
+    html: PathBuf,
     /// Print only the summary (no line per case, no progress bar).
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     quiet: bool,
@@ -809,6 +812,16 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         }
     };
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
+    let html = |reports: &[runner::CaseReport], interrupted: bool| {
+        let info = report::html::RunInfo {
+            rig: rig_name.clone(),
+            started: started_at,
+            wall: started.elapsed(),
+            interrupted,
+        };
+        report::html::write(&a.html, reports, &info)
+    };
     let writer = match report::writer::Writer::spawn(a.junit.clone()) {
         Ok(w) => w,
         Err(e) => {
@@ -853,6 +866,9 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         if let Err(e) = report::write_junit(&a.junit, &done) {
             eprintln!("error: {e}");
         }
+        if let Err(e) = html(&done, true) {
+            eprintln!("error: {e}");
+        }
         eprintln!(
             "interrupted: {finished} case(s) finished, {} marked skipped; report in {}",
             done.len() - finished,
@@ -861,12 +877,13 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         return Exit::Interrupted;
     };
     let written = writer.finish();
-    let write_error = written.error;
+    let write_error = written.error.or_else(|| html(&reports, false).err());
     terminal.summary(&reports, started.elapsed());
     if let Some(e) = write_error {
         eprintln!("error: {e}");
         return Exit::RigError;
     }
     out!("JUnit: {}", a.junit.display());
+    out!("HTML:  {}", a.html.display());
     Exit::from_tally(Tally::of(&reports))
 }

@@ -221,6 +221,7 @@ struct CaseRun<'s, 'r, R: Rig> {
     /// Index into observations where the last action began.
     cursor: usize,
     steps: Vec<StepMark>,
+    actions: Vec<(Duration, FixtureAction)>,
     steps_run: u64,
 }
 
@@ -275,6 +276,7 @@ pub async fn run_case<R: Rig>(
         parcels: HashMap::new(),
         cursor: 0,
         steps: Vec::new(),
+        actions: Vec::new(),
         steps_run: 0,
     };
     let outcome = match tokio::time::timeout(CASE_WALL_TIMEOUT, run.whole_case(p, flash)).await {
@@ -313,6 +315,8 @@ pub async fn run_case<R: Rig>(
     report.trace = Trace {
         obs: std::mem::take(&mut run.s.obs),
         steps: run.steps,
+        actions: run.actions,
+        compartments: std::mem::take(&mut run.s.compartments),
         leaked,
     };
     drop(run.s);
@@ -657,6 +661,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     async fn act(&mut self, action: FixtureAction) -> StepResult {
         self.s.rig.act(&action).await?;
+        // What the fixtures did goes on the timeline with what the
+        // controller said; key presses are the keypad's events already.
+        if !matches!(action, FixtureAction::Key(_)) {
+            self.actions.push((self.s.now(), action));
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! reads it (a snapshot, a report page): a run sees thousands of console
 //! lines a case and should not spend its time formatting them.
 
-use crate::rig::Measurement;
+use crate::rig::{FixtureAction, Measurement};
 use crate::session::{Obs, ObsKind, fmt_at};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -21,12 +21,17 @@ pub struct StepMark {
 }
 
 /// A case's run as data; [`Trace::lines`] is its normalised text.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Trace {
     pub obs: Vec<Obs>,
     /// Every step that started, in order: a failed case's failing step is
     /// the last one.
     pub steps: Vec<StepMark>,
+    /// What the fixtures were made to do (all but key presses), at rig
+    /// times: the chamber's set point, the supply, the links, doors held.
+    pub actions: Vec<(Duration, FixtureAction)>,
+    /// The rig's compartment names, by the index actions use.
+    pub compartments: Vec<String>,
     /// Codes the controller leaked, `(digits, name)`: scrubbed from any text
     /// made from this trace, as they are from the transcript.
     pub(crate) leaked: Vec<(String, String)>,
@@ -215,6 +220,8 @@ mod tests {
                 ev(2500, Event::LinkActive(None)),
             ],
             steps: vec![step(1500, 2, "wait: 1s"), step(2600, 3, "wait: 1s")],
+            actions: Vec::new(),
+            compartments: Vec::new(),
             leaked: Vec::new(),
         };
         insta::assert_snapshot!(trace.lines().join("\n"), @r"
@@ -232,6 +239,8 @@ mod tests {
         let trace = Trace {
             obs: Vec::new(),
             steps: vec![step(0, 0, "keys: 12345678#")],
+            actions: Vec::new(),
+            compartments: Vec::new(),
             leaked: vec![("12345678".into(), "pickup".into())],
         };
         assert_eq!(trace.lines()[1], "   +0.000s keys: $pickup#");

@@ -78,10 +78,14 @@ pub fn fmt_duration(d: Duration) -> String {
 pub fn fmt_span(d: Duration) -> String {
     let s = d.as_secs();
     let (days, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    let two = |a: u64, ua: &str, b: u64, ub: &str| match b {
+        0 => format!("{a}{ua}"),
+        b => format!("{a}{ua} {b}{ub}"),
+    };
     match (days, s / 3600, s / 60) {
-        (1.., _, _) => format!("{days}d {h}h"),
-        (0, 1.., _) => format!("{}h {m}m", s / 3600),
-        (0, 0, 1..) => format!("{}m {}s", s / 60, s % 60),
+        (1.., _, _) => two(days, "d", h, "h"),
+        (0, 1.., _) => two(s / 3600, "h", m, "m"),
+        (0, 0, 1..) => two(s / 60, "m", s % 60, "s"),
         _ if s >= 10 => format!("{:.1}s", d.as_secs_f64()),
         _ if s >= 1 => format!("{:.2}s", d.as_secs_f64()),
         _ => format!("{}ms", d.as_millis()),
@@ -240,6 +244,8 @@ mod tests {
     #[case(12_500, "12.5s")]
     #[case(243_000, "4m 3s")]
     #[case(18_720_000, "5h 12m")]
+    #[case(540_000, "9m")]
+    #[case(172_800_000, "2d")]
     #[case(1_879_052_000, "21d 17h")]
     fn spans_for_people(#[case] ms: u64, #[case] text: &str) {
         assert_eq!(fmt_span(Duration::from_millis(ms)), text);

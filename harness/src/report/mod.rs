@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod html;
 pub mod merge;
 pub mod writer;
 

@@ -1,0 +1,745 @@
+//! `reports/index.html`: one self-contained page (no network, no files
+//! beside it) for people to read a run.
+//!
+//! The top holds the counts, filters (all, failed and errors, flaky,
+//! skipped) and a table of cases. Each case has a section: its outcome with
+//! the failing step and reason, a timeline, the steps as they ran, earlier
+//! runs of a flaky case, and the transcript.
+//!
+//! The timeline puts everything on the rig's one clock: a lane for each of
+//! door, bolt, lock and package of every compartment that moved, the LED,
+//! the display, errors, temperature (measured, and the chamber's set point,
+//! with the heater), power (what the supply was made to do, and resets),
+//! the links, and the steps. The failing step is a red line through all of
+//! it. It is SVG drawn here; hovering shows each mark's time and value.
+
+use crate::rig::FixtureAction;
+use crate::runner::{CaseReport, Outcome};
+use crate::session::{Obs, ObsKind, fmt_at};
+use crate::suite::{DoorAction, PowerAction};
+use locker_proto::{BoltState, DoorState, Event, LedColour, Link, LockState};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::{Duration, SystemTime};
+
+/// What the page says about the run as a whole.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub rig: String,
+    pub started: SystemTime,
+    pub wall: Duration,
+    /// Set when the run was interrupted: why the rest is skipped.
+    pub interrupted: bool,
+}
+
+fn esc(s: &str) -> Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
+
+/// Write the page atomically.
+pub fn write(path: &std::path::Path, reports: &[CaseReport], info: &RunInfo) -> Result<(), String> {
+    super::write_atomic(path, render(reports, info).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The whole page.
+pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
+    let t = super::Tally::of(reports);
+    let flaky = reports.iter().filter(|r| r.is_flaky()).count();
+    let started =
+        chrono::DateTime::<chrono::Utc>::from(info.started).format("%Y-%m-%d %H:%M:%S UTC");
+    let builds: std::collections::BTreeSet<&str> =
+        reports.iter().filter_map(|r| r.build.as_deref()).collect();
+    let mut page = String::with_capacity(64 * 1024);
+    let _ = write!(
+        page,
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>locker-hil: {passed}/{total} passed on {rig}</title>
+<style>{CSS}</style></head>
+<body>
+<header>
+<h1>locker-hil report</h1>
+<p class="run">rig <b>{rig}</b> · firmware {builds} · started {started} · {wall:.2}s wall{interrupted}</p>
+<p class="counts"><span class="badge passed">{passed} passed</span> <span class="badge failed">{failed} failed</span> <span class="badge error">{errors} errors</span> <span class="badge skipped">{skipped} skipped</span> <span class="badge flaky">{flaky} flaky</span></p>
+<p class="filters">Show: <button data-show="all" class="on">all</button> <button data-show="bad">failed and errors</button> <button data-show="flaky">flaky</button> <button data-show="skipped">skipped</button></p>
+</header>
+<main>
+<table class="cases"><thead><tr><th>outcome</th><th>case</th><th>rig time</th><th>wall</th><th>rig</th></tr></thead><tbody>
+"#,
+        rig = esc(&info.rig),
+        builds = esc(&builds.into_iter().collect::<Vec<_>>().join(", ")),
+        wall = info.wall.as_secs_f64(),
+        interrupted = if info.interrupted {
+            " · <b>interrupted</b>: cases not finished are skipped"
+        } else {
+            ""
+        },
+        passed = t.passed,
+        failed = t.failed,
+        errors = t.errors,
+        skipped = t.skipped,
+        total = reports.len(),
+    );
+    for r in reports {
+        let (label, class) = outcome_class(r);
+        let _ = writeln!(
+            page,
+            r#"<tr data-outcome="{class}"><td><span class="badge {class}">{label}</span></td><td><a href="{href}">{suite}::{name}</a></td><td>{rig_time}</td><td>{wall:.1} ms</td><td>{rig}</td></tr>"#,
+            href = anchor(r),
+            suite = esc(&r.suite),
+            name = esc(&r.name),
+            rig_time = crate::units::fmt_span(r.rig_time),
+            wall = r.wall.as_secs_f64() * 1e3,
+            rig = esc(&r.rig),
+        );
+    }
+    page.push_str("</tbody></table>\n");
+    for r in reports {
+        case_section(&mut page, r);
+    }
+    let _ = write!(page, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
+    page
+}
+
+fn anchor(r: &CaseReport) -> String {
+    format!("#case-{}", r.order)
+}
+
+fn outcome_class(r: &CaseReport) -> (&'static str, &'static str) {
+    match r.outcome {
+        Outcome::Passed if r.is_flaky() => ("FLAKY", "flaky"),
+        Outcome::Passed => ("PASS", "passed"),
+        Outcome::Failed { .. } => ("FAIL", "failed"),
+        Outcome::Error { .. } => ("ERROR", "error"),
+        Outcome::Skipped { .. } => ("SKIP", "skipped"),
+    }
+}
+
+fn case_section(page: &mut String, r: &CaseReport) {
+    let (label, class) = outcome_class(r);
+    let bad = matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. });
+    let _ = write!(
+        page,
+        r#"<section class="case" id="case-{order}" data-outcome="{class}">
+<details{open}><summary><span class="badge {class}">{label}</span> <b>{suite}::{name}</b> <span class="meta">{rig_time} rig time · {wall:.1} ms · rig {rig} · seed {seed}</span></summary>
+"#,
+        order = r.order,
+        open = if bad { " open" } else { "" },
+        suite = esc(&r.suite),
+        name = esc(&r.name),
+        rig_time = crate::units::fmt_span(r.rig_time),
+        wall = r.wall.as_secs_f64() * 1e3,
+        rig = esc(&r.rig),
+        seed = r.seed,
+    );
+    match &r.outcome {
+        Outcome::Failed { step, message } | Outcome::Error { step, message } => {
+            let _ = writeln!(
+                page,
+                r#"<div class="reason {class}"><p>{what} at <code>{step}</code></p><pre>{message}</pre></div>"#,
+                what = if class == "failed" {
+                    "The controller failed"
+                } else {
+                    "The rig or harness could not do its part"
+                },
+                step = esc(step),
+                message = esc(message),
+            );
+        }
+        Outcome::Skipped { reason } => {
+            let _ = writeln!(
+                page,
+                r#"<div class="reason skipped"><p>Skipped: {}</p></div>"#,
+                esc(reason)
+            );
+        }
+        Outcome::Passed => {}
+    }
+    if !r.trace.obs.is_empty() || !r.trace.steps.is_empty() {
+        page.push_str(&timelines(r));
+        steps(page, r);
+    }
+    for (i, a) in r.attempts.iter().enumerate() {
+        if let Outcome::Failed { step, message } | Outcome::Error { step, message } = &a.outcome {
+            let _ = writeln!(
+                page,
+                r#"<details class="attempt"><summary>Earlier run {n} on rig {rig}, seed {seed}: {kind} at <code>{step}</code></summary><pre>{message}</pre><pre class="transcript">{transcript}</pre></details>"#,
+                n = i + 1,
+                rig = esc(&a.rig),
+                seed = a.seed,
+                kind = if matches!(a.outcome, Outcome::Failed { .. }) {
+                    "failed"
+                } else {
+                    "rig error"
+                },
+                step = esc(step),
+                message = esc(message),
+                transcript = esc(&a.transcript),
+            );
+        }
+    }
+    if !r.transcript.is_empty() {
+        let _ = write!(
+            page,
+            r#"<details class="transcript"><summary>Transcript ({} lines: &lt; console, &gt; commands, ! actions, ~ measurements, # harness notes)</summary><pre class="transcript">"#,
+            r.transcript.len()
+        );
+        for t in &r.transcript {
+            let _ = writeln!(page, "{}", esc(&t.render()));
+        }
+        page.push_str("</pre></details>\n");
+    }
+    page.push_str("</details></section>\n");
+}
+
+/// The index of the step that failed: the last one that started.
+fn failing_step(r: &CaseReport) -> Option<usize> {
+    matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. })
+        .then(|| r.trace.steps.len().checked_sub(1))
+        .flatten()
+}
+
+fn steps(page: &mut String, r: &CaseReport) {
+    let failing = failing_step(r);
+    page.push_str("<ol class=\"steps\">\n");
+    for (i, s) in r.trace.steps.iter().enumerate() {
+        let class = if Some(i) == failing {
+            "failing-step"
+        } else {
+            "passed"
+        };
+        let _ = writeln!(
+            page,
+            r#"<li class="{class}"><span class="at">{at}</span> {text}</li>"#,
+            at = fmt_at(s.at),
+            text = esc(&s.text),
+        );
+    }
+    page.push_str("</ol>\n");
+    if failing.is_some() {
+        page.push_str("<p class=\"note\">The steps after the failing one did not run.</p>\n");
+    }
+}
+
+/// A stretch of time a lane spends in one state.
+struct Segment {
+    from: Duration,
+    to: Duration,
+    label: String,
+    class: &'static str,
+}
+
+/// A lane of state segments, built from changes.
+#[derive(Default)]
+struct Band {
+    segments: Vec<Segment>,
+    open: Option<(Duration, String, &'static str)>,
+}
+
+impl Band {
+    /// The state from `at` on; `None` is the resting state (drawn as a line).
+    fn set(&mut self, at: Duration, state: Option<(String, &'static str)>) {
+        if let Some((from, label, class)) = self.open.take() {
+            if state
+                .as_ref()
+                .is_some_and(|(l, c)| *l == label && *c == class)
+            {
+                self.open = Some((from, label, class));
+                return;
+            }
+            self.segments.push(Segment {
+                from,
+                to: at,
+                label,
+                class,
+            });
+        }
+        self.open = state.map(|(l, c)| (at, l, c));
+    }
+
+    fn close(mut self, end: Duration) -> Vec<Segment> {
+        self.set(end, None);
+        self.segments
+    }
+}
+
+/// Everything the timeline draws, sorted into lanes.
+struct Lanes {
+    bands: BTreeMap<String, Band>,
+    temps: Vec<(Duration, f64)>,
+    set_points: Vec<(Duration, f64)>,
+    heater: Band,
+    /// Instants worth a mark: errors, resets.
+    ticks: Vec<(Duration, String, &'static str)>,
+}
+
+fn led_class(c: LedColour) -> &'static str {
+    match c {
+        LedColour::Off => "led-off",
+        LedColour::Green => "led-green",
+        LedColour::Amber => "led-amber",
+        LedColour::Red => "led-red",
+    }
+}
+
+fn lanes(r: &CaseReport) -> Lanes {
+    let mut l = Lanes {
+        bands: BTreeMap::new(),
+        temps: Vec::new(),
+        set_points: Vec::new(),
+        heater: Band::default(),
+        ticks: Vec::new(),
+    };
+    // Lane names sort into their drawing order by a leading key.
+    fn band(bands: &mut BTreeMap<String, Band>, key: String) -> &mut Band {
+        bands.entry(key).or_default()
+    }
+    for Obs { at, kind } in &r.trace.obs {
+        let at = *at;
+        let ObsKind::Event { event, .. } = kind else {
+            continue;
+        };
+        match event {
+            Event::Door { c, state } => band(&mut l.bands, format!("1 {c} door")).set(
+                at,
+                (*state == DoorState::Open).then(|| ("open".into(), "active")),
+            ),
+            Event::Bolt { c, state } => band(&mut l.bands, format!("1 {c} bolt")).set(
+                at,
+                (*state == BoltState::Retracted).then(|| ("retracted".into(), "active")),
+            ),
+            Event::Lock { c, state } => band(&mut l.bands, format!("1 {c} lock")).set(
+                at,
+                (*state == LockState::Released).then(|| ("released".into(), "released")),
+            ),
+            Event::Package { c, present } => band(&mut l.bands, format!("1 {c} package"))
+                .set(at, present.then(|| ("present".into(), "package"))),
+            Event::Led(p) => band(&mut l.bands, "2 LED".into())
+                .set(at, Some((p.to_string(), led_class(p.colour)))),
+            Event::Display(text) => {
+                band(&mut l.bands, "3 display".into()).set(at, Some((text.to_string(), "display")))
+            }
+            Event::Temp { centi } => l.temps.push((at, f64::from(*centi) / 100.0)),
+            Event::Heater(on) => l.heater.set(at, on.then(|| ("heater on".into(), "heater"))),
+            Event::LinkState { link, up } => band(&mut l.bands, format!("6 link {link}")).set(
+                at,
+                Some(if *up {
+                    ("up".into(), "up")
+                } else {
+                    ("down".into(), "down")
+                }),
+            ),
+            Event::LinkActive(active) => band(&mut l.bands, "6 link used".into()).set(
+                at,
+                Some(match active {
+                    Some(Link::Primary) => ("primary".into(), "up"),
+                    Some(Link::Secondary) => ("secondary".into(), "up-2"),
+                    None => ("offline".into(), "down"),
+                }),
+            ),
+            Event::Error { code, c } => l.ticks.push((
+                at,
+                match c {
+                    Some(c) => format!("{code} on {c}"),
+                    None => code.to_string(),
+                },
+                "error",
+            )),
+            Event::Reset(cause) => l.ticks.push((at, format!("reset: {cause}"), "reset")),
+            Event::Lockout { seconds } => band(&mut l.bands, "4 lockout".into())
+                .set(at, Some((format!("locked out {seconds}s"), "lockout"))),
+            Event::LockoutEnd => band(&mut l.bands, "4 lockout".into()).set(at, None),
+            _ => {}
+        }
+    }
+    // What the fixtures were made to do, on the same clock.
+    for (at, a) in &r.trace.actions {
+        let at = *at;
+        match a {
+            FixtureAction::Chamber { set, .. } => l.set_points.push((at, set.0)),
+            FixtureAction::Power(p) => {
+                let power = band(&mut l.bands, "5 power".into());
+                match *p {
+                    PowerAction::Off => power.set(at, Some(("off".into(), "down"))),
+                    PowerAction::On => power.set(at, None),
+                    PowerAction::Volts(v) => power.set(at, Some((format!("{v}V"), "low"))),
+                    PowerAction::Cycle { off_for } => {
+                        power.set(at, Some(("off".into(), "down")));
+                        power.set(at + off_for, None);
+                    }
+                    PowerAction::Brownout { volts, for_ } => {
+                        power.set(at, Some((format!("{volts}V"), "low")));
+                        power.set(at + for_, None);
+                    }
+                }
+            }
+            FixtureAction::Door {
+                compartment,
+                action,
+            } => {
+                let c = (r.trace.compartments.get(*compartment).cloned())
+                    .unwrap_or_else(|| format!("#{compartment}"));
+                let held = band(&mut l.bands, format!("1 {c} door held"));
+                match action {
+                    DoorAction::Hold => held.set(at, Some(("held".into(), "held"))),
+                    DoorAction::Release => held.set(at, None),
+                    DoorAction::Push | DoorAction::Pull => {
+                        let what = if *action == DoorAction::Push {
+                            "pushed"
+                        } else {
+                            "pulled"
+                        };
+                        l.ticks.push((at, format!("{c} door {what}"), "action"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    l
+}
+
+/// A round step for axis ticks, about `span / 6`.
+fn tick_step(span: f64) -> f64 {
+    let raw = (span / 6.0).max(1e-3);
+    let mag = 10f64.powf(raw.log10().floor());
+    let nice = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    // Whole minutes, hours, days when the span is that long.
+    match nice {
+        n if n >= 86_400.0 => (n / 86_400.0).ceil() * 86_400.0,
+        n if n >= 3_600.0 => (n / 3_600.0).ceil() * 3_600.0,
+        n if n >= 60.0 => (n / 60.0).ceil() * 60.0,
+        n => n,
+    }
+}
+
+const LEFT: f64 = 150.0;
+const WIDTH: f64 = 1100.0;
+const PLOT: f64 = WIDTH - LEFT - 20.0;
+const ROW: f64 = 18.0;
+const TEMP_H: f64 = 70.0;
+
+/// When the case ends on the timeline.
+fn case_end(r: &CaseReport) -> Duration {
+    let last_obs = r.trace.obs.last().map(|o| o.at).unwrap_or_default();
+    let last_step = r.trace.steps.last().map(|s| s.at).unwrap_or_default();
+    r.rig_time
+        .max(last_obs)
+        .max(last_step)
+        .max(Duration::from_millis(1))
+}
+
+/// The case's timelines: the whole case, and for a failure in a long case
+/// the last minute before the failing step, where the detail is.
+fn timelines(r: &CaseReport) -> String {
+    let end = case_end(r);
+    let mut out = timeline(r, Duration::ZERO, end, "the whole case");
+    if let Some(i) = failing_step(r) {
+        let at = r.trace.steps[i].at;
+        let from = at.saturating_sub(Duration::from_secs(60));
+        if from > Duration::ZERO && end - from < end / 2 {
+            out.push_str(&timeline(
+                r,
+                from,
+                end,
+                "the last minute before the failing step",
+            ));
+        }
+    }
+    out
+}
+
+/// The case's timeline from `from` to `end` as inline SVG.
+fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String {
+    let l = lanes(r);
+    let span = (end - from).as_secs_f64();
+    let x = |t: Duration| LEFT + (t.max(from).min(end) - from).as_secs_f64() / span * PLOT;
+    let inside = |t: Duration| t >= from && t <= end;
+    let mut svg = String::new();
+    let mut y = 20.0;
+    let mut rows = String::new();
+    // State lanes.
+    for (key, band) in l.bands {
+        let name = key
+            .split_once(' ')
+            .map_or(key.as_str(), |(_, n)| n)
+            .to_owned();
+        let segments: Vec<Segment> = (band.close(end).into_iter())
+            .filter(|s| s.to >= from && s.from <= end)
+            .collect();
+        // A compartment part that stayed at rest says nothing.
+        if segments.is_empty() && key.starts_with('1') {
+            continue;
+        }
+        let _ = write!(
+            rows,
+            r#"<text class="lane" x="{lx}" y="{ty}">{name}</text><line class="rest" x1="{LEFT}" x2="{x2}" y1="{my}" y2="{my}"/>"#,
+            lx = LEFT - 6.0,
+            ty = y + 12.0,
+            name = esc(&name),
+            x2 = LEFT + PLOT,
+            my = y + ROW / 2.0,
+        );
+        for s in segments {
+            let (x1, x2) = (x(s.from), x(s.to));
+            let w = (x2 - x1).max(1.0);
+            let _ = write!(
+                rows,
+                r#"<g class="seg {class}"><rect x="{x1:.1}" y="{ry}" width="{w:.1}" height="{h}"><title>{name} {label}: {from} to {to}</title></rect>"#,
+                class = s.class,
+                ry = y + 2.0,
+                h = ROW - 4.0,
+                name = esc(&name),
+                label = esc(&s.label),
+                from = fmt_at(s.from),
+                to = fmt_at(s.to),
+            );
+            if w > 7.0 * s.label.len() as f64 {
+                let _ = write!(
+                    rows,
+                    r#"<text x="{tx:.1}" y="{ty}">{label}</text>"#,
+                    tx = x1 + 3.0,
+                    ty = y + 12.5,
+                    label = esc(&s.label)
+                );
+            }
+            rows.push_str("</g>");
+        }
+        y += ROW;
+    }
+    // Temperature: measured and set point, heater shaded.
+    let temps: Vec<(Duration, f64)> = l
+        .temps
+        .iter()
+        .copied()
+        .filter(|(t, _)| inside(*t))
+        .collect();
+    if !temps.is_empty() || !l.set_points.is_empty() {
+        let values = temps.iter().chain(&l.set_points).map(|(_, v)| *v);
+        let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = (lo.floor() - 1.0, hi.ceil() + 1.0);
+        let ty = |v: f64| y + TEMP_H - (v - lo) / (hi - lo) * TEMP_H;
+        let _ = write!(
+            rows,
+            r#"<text class="lane" x="{lx}" y="{t1}">temperature</text><text class="scale" x="{lx}" y="{t2}">{hi}C … {lo}C</text><rect class="temp-bg" x="{LEFT}" y="{y}" width="{PLOT}" height="{TEMP_H}"/>"#,
+            lx = LEFT - 6.0,
+            t1 = y + TEMP_H / 2.0,
+            t2 = y + TEMP_H / 2.0 + 12.0,
+        );
+        for s in l
+            .heater
+            .close(end)
+            .into_iter()
+            .filter(|s| s.to >= from && s.from <= end)
+        {
+            let _ = write!(
+                rows,
+                r#"<rect class="heater" x="{x1:.1}" y="{hy}" width="{w:.1}" height="5"><title>heater on: {from} to {to}</title></rect>"#,
+                x1 = x(s.from),
+                hy = y + TEMP_H - 5.0,
+                w = (x(s.to) - x(s.from)).max(1.0),
+                from = fmt_at(s.from),
+                to = fmt_at(s.to),
+            );
+        }
+        if !l.set_points.is_empty() {
+            let mut pts = String::new();
+            for (i, (at, v)) in l.set_points.iter().enumerate() {
+                if i > 0 {
+                    let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(l.set_points[i - 1].1));
+                }
+                let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(*v));
+            }
+            if let Some((_, v)) = l.set_points.last() {
+                let _ = write!(pts, "{:.1},{:.1}", x(end), ty(*v));
+            }
+            let _ = write!(
+                rows,
+                r#"<polyline class="set-point" points="{pts}"><title>chamber set point</title></polyline>"#
+            );
+        }
+        if !temps.is_empty() {
+            let mut pts = String::new();
+            for (at, v) in &temps {
+                let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(*v));
+            }
+            let _ = write!(rows, r#"<polyline class="measured" points="{pts}"/>"#);
+            for (at, v) in &temps {
+                let _ = write!(
+                    rows,
+                    r#"<circle class="measured" cx="{:.1}" cy="{:.1}" r="1.5"><title>{v:.2}C at {}</title></circle>"#,
+                    x(*at),
+                    ty(*v),
+                    fmt_at(*at)
+                );
+            }
+        }
+        y += TEMP_H + 6.0;
+    }
+    // Instants: errors, resets, door actions.
+    let ticks: Vec<_> = l.ticks.iter().filter(|(t, _, _)| inside(*t)).collect();
+    if !ticks.is_empty() {
+        let _ = write!(
+            rows,
+            r#"<text class="lane" x="{lx}" y="{ty}">events</text>"#,
+            lx = LEFT - 6.0,
+            ty = y + 12.0
+        );
+        for (at, what, class) in ticks {
+            let _ = write!(
+                rows,
+                r#"<g class="tick {class}"><line x1="{tx:.1}" x2="{tx:.1}" y1="{y1}" y2="{y2}"/><title>{what} at {at}</title></g>"#,
+                tx = x(*at),
+                y1 = y + 2.0,
+                y2 = y + ROW - 2.0,
+                what = esc(what),
+                at = fmt_at(*at),
+            );
+        }
+        y += ROW;
+    }
+    // Steps, and the failing one through everything.
+    let failing = failing_step(r);
+    let _ = write!(
+        rows,
+        r#"<text class="lane" x="{lx}" y="{ty}">steps</text>"#,
+        lx = LEFT - 6.0,
+        ty = y + 12.0
+    );
+    for (i, s) in r.trace.steps.iter().enumerate() {
+        if !inside(s.at) {
+            continue;
+        }
+        let class = if Some(i) == failing {
+            "step failing-step"
+        } else {
+            "step"
+        };
+        let _ = write!(
+            rows,
+            r#"<g class="{class}"><circle cx="{cx:.1}" cy="{cy}" r="4"/><title>{at} {text}</title></g>"#,
+            cx = x(s.at),
+            cy = y + ROW / 2.0,
+            at = fmt_at(s.at),
+            text = esc(&s.text),
+        );
+    }
+    y += ROW;
+    if let Some(s) = failing.map(|i| &r.trace.steps[i]).filter(|s| inside(s.at)) {
+        let fx = x(s.at);
+        let _ = write!(
+            rows,
+            r#"<g class="failing-step-line"><line x1="{fx:.1}" x2="{fx:.1}" y1="14" y2="{y}"/><text x="{tx:.1}" y="12">✗ {text}</text></g>"#,
+            tx = (fx + 4.0).min(WIDTH - 260.0),
+            text = esc(&s.text),
+        );
+    }
+    // Time axis.
+    // Ticks at round times of the rig clock, also in a window.
+    let step = tick_step(span);
+    let mut t = (from.as_secs_f64() / step).ceil() * step - from.as_secs_f64();
+    let mut axis = String::new();
+    while t <= span + 1e-9 {
+        let tx = LEFT + t / span * PLOT;
+        let at = from + Duration::from_secs_f64(t);
+        let _ = write!(
+            axis,
+            r#"<line class="grid" x1="{tx:.1}" x2="{tx:.1}" y1="16" y2="{y}"/><text class="axis" x="{tx:.1}" y="{ay}">{label}</text>"#,
+            ay = y + 14.0,
+            label = if at.is_zero() {
+                "0".into()
+            } else {
+                crate::units::fmt_span(at)
+            },
+        );
+        t += step;
+    }
+    let height = y + 22.0;
+    let _ = writeln!(
+        svg,
+        r#"<figure><figcaption>Timeline: {what} ({from} to {to})</figcaption><svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="timeline of {name}: {what}">{axis}{rows}</svg></figure>"#,
+        name = esc(&r.name),
+        from = fmt_at(from),
+        to = fmt_at(end),
+    );
+    svg
+}
+
+const CSS: &str = r#"
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:12px 20px}
+header h1{margin:0 0 4px;font-size:20px}
+header p{margin:4px 0}
+main{padding:12px 20px}
+button{font:inherit;border:1px solid #888;background:#fff;border-radius:3px;padding:1px 8px;cursor:pointer}
+button.on{background:#ffd54a}
+.badge{display:inline-block;border-radius:3px;padding:0 6px;font-weight:600;font-size:12px;color:#fff}
+.badge.passed{background:#2e7d32}.badge.failed{background:#c62828}.badge.error{background:#8e24aa}
+.badge.skipped{background:#9e9e9e}.badge.flaky{background:#ef6c00}
+table.cases{border-collapse:collapse;background:#fff;margin-bottom:16px}
+table.cases td,table.cases th{padding:2px 8px;border-bottom:1px solid #e4e6ea;text-align:left}
+section.case{background:#fff;border:1px solid #dde0e5;border-radius:4px;margin:8px 0;padding:4px 10px}
+section.case summary{cursor:pointer;padding:4px 0}
+.meta{color:#667;font-size:12px}
+.reason{border-left:4px solid #c62828;background:#fdecea;padding:2px 10px;margin:6px 0}
+.reason.error{border-color:#8e24aa;background:#f6e9f8}.reason.skipped{border-color:#9e9e9e;background:#f1f1f1}
+pre{white-space:pre-wrap;margin:4px 0;font:12px/1.35 ui-monospace,monospace}
+pre.transcript{max-height:420px;overflow:auto;background:#fafbfc;border:1px solid #eee;padding:4px}
+ol.steps{font:12px/1.5 ui-monospace,monospace;padding-left:28px}
+ol.steps li.passed::marker{color:#2e7d32}
+ol.steps li.failing-step{color:#c62828;font-weight:700}
+.at{color:#667}
+.note{color:#667;font-size:12px}
+figure{margin:8px 0}figcaption{font-size:12px;color:#445}
+svg.timeline{display:block;background:#fff;margin:6px 0;max-width:100%;height:auto}
+svg text{font:11px system-ui,sans-serif;fill:#1d2330}
+svg text.lane{text-anchor:end;fill:#445}
+svg text.scale{text-anchor:end;fill:#889;font-size:9px}
+svg text.axis{text-anchor:middle;fill:#667;font-size:10px}
+svg line.grid{stroke:#eceef1}
+svg line.rest{stroke:#c9ccd3}
+.seg rect{fill:#90a4ae}.seg text{font-size:10px;fill:#fff;pointer-events:none}
+.seg.active rect{fill:#ef6c00}.seg.released rect{fill:#2e7d32}.seg.package rect{fill:#1565c0}
+.seg.display rect{fill:#37474f;stroke:#fff;stroke-width:.5}
+.seg.led-green rect{fill:#43a047}.seg.led-amber rect{fill:#ffb300}.seg.led-red rect{fill:#e53935}.seg.led-off rect{fill:#cfd8dc}
+.seg.up rect{fill:#66bb6a}.seg.up-2 rect{fill:#26a69a}.seg.down rect{fill:#e53935}.seg.low rect{fill:#ffb300}
+.seg.lockout rect{fill:#6a1b9a}.seg.held rect{fill:#b71c1c}
+rect.temp-bg{fill:#fafbfc;stroke:#e4e6ea}
+polyline.measured{fill:none;stroke:#d84315;stroke-width:1.5}
+circle.measured{fill:#d84315}
+polyline.set-point{fill:none;stroke:#1565c0;stroke-width:1.5;stroke-dasharray:5 3}
+rect.heater{fill:#ff8a65}
+.tick line{stroke:#455a64;stroke-width:2}.tick.error line{stroke:#c62828}.tick.reset line{stroke:#6a1b9a}
+.step circle{fill:#2e7d32}
+.step.failing-step circle{fill:#c62828;r:6}
+.failing-step-line line{stroke:#c62828;stroke-width:2;stroke-dasharray:4 2}
+.failing-step-line text{fill:#c62828;font-weight:700}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+  var rows=document.querySelectorAll('[data-outcome]');
+  var show=function(which){
+    rows.forEach(function(el){
+      var o=el.getAttribute('data-outcome');
+      var on=which==='all'||(which==='bad'&&(o==='failed'||o==='error'))||o===which;
+      el.style.display=on?'':'none';
+    });
+    document.querySelectorAll('button[data-show]').forEach(function(b){
+      b.className=b.getAttribute('data-show')===which?'on':'';
+    });
+  };
+  document.querySelectorAll('button[data-show]').forEach(function(b){
+    b.addEventListener('click',function(){show(b.getAttribute('data-show'));});
+  });
+  document.body.setAttribute('data-timelines',String(document.querySelectorAll('svg.timeline').length));
+  document.body.setAttribute('data-ready','1');
+})();
+"#;
