@@ -153,6 +153,15 @@ struct RunArgs {
     /// Where to write the HTML report (one self-contained page).
     #[arg(long, default_value = "reports/index.html")]
     html: PathBuf,
+    /// Compare each passing case's behaviour with its stored snapshot
+    /// (`check`: a difference fails the case, with a diff, and leaves a
+    /// `.snap.new` for `cargo insta review`), or store it (`update`).
+    #[arg(long, value_enum, value_name = "check|update")]
+    snapshots: Option<crate::snapshots::Mode>,
+    /// Where snapshots live (default: `snapshots/` beside each suite file),
+    /// one folder per kind of rig.
+    #[arg(long, requires = "snapshots")]
+    snapshot_dir: Option<PathBuf>,
     /// Print only the summary (no line per case, no progress bar).
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     quiet: bool,
@@ -835,21 +844,31 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         _ => Verbosity::Normal,
     };
     let mut terminal = Terminal::new(verbosity);
+    let snapshots = a.snapshots.map(|mode| crate::snapshots::Snapshots {
+        mode,
+        kind: desc.kind_name().to_owned(),
+        dir: a.snapshot_dir.clone(),
+    });
     let outcome = runtime.block_on(async {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let on_event = |ev: &RunEvent| {
-            terminal.event(ev);
-            if let RunEvent::CaseFinished(r) = ev {
+        let on_event = |ev: &RunEvent| match ev {
+            RunEvent::CaseFinished(r) => {
+                let mut r = (**r).clone();
+                if let Some(s) = &snapshots {
+                    s.apply(&mut r);
+                }
+                terminal.event(&RunEvent::CaseFinished(Box::new(r.clone())));
                 // On disk shortly: a run killed half-way keeps what it finished.
-                writer.add((**r).clone());
+                writer.add(r);
             }
+            ev => terminal.event(ev),
         };
         run_plan(plan, a.jobs, desc, on_event, stop).await
     });
     terminal.finish();
-    let Some(reports) = outcome else {
+    let Some(_) = outcome else {
         // Unfinished cases stay visible: skipped, with the reason.
         let mut done = writer.finish().reports;
         let finished = done.len();
@@ -876,7 +895,9 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
         );
         return Exit::Interrupted;
     };
+    // The writer holds every case as reported (after snapshot checks).
     let written = writer.finish();
+    let reports = written.reports;
     let write_error = written.error.or_else(|| html(&reports, false).err());
     terminal.summary(&reports, started.elapsed());
     if let Some(e) = write_error {

@@ -23,6 +23,7 @@ pub mod rigfile;
 pub mod runner;
 pub mod session;
 pub mod shard;
+pub mod snapshots;
 pub mod sim;
 pub mod suite;
 pub mod terminal;
