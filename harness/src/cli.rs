@@ -158,10 +158,10 @@ struct RunArgs {
     /// `.snap.new` for `cargo insta review`), or store it (`update`).
     #[arg(long, value_enum, value_name = "check|update")]
     snapshots: Option<crate::snapshots::Mode>,
-    /// Where snapshots live (default: `snapshots/` beside each suite file),
-    /// one folder per kind of rig.
-    #[arg(long, requires = "snapshots")]
-    snapshot_dir: Option<PathBuf>,
+    /// Where snapshots live, a folder per kind of rig. The default is in
+    /// the harness package, where `cargo insta review` finds pending ones.
+    #[arg(long, default_value = "harness/snapshots")]
+    snapshot_dir: PathBuf,
     /// Print only the summary (no line per case, no progress bar).
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     quiet: bool,

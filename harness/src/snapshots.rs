@@ -4,7 +4,9 @@
 //!
 //! Snapshots are files in insta's format (a YAML header between `---`
 //! lines, then the text), one per case and kind of rig:
-//! `suites/snapshots/<rig kind>/<suite file>__<case>.snap`. A mismatch fails
+//! `harness/snapshots/<rig kind>/<suite file>__<case>.snap` by default:
+//! inside a package of the workspace, which is where `cargo insta` looks
+//! for pending snapshots. A mismatch fails
 //! the case with a diff and leaves the new text beside the old one as
 //! `.snap.new`, which `cargo insta review` (or `cargo insta accept`) takes
 //! like any pending snapshot; `--snapshots update` writes the `.snap` files
@@ -37,8 +39,8 @@ pub struct Snapshots {
     pub mode: Mode,
     /// The kind of rig (`sim`, `qemu`, `bench`): each has its own snapshots.
     pub kind: String,
-    /// Instead of `snapshots/` beside each suite file.
-    pub dir: Option<PathBuf>,
+    /// The folder holding a folder per kind of rig.
+    pub dir: PathBuf,
 }
 
 /// `Case name: 3 wrong codes` -> `case_name_3_wrong_codes`.
@@ -57,19 +59,12 @@ fn slug(s: &str) -> String {
 impl Snapshots {
     /// The snapshot file of a case.
     pub fn path(&self, r: &CaseReport) -> PathBuf {
-        let dir = match &self.dir {
-            Some(d) => d.clone(),
-            None => r
-                .suite_file
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("snapshots"),
-        };
         let stem = r
             .suite_file
             .file_stem()
             .map_or_else(|| slug(&r.suite), |s| slug(&s.to_string_lossy()));
-        dir.join(&self.kind)
+        self.dir
+            .join(&self.kind)
             .join(format!("{stem}__{}.snap", slug(&r.name)))
     }
 
@@ -223,7 +218,13 @@ mod tests {
 
     #[test]
     fn the_diff_marks_what_changed() {
-        let d = diff("# power on\n  led green\n> wait: 1s\n", "# power on\n  led amber\n> wait: 1s\n");
-        assert!(d.contains("-  led green") && d.contains("+  led amber"), "{d}");
+        let d = diff(
+            "# power on\n  led green\n> wait: 1s\n",
+            "# power on\n  led amber\n> wait: 1s\n",
+        );
+        assert!(
+            d.contains("-  led green") && d.contains("+  led amber"),
+            "{d}"
+        );
     }
 }

@@ -17,7 +17,9 @@ fn run(dir: &Path, mode: &str) -> (Output, String) {
         .current_dir(repo())
         .arg("run")
         .arg(dir.join("jams.yaml"))
-        .args(["--snapshots", mode, "--junit"])
+        .args(["--snapshots", mode, "--snapshot-dir"])
+        .arg(dir.join("snapshots"))
+        .arg("--junit")
         .arg(dir.join("junit.xml"))
         .arg("--html")
         .arg(dir.join("index.html"))
@@ -30,7 +32,11 @@ fn run(dir: &Path, mode: &str) -> (Output, String) {
 #[test]
 fn snapshots_are_stored_checked_and_a_change_is_a_failure_with_a_diff() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(repo().join("suites/jams.yaml"), dir.path().join("jams.yaml")).expect("suite");
+    std::fs::copy(
+        repo().join("suites/jams.yaml"),
+        dir.path().join("jams.yaml"),
+    )
+    .expect("suite");
     let snaps = dir.path().join("snapshots/sim");
 
     // Nothing stored yet: every case fails and leaves its snapshot pending.
@@ -49,7 +55,11 @@ fn snapshots_are_stored_checked_and_a_change_is_a_failure_with_a_diff() {
 
     // insta reads what the harness writes.
     let stored = insta::Snapshot::from_file(&held).expect("insta reads the snapshot");
-    let text = stored.contents().as_text().expect("a text snapshot").to_string();
+    let text = stored
+        .contents()
+        .as_text()
+        .expect("a text snapshot")
+        .to_string();
     assert!(text.starts_with("# power on\n  hello proto 1\n"), "{text}");
     assert!(text.contains("> door M1 Hold"), "{text}");
     assert_eq!(
@@ -66,7 +76,10 @@ fn snapshots_are_stored_checked_and_a_change_is_a_failure_with_a_diff() {
     std::fs::write(&held, changed).expect("snapshot edited");
     let (out, stdout) = run(dir.path(), "check");
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL  jams::door held during unlock is a jam"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  jams::door held during unlock is a jam"),
+        "{stdout}"
+    );
     assert!(stdout.contains("at snapshot"), "{stdout}");
     assert!(stdout.contains("-  display \"JAMMED\""), "{stdout}");
     assert!(stdout.contains("+  display \"DOOR JAMMED\""), "{stdout}");
