@@ -376,6 +376,15 @@ fn lanes(r: &CaseReport) -> Lanes {
                     }
                 }
             }
+            FixtureAction::Link { primary, secondary } => {
+                for (link, state) in [("primary", primary), ("secondary", secondary)] {
+                    if let Some(s) = state {
+                        let cut = *s == crate::suite::UpDown::Down;
+                        band(&mut l.bands, format!("6 {link} line"))
+                            .set(at, cut.then(|| ("cut".into(), "down")));
+                    }
+                }
+            }
             FixtureAction::Door {
                 compartment,
                 action,
@@ -417,6 +426,41 @@ fn tick_step(span: f64) -> f64 {
         n if n >= 3_600.0 => (n / 3_600.0).ceil() * 3_600.0,
         n if n >= 60.0 => (n / 60.0).ceil() * 60.0,
         n => n,
+    }
+}
+
+/// A time on the axis, as precise as the tick step needs: `45.5s`, `12:30`
+/// (minutes and seconds), `7:10:20`, `2d 7:10`.
+fn axis_label(at: Duration, step: f64) -> String {
+    let s = at.as_secs_f64();
+    if at.is_zero() {
+        return "0".into();
+    }
+    if s < 60.0 {
+        return if step < 1.0 {
+            format!("{s:.1}s")
+        } else {
+            format!("{s:.0}s")
+        };
+    }
+    let total = at.as_secs();
+    let (d, h, m, sec) = (
+        total / 86_400,
+        total / 3600 % 24,
+        total / 60 % 60,
+        total % 60,
+    );
+    let day = if d > 0 {
+        format!("{d}d ")
+    } else {
+        String::new()
+    };
+    let whole_minutes = step >= 60.0 && step % 60.0 == 0.0;
+    match (d, h, whole_minutes) {
+        (0, 0, true) => format!("{m}m"),
+        (0, 0, false) => format!("{m}:{sec:02}"),
+        (_, _, true) => format!("{day}{h}:{m:02}"),
+        (_, _, false) => format!("{day}{h}:{m:02}:{sec:02}"),
     }
 }
 
@@ -570,6 +614,11 @@ fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String
             for (at, v) in &temps {
                 let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(*v));
             }
+            // The controller reports a reading only when it changes: the
+            // last one holds until the end.
+            if let Some((_, v)) = temps.last() {
+                let _ = write!(pts, "{:.1},{:.1}", x(end), ty(*v));
+            }
             let _ = write!(rows, r#"<polyline class="measured" points="{pts}"/>"#);
             for (at, v) in &temps {
                 let _ = write!(
@@ -636,8 +685,18 @@ fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String
         let fx = x(s.at);
         let _ = write!(
             rows,
-            r#"<g class="failing-step-line"><line x1="{fx:.1}" x2="{fx:.1}" y1="14" y2="{y}"/><text x="{tx:.1}" y="12">✗ {text}</text></g>"#,
-            tx = (fx + 4.0).min(WIDTH - 260.0),
+            r#"<g class="failing-step-line"><line x1="{fx:.1}" x2="{fx:.1}" y1="14" y2="{y}"/><text x="{tx:.1}" y="12" text-anchor="{anchor}">✗ {text}</text></g>"#,
+            // Beside the line, on the side with room.
+            tx = if fx > LEFT + PLOT / 2.0 {
+                fx - 4.0
+            } else {
+                fx + 4.0
+            },
+            anchor = if fx > LEFT + PLOT / 2.0 {
+                "end"
+            } else {
+                "start"
+            },
             text = esc(&s.text),
         );
     }
@@ -653,11 +712,7 @@ fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String
             axis,
             r#"<line class="grid" x1="{tx:.1}" x2="{tx:.1}" y1="16" y2="{y}"/><text class="axis" x="{tx:.1}" y="{ay}">{label}</text>"#,
             ay = y + 14.0,
-            label = if at.is_zero() {
-                "0".into()
-            } else {
-                crate::units::fmt_span(at)
-            },
+            label = axis_label(at, step),
         );
         t += step;
     }
@@ -743,3 +798,35 @@ const SCRIPT: &str = r#"
   document.body.setAttribute('data-ready','1');
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(0, 1.0, "0")]
+    #[case(12_500, 0.5, "12.5s")]
+    #[case(45_000, 5.0, "45s")]
+    #[case(750_000, 60.0, "12m")]
+    #[case(750_000, 30.0, "12:30")]
+    #[case(25_820_000, 10.0, "7:10:20")]
+    #[case(25_800_000, 600.0, "7:10")]
+    #[case(198_600_000, 3600.0, "2d 7:10")]
+    fn axis_labels_are_as_precise_as_the_ticks(
+        #[case] ms: u64,
+        #[case] step: f64,
+        #[case] want: &str,
+    ) {
+        assert_eq!(axis_label(Duration::from_millis(ms), step), want);
+    }
+
+    #[rstest]
+    #[case(10.0, 2.0)]
+    #[case(100.0, 20.0)]
+    #[case(25_861.0, 7_200.0)]
+    #[case(60.0, 10.0)]
+    fn ticks_are_round(#[case] span: f64, #[case] want: f64) {
+        assert_eq!(tick_step(span), want);
+    }
+}
