@@ -559,11 +559,13 @@ fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String
         y += ROW;
     }
     // Temperature: measured and set point, heater shaded.
-    let temps: Vec<(Duration, f64)> = l
-        .temps
-        .iter()
-        .copied()
-        .filter(|(t, _)| inside(*t))
+    // The readings in the window, after the one it opens on (a reading
+    // holds until the next).
+    let before = (l.temps.iter().rev())
+        .find(|(t, _)| *t < from)
+        .map(|(_, v)| (from, *v));
+    let temps: Vec<(Duration, f64)> = (before.into_iter())
+        .chain(l.temps.iter().copied().filter(|(t, _)| inside(*t)))
         .collect();
     if !temps.is_empty() || !l.set_points.is_empty() {
         let values = temps.iter().chain(&l.set_points).map(|(_, v)| *v);
