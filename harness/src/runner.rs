@@ -222,6 +222,8 @@ struct CaseRun<'s, 'r, R: Rig> {
     cursor: usize,
     steps: Vec<StepMark>,
     actions: Vec<(Duration, FixtureAction)>,
+    /// Top-level steps started, by section.
+    started: HashMap<String, usize>,
     steps_run: u64,
 }
 
@@ -277,6 +279,7 @@ pub async fn run_case<R: Rig>(
         cursor: 0,
         steps: Vec::new(),
         actions: Vec::new(),
+        started: HashMap::new(),
         steps_run: 0,
     };
     let outcome = match tokio::time::timeout(CASE_WALL_TIMEOUT, run.whole_case(p, flash)).await {
@@ -317,6 +320,14 @@ pub async fn run_case<R: Rig>(
         steps: run.steps,
         actions: run.actions,
         compartments: std::mem::take(&mut run.s.compartments),
+        not_run: (["setup", "steps", "teardown"].into_iter())
+            .zip([&p.case.setup, &p.case.steps, &p.case.teardown])
+            .flat_map(|(section, steps)| {
+                let started = run.started.get(section).copied().unwrap_or(0);
+                (steps.iter().enumerate().skip(started))
+                    .map(move |(i, s)| format!("{section}[{i}] {s}"))
+            })
+            .collect(),
         leaked,
     };
     drop(run.s);
@@ -497,14 +508,14 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
         let mut outcome = Outcome::Passed;
         for (section, steps) in [("setup", &p.case.setup), ("steps", &p.case.steps)] {
-            if let Err((path, e)) = self.steps(section, steps).await {
+            if let Err((path, e)) = self.steps(section, true, steps).await {
                 outcome = self.outcome(path, e);
                 break;
             }
         }
         // Teardown runs whatever happened, unless the rig itself is broken.
         if !matches!(outcome, Outcome::Error { .. })
-            && let Err((path, e)) = self.steps("teardown", &p.case.teardown).await
+            && let Err((path, e)) = self.steps("teardown", true, &p.case.teardown).await
             && (outcome == Outcome::Passed || matches!(e, StepError::Rig(_)))
         {
             outcome = self.outcome(path, e);
@@ -616,8 +627,16 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
     }
 
-    async fn steps(&mut self, section: &str, steps: &[Step]) -> Result<(), (String, StepError)> {
+    async fn steps(
+        &mut self,
+        section: &str,
+        top: bool,
+        steps: &[Step],
+    ) -> Result<(), (String, StepError)> {
         for (i, step) in steps.iter().enumerate() {
+            if top {
+                *self.started.entry(section.to_owned()).or_default() = i + 1;
+            }
             self.steps.push(StepMark {
                 at: self.s.now(),
                 obs_before: self.s.obs.len(),
@@ -628,7 +647,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 Step::Repeat { times, steps } => {
                     for n in 0..*times {
                         let inner = format!("{section}[{i}].repeat#{}.steps", n + 1);
-                        Box::pin(self.steps(&inner, steps)).await?;
+                        Box::pin(self.steps(&inner, false, steps)).await?;
                     }
                     Ok(())
                 }

@@ -32,6 +32,9 @@ pub struct Trace {
     pub actions: Vec<(Duration, FixtureAction)>,
     /// The rig's compartment names, by the index actions use.
     pub compartments: Vec<String>,
+    /// The case's top-level steps that never started (after a failure, or
+    /// all of them when the controller did not boot), as `steps[4] text`.
+    pub not_run: Vec<String>,
     /// Codes the controller leaked, `(digits, name)`: scrubbed from any text
     /// made from this trace, as they are from the transcript.
     pub(crate) leaked: Vec<(String, String)>,
@@ -222,6 +225,7 @@ mod tests {
             steps: vec![step(1500, 2, "wait: 1s"), step(2600, 3, "wait: 1s")],
             actions: Vec::new(),
             compartments: Vec::new(),
+            not_run: Vec::new(),
             leaked: Vec::new(),
         };
         insta::assert_snapshot!(trace.lines().join("\n"), @r"
@@ -241,6 +245,7 @@ mod tests {
             steps: vec![step(0, 0, "keys: 12345678#")],
             actions: Vec::new(),
             compartments: Vec::new(),
+            not_run: Vec::new(),
             leaked: vec![("12345678".into(), "pickup".into())],
         };
         assert_eq!(trace.lines()[1], "   +0.000s keys: $pickup#");

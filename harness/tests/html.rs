@@ -48,6 +48,7 @@ cases:
       - door: { compartment: M1, action: hold }
       - keys: "$pickup#"
       - expect: { lock: released, compartment: M1, within: 5s }
+      - door: { compartment: M1, action: release }
   - name: passes
     steps:
       - keys: "1#"
@@ -125,6 +126,10 @@ fn the_report_shows_a_timeline_with_the_failing_step_in_a_browser() {
         "the failing step is not marked in the steps"
     );
     assert!(failing.contains("expect lock released within 5s"));
+    assert!(
+        failing.contains("<li>steps[5] door M1 Release</li>"),
+        "the step after the failing one is listed as not run"
+    );
     for lane in [
         "M1 door held",
         "M1 package",

@@ -160,6 +160,8 @@ fn case_section(page: &mut String, r: &CaseReport) {
     }
     if !r.trace.obs.is_empty() || !r.trace.steps.is_empty() {
         page.push_str(&timelines(r));
+    }
+    if !r.trace.steps.is_empty() || !r.trace.not_run.is_empty() {
         steps(page, r);
     }
     for (i, a) in r.attempts.iter().enumerate() {
@@ -219,8 +221,12 @@ fn steps(page: &mut String, r: &CaseReport) {
         );
     }
     page.push_str("</ol>\n");
-    if failing.is_some() {
-        page.push_str("<p class=\"note\">The steps after the failing one did not run.</p>\n");
+    if !r.trace.not_run.is_empty() {
+        page.push_str("<p class=\"note\">Not run:</p><ul class=\"not-run\">\n");
+        for s in &r.trace.not_run {
+            let _ = writeln!(page, "<li>{}</li>", esc(s));
+        }
+        page.push_str("</ul>\n");
     }
 }
 
@@ -753,7 +759,8 @@ ol.steps{font:12px/1.5 ui-monospace,monospace;padding-left:28px}
 ol.steps li.passed::marker{color:#2e7d32}
 ol.steps li.failing-step{color:#c62828;font-weight:700}
 .at{color:#667}
-.note{color:#667;font-size:12px}
+.note{color:#667;font-size:12px;margin:2px 0}
+ul.not-run{font:12px/1.5 ui-monospace,monospace;color:#889;margin:0}
 figure{margin:8px 0}figcaption{font-size:12px;color:#445}
 svg.timeline{display:block;background:#fff;margin:6px 0;max-width:100%;height:auto}
 svg text{font:11px system-ui,sans-serif;fill:#1d2330}
