@@ -222,10 +222,13 @@ struct CaseRun<'s, 'r, R: Rig> {
     cursor: usize,
     steps: Vec<StepMark>,
     actions: Vec<(Duration, FixtureAction)>,
-    /// Top-level steps started, by section.
-    started: HashMap<String, usize>,
+    /// Top-level steps started, by section (see [`SECTIONS`]).
+    started: [usize; 3],
     steps_run: u64,
 }
+
+/// A case's sections, in the order they run.
+const SECTIONS: [&str; 3] = ["setup", "steps", "teardown"];
 
 /// Run one case on a rig that has been flashed.
 pub async fn run_case<R: Rig>(
@@ -279,7 +282,7 @@ pub async fn run_case<R: Rig>(
         cursor: 0,
         steps: Vec::new(),
         actions: Vec::new(),
-        started: HashMap::new(),
+        started: [0; 3],
         steps_run: 0,
     };
     let outcome = match tokio::time::timeout(CASE_WALL_TIMEOUT, run.whole_case(p, flash)).await {
@@ -320,10 +323,10 @@ pub async fn run_case<R: Rig>(
         steps: run.steps,
         actions: run.actions,
         compartments: std::mem::take(&mut run.s.compartments),
-        not_run: (["setup", "steps", "teardown"].into_iter())
+        not_run: (SECTIONS.into_iter())
             .zip([&p.case.setup, &p.case.steps, &p.case.teardown])
-            .flat_map(|(section, steps)| {
-                let started = run.started.get(section).copied().unwrap_or(0);
+            .zip(run.started)
+            .flat_map(|((section, steps), started)| {
                 (steps.iter().enumerate().skip(started))
                     .map(move |(i, s)| format!("{section}[{i}] {s}"))
             })
@@ -634,8 +637,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         steps: &[Step],
     ) -> Result<(), (String, StepError)> {
         for (i, step) in steps.iter().enumerate() {
-            if top {
-                *self.started.entry(section.to_owned()).or_default() = i + 1;
+            if top && let Some(n) = SECTIONS.iter().position(|s| *s == section) {
+                self.started[n] = i + 1;
             }
             self.steps.push(StepMark {
                 at: self.s.now(),
