@@ -182,3 +182,29 @@ fn quarantining_a_case_that_does_not_exist_is_a_located_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_example_suite_shows_a_flaky_case_and_a_quarantined_one() {
+    let text = std::fs::read_to_string(repo().join("suites/examples/flaky-and-quarantined.yaml"))
+        .expect("example suite");
+    let (out, stdout, report) = run(&text, &[]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let flaky = case(&report, "first warming report is below 20.53C");
+    let TestCaseStatus::Success { flaky_runs } = &flaky.status else {
+        panic!("not a pass: {:?}", flaky.status)
+    };
+    assert_eq!(
+        flaky_runs.len(),
+        1,
+        "the example's comment says seed 1 fails and 2 passes"
+    );
+    let q = case(
+        &report,
+        "waits for a display text the controller never shows",
+    );
+    assert!(matches!(q.status, TestCaseStatus::Skipped { .. }));
+    assert_eq!(
+        property(q, "quarantine.link"),
+        Some("https://tracker.example/LOCK-123")
+    );
+}
