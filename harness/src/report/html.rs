@@ -127,7 +127,7 @@ fn case_section(page: &mut String, r: &CaseReport) {
 <details{open}><summary><span class="badge {class}">{label}</span> <b>{suite}::{name}</b> <span class="meta">{rig_time} rig time · {wall:.1} ms · rig {rig} · seed {seed}</span></summary>
 "#,
         order = r.order,
-        open = if bad { " open" } else { "" },
+        open = if bad || r.is_flaky() { " open" } else { "" },
         suite = esc(&r.suite),
         name = esc(&r.name),
         rig_time = crate::units::fmt_span(r.rig_time),
@@ -435,8 +435,8 @@ fn tick_step(span: f64) -> f64 {
     }
 }
 
-/// A time on the axis, as precise as the tick step needs: `45.5s`, `12:30`
-/// (minutes and seconds), `7:10:20`, `2d 7:10`.
+/// A time on the axis, as precise as the tick step needs: `45.5s`,
+/// `12m 30s`, `7h 10m 20s`, `2d 7h 10m`.
 fn axis_label(at: Duration, step: f64) -> String {
     let s = at.as_secs_f64();
     if at.is_zero() {
@@ -450,24 +450,26 @@ fn axis_label(at: Duration, step: f64) -> String {
         };
     }
     let total = at.as_secs();
-    let (d, h, m, sec) = (
-        total / 86_400,
-        total / 3600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
-    let day = if d > 0 {
-        format!("{d}d ")
-    } else {
-        String::new()
+    let parts = [
+        (total / 86_400, "d"),
+        (total / 3600 % 24, "h"),
+        (total / 60 % 60, "m"),
+        (total % 60, "s"),
+    ];
+    // From the largest unit present down to the step's, zero parts left out.
+    let finest = match step {
+        st if st >= 86_400.0 && st % 86_400.0 == 0.0 => 0,
+        st if st >= 3_600.0 && st % 3_600.0 == 0.0 => 1,
+        st if st >= 60.0 && st % 60.0 == 0.0 => 2,
+        _ => 3,
     };
-    let whole_minutes = step >= 60.0 && step % 60.0 == 0.0;
-    match (d, h, whole_minutes) {
-        (0, 0, true) => format!("{m}m"),
-        (0, 0, false) => format!("{m}:{sec:02}"),
-        (_, _, true) => format!("{day}{h}:{m:02}"),
-        (_, _, false) => format!("{day}{h}:{m:02}:{sec:02}"),
-    }
+    let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
+    let words: Vec<String> = parts[first..=finest.max(first)]
+        .iter()
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect();
+    words.join(" ")
 }
 
 const LEFT: f64 = 150.0;
@@ -817,11 +819,12 @@ mod tests {
     #[case(0, 1.0, "0")]
     #[case(12_500, 0.5, "12.5s")]
     #[case(45_000, 5.0, "45s")]
-    #[case(750_000, 60.0, "12m")]
-    #[case(750_000, 30.0, "12:30")]
-    #[case(25_820_000, 10.0, "7:10:20")]
-    #[case(25_800_000, 600.0, "7:10")]
-    #[case(198_600_000, 3600.0, "2d 7:10")]
+    #[case(720_000, 60.0, "12m")]
+    #[case(750_000, 30.0, "12m 30s")]
+    #[case(25_820_000, 10.0, "7h 10m 20s")]
+    #[case(25_800_000, 600.0, "7h 10m")]
+    #[case(198_000_000, 3600.0, "2d 7h")]
+    #[case(172_800_000, 86_400.0, "2d")]
     fn axis_labels_are_as_precise_as_the_ticks(
         #[case] ms: u64,
         #[case] step: f64,
