@@ -302,6 +302,28 @@ pub enum UpDown {
     Down,
 }
 
+/// `Display` for a fixture word: the spelling the suite files use.
+macro_rules! suite_words {
+    ($($t:ty { $($v:ident => $s:literal),* $(,)? })*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $(Self::$v => $s),* })
+            }
+        }
+    )*};
+}
+
+suite_words! {
+    DoorAction { Push => "push", Pull => "pull", Hold => "hold", Release => "release" }
+    PackageAction { In => "in", Out => "out" }
+    UpDown { Up => "up", Down => "down" }
+    Sensor { Door => "door", Bolt => "bolt", Package => "package" }
+    Stuck {
+        Open => "open", Closed => "closed", Extended => "extended",
+        Retracted => "retracted", Present => "present", Absent => "absent", None => "none",
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PowerAction {
     Off,
@@ -449,11 +471,11 @@ impl fmt::Display for Step {
             Self::Door {
                 compartment,
                 action,
-            } => write!(f, "door {compartment} {action:?}"),
+            } => write!(f, "door {compartment} {action}"),
             Self::Package {
                 compartment,
                 action,
-            } => write!(f, "package {compartment} {action:?}"),
+            } => write!(f, "package {compartment} {action}"),
             Self::Chamber { set, ramp: Some(r) } => {
                 write!(f, "chamber {set} at {:.3}C/min", r.0 * 60.0)
             }
@@ -470,10 +492,10 @@ impl fmt::Display for Step {
             Self::Link { primary, secondary } => {
                 f.write_str("link")?;
                 if let Some(p) = primary {
-                    write!(f, " primary {p:?}")?;
+                    write!(f, " primary {p}")?;
                 }
                 if let Some(s) = secondary {
-                    write!(f, " secondary {s:?}")?;
+                    write!(f, " secondary {s}")?;
                 }
                 Ok(())
             }
@@ -488,7 +510,7 @@ impl fmt::Display for Step {
                 compartment,
                 sensor,
                 stuck,
-            } => write!(f, "fault {compartment} {sensor:?} {stuck:?}"),
+            } => write!(f, "fault {compartment} {sensor} {stuck}"),
             Self::Memory(MemoryAction::Corrupt) => f.write_str("memory corrupt"),
             Self::Wait(d) => write!(f, "wait {}", Dur(*d)),
             Self::WaitUntil { second_of_day } => {
@@ -1255,7 +1277,7 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
             );
             if !ok {
                 return Err(custom(format!(
-                    "fault: a {:?} sensor cannot be stuck {:?}; door: open|closed, bolt: extended|retracted, package: present|absent, or none",
+                    "fault: a {} sensor cannot be stuck {}; door: open|closed, bolt: extended|retracted, package: present|absent, or none",
                     r.sensor, r.stuck
                 )));
             }

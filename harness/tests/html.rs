@@ -127,7 +127,7 @@ fn the_report_shows_a_timeline_with_the_failing_step_in_a_browser() {
     );
     assert!(failing.contains("expect lock released within 5s"));
     assert!(
-        failing.contains("<li>steps[5] door M1 Release</li>"),
+        failing.contains("<li>steps[5] door M1 release</li>"),
         "the step after the failing one is listed as not run"
     );
     for lane in [

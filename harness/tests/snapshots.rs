@@ -61,7 +61,7 @@ fn snapshots_are_stored_checked_and_a_change_is_a_failure_with_a_diff() {
         .expect("a text snapshot")
         .to_string();
     assert!(text.starts_with("# power on\n  hello proto 1\n"), "{text}");
-    assert!(text.contains("> door M1 Hold"), "{text}");
+    assert!(text.contains("> door M1 hold"), "{text}");
     assert_eq!(
         stored.metadata().expression(),
         Some("jams::door held during unlock is a jam")
