@@ -167,9 +167,37 @@ fn accept(listener: &UnixListener, child: &mut Child, what: &str) -> Result<Unix
     }
 }
 
+/// Remove the socket folders of harness processes that are gone: a run
+/// killed with SIGKILL cannot clean up after itself, the next one does.
+/// A folder whose process still exists (or whose number was reused) stays.
+fn sweep_stale(tmp: &Path) {
+    // Which processes exist is read from /proc; without it, sweep nothing.
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = (name.to_str())
+            .and_then(|n| n.strip_prefix("locker-hil-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 impl Emulator {
     fn start(exe: &str, elf: &Path, cpu: Option<usize>) -> Result<Self, RigError> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_stale(&std::env::temp_dir()));
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("locker-hil-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -664,5 +692,32 @@ impl McuKind for InQemu {
             console_seen: 0,
             pins: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_dead_runs_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A process that has certainly ended.
+        let dead = Command::new("true")
+            .spawn()
+            .and_then(|mut c| c.wait().map(|_| c.id()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mine = std::process::id();
+        for name in [
+            format!("locker-hil-{dead}-0"),
+            format!("locker-hil-{mine}-3"),
+            "locker-hil-notes".to_owned(),
+        ] {
+            std::fs::create_dir(tmp.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        sweep_stale(tmp.path());
+        assert!(!tmp.path().join(format!("locker-hil-{dead}-0")).exists());
+        assert!(tmp.path().join(format!("locker-hil-{mine}-3")).exists());
+        assert!(tmp.path().join("locker-hil-notes").exists());
     }
 }
