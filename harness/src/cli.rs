@@ -144,9 +144,11 @@ struct RunArgs {
     /// Where `--rig-label` looks for rig files.
     #[arg(long, default_value = "rigs")]
     rigs_dir: PathBuf,
-    /// Rigs to run in parallel (sim rigs are cheap; a bench has one).
-    #[arg(long, short = 'j', default_value_t = 1)]
-    jobs: usize,
+    /// Rigs to run in parallel. By default what is fastest for the kind of
+    /// rig: one emulator per core on qemu, one sim rig (a whole regression
+    /// takes a tenth of a second), and a bench is always one.
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
     /// Where to write the JUnit report.
     #[arg(long, default_value = "reports/junit.xml")]
     junit: PathBuf,
@@ -688,10 +690,15 @@ fn run(a: RunArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return e,
     };
-    if a.jobs == 0 {
-        eprintln!("error: --jobs must be at least 1");
-        return Exit::BadInput;
-    }
+    let jobs = match (a.jobs, &rig.kind) {
+        (Some(0), _) => {
+            eprintln!("error: --jobs must be at least 1");
+            return Exit::BadInput;
+        }
+        (Some(n), _) => n,
+        (None, RigKind::Qemu { .. }) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (None, _) => 1,
+    };
     if plan.is_empty() {
         match a.sel.shard {
             // A shard can be empty when there are fewer cases than shards:
@@ -715,7 +722,7 @@ fn run(a: RunArgs) -> Exit {
     for p in &mut plan {
         p.retries.get_or_insert(a.retries);
     }
-    execute(plan, &a, Arc::new(rig))
+    execute(plan, &a, jobs, Arc::new(rig))
 }
 
 /// The rig file in `dir` whose labels include every one of `labels`; of
@@ -805,11 +812,16 @@ pub async fn run_plan(
 /// Ctrl-C stops the run: cases in progress are abandoned (their rigs are
 /// dropped, which powers emulators down), finished cases stay in the JUnit
 /// file, and the harness exits 130.
-fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -> Exit {
+fn execute(
+    plan: Vec<runner::Planned>,
+    a: &RunArgs,
+    jobs: usize,
+    desc: Arc<RigDescription>,
+) -> Exit {
     let planned = plan.clone();
     let rig_name = desc.name.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(a.jobs.clamp(1, 64))
+        .worker_threads(jobs.clamp(1, 64))
         .enable_time()
         .enable_io()
         .build()
@@ -865,7 +877,7 @@ fn execute(plan: Vec<runner::Planned>, a: &RunArgs, desc: Arc<RigDescription>) -
             }
             ev => terminal.event(ev),
         };
-        run_plan(plan, a.jobs, desc, on_event, stop).await
+        run_plan(plan, jobs, desc, on_event, stop).await
     });
     terminal.finish();
     let Some(_) = outcome else {
