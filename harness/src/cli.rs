@@ -636,10 +636,20 @@ fn list(a: ListArgs) -> Exit {
                 "file": p.suite_file.display().to_string(),
                 "skip": p.case.skip,
                 "skip-on": p.case.skip_on,
+                "retries": p.retries,
+                "quarantine": p.quarantine.as_ref().map(|q| serde_json::json!({
+                    "reason": q.reason,
+                    "link": q.link,
+                })),
             });
             out!("{obj}");
         } else {
-            out!("{}  [{}]", p.id(), tags.join(", "));
+            let quarantined = if p.quarantine.is_some() {
+                "  (quarantined)"
+            } else {
+                ""
+            };
+            out!("{}  [{}]{quarantined}", p.id(), tags.join(", "));
         }
     }
     Exit::Ok

@@ -185,3 +185,29 @@ fn a_rig_is_chosen_by_its_labels() {
     );
     assert!(stderr.contains("rigs/sim.yaml [sim, default]"), "{stderr}");
 }
+
+#[test]
+fn merging_something_that_is_not_junit_names_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("notes.xml");
+    std::fs::write(&bad, "<html>not a report</html>").expect("written");
+    let out = harness(&[
+        "report",
+        "merge",
+        bad.to_str().unwrap_or(""),
+        "-o",
+        "/dev/null",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("notes.xml: not a JUnit report"), "{stderr}");
+    let missing = dir.path().join("gone.xml");
+    let out = harness(&[
+        "report",
+        "merge",
+        missing.to_str().unwrap_or(""),
+        "-o",
+        "/dev/null",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gone.xml: cannot read"));
+}
