@@ -4,12 +4,15 @@
 //! $ harness run                          # every suites/*.yaml on rigs/sim.yaml
 //! PASS  code-entry::valid code opens its compartment  [14s rig time, 0.4ms]
 //! ...
-//! 27 cases: 27 passed, 0 failed, 0 errors, 0 skipped in 0.09s
+//! 86 cases: 86 passed, 0 failed, 0 errors, 0 skipped in 0.09s
 //! JUnit: reports/junit.xml
-//! $ harness list --json --filter tag:smoke
-//! {"suite":"code-entry","name":"valid code opens its compartment","tags":["smoke","code-entry"],"file":"suites/code-entry.yaml"}
+//! HTML:  reports/index.html
+//! $ harness list --filter tag:smoke
+//! code-entry::valid code opens its compartment  [smoke, code-entry, security]
+//! $ harness run --shard 2/3 --durations last.xml --retries 1
+//! $ harness report merge shard-*.xml -o reports/junit.xml
 //! $ harness check
-//! ok: 4 suites, 27 cases, rig sim
+//! ok: 9 suites, 86 cases, rig sim
 //! ```
 
 use crate::diag::{InputError, parse_yaml, read_text};
@@ -49,7 +52,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run suites on a rig and write a JUnit report.
+    /// Run suites on a rig and write JUnit and HTML reports.
     Run(RunArgs),
     /// List the cases the suites hold.
     List(ListArgs),
