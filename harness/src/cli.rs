@@ -177,7 +177,7 @@ struct RunArgs {
     /// Runs after a failure before it counts, for cases whose suite does
     /// not say (`retries:` in a suite or case wins). A case that passes on
     /// a retry is reported flaky.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=crate::suite::MAX_RETRIES as i64))]
     retries: u32,
 }
 
@@ -495,6 +495,19 @@ fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
                 ),
             ));
         }
+    }
+    if let Some(n) = s.retries.filter(|n| *n > crate::suite::MAX_RETRIES) {
+        let (l, col) = line_of(text, "retries:", 0).unwrap_or((1, 1));
+        return Err(InputError::at(
+            path,
+            text,
+            l,
+            col,
+            format!(
+                "retries: {n} is too many; at most {} (a case that fails that often is broken, not flaky)",
+                crate::suite::MAX_RETRIES
+            ),
+        ));
     }
     for (i, q) in s.quarantine.iter().enumerate() {
         if !s.cases.iter().any(|c| c.name == q.case) {

@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+/// Most runs after a failure a suite, a case or `--retries` may ask for.
+pub const MAX_RETRIES: u32 = 10;
+
 /// Default time between two injected keys.
 pub const DEFAULT_KEY_INTERVAL: Duration = Duration::from_millis(200);
 /// Default bound of an `expect` without `within`.
@@ -132,6 +135,12 @@ impl TryFrom<RawCase> for Case {
         if raw.steps.is_empty() {
             return Err(format!(
                 "case `{}`: `steps` is empty; a case must do something",
+                raw.name
+            ));
+        }
+        if let Some(n) = raw.retries.filter(|n| *n > MAX_RETRIES) {
+            return Err(format!(
+                "case `{}`: retries: {n} is too many; at most {MAX_RETRIES} (a case that fails that often is broken, not flaky)",
                 raw.name
             ));
         }

@@ -46,6 +46,14 @@ fn run_to_junit(args: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
 const GOOD_CASE: &str = "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n";
 
 #[rstest]
+#[case::too_many_retries(
+    "too_many_retries",
+    "name: demo\nretries: 50\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n"
+)]
+#[case::quarantine_without_reason(
+    "quarantine_without_reason",
+    "name: demo\nquarantine:\n  - case: one\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n"
+)]
 #[case::typo_in_step_kind(
     "typo_in_step_kind",
     "name: demo\ncases:\n  - name: one\n    steps:\n      - kyes: \"1234#\"\n"
