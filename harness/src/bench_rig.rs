@@ -15,7 +15,7 @@ use crate::lock::RigLock;
 use crate::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput, blocking};
 use crate::rigfile::{RigDescription, RigKind};
 use crate::suite::{MemoryAction, PackageAction, PowerAction, UpDown};
-use locker_proto::{Command, Link, MAX_LINE, Response, ToHarness, encode_frame, parse_frame};
+use locker_proto::{Command, Link, MAX_LINE, Response, encode_frame};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long instruments may take to answer.
@@ -196,12 +196,7 @@ fn acked(text: &[u8]) -> Option<usize> {
             return None;
         }
         let l = String::from_utf8_lossy(line);
-        if let Ok((_, body)) = parse_frame(l.trim_end())
-            && let Ok(ToHarness::Response {
-                to: SEQ_FACTORY,
-                response: Response::Ok,
-            }) = ToHarness::parse(body)
-        {
+        if locker_proto::response_to(l.trim_end(), SEQ_FACTORY) == Some(Response::Ok) {
             return Some(at);
         }
     }

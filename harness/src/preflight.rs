@@ -22,7 +22,7 @@ use crate::fixtures::board::FixtureBoard;
 use crate::fixtures::link::{LineLink, open};
 use crate::fixtures::scpi::{Chamber, Supply};
 use crate::rigfile::{RigDescription, RigKind};
-use locker_proto::{Command, MAX_LINE, Response, ToHarness, encode_frame, parse_frame};
+use locker_proto::{Command, MAX_LINE, Response, encode_frame};
 use std::time::{Duration, Instant};
 
 /// How long an instrument or the controller may take to answer.
@@ -83,11 +83,8 @@ fn identify(link: &mut LineLink) -> Result<(String, String), String> {
                 Ok(None) => break,
                 Err(e) => return Err(e),
             };
-            if let Ok((_, body)) = parse_frame(&text)
-                && let Ok(ToHarness::Response {
-                    to,
-                    response: Response::Ident { build, board, .. },
-                }) = ToHarness::parse(body)
+            // An answer to any ID sent so far will do.
+            if let Some((to, Response::Ident { build, board, .. })) = locker_proto::response(&text)
                 && (1..=seq).contains(&to)
             {
                 return Ok((build.to_string(), board.to_string()));

@@ -33,5 +33,60 @@ pub use message::{
     ToHarness, UplinkKind,
 };
 
+/// The answer in `line` (without its newline) and the sequence number of
+/// the command it answers, if the line is a sound answer: for a tool that
+/// sent a command and skips whatever else the controller prints meanwhile.
+pub fn response(line: &str) -> Option<(u16, Response)> {
+    let (_, body) = parse_frame(line).ok()?;
+    match ToHarness::parse(body).ok()? {
+        ToHarness::Response { to, response } => Some((to, response)),
+        _ => None,
+    }
+}
+
+/// The answer to the command sent with sequence number `seq`, if `line` is it.
+pub fn response_to(line: &str, seq: u16) -> Option<Response> {
+    response(line).filter(|(to, _)| *to == seq).map(|(_, r)| r)
+}
+
 /// Version announced in the boot banner; bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u16 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::string::{String, ToString};
+
+    fn line(seq: u16, msg: &ToHarness) -> String {
+        let mut out = heapless::String::<{ MAX_LINE + 2 }>::new();
+        encode_frame(seq, msg, &mut out).unwrap_or_else(|_| panic!("encodes"));
+        out.trim_end().to_string()
+    }
+
+    #[test]
+    fn a_response_is_found_by_the_command_it_answers() {
+        let ok = line(
+            7,
+            &ToHarness::Response {
+                to: 3,
+                response: Response::Ok,
+            },
+        );
+        assert_eq!(response(&ok), Some((3, Response::Ok)));
+        assert_eq!(response_to(&ok, 3), Some(Response::Ok));
+        assert_eq!(response_to(&ok, 4), None);
+        // Events, damaged lines and noise are not answers.
+        let ev = line(
+            8,
+            &ToHarness::Event {
+                t_ms: 5,
+                event: Event::LockoutEnd,
+            },
+        );
+        assert_eq!(response(&ev), None);
+        let damaged = ok.replace('3', "4");
+        assert_eq!(response(&damaged), None);
+        assert_eq!(response("garbage"), None);
+    }
+}
