@@ -70,15 +70,19 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum ReportCmd {
-    /// Merge the JUnit files of shards (or of several rigs) into one, in
-    /// plan order; a case in two files is an error (the shards overlap).
+    /// Merge the reports of shards (or of several rigs) into one, in plan
+    /// order: JUnit files into `-o`, and their HTML pages (`.html`) into
+    /// `--html`; a case in two files is an error (the shards overlap).
     Merge {
-        /// The JUnit files to merge.
+        /// The JUnit files to merge, and the HTML pages of the same runs.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Where to write the merged report.
+        /// Where to write the merged JUnit report.
         #[arg(long, short = 'o', default_value = "reports/junit.xml")]
         output: PathBuf,
+        /// Where to write the merged HTML page (from the `.html` inputs).
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
 }
 
@@ -209,18 +213,63 @@ pub fn main() -> Exit {
         Cmd::Flash(a) => flash(a),
         Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
         Cmd::Rig(RigCmd::Serve { rig, pty, speed }) => rig_serve(&rig, pty, speed),
-        Cmd::Report(ReportCmd::Merge { files, output }) => report_merge(&files, &output),
+        Cmd::Report(ReportCmd::Merge {
+            files,
+            output,
+            html,
+        }) => report_merge(&files, &output, html.as_deref()),
     }
 }
 
 /// `harness report merge`: exit 0, or 2 when an input is unreadable or the
 /// inputs overlap.
-fn report_merge(files: &[PathBuf], output: &Path) -> Exit {
-    let merged = match report::merge::merge(files) {
+fn report_merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Exit {
+    let (pages, junits): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .iter()
+        .cloned()
+        .partition(|f| f.extension().is_some_and(|x| x == "html" || x == "htm"));
+    match (pages.is_empty(), html) {
+        (false, None) => {
+            eprintln!("error: HTML pages to merge, but no --html to write them to");
+            return Exit::BadInput;
+        }
+        (true, Some(_)) => {
+            eprintln!("error: --html given, but no .html pages among the inputs");
+            return Exit::BadInput;
+        }
+        _ => {}
+    }
+    if junits.is_empty() {
+        eprintln!("error: no JUnit files among the inputs");
+        return Exit::BadInput;
+    }
+    let merged = match report::merge::merge(&junits) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::BadInput;
+        }
+    };
+    let page = match html {
+        None => None,
+        Some(out) => {
+            let mut texts = Vec::new();
+            for p in &pages {
+                match std::fs::read_to_string(p) {
+                    Ok(t) => texts.push((p.display().to_string(), t)),
+                    Err(e) => {
+                        eprintln!("error: {}: cannot read: {e}", p.display());
+                        return Exit::BadInput;
+                    }
+                }
+            }
+            match report::html::merge(&texts) {
+                Ok(page) => Some((out, page)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Exit::BadInput;
+                }
+            }
         }
     };
     let written = merged
@@ -231,14 +280,22 @@ fn report_merge(files: &[PathBuf], output: &Path) -> Exit {
         eprintln!("error: cannot write {}: {e}", output.display());
         return Exit::RigError;
     }
+    if let Some((out, page)) = page
+        && let Err(e) = report::write_atomic(out, page.as_bytes())
+    {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        return Exit::RigError;
+    }
     let cases: usize = merged.test_suites.iter().map(|s| s.test_cases.len()).sum();
     out!(
-        "merged {} report(s): {} suites, {cases} cases ({} failures, {} errors) into {}",
-        files.len(),
+        "merged {} report(s): {} suites, {cases} cases ({} failures, {} errors) into {}{}",
+        junits.len(),
         merged.test_suites.len(),
         merged.failures,
         merged.errors,
-        output.display()
+        output.display(),
+        html.map(|h| format!(" and {} page(s) into {}", pages.len(), h.display()))
+            .unwrap_or_default()
     );
     Exit::Ok
 }

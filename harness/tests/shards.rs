@@ -82,7 +82,8 @@ fn merged_shard_reports_equal_an_unsharded_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let run = |extra: &[&str], junit: &str| {
-        let mut args = vec!["run", "--quiet", "--junit", junit];
+        let html = junit.replace(".xml", ".html");
+        let mut args = vec!["run", "--quiet", "--junit", junit, "--html", &html];
         args.extend_from_slice(extra);
         let out = harness(&args);
         assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -103,8 +104,13 @@ fn merged_shard_reports_equal_an_unsharded_run() {
         &path("s3.xml"),
         &path("s1.xml"),
         &path("s2.xml"),
+        &path("s2.html"),
+        &path("s3.html"),
+        &path("s1.html"),
         "-o",
         &path("merged.xml"),
+        "--html",
+        &path("merged.html"),
     ]);
     assert_eq!(
         out.status.code(),
@@ -115,6 +121,20 @@ fn merged_shard_reports_equal_an_unsharded_run() {
     assert!(stdout(&out).contains("86 cases"), "{}", stdout(&out));
     let merged = cases(&dir.path().join("merged.xml"));
     assert_eq!(merged, cases(&dir.path().join("all.xml")));
+    // The merged page has every case once, in the unsharded page's order,
+    // with the same outcomes and counts.
+    let markers = |name: &str| -> Vec<String> {
+        let page = std::fs::read_to_string(dir.path().join(name)).expect("page");
+        page.match_indices("<!--row ")
+            .map(|(i, _)| page[i..].split("-->").next().unwrap_or("").to_owned())
+            .collect()
+    };
+    let whole = markers("all.html");
+    assert_eq!(whole.len(), 86);
+    assert_eq!(markers("merged.html"), whole);
+    let page = std::fs::read_to_string(dir.path().join("merged.html")).expect("page");
+    assert!(page.contains(">86 passed<"), "the header counts all shards");
+    assert_eq!(page.matches("<section class=\"case\"").count(), 86);
 }
 
 #[test]

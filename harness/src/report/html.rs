@@ -43,19 +43,88 @@ pub fn write(path: &std::path::Path, reports: &[CaseReport], info: &RunInfo) -> 
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// What the page's header says, kept in the page too (a comment) so that
+/// the pages of a sharded run can be merged into one.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Header {
+    rigs: Vec<String>,
+    builds: Vec<String>,
+    /// Unix milliseconds.
+    started_ms: u64,
+    wall_ms: u64,
+    interrupted: bool,
+}
+
+/// One case's row and section, with its plan order and outcome class.
+struct Part {
+    order: usize,
+    class: String,
+    row: String,
+    section: String,
+}
+
+const META: &str = "<!--locker-hil-report ";
+
 /// The whole page.
 pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
-    let t = super::Tally::of(reports);
-    let flaky = reports.iter().filter(|r| r.is_flaky()).count();
-    let started =
-        chrono::DateTime::<chrono::Utc>::from(info.started).format("%Y-%m-%d %H:%M:%S UTC");
     let builds: std::collections::BTreeSet<&str> =
         reports.iter().filter_map(|r| r.build.as_deref()).collect();
-    let mut page = String::with_capacity(64 * 1024);
+    let header = Header {
+        rigs: vec![info.rig.clone()],
+        builds: builds.into_iter().map(str::to_owned).collect(),
+        started_ms: info
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        wall_ms: info.wall.as_millis() as u64,
+        interrupted: info.interrupted,
+    };
+    let parts: Vec<Part> = reports
+        .iter()
+        .map(|r| {
+            let (label, class) = outcome_class(r);
+            let row = format!(
+                r#"<tr data-outcome="{class}"><td><span class="badge {class}">{label}</span></td><td><a href="{href}">{suite}::{name}</a></td><td>{rig_time}</td><td>{wall:.1} ms</td><td>{rig}</td></tr>"#,
+                href = anchor(r),
+                suite = esc(&r.suite),
+                name = esc(&r.name),
+                rig_time = crate::units::fmt_span(r.rig_time),
+                wall = r.wall.as_secs_f64() * 1e3,
+                rig = esc(&r.rig),
+            );
+            let mut section = String::new();
+            case_section(&mut section, r);
+            Part {
+                order: r.order,
+                class: class.to_owned(),
+                row,
+                section,
+            }
+        })
+        .collect();
+    page(&header, &parts)
+}
+
+fn page(h: &Header, parts: &[Part]) -> String {
+    let count = |c: &str| parts.iter().filter(|p| p.class == c).count();
+    let (flaky, failed, errors, skipped) = (
+        count("flaky"),
+        count("failed"),
+        count("error"),
+        count("skipped"),
+    );
+    let passed = count("passed") + flaky;
+    let started = chrono::DateTime::<chrono::Utc>::from(
+        SystemTime::UNIX_EPOCH + Duration::from_millis(h.started_ms),
+    )
+    .format("%Y-%m-%d %H:%M:%S UTC");
+    let rig = h.rigs.join(", ");
+    let mut page = String::with_capacity(64 * 1024 + parts.len() * 8 * 1024);
     let _ = write!(
         page,
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+{META}{meta}-->
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>locker-hil: {passed}/{total} passed on {rig}</title>
 <style>{CSS}</style></head>
@@ -69,39 +138,102 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
 <main>
 <table class="cases"><thead><tr><th>outcome</th><th>case</th><th>rig time</th><th>wall</th><th>rig</th></tr></thead><tbody>
 "#,
-        rig = esc(&info.rig),
-        builds = esc(&builds.into_iter().collect::<Vec<_>>().join(", ")),
-        wall = info.wall.as_secs_f64(),
-        interrupted = if info.interrupted {
+        // A JSON comment: `--` cannot occur in it unescaped.
+        meta = serde_json::to_string(h)
+            .unwrap_or_default()
+            .replace("--", "\\u002d\\u002d"),
+        rig = esc(&rig),
+        builds = esc(&h.builds.join(", ")),
+        wall = h.wall_ms as f64 / 1e3,
+        interrupted = if h.interrupted {
             " · <b>interrupted</b>: cases not finished are skipped"
         } else {
             ""
         },
-        passed = t.passed,
-        failed = t.failed,
-        errors = t.errors,
-        skipped = t.skipped,
-        total = reports.len(),
+        total = parts.len(),
     );
-    for r in reports {
-        let (label, class) = outcome_class(r);
+    for p in parts {
         let _ = writeln!(
             page,
-            r#"<tr data-outcome="{class}"><td><span class="badge {class}">{label}</span></td><td><a href="{href}">{suite}::{name}</a></td><td>{rig_time}</td><td>{wall:.1} ms</td><td>{rig}</td></tr>"#,
-            href = anchor(r),
-            suite = esc(&r.suite),
-            name = esc(&r.name),
-            rig_time = crate::units::fmt_span(r.rig_time),
-            wall = r.wall.as_secs_f64() * 1e3,
-            rig = esc(&r.rig),
+            "<!--row {} {}-->{}<!--/row-->",
+            p.order, p.class, p.row
         );
     }
     page.push_str("</tbody></table>\n");
-    for r in reports {
-        case_section(&mut page, r);
+    for p in parts {
+        let _ = writeln!(page, "<!--case {}-->{}<!--/case-->", p.order, p.section);
     }
     let _ = write!(page, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
     page
+}
+
+/// The pages of a sharded run (each written by `harness run`) as one, in
+/// plan order; a case on two pages means the shards overlapped.
+pub fn merge(pages: &[(String, String)]) -> Result<String, String> {
+    let mut header: Option<Header> = None;
+    let mut parts: Vec<Part> = Vec::new();
+    let mut from: std::collections::HashMap<usize, &str> = std::collections::HashMap::new();
+    for (name, text) in pages {
+        let not_ours = || format!("{name}: not a page `harness run` wrote");
+        let meta = text
+            .split_once(META)
+            .and_then(|(_, rest)| rest.split_once("-->"))
+            .map(|(json, _)| json)
+            .ok_or_else(not_ours)?;
+        let h: Header = serde_json::from_str(meta).map_err(|_| not_ours())?;
+        header = Some(match header.take() {
+            None => h,
+            Some(mut acc) => {
+                for r in h.rigs {
+                    if !acc.rigs.contains(&r) {
+                        acc.rigs.push(r);
+                    }
+                }
+                for b in h.builds {
+                    if !acc.builds.contains(&b) {
+                        acc.builds.push(b);
+                    }
+                }
+                acc.started_ms = acc.started_ms.min(h.started_ms);
+                acc.wall_ms = acc.wall_ms.max(h.wall_ms);
+                acc.interrupted |= h.interrupted;
+                acc
+            }
+        });
+        let pieces = |open: &str, close: &str| -> Result<Vec<(String, String)>, String> {
+            let mut out = Vec::new();
+            let mut rest = text.as_str();
+            while let Some((_, after)) = rest.split_once(open) {
+                let (tag, body) = after.split_once("-->").ok_or_else(not_ours)?;
+                let (body, next) = body.split_once(close).ok_or_else(not_ours)?;
+                out.push((tag.to_owned(), body.to_owned()));
+                rest = next;
+            }
+            Ok(out)
+        };
+        let rows = pieces("<!--row ", "<!--/row-->")?;
+        let sections = pieces("<!--case ", "<!--/case-->")?;
+        if rows.len() != sections.len() {
+            return Err(not_ours());
+        }
+        for ((tag, row), (_, section)) in rows.into_iter().zip(sections) {
+            let (order, class) = tag.split_once(' ').ok_or_else(not_ours)?;
+            let order: usize = order.parse().map_err(|_| not_ours())?;
+            if let Some(first) = from.insert(order, name) {
+                return Err(format!(
+                    "{name}: a case is also on {first}: the shards overlap"
+                ));
+            }
+            parts.push(Part {
+                order,
+                class: class.to_owned(),
+                row,
+                section,
+            });
+        }
+    }
+    parts.sort_by_key(|p| p.order);
+    Ok(page(&header.unwrap_or_default(), &parts))
 }
 
 fn anchor(r: &CaseReport) -> String {
@@ -831,6 +963,53 @@ mod tests {
         #[case] want: &str,
     ) {
         assert_eq!(axis_label(Duration::from_millis(ms), step), want);
+    }
+
+    fn reports(orders: &[usize]) -> Vec<CaseReport> {
+        let suites = crate::cli::load_suites(&[
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/jams.yaml")
+        ])
+        .unwrap_or_else(|e| panic!("{}", e[0]));
+        let plan = crate::runner::plan(&suites, |_, _| true);
+        orders
+            .iter()
+            .map(|&o| crate::runner::not_run(o, &plan[o], "sim", Outcome::Passed))
+            .collect()
+    }
+
+    fn info(rig: &str, started_s: u64) -> RunInfo {
+        RunInfo {
+            rig: rig.into(),
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(started_s),
+            wall: Duration::from_millis(1500),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn pages_of_shards_merge_in_plan_order_and_overlaps_are_refused() {
+        let a = render(&reports(&[0, 2, 4]), &info("bench-1", 2_000));
+        let b = render(&reports(&[1, 3]), &info("bench-2", 1_000));
+        let merged = merge(&[("a.html".into(), a.clone()), ("b.html".into(), b)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let order: Vec<&str> = merged
+            .match_indices("<!--case ")
+            .map(|(i, _)| merged[i + 9..].split("-->").next().unwrap_or(""))
+            .collect();
+        assert_eq!(order, ["0", "1", "2", "3", "4"]);
+        assert!(merged.contains("rig <b>bench-1, bench-2</b>"));
+        assert!(
+            merged.contains("started 1970-01-01 00:16:40 UTC"),
+            "the earliest start"
+        );
+        assert!(merged.contains(">5 passed<"));
+        let e = merge(&[("a.html".into(), a.clone()), ("again.html".into(), a)]).unwrap_err();
+        assert!(
+            e.contains("again.html: a case is also on a.html: the shards overlap"),
+            "{e}"
+        );
+        let e = merge(&[("notes.html".into(), "<html>hi</html>".into())]).unwrap_err();
+        assert_eq!(e, "notes.html: not a page `harness run` wrote");
     }
 
     #[rstest]
