@@ -93,31 +93,47 @@ fn a_rig_that_does_not_come_back_leaves_the_pool_and_the_run_ends_on_the_others(
     let t = Instant::now();
     let reports = run(Fault::Cut { recovers: false }, 40, 2, &[0]);
     assert_eq!(reports.len(), 6, "no case is dropped");
+    let all = || {
+        reports
+            .iter()
+            .map(|r| (&r.name, &r.rig, &r.outcome, r.attempts.len()))
+            .collect::<Vec<_>>()
+    };
+    // Where the cut lands depends on which cases the dead rig took (the
+    // two rigs race for the queue): in the middle of a case, which is then
+    // a rig error, or at the start of one, which the dead rig cannot
+    // prepare. Either way it shows exactly where it happened, and only there.
     let errors: Vec<_> = reports
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Error { .. }))
         .collect();
-    // Only the case the cut hit is an error; the rest ran on the healthy rig,
-    // including the one the dead rig could not prepare.
-    assert_eq!(
-        errors.len(),
-        1,
-        "{:#?}",
-        reports
-            .iter()
-            .map(|r| (&r.name, &r.outcome))
-            .collect::<Vec<_>>()
-    );
-    // The case the dead rig could not prepare went to the healthy rig, and
+    assert!(errors.len() <= 1, "{:#?}", all());
+    assert!(errors.iter().all(|r| r.rig == "sim-0"), "{:#?}", all());
+    // A case the dead rig could not prepare went to the healthy rig, and
     // its report says so: a rig error is never retried silently.
     let sent_back: Vec<_> = reports.iter().filter(|r| !r.attempts.is_empty()).collect();
-    assert_eq!(sent_back.len(), 1);
-    let first = &sent_back[0].attempts[0];
+    assert!(sent_back.len() <= 1, "{:#?}", all());
+    for r in &sent_back {
+        let first = &r.attempts[0];
+        assert!(
+            matches!(&first.outcome, Outcome::Error { step, .. } if step == "prepare"),
+            "{:?}",
+            first.outcome
+        );
+        assert_eq!(first.rig, "sim-0");
+        assert_eq!(r.rig, "sim-1", "it ran again on the healthy rig");
+        assert_eq!(r.outcome, Outcome::Passed);
+    }
     assert!(
-        matches!(&first.outcome, Outcome::Error { step, .. } if step == "prepare"),
-        "{:?}",
-        first.outcome
+        errors.len() + sent_back.len() >= 1,
+        "the cut left no trace: {:#?}",
+        all()
     );
-    assert_ne!(first.rig, sent_back[0].rig, "it ran again on another rig");
+    // Everything else passed, on whichever rig took it.
+    let rest = reports
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::Error { .. }))
+        .all(|r| r.outcome == Outcome::Passed);
+    assert!(rest, "{:#?}", all());
     assert!(t.elapsed() < Duration::from_secs(60));
 }
