@@ -238,28 +238,9 @@ pub async fn run_case<R: Rig>(
     p: &Planned,
     index: usize,
 ) -> CaseReport {
-    let started = SystemTime::now();
     let wall = Instant::now();
-    let mut report = CaseReport {
-        index,
-        order: p.order,
-        suite: p.suite.clone(),
-        suite_file: p.suite_file.clone(),
-        name: p.case.name.clone(),
-        outcome: Outcome::Passed,
-        rig: rig.name().to_owned(),
-        build: Some(flash.build_id.clone()),
-        proto: None,
-        seed: p.seed,
-        started,
-        wall: Duration::ZERO,
-        rig_time: Duration::ZERO,
-        steps_run: 0,
-        transcript: Vec::new(),
-        trace: Trace::default(),
-        attempts: Vec::new(),
-        quarantine: p.quarantine.clone(),
-    };
+    let mut report = not_run(index, p, rig.name(), Outcome::Passed);
+    report.build = Some(flash.build_id.clone());
     let quarantined = p.quarantine.as_ref().map(|q| match &q.link {
         Some(link) => format!("quarantined: {} ({link})", q.reason),
         None => format!("quarantined: {}", q.reason),
@@ -1156,7 +1137,8 @@ pub enum RunEvent {
     CaseFinished(Box<CaseReport>),
 }
 
-/// The report of a case that never ran on a rig (no healthy rig, interrupted).
+/// The report of a case that never ran on a rig (no healthy rig,
+/// interrupted), and where [`run_case`] starts its own.
 pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseReport {
     CaseReport {
         index,
