@@ -404,12 +404,13 @@ impl Band {
     }
 }
 
-/// Everything the timeline draws, sorted into lanes.
+/// Everything the timeline draws, sorted into lanes, up to the case's end.
 struct Lanes {
-    bands: BTreeMap<String, Band>,
+    /// State lanes in drawing order, by name (sorted by a leading key).
+    bands: BTreeMap<String, Vec<Segment>>,
     temps: Vec<(Duration, f64)>,
     set_points: Vec<(Duration, f64)>,
-    heater: Band,
+    heater: Vec<Segment>,
     /// Instants worth a mark: errors, resets.
     ticks: Vec<(Duration, String, &'static str)>,
 }
@@ -423,14 +424,16 @@ fn led_class(c: LedColour) -> &'static str {
     }
 }
 
-fn lanes(r: &CaseReport) -> Lanes {
+fn lanes(r: &CaseReport, end: Duration) -> Lanes {
     let mut l = Lanes {
         bands: BTreeMap::new(),
         temps: Vec::new(),
         set_points: Vec::new(),
-        heater: Band::default(),
+        heater: Vec::new(),
         ticks: Vec::new(),
     };
+    let mut bands: BTreeMap<String, Band> = BTreeMap::new();
+    let mut heater = Band::default();
     // Lane names sort into their drawing order by a leading key.
     fn band(bands: &mut BTreeMap<String, Band>, key: String) -> &mut Band {
         bands.entry(key).or_default()
@@ -441,28 +444,29 @@ fn lanes(r: &CaseReport) -> Lanes {
             continue;
         };
         match event {
-            Event::Door { c, state } => band(&mut l.bands, format!("1 {c} door")).set(
+            Event::Door { c, state } => band(&mut bands, format!("1 {c} door")).set(
                 at,
                 (*state == DoorState::Open).then(|| ("open".into(), "active")),
             ),
-            Event::Bolt { c, state } => band(&mut l.bands, format!("1 {c} bolt")).set(
+            Event::Bolt { c, state } => band(&mut bands, format!("1 {c} bolt")).set(
                 at,
                 (*state == BoltState::Retracted).then(|| ("retracted".into(), "active")),
             ),
-            Event::Lock { c, state } => band(&mut l.bands, format!("1 {c} lock")).set(
+            Event::Lock { c, state } => band(&mut bands, format!("1 {c} lock")).set(
                 at,
                 (*state == LockState::Released).then(|| ("released".into(), "released")),
             ),
-            Event::Package { c, present } => band(&mut l.bands, format!("1 {c} package"))
+            Event::Package { c, present } => band(&mut bands, format!("1 {c} package"))
                 .set(at, present.then(|| ("present".into(), "package"))),
-            Event::Led(p) => band(&mut l.bands, "2 LED".into())
-                .set(at, Some((p.to_string(), led_class(p.colour)))),
+            Event::Led(p) => {
+                band(&mut bands, "2 LED".into()).set(at, Some((p.to_string(), led_class(p.colour))))
+            }
             Event::Display(text) => {
-                band(&mut l.bands, "3 display".into()).set(at, Some((text.to_string(), "display")))
+                band(&mut bands, "3 display".into()).set(at, Some((text.to_string(), "display")))
             }
             Event::Temp { centi } => l.temps.push((at, f64::from(*centi) / 100.0)),
-            Event::Heater(on) => l.heater.set(at, on.then(|| ("heater on".into(), "heater"))),
-            Event::LinkState { link, up } => band(&mut l.bands, format!("6 link {link}")).set(
+            Event::Heater(on) => heater.set(at, on.then(|| ("heater on".into(), "heater"))),
+            Event::LinkState { link, up } => band(&mut bands, format!("6 link {link}")).set(
                 at,
                 Some(if *up {
                     ("up".into(), "up")
@@ -470,7 +474,7 @@ fn lanes(r: &CaseReport) -> Lanes {
                     ("down".into(), "down")
                 }),
             ),
-            Event::LinkActive(active) => band(&mut l.bands, "6 link used".into()).set(
+            Event::LinkActive(active) => band(&mut bands, "6 link used".into()).set(
                 at,
                 Some(match active {
                     Some(Link::Primary) => ("primary".into(), "up"),
@@ -487,9 +491,9 @@ fn lanes(r: &CaseReport) -> Lanes {
                 "error",
             )),
             Event::Reset(cause) => l.ticks.push((at, format!("reset: {cause}"), "reset")),
-            Event::Lockout { seconds } => band(&mut l.bands, "4 lockout".into())
+            Event::Lockout { seconds } => band(&mut bands, "4 lockout".into())
                 .set(at, Some((format!("locked out {seconds}s"), "lockout"))),
-            Event::LockoutEnd => band(&mut l.bands, "4 lockout".into()).set(at, None),
+            Event::LockoutEnd => band(&mut bands, "4 lockout".into()).set(at, None),
             _ => {}
         }
     }
@@ -499,7 +503,7 @@ fn lanes(r: &CaseReport) -> Lanes {
         match a {
             FixtureAction::Chamber { set, .. } => l.set_points.push((at, set.0)),
             FixtureAction::Power(p) => {
-                let power = band(&mut l.bands, "5 power".into());
+                let power = band(&mut bands, "5 power".into());
                 match *p {
                     PowerAction::Off => power.set(at, Some(("off".into(), "down"))),
                     PowerAction::On => power.set(at, None),
@@ -518,7 +522,7 @@ fn lanes(r: &CaseReport) -> Lanes {
                 for (link, state) in [("primary", primary), ("secondary", secondary)] {
                     if let Some(s) = state {
                         let cut = *s == crate::suite::UpDown::Down;
-                        band(&mut l.bands, format!("6 {link} line"))
+                        band(&mut bands, format!("6 {link} line"))
                             .set(at, cut.then(|| ("cut".into(), "down")));
                     }
                 }
@@ -529,7 +533,7 @@ fn lanes(r: &CaseReport) -> Lanes {
             } => {
                 let c = (r.trace.compartments.get(*compartment).cloned())
                     .unwrap_or_else(|| format!("#{compartment}"));
-                let held = band(&mut l.bands, format!("1 {c} door held"));
+                let held = band(&mut bands, format!("1 {c} door held"));
                 match action {
                     DoorAction::Hold => held.set(at, Some(("held".into(), "held"))),
                     DoorAction::Release => held.set(at, None),
@@ -546,6 +550,10 @@ fn lanes(r: &CaseReport) -> Lanes {
             _ => {}
         }
     }
+    l.bands = (bands.into_iter())
+        .map(|(name, band)| (name, band.close(end)))
+        .collect();
+    l.heater = heater.close(end);
     l
 }
 
@@ -624,13 +632,15 @@ fn case_end(r: &CaseReport) -> Duration {
 /// the last minute before the failing step, where the detail is.
 fn timelines(r: &CaseReport) -> String {
     let end = case_end(r);
-    let mut out = timeline(r, Duration::ZERO, end, "the whole case");
+    let l = lanes(r, end);
+    let mut out = timeline(r, &l, Duration::ZERO, end, "the whole case");
     if let Some(i) = failing_step(r) {
         let at = r.trace.steps[i].at;
         let from = at.saturating_sub(Duration::from_secs(60));
         if from > Duration::ZERO && end - from < end / 2 {
             out.push_str(&timeline(
                 r,
+                &l,
                 from,
                 end,
                 "the last minute before the failing step",
@@ -641,8 +651,7 @@ fn timelines(r: &CaseReport) -> String {
 }
 
 /// The case's timeline from `from` to `end` as inline SVG.
-fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String {
-    let l = lanes(r);
+fn timeline(r: &CaseReport, l: &Lanes, from: Duration, end: Duration, what: &str) -> String {
     let span = (end - from).as_secs_f64();
     let x = |t: Duration| LEFT + (t.max(from).min(end) - from).as_secs_f64() / span * PLOT;
     let inside = |t: Duration| t >= from && t <= end;
@@ -650,12 +659,12 @@ fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String
     let mut y = 20.0;
     let mut rows = String::new();
     // State lanes.
-    for (key, band) in l.bands {
+    for (key, band) in &l.bands {
         let name = key
             .split_once(' ')
             .map_or(key.as_str(), |(_, n)| n)
             .to_owned();
-        let segments: Vec<Segment> = (band.close(end).into_iter())
+        let segments: Vec<&Segment> = (band.iter())
             .filter(|s| s.to >= from && s.from <= end)
             .collect();
         // A compartment part that stayed at rest says nothing.
@@ -719,12 +728,7 @@ fn timeline(r: &CaseReport, from: Duration, end: Duration, what: &str) -> String
             t1 = y + TEMP_H / 2.0,
             t2 = y + TEMP_H / 2.0 + 12.0,
         );
-        for s in l
-            .heater
-            .close(end)
-            .into_iter()
-            .filter(|s| s.to >= from && s.from <= end)
-        {
+        for s in (l.heater.iter()).filter(|s| s.to >= from && s.from <= end) {
             let _ = write!(
                 rows,
                 r#"<rect class="heater" x="{x1:.1}" y="{hy}" width="{w:.1}" height="5"><title>heater on: {from} to {to}</title></rect>"#,
