@@ -272,12 +272,8 @@ fn report_merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Exit {
             }
         }
     };
-    let written = merged
-        .to_string()
-        .map_err(|e| e.to_string())
-        .and_then(|xml| report::write_atomic(output, xml.as_bytes()).map_err(|e| e.to_string()));
-    if let Err(e) = written {
-        eprintln!("error: cannot write {}: {e}", output.display());
+    if let Err(e) = report::write_report(output, &merged) {
+        eprintln!("error: {e}");
         return Exit::RigError;
     }
     if let Some((out, page)) = page

@@ -176,10 +176,7 @@ fn write(path: &Path, r: &CaseReport, text: &str) -> Result<(), String> {
         quote(&r.suite_file.display().to_string()),
         quote(&format!("{}::{}", r.suite, r.name)),
     );
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
+    // Its folder is made on the way.
     crate::report::write_atomic(path, file.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

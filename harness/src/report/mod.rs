@@ -161,7 +161,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn write_junit(path: &Path, reports: &[CaseReport]) -> Result<(), String> {
-    let xml = junit(reports, false)
+    write_report(path, &junit(reports, false))
+}
+
+/// Write a JUnit report atomically (a run's, or a merged one).
+pub fn write_report(path: &Path, report: &Report) -> Result<(), String> {
+    let xml = report
         .to_string()
         .map_err(|e| format!("cannot serialise JUnit: {e}"))?;
     write_atomic(path, xml.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
