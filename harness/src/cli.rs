@@ -950,9 +950,12 @@ fn execute(
                 if let Some(s) = &snapshots {
                     s.apply(&mut r);
                 }
-                terminal.event(&RunEvent::CaseFinished(Box::new(r.clone())));
+                let ev = RunEvent::CaseFinished(Box::new(r));
+                terminal.event(&ev);
                 // On disk shortly: a run killed half-way keeps what it finished.
-                writer.add(r);
+                if let RunEvent::CaseFinished(r) = ev {
+                    writer.add(*r);
+                }
             }
             ev => terminal.event(ev),
         };

@@ -55,15 +55,12 @@ pub fn assign(
     let Some(known) = durations.filter(|d| !d.is_empty()) else {
         return (0..plan.len()).map(|i| i % n).collect();
     };
-    let mut times: Vec<Duration> = plan
-        .iter()
-        .filter_map(|p| known.get(&p.id()).copied())
-        .collect();
+    let recorded: Vec<Option<Duration>> =
+        plan.iter().map(|p| known.get(&p.id()).copied()).collect();
+    let mut times: Vec<Duration> = recorded.iter().flatten().copied().collect();
     times.sort();
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    let cost: Vec<Duration> = (plan.iter())
-        .map(|p| known.get(&p.id()).copied().unwrap_or(median))
-        .collect();
+    let cost: Vec<Duration> = recorded.iter().map(|t| t.unwrap_or(median)).collect();
     // Longest first; ties in plan order, so the split never depends on
     // anything but the plan and the report.
     let mut order: Vec<usize> = (0..plan.len()).collect();
