@@ -53,11 +53,12 @@ impl Instruments {
         world: &mut super::world::World<M>,
         rig: &str,
     ) -> Result<Option<String>, String> {
-        use crate::fixtures::scpi::{Received, error_answer};
+        use crate::fixtures::scpi::{InstrumentKind, Received, error_answer};
         use crate::rig::FixtureAction;
         use crate::suite::PowerAction;
         use crate::units::{Celsius, Ramp};
-        let command = Received::parse(line);
+        let to = [InstrumentKind::Chamber, InstrumentKind::Supply][which];
+        let command = Received::parse_for(line, to);
         if let Ok(Received::NextError) = command {
             return Ok(Some(error_answer(&self.last[which])));
         }
@@ -66,17 +67,18 @@ impl Instruments {
             ramp: (ramp > 0.0).then_some(Ramp(ramp / 60.0)),
         };
         let mut answer = None;
-        let taken = match (which, &command) {
-            (_, Err(e)) => Err(e.clone()),
-            (0, Ok(Received::Identify)) => {
-                answer = Some(format!("locker-hil,SIM-CHAMBER,{rig},1.0"));
+        let taken = match &command {
+            Err(e) => Err(e.clone()),
+            Ok(Received::NextError) => Ok(()),
+            Ok(Received::Identify) => {
+                let model = match to {
+                    InstrumentKind::Chamber => "SIM-CHAMBER",
+                    InstrumentKind::Supply => "SIM-SUPPLY",
+                };
+                answer = Some(format!("locker-hil,{model},{rig},1.0"));
                 Ok(())
             }
-            (1, Ok(Received::Identify)) => {
-                answer = Some(format!("locker-hil,SIM-SUPPLY,{rig},1.0"));
-                Ok(())
-            }
-            (0, Ok(Received::Temp(t))) => {
+            Ok(Received::Temp(t)) => {
                 self.chamber.0 = *t;
                 let (set, ramp, on) = self.chamber;
                 if on {
@@ -86,11 +88,11 @@ impl Instruments {
                 }
                 .map_err(|e| e.to_string())
             }
-            (0, Ok(Received::Ramp(r))) => {
+            Ok(Received::Ramp(r)) => {
                 self.chamber.1 = *r;
                 Ok(())
             }
-            (0, Ok(Received::Output(on))) => {
+            Ok(Received::Output(on)) if to == InstrumentKind::Chamber => {
                 self.chamber.2 = *on;
                 // Stopped, the chamber's air drifts back to the room.
                 let (set, ramp) = if *on {
@@ -100,12 +102,12 @@ impl Instruments {
                 };
                 world.act(&chamber(set, ramp)).map_err(|e| e.to_string())
             }
-            (0, Ok(Received::MeasureTemp)) => {
+            Ok(Received::MeasureTemp) => {
                 world.plant.thermal.advance(world.plant.now);
                 answer = Some(format!("{:.2}", world.plant.thermal.ambient));
                 Ok(())
             }
-            (1, Ok(Received::Volts(v))) => {
+            Ok(Received::Volts(v)) => {
                 self.supply.0 = *v;
                 if self.supply.1 {
                     world
@@ -115,7 +117,7 @@ impl Instruments {
                     Ok(())
                 }
             }
-            (1, Ok(Received::Output(on))) => {
+            Ok(Received::Output(on)) => {
                 self.supply.1 = *on;
                 let p = if *on {
                     PowerAction::Volts(self.supply.0)
@@ -126,11 +128,10 @@ impl Instruments {
                     .act(&FixtureAction::Power(p))
                     .map_err(|e| e.to_string())
             }
-            (1, Ok(Received::MeasureVolts)) => {
+            Ok(Received::MeasureVolts) => {
                 answer = Some(format!("{:.3}", world.plant.volts));
                 Ok(())
             }
-            _ => Err("not a command of this instrument".into()),
         };
         self.last[which] = taken.clone().and(command);
         taken.map(|()| answer)
