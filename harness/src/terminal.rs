@@ -58,6 +58,11 @@ pub fn tag(r: &CaseReport) -> (&'static str, Style) {
     }
 }
 
+/// A bar that is only its message: a rig's line under the progress bar.
+fn text_line() -> ProgressStyle {
+    ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
 /// The live view of a run.
 #[derive(Debug)]
 pub struct Terminal {
@@ -98,6 +103,7 @@ impl Terminal {
             );
             main.enable_steady_tick(Duration::from_millis(120));
             let more = multi.add(ProgressBar::hidden());
+            more.set_style(text_line());
             Bars {
                 multi,
                 main,
@@ -173,17 +179,10 @@ impl Terminal {
                         bar.set_message(line);
                     } else if b.rigs.len() < RIG_LINES {
                         let bar = b.multi.insert_before(&b.more, ProgressBar::new_spinner());
-                        bar.set_style(
-                            ProgressStyle::with_template("{msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
+                        bar.set_style(text_line());
                         bar.set_message(line);
                         b.rigs.insert(rig.clone(), bar);
                     } else {
-                        b.more.set_style(
-                            ProgressStyle::with_template("{msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
                         b.more.set_message(format!(
                             "  ... and more rigs (one line each for the first {RIG_LINES})"
                         ));
