@@ -1,16 +1,13 @@
 //! The `harness` binary as a user meets it: exit codes, reports, and what it
 //! says about bad input (pinned, since people read it).
 
+mod common;
+
+use common::repo;
+
 use rstest::rstest;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_owned()
-}
 
 fn harness(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harness"))

@@ -3,17 +3,14 @@
 //! never panics (alias bombs, deep nesting, huge files included).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::repo;
+
 use rstest::rstest;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn alias_bomb(top: &str) -> Vec<u8> {
     let mut s = format!(

@@ -5,15 +5,12 @@
 //!
 //! Outside CI a missing Chromium skips this with one line; in CI it fails.
 
+mod common;
+
+use common::repo;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_owned()
-}
 
 fn chromium() -> Option<&'static str> {
     let found = ["chromium", "chromium-browser", "google-chrome"]

@@ -5,8 +5,13 @@
 //!
 //! Needs `qemu-system-arm` and the thumb target (`.ci/run` installs both).
 //! Outside CI a missing QEMU skips these tests with one line; in CI it fails.
+
 // Helpers here are test code too; a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::repo;
 
 use locker_hil::image::image_id;
 use locker_hil::rigfile::RigDescription;
@@ -19,12 +24,6 @@ use std::time::{Duration, Instant};
 
 /// The tests here watch the process table; one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-}
 
 fn have_qemu() -> bool {
     let found = Command::new("qemu-system-arm")

@@ -3,16 +3,12 @@
 //! runs (`rerunFailure`), a quarantined case is skipped with its reason and
 //! link, and none of them disappears.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_owned()
-}
+use common::repo;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
+use std::process::{Command, Output};
 
 /// Run `suite` (YAML text) with `args`; the exit status, stdout and report.
 fn run(suite: &str, args: &[&str]) -> (Output, String, Report) {

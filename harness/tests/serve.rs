@@ -6,17 +6,12 @@
 
 mod common;
 
+use common::repo;
+
 use locker_hil::runner::{self, Outcome};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// A served sim rig, stopped when dropped, and a bench rig file for it.
 struct Served {

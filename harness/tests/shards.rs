@@ -2,16 +2,13 @@
 //! together are exactly the whole list, and `harness report merge` gives
 //! back the report of an unsharded run.
 
-use quick_junit::{Report, TestCaseStatus};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_owned()
-}
+use common::repo;
+
+use quick_junit::{Report, TestCaseStatus};
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn harness(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harness"))

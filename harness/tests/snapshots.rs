@@ -2,15 +2,12 @@
 //! insta's format, a change fails with a diff and is left pending for
 //! `cargo insta review`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-        .to_owned()
-}
+use common::repo;
+
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn run(dir: &Path, mode: &str) -> (Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))

@@ -1,18 +1,16 @@
 //! Every bundled suite runs on the sim rig and passes; each case's
 //! normalised trace (relative times, no build id, no codes) is pinned.
 
+mod common;
+
+use common::repo;
+
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, Outcome};
 use locker_hil::sim::SimRig;
 use rstest::rstest;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new(".."))
-}
 
 fn slug(s: &str) -> String {
     s.chars()

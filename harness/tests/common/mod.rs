@@ -1,12 +1,21 @@
-//! Shared by the bench-path tests: a bench rig file around given ports, and
-//! a run on it whose image is already there (nothing to flash).
+//! Shared by the integration tests: the repository they run in, a bench rig
+//! file around given ports, and a run on it whose image is already there
+//! (nothing to flash).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use locker_hil::bench_rig::BenchRig;
 use locker_hil::rigfile::RigDescription;
 use locker_hil::runner::{self, CaseReport, Planned};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The repository root: where `suites/`, `rigs/` and `reports/` are.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .to_path_buf()
+}
 
 /// A bench with the reference station and compartments, its console on
 /// `console`, and `fixtures` (YAML lines under `fixtures:`).
