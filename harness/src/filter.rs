@@ -9,6 +9,10 @@
 //! ```
 //! `tag:` matches a case's tags and its suite's; `suite:` the suite name
 //! exactly; `name:` and a bare word are substrings of `suite::case`.
+//!
+//! Spaces separate terms, so text with spaces is quoted, in the value
+//! (`name:"valid code"`) or whole (`"valid code"`); in a shell the whole
+//! filter goes in single quotes: `--filter 'name:"valid code" & tag:smoke'`.
 
 use crate::suite::{Case, Suite};
 
@@ -42,13 +46,16 @@ impl Filter {
             text,
         };
         let f = p.or()?;
-        match p.tokens.get(p.pos) {
+        match p.peek() {
             None => Ok(f),
-            Some(t) => Err(format!(
-                "--filter `{text}`: unexpected `{t}`; expected `&`, `|` or the end"
-            )),
+            Some(_) => Err(p.unexpected("`&`, `|` or the end")),
         }
     }
+}
+
+/// A term, as opposed to an operator or a parenthesis.
+fn is_word(t: &str) -> bool {
+    !["&", "|", "!", "(", ")"].contains(&t)
 }
 
 fn tokenize(text: &str) -> Result<Vec<String>, String> {
@@ -83,11 +90,14 @@ fn tokenize(text: &str) -> Result<Vec<String>, String> {
                     }
                     if ch == '"' {
                         chars.next();
-                        for q in chars.by_ref() {
-                            if q == '"' {
-                                break;
+                        loop {
+                            match chars.next() {
+                                Some('"') => break,
+                                Some(q) => s.push(q),
+                                None => {
+                                    return Err(format!("--filter `{text}`: unterminated quote"));
+                                }
                             }
-                            s.push(q);
                         }
                         continue;
                     }
@@ -110,6 +120,32 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn peek(&self) -> Option<&str> {
         self.tokens.get(self.pos).map(String::as_str)
+    }
+
+    /// The token at the cursor was not what the grammar wanted (`expected`).
+    /// Two terms side by side are most often a name with a space in it
+    /// (`name:valid code`): say how to quote it.
+    fn unexpected(&self, expected: &str) -> String {
+        let text = self.text;
+        let t = self.peek().unwrap_or_default();
+        let prev = self.pos.checked_sub(1).and_then(|i| self.tokens.get(i));
+        match prev {
+            Some(p) if is_word(p) && is_word(t) => {
+                let p = p.trim_start_matches('"');
+                let quoted = match p.split_once(':') {
+                    Some((k, v)) if ["tag", "suite", "name"].contains(&k) => {
+                        format!("{k}:\"{v} {t}\"")
+                    }
+                    _ => format!("\"{p} {t}\""),
+                };
+                format!(
+                    "--filter `{text}`: unexpected `{t}` after `{p}`; text with spaces must be quoted \
+                     ({quoted}, and in a shell the whole filter in single quotes: \
+                     --filter '{quoted}'), and terms are joined with `&` or `|`"
+                )
+            }
+            _ => format!("--filter `{text}`: unexpected `{t}`; expected {expected}"),
+        }
     }
 
     fn or(&mut self) -> Result<Filter, String> {
@@ -140,8 +176,10 @@ impl Parser<'_> {
             Some("(") => {
                 self.pos += 1;
                 let f = self.or()?;
-                if self.peek() != Some(")") {
-                    return Err(format!("--filter `{text}`: missing `)`"));
+                match self.peek() {
+                    Some(")") => {}
+                    Some(_) => return Err(self.unexpected("`&`, `|` or `)`")),
+                    None => return Err(format!("--filter `{text}`: missing `)`")),
                 }
                 self.pos += 1;
                 Ok(f)
@@ -205,5 +243,21 @@ mod tests {
             Filter::parse("\"wrong code\"").unwrap(),
             Filter::Name("wrong code".into())
         );
+    }
+
+    /// Issue 13: `name:valid code` failed with a bare "unexpected `code`".
+    #[test]
+    fn a_name_with_a_space_is_quoted_and_the_error_says_how() {
+        assert_eq!(
+            Filter::parse("name:\"valid code\" & tag:smoke").unwrap(),
+            Filter::And(
+                Box::new(Filter::Name("valid code".into())),
+                Box::new(Filter::Tag("smoke".into()))
+            )
+        );
+        insta::assert_snapshot!(Filter::parse("name:valid code").unwrap_err(), @r#"--filter `name:valid code`: unexpected `code` after `name:valid`; text with spaces must be quoted (name:"valid code", and in a shell the whole filter in single quotes: --filter 'name:"valid code"'), and terms are joined with `&` or `|`"#);
+        insta::assert_snapshot!(Filter::parse("(suite:jams | valid code)").unwrap_err(), @r#"--filter `(suite:jams | valid code)`: unexpected `code` after `valid`; text with spaces must be quoted ("valid code", and in a shell the whole filter in single quotes: --filter '"valid code"'), and terms are joined with `&` or `|`"#);
+        insta::assert_snapshot!(Filter::parse("name:\"valid code").unwrap_err(), @r#"--filter `name:"valid code`: unterminated quote"#);
+        insta::assert_snapshot!(Filter::parse("tag:a )").unwrap_err(), @r"--filter `tag:a )`: unexpected `)`; expected `&`, `|` or the end");
     }
 }

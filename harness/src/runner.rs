@@ -33,14 +33,26 @@ use std::time::{Duration, Instant, SystemTime};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Wall-clock bound on one case, whatever the rig does.
 pub const CASE_WALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// The step a case that no rig could take fails at: the rigs' flashing
+/// (or making) failed, which the run reports once as [`RunEvent::RigBroken`].
+pub const NO_RIG_STEP: &str = "flash";
 /// Transcript lines quoted in a failure message.
 const QUOTED_LINES: usize = 12;
+
+/// What a suite or a case says about itself: shown in the reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct About {
+    pub description: String,
+    pub tags: Vec<String>,
+}
 
 /// One case chosen to run.
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub suite: String,
     pub suite_file: PathBuf,
+    /// The suite's `description:` and `tags:`, for the reports.
+    pub suite_about: About,
     pub case: Case,
     pub seed: u64,
     /// Runs after a failure before it counts: the case's, else the suite's;
@@ -71,6 +83,10 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
                 out.push(Planned {
                     suite: suite.name.clone(),
                     suite_file: file.clone(),
+                    suite_about: About {
+                        description: suite.description.clone(),
+                        tags: suite.tags.clone(),
+                    },
                     case: case.clone(),
                     seed,
                     retries: case.retries.or(suite.retries),
@@ -139,7 +155,10 @@ pub struct CaseReport {
     pub order: usize,
     pub suite: String,
     pub suite_file: PathBuf,
+    pub suite_about: About,
     pub name: String,
+    /// The case's own `description:` and `tags:`.
+    pub about: About,
     pub outcome: Outcome,
     pub rig: String,
     pub build: Option<String>,
@@ -212,6 +231,14 @@ impl From<RigError> for StepError {
 
 type StepResult = Result<(), StepError>;
 
+/// A step that failed: where it is in the suite (`steps[2] `...``), its
+/// index among the steps that ran, and why.
+struct FailedStep {
+    path: String,
+    mark: usize,
+    error: StepError,
+}
+
 struct CaseRun<'s, 'r, R: Rig> {
     s: Session<'r, R>,
     desc: &'s RigDescription,
@@ -220,6 +247,13 @@ struct CaseRun<'s, 'r, R: Rig> {
     parcels: HashMap<usize, u32>,
     /// Index into observations where the last action began.
     cursor: usize,
+    /// Rig time at which that window opened: the last action, or the end
+    /// of the boot self-test for a case's first expectations.
+    window_at: Duration,
+    /// Whether any action has opened a window yet.
+    acted: bool,
+    /// Index into `steps` of the step whose failure decided the outcome.
+    failed_step: Option<usize>,
     steps: Vec<StepMark>,
     actions: Vec<(Duration, FixtureAction)>,
     /// Top-level steps started, by section (see [`SECTIONS`]).
@@ -261,6 +295,9 @@ pub async fn run_case<R: Rig>(
         vars: HashMap::new(),
         parcels: HashMap::new(),
         cursor: 0,
+        window_at: Duration::ZERO,
+        acted: false,
+        failed_step: None,
         steps: Vec::new(),
         actions: Vec::new(),
         started: [0; 3],
@@ -304,6 +341,7 @@ pub async fn run_case<R: Rig>(
         steps: run.steps,
         actions: run.actions,
         compartments: std::mem::take(&mut run.s.compartments),
+        failed_step: run.failed_step,
         not_run: (SECTIONS.into_iter())
             .zip([&p.case.setup, &p.case.steps, &p.case.teardown])
             .zip(run.started)
@@ -492,17 +530,17 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
         let mut outcome = Outcome::Passed;
         for (section, steps) in [("setup", &p.case.setup), ("steps", &p.case.steps)] {
-            if let Err((path, e)) = self.steps(section, true, steps).await {
-                outcome = self.outcome(path, e);
+            if let Err(failed) = self.steps(section, true, steps).await {
+                outcome = self.outcome(failed);
                 break;
             }
         }
         // Teardown runs whatever happened, unless the rig itself is broken.
         if !matches!(outcome, Outcome::Error { .. })
-            && let Err((path, e)) = self.steps("teardown", true, &p.case.teardown).await
-            && (outcome == Outcome::Passed || matches!(e, StepError::Rig(_)))
+            && let Err(failed) = self.steps("teardown", true, &p.case.teardown).await
+            && (outcome == Outcome::Passed || matches!(failed.error, StepError::Rig(_)))
         {
-            outcome = self.outcome(path, e);
+            outcome = self.outcome(failed);
         }
         self.trust(outcome).await
     }
@@ -539,7 +577,15 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         Outcome::Failed { step, message }
     }
 
-    fn outcome(&mut self, step: String, e: StepError) -> Outcome {
+    /// The outcome a failed step gives the case; the step is remembered by
+    /// its index, so reports mark it and not whatever ran after (teardown).
+    fn outcome(&mut self, failed: FailedStep) -> Outcome {
+        let FailedStep {
+            path: step,
+            mark,
+            error: e,
+        } = failed;
+        self.failed_step = Some(mark);
         let quote = |s: &Session<'_, R>| {
             let start = s.transcript.len().saturating_sub(QUOTED_LINES);
             s.transcript[start..]
@@ -572,7 +618,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         let deadline = self.s.now() + READY_TIMEOUT;
         let mut build = None;
         loop {
-            for o in &self.s.obs {
+            for (i, o) in self.s.obs.iter().enumerate() {
                 match &o.kind {
                     ObsKind::Hello { build: b, .. } => build = Some(b.clone()),
                     ObsKind::Event {
@@ -590,7 +636,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                                 flash.build_id
                             ))));
                         }
-                        self.cursor = self.s.obs.len();
+                        // The first window opens with the end of the
+                        // self-test: what the idle controller says next
+                        // (its display, its LED) is the case's to expect.
+                        self.cursor = i + 1;
+                        self.window_at = o.at;
                         return Ok(());
                     }
                     _ => {}
@@ -611,16 +661,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
     }
 
-    async fn steps(
-        &mut self,
-        section: &str,
-        top: bool,
-        steps: &[Step],
-    ) -> Result<(), (String, StepError)> {
+    async fn steps(&mut self, section: &str, top: bool, steps: &[Step]) -> Result<(), FailedStep> {
         for (i, step) in steps.iter().enumerate() {
             if top && let Some(n) = SECTIONS.iter().position(|s| *s == section) {
                 self.started[n] = i + 1;
             }
+            let mark = self.steps.len();
             self.steps.push(StepMark {
                 at: self.s.now(),
                 obs_before: self.s.obs.len(),
@@ -637,7 +683,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 }
                 _ => self.step(step).await,
             };
-            r.map_err(|e| (format!("{section}[{i}] `{step}`"), e))?;
+            r.map_err(|error| FailedStep {
+                path: format!("{section}[{i}] `{step}`"),
+                mark,
+                error,
+            })?;
         }
         Ok(())
     }
@@ -674,6 +724,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     fn mark(&mut self, text: String) {
         self.cursor = self.s.obs.len();
+        self.window_at = self.s.now();
+        self.acted = true;
         self.s.note(Dir::Act, text);
     }
 
@@ -1049,7 +1101,6 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     fn not_seen(&self, e: &Expectation) -> String {
         let last_action = self.s.transcript.iter().rev().find(|t| t.dir == Dir::Act);
-        let since = last_action.map_or(Duration::ZERO, |a| a.at);
         let mut msg = format!(
             "expected {e} within {}, not seen",
             crate::units::fmt_duration(e.within)
@@ -1061,12 +1112,16 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             ));
             return msg;
         }
-        if let Some(a) = last_action {
-            msg.push_str(&format!(
+        match last_action {
+            Some(a) if self.acted => msg.push_str(&format!(
                 " after the last action (`{}` at {})",
                 a.text,
                 fmt_at(a.at)
-            ));
+            )),
+            _ => msg.push_str(&format!(
+                " in the case's first window, which opens when the controller finishes its boot self-test (at {})",
+                fmt_at(self.window_at)
+            )),
         }
         let instead: Vec<String> = self.s.obs[self.cursor..]
             .iter()
@@ -1076,12 +1131,26 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         if instead.is_empty() {
             msg.push_str(&format!(
                 "; nothing of that kind was reported since {}",
-                fmt_at(since)
+                fmt_at(self.window_at)
             ));
         } else {
             let n = instead.len();
             let shown = instead[n.saturating_sub(6)..].join("; ");
             msg.push_str(&format!("; seen instead: {shown}"));
+        }
+        // A match just before the window is the likeliest misunderstanding
+        // of where an expectation looks: say so.
+        let names = &self.s.compartments;
+        if let Some(o) = self.s.obs[..self.cursor]
+            .iter()
+            .rev()
+            .find(|o| matches(&e.matcher, e.compartment.as_deref(), names, o))
+        {
+            msg.push_str(&format!(
+                "; a match came before the window opened: `{}` at {} (an expectation sees only what happens after the last action, or after the self-test for the first ones)",
+                obs_text(o),
+                fmt_at(o.at)
+            ));
         }
         msg
     }
@@ -1127,6 +1196,12 @@ pub enum RunEvent {
         rig: String,
         flash: FlashReport,
     },
+    /// A rig could not be made or flashed, so it takes no case: said once
+    /// here, while the cases no rig could take say only that.
+    RigBroken {
+        rig: String,
+        error: RigError,
+    },
     /// A rig took a case (again, for a retry: `attempt` counts from 1).
     CaseStarted {
         index: usize,
@@ -1145,7 +1220,12 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         order: p.order,
         suite: p.suite.clone(),
         suite_file: p.suite_file.clone(),
+        suite_about: p.suite_about.clone(),
         name: p.case.name.clone(),
+        about: About {
+            description: p.case.description.clone(),
+            tags: p.case.tags.clone(),
+        },
         outcome,
         rig: rig.to_owned(),
         build: None,
@@ -1216,8 +1296,14 @@ where
         );
         workers.push(tokio::spawn(async move {
             let take = || queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-            let rig = make_rig(j);
-            let (mut rig, flash) = match rig {
+            let broken = |rig: String, error: RigError| {
+                let _ = tx.send(RunEvent::RigBroken {
+                    rig,
+                    error: error.clone(),
+                });
+                Some(error)
+            };
+            let (mut rig, flash) = match make_rig(j) {
                 Ok(mut rig) => match rig.flash().await {
                     Ok(f) => {
                         let _ = tx.send(RunEvent::RigReady {
@@ -1226,9 +1312,9 @@ where
                         });
                         (rig, f)
                     }
-                    Err(e) => return Some(e),
+                    Err(e) => return broken(rig.name().to_owned(), e),
                 },
-                Err(e) => return Some(e),
+                Err(e) => return broken(format!("{}-{j}", desc.name), e),
             };
             let rig_name = rig.name().to_owned();
             while let Some((i, p)) = take() {
@@ -1321,13 +1407,18 @@ where
             }
         }
     }
-    // Cases no healthy rig could take are errors, never silently dropped.
-    let mut why = Vec::new();
+    // Cases no healthy rig could take are errors, never silently dropped;
+    // rigs that broke the same way (a firmware that does not build) are
+    // one reason, not one per rig.
+    let mut why: Vec<String> = Vec::new();
     for w in workers {
-        match w.await {
-            Ok(Some(e)) => why.push(e.to_string()),
-            Ok(None) => {}
-            Err(e) => why.push(format!("rig worker stopped: {e}")),
+        let reason = match w.await {
+            Ok(Some(e)) => e.to_string(),
+            Ok(None) => continue,
+            Err(e) => format!("rig worker stopped: {e}"),
+        };
+        if !why.contains(&reason) {
+            why.push(reason);
         }
     }
     let left: Vec<_> = queue
@@ -1337,7 +1428,7 @@ where
     for (i, p) in left {
         let message = format!("no healthy rig could run this case: {}", why.join("; "));
         let outcome = Outcome::Error {
-            step: "flash".into(),
+            step: NO_RIG_STEP.into(),
             message,
         };
         let report = not_run(i, &p, &desc.name, outcome);

@@ -18,7 +18,7 @@
 //! CI log or a pipe gets plain text.
 
 use crate::report::{self, Tally};
-use crate::runner::{CaseReport, Outcome, RunEvent};
+use crate::runner::{CaseReport, NO_RIG_STEP, Outcome, RunEvent};
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -38,6 +38,8 @@ pub enum Verbosity {
 
 /// Rigs shown a line each under the bar; more are summed up.
 const RIG_LINES: usize = 8;
+/// Names listed under a group of cases that ended alike.
+const GROUP_NAMES: usize = 5;
 /// Transcript lines shown under a failure when verbose.
 const TAIL: usize = 15;
 
@@ -71,6 +73,8 @@ pub struct Terminal {
     tally: Tally,
     flaky: usize,
     simulated: Duration,
+    /// Rig errors already said: rigs that broke alike are said once.
+    broken: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -117,6 +121,7 @@ impl Terminal {
             tally: Tally::default(),
             flaky: 0,
             simulated: Duration::ZERO,
+            broken: Vec::new(),
         }
     }
 
@@ -160,6 +165,19 @@ impl Terminal {
                         "rig {rig}: firmware {} from {}",
                         flash.build_id, flash.image
                     ));
+                }
+            }
+            RunEvent::RigBroken { rig, error } => {
+                let error = error.to_string();
+                if self.verbosity != Verbosity::Quiet && !self.broken.contains(&error) {
+                    let mut text = format!("{ERROR}RIG ERROR{ERROR:#} {rig}: takes no case:");
+                    for l in error.lines() {
+                        text.push_str(&format!("\n      {l}"));
+                    }
+                    self.say(&text);
+                }
+                if !self.broken.contains(&error) {
+                    self.broken.push(error);
                 }
             }
             RunEvent::CaseStarted {
@@ -241,10 +259,14 @@ pub fn case_line(r: &CaseReport, lines: usize, tail: usize) -> String {
         "{style}{tag}{style:#} {}::{}  {DIM}[{} rig time, {:.1}ms]{DIM:#}",
         r.suite,
         r.name,
-        crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
+        crate::units::fmt_elapsed(r.rig_time),
         r.wall.as_secs_f64() * 1e3
     );
     match &r.outcome {
+        // The rig's error was said once when the rig broke.
+        Outcome::Error { step, .. } if step == NO_RIG_STEP => {
+            out.push_str("  (not run: no healthy rig; the rig error is said above)");
+        }
         Outcome::Failed { step, message } | Outcome::Error { step, message } => {
             out.push_str(&format!("\n      at {step}"));
             for l in message.lines().take(lines) {
@@ -276,26 +298,45 @@ pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
         .collect();
     if !bad.is_empty() {
         out.push_str("\nFailures and errors:\n");
+        // Cases that ended alike (every case of a rig whose firmware does
+        // not build) are said once, with their names.
+        let mut groups: Vec<(&Outcome, Vec<&CaseReport>)> = Vec::new();
         for r in bad {
-            let (Outcome::Failed { step, message } | Outcome::Error { step, message }) = &r.outcome
+            match groups.iter_mut().find(|(o, _)| **o == r.outcome) {
+                Some((_, cases)) => cases.push(r),
+                None => groups.push((&r.outcome, vec![r])),
+            }
+        }
+        for (outcome, cases) in groups {
+            let (Outcome::Failed { step, message } | Outcome::Error { step, message }) = outcome
             else {
                 continue;
             };
-            let (tag, style) = tag(r);
-            out.push_str(&format!(
-                "\n{style}{}{style:#} {}::{}\n  at {step}\n",
-                tag.trim_end(),
-                r.suite,
-                r.name
-            ));
+            let (tag, style) = tag(cases[0]);
+            let tag = tag.trim_end();
+            if let [r] = cases[..] {
+                out.push_str(&format!(
+                    "\n{style}{tag}{style:#} {}::{}\n  at {step}\n",
+                    r.suite, r.name
+                ));
+            } else {
+                out.push_str(&format!(
+                    "\n{style}{tag}{style:#} {} cases, all at {step}:\n",
+                    cases.len()
+                ));
+                for r in cases.iter().take(GROUP_NAMES) {
+                    out.push_str(&format!("  {}::{}\n", r.suite, r.name));
+                }
+                if cases.len() > GROUP_NAMES {
+                    out.push_str(&format!("  ... and {} more\n", cases.len() - GROUP_NAMES));
+                }
+            }
             for l in message.lines() {
                 out.push_str(&format!("  {l}\n"));
             }
-            if !r.attempts.is_empty() {
-                out.push_str(&format!(
-                    "  (failed in {} earlier run(s) too)\n",
-                    r.attempts.len()
-                ));
+            let earlier: usize = cases.iter().map(|r| r.attempts.len()).sum();
+            if earlier > 0 {
+                out.push_str(&format!("  (failed in {earlier} earlier run(s) too)\n"));
             }
         }
     }
@@ -360,6 +401,48 @@ mod tests {
 
     fn plain(s: &str) -> String {
         anstream::adapter::strip_str(s).to_string()
+    }
+
+    /// Issue 13: a firmware that does not build was said 86 times.
+    #[test]
+    fn cases_that_ended_alike_are_said_once_under_their_reason() {
+        let no_rig = || {
+            Outcome::Error {
+            step: NO_RIG_STEP.into(),
+            message: "no healthy rig could run this case: flashing failed: the Rust target `thumbv7em-none-eabihf` is not installed".into(),
+        }
+        };
+        let reports: Vec<CaseReport> = (0..8)
+            .map(|i| report(i, &format!("case {i}"), no_rig()))
+            .chain([report(
+                8,
+                "alone",
+                Outcome::Failed {
+                    step: "steps[0] `expect code wrong`".into(),
+                    message: "expected code wrong within 1s, not seen".into(),
+                },
+            )])
+            .collect();
+        insta::assert_snapshot!(plain(&summary(&reports, Duration::from_millis(40))), @r"
+
+            Failures and errors:
+
+            ERROR 8 cases, all at flash:
+              jams::case 0
+              jams::case 1
+              jams::case 2
+              jams::case 3
+              jams::case 4
+              ... and 3 more
+              no healthy rig could run this case: flashing failed: the Rust target `thumbv7em-none-eabihf` is not installed
+
+            FAIL jams::alone
+              at steps[0] `expect code wrong`
+              expected code wrong within 1s, not seen
+
+            9 cases: 0 passed, 1 failed, 8 errors, 0 skipped in 0.04s
+            ");
+        insta::assert_snapshot!(plain(&case_line(&reports[0], 1, 0)), @r"ERROR jams::case 0  [35s rig time, 0.0ms]  (not run: no healthy rig; the rig error is said above)");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Trace {
     pub actions: Vec<(Duration, FixtureAction)>,
     /// The rig's compartment names, by the index actions use.
     pub compartments: Vec<String>,
+    /// Index into `steps` of the step that failed, when one did (a case can
+    /// also fail at boot, or for privacy, with no step to blame).
+    pub failed_step: Option<usize>,
     /// The case's top-level steps that never started (after a failure, or
     /// all of them when the controller did not boot), as `steps[4] text`.
     pub not_run: Vec<String>,
@@ -225,6 +228,7 @@ mod tests {
             steps: vec![step(1500, 2, "wait: 1s"), step(2600, 3, "wait: 1s")],
             actions: Vec::new(),
             compartments: Vec::new(),
+            failed_step: None,
             not_run: Vec::new(),
             leaked: Vec::new(),
         };
@@ -245,6 +249,7 @@ mod tests {
             steps: vec![step(0, 0, "keys: 12345678#")],
             actions: Vec::new(),
             compartments: Vec::new(),
+            failed_step: None,
             not_run: Vec::new(),
             leaked: vec![("12345678".into(), "pickup".into())],
         };

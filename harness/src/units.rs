@@ -92,6 +92,27 @@ pub fn fmt_span(d: Duration) -> String {
     }
 }
 
+/// A case's length for people, exact to the second from a minute up and
+/// with every unit below the largest: `3d 0h 0m 7s`, `2h 5m 0s`, `4m 3s`,
+/// `14.2s`, `850ms`. The terminal and the page both say rig time this way.
+pub fn fmt_elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (days, s / 3600, s / 60) {
+        (1.., _, _) => format!("{days}d {h}h {m}m {sec}s"),
+        (0, 1.., _) => format!("{h}h {m}m {sec}s"),
+        (0, 0, 1..) => format!("{m}m {sec}s"),
+        _ if s >= 1 => {
+            let tenths = d.as_millis() / 100;
+            match tenths % 10 {
+                0 => format!("{s}s"),
+                t => format!("{s}.{t}s"),
+            }
+        }
+        _ => format!("{}ms", d.as_millis()),
+    }
+}
+
 /// A duration read from YAML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub Duration);
@@ -249,6 +270,19 @@ mod tests {
     #[case(1_879_052_000, "21d 17h")]
     fn spans_for_people(#[case] ms: u64, #[case] text: &str) {
         assert_eq!(fmt_span(Duration::from_millis(ms)), text);
+    }
+
+    /// Issue 13: a terminal line said `[259207130ms rig time]`.
+    #[rstest]
+    #[case(0, "0ms")]
+    #[case(850, "850ms")]
+    #[case(14_000, "14s")]
+    #[case(14_230, "14.2s")]
+    #[case(243_000, "4m 3s")]
+    #[case(7_500_000, "2h 5m 0s")]
+    #[case(259_207_130, "3d 0h 0m 7s")]
+    fn rig_times_for_people(#[case] ms: u64, #[case] text: &str) {
+        assert_eq!(fmt_elapsed(Duration::from_millis(ms)), text);
     }
 
     #[rstest]

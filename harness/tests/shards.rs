@@ -151,8 +151,53 @@ fn overlapping_reports_are_refused() {
     let out = harness(&["report", "merge", &a, &a, "-o", &merged]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("the shards overlap"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "case `jams::door held during unlock is a jam` is in both {a} and {a}: the shards overlap"
+        )),
+        "{stderr}"
+    );
     assert!(!Path::new(&merged).exists());
+}
+
+/// Issue 13: overlapping pages said "a case is also on X.html" without
+/// naming the case.
+#[test]
+fn overlapping_pages_name_the_case_and_both_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = |name: &str, filter: &str| {
+        let html = dir.path().join(name).to_string_lossy().into_owned();
+        let junit = dir.path().join(format!("{name}.xml"));
+        let out = harness(&[
+            "run",
+            "-q",
+            "suites/jams.yaml",
+            "--filter",
+            filter,
+            "--junit",
+            junit.to_str().unwrap_or(""),
+            "--html",
+            &html,
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        html
+    };
+    let a = page("a.html", "name:hold");
+    let b = page("b.html", "name:\"held during unlock\"");
+    let xml = dir.path().join("m.xml").to_string_lossy().into_owned();
+    let merged = dir.path().join("m.html").to_string_lossy().into_owned();
+    let a_xml = format!("{}.xml", dir.path().join("a.html").display());
+    let out = harness(&[
+        "report", "merge", &a_xml, &a, &b, "-o", &xml, "--html", &merged,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "case `jams::door held during unlock is a jam` is on both {a} and {b}: the shards overlap"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -55,10 +55,12 @@ struct Header {
     interrupted: bool,
 }
 
-/// One case's row and section, with its plan order and outcome class.
+/// One case's row and section, with its plan order, outcome class and
+/// name (`suite::case`).
 struct Part {
     order: usize,
     class: String,
+    id: String,
     row: String,
     section: String,
 }
@@ -88,7 +90,7 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
                 href = anchor(r),
                 suite = esc(&r.suite),
                 name = esc(&r.name),
-                rig_time = crate::units::fmt_span(r.rig_time),
+                rig_time = crate::units::fmt_elapsed(r.rig_time),
                 wall = r.wall.as_secs_f64() * 1e3,
                 rig = esc(&r.rig),
             );
@@ -97,6 +99,7 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
             Part {
                 order: r.order,
                 class: class.to_owned(),
+                id: format!("{}::{}", r.suite, r.name),
                 row,
                 section,
             }
@@ -138,10 +141,7 @@ fn page(h: &Header, parts: &[Part]) -> String {
 <main>
 <table class="cases"><thead><tr><th>outcome</th><th>case</th><th>rig time</th><th>wall</th><th>rig</th></tr></thead><tbody>
 "#,
-        // A JSON comment: `--` cannot occur in it unescaped.
-        meta = serde_json::to_string(h)
-            .unwrap_or_default()
-            .replace("--", "\\u002d\\u002d"),
+        meta = comment_json(h),
         rig = esc(&rig),
         builds = esc(&h.builds.join(", ")),
         wall = h.wall_ms as f64 / 1e3,
@@ -155,8 +155,11 @@ fn page(h: &Header, parts: &[Part]) -> String {
     for p in parts {
         let _ = writeln!(
             page,
-            "<!--row {} {}-->{}<!--/row-->",
-            p.order, p.class, p.row
+            "<!--row {} {} {}-->{}<!--/row-->",
+            p.order,
+            p.class,
+            comment_json(&p.id),
+            p.row
         );
     }
     page.push_str("</tbody></table>\n");
@@ -167,12 +170,21 @@ fn page(h: &Header, parts: &[Part]) -> String {
     page
 }
 
+/// JSON to put inside an HTML comment: `--` cannot occur in it unescaped
+/// (a case named `a --> b` must not end the comment).
+fn comment_json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .replace("--", "\\u002d\\u002d")
+}
+
 /// The pages of a sharded run (each written by `harness run`) as one, in
 /// plan order; a case on two pages means the shards overlapped.
 pub fn merge(pages: &[(String, String)]) -> Result<String, String> {
     let mut header: Option<Header> = None;
     let mut parts: Vec<Part> = Vec::new();
     let mut from: std::collections::HashMap<usize, &str> = std::collections::HashMap::new();
+    let mut names: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     for (name, text) in pages {
         let not_ours = || format!("{name}: not a page `harness run` wrote");
         let meta = text
@@ -217,16 +229,27 @@ pub fn merge(pages: &[(String, String)]) -> Result<String, String> {
             return Err(not_ours());
         }
         for ((tag, row), (_, section)) in rows.into_iter().zip(sections) {
-            let (order, class) = tag.split_once(' ').ok_or_else(not_ours)?;
+            let mut fields = tag.splitn(3, ' ');
+            let (Some(order), Some(class), Some(id)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(not_ours());
+            };
             let order: usize = order.parse().map_err(|_| not_ours())?;
-            if let Some(first) = from.insert(order, name) {
+            let id: String = serde_json::from_str(id).map_err(|_| not_ours())?;
+            // The same case twice, whether by its plan position or its name
+            // (two runs with different filters): name it and both pages.
+            let by_order = from.insert(order, name);
+            let by_name = names.insert(id.clone(), name);
+            if let Some(first) = by_order.or(by_name) {
                 return Err(format!(
-                    "{name}: a case is also on {first}: the shards overlap"
+                    "case `{id}` is on both {first} and {name}: the shards overlap"
                 ));
             }
             parts.push(Part {
                 order,
                 class: class.to_owned(),
+                id,
                 row,
                 section,
             });
@@ -262,11 +285,12 @@ fn case_section(page: &mut String, r: &CaseReport) {
         open = if bad || r.is_flaky() { " open" } else { "" },
         suite = esc(&r.suite),
         name = esc(&r.name),
-        rig_time = crate::units::fmt_span(r.rig_time),
+        rig_time = crate::units::fmt_elapsed(r.rig_time),
         wall = r.wall.as_secs_f64() * 1e3,
         rig = esc(&r.rig),
         seed = r.seed,
     );
+    about(page, r);
     match &r.outcome {
         Outcome::Failed { step, message } | Outcome::Error { step, message } => {
             let _ = writeln!(
@@ -329,11 +353,47 @@ fn case_section(page: &mut String, r: &CaseReport) {
     page.push_str("</details></section>\n");
 }
 
-/// The index of the step that failed: the last one that started.
+/// The case's header: what the suite file says the case (and its suite)
+/// is about, and their tags.
+fn about(page: &mut String, r: &CaseReport) {
+    let case = r.about.description.trim();
+    let suite = r.suite_about.description.trim();
+    if case.is_empty()
+        && suite.is_empty()
+        && r.about.tags.is_empty()
+        && r.suite_about.tags.is_empty()
+    {
+        return;
+    }
+    page.push_str("<div class=\"about\">");
+    if !case.is_empty() {
+        let _ = write!(page, "<p class=\"description\">{}</p>", esc(case));
+    }
+    if !suite.is_empty() {
+        let _ = write!(
+            page,
+            "<p class=\"suite-description\">Suite {}: {}</p>",
+            esc(&r.suite),
+            esc(suite)
+        );
+    }
+    let tags: Vec<String> = (r.about.tags.iter().map(|t| (t, "tag")))
+        .chain(r.suite_about.tags.iter().map(|t| (t, "tag suite-tag")))
+        .map(|(t, class)| format!("<span class=\"{class}\">{}</span>", esc(t)))
+        .collect();
+    if !tags.is_empty() {
+        let _ = write!(page, "<p class=\"tags\">tags: {}</p>", tags.join(" "));
+    }
+    page.push_str("</div>\n");
+}
+
+/// The index of the step that failed, as the run recorded it (never the
+/// last one to start: a teardown runs after it).
 fn failing_step(r: &CaseReport) -> Option<usize> {
     matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. })
-        .then(|| r.trace.steps.len().checked_sub(1))
+        .then_some(r.trace.failed_step)
         .flatten()
+        .filter(|&i| i < r.trace.steps.len())
 }
 
 fn steps(page: &mut String, r: &CaseReport) {
@@ -896,6 +956,9 @@ pre.transcript{max-height:420px;overflow:auto;background:#fafbfc;border:1px soli
 ol.steps{font:12px/1.5 ui-monospace,monospace;padding-left:28px}
 ol.steps li.passed::marker{color:#2e7d32}
 ol.steps li.failing-step{color:#c62828;font-weight:700}
+.about p{margin:.2em 0}.about .suite-description{color:#555}
+.tag{display:inline-block;padding:0 .4em;margin-right:.2em;border-radius:3px;background:#e3eaf3;font-size:.85em}
+.tag.suite-tag{background:#eee}
 .at{color:#667}
 .note{color:#667;font-size:12px;margin:2px 0}
 ul.not-run{font:12px/1.5 ui-monospace,monospace;color:#889;margin:0}
@@ -990,6 +1053,10 @@ mod tests {
         }
     }
 
+    fn b_again() -> String {
+        render(&reports(&[0, 3]), &info("bench-2", 1_000))
+    }
+
     #[test]
     fn pages_of_shards_merge_in_plan_order_and_overlaps_are_refused() {
         let a = render(&reports(&[0, 2, 4]), &info("bench-1", 2_000));
@@ -1007,9 +1074,27 @@ mod tests {
             "the earliest start"
         );
         assert!(merged.contains(">5 passed<"));
+        // Issue 13: the overlap named neither the case nor both files.
+        let first = &reports(&[0])[0];
         let e = merge(&[("a.html".into(), a.clone()), ("again.html".into(), a)]).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "case `{}::{}` is on both a.html and again.html: the shards overlap",
+                first.suite, first.name
+            )
+        );
+        // The same case at another plan position (a differently filtered
+        // run) is the same case.
+        let mut moved = reports(&[0]);
+        moved[0].order = 7;
+        let c = render(&moved, &info("bench-3", 3_000));
+        let e = merge(&[("b.html".into(), b_again()), ("c.html".into(), c)]).unwrap_err();
         assert!(
-            e.contains("again.html: a case is also on a.html: the shards overlap"),
+            e.starts_with(&format!(
+                "case `{}::{}` is on both b.html and c.html",
+                first.suite, first.name
+            )),
             "{e}"
         );
         let e = merge(&[("notes.html".into(), "<html>hi</html>".into())]).unwrap_err();

@@ -61,11 +61,11 @@ pub fn merge(files: &[PathBuf]) -> Result<Report, String> {
                 let key = (suite.name.to_string(), case.name.to_string());
                 if let Some(first) = from.insert(key, file) {
                     return Err(format!(
-                        "{}: case `{}::{}` is also in {}: the shards overlap",
-                        file.display(),
+                        "case `{}::{}` is in both {} and {}: the shards overlap",
                         suite.name.as_str(),
                         case.name.as_str(),
-                        first.display()
+                        first.display(),
+                        file.display()
                     ));
                 }
                 cases[pos].push((order(&case), arrival, case));

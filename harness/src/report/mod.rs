@@ -27,6 +27,9 @@ pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
                 let mut s = TestSuite::new(r.suite.clone());
                 s.add_property(Property::new("file", r.suite_file.display().to_string()));
                 s.add_property(Property::new("rig", r.rig.clone()));
+                about_properties(&r.suite_about, |p| {
+                    s.add_property(p);
+                });
                 suites.push((r.suite.clone(), s));
                 suites.len() - 1
             }
@@ -48,6 +51,16 @@ pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
         report.set_time(total);
     }
     report
+}
+
+/// `description` and `tags` (comma-separated) as JUnit properties, when said.
+fn about_properties(about: &crate::runner::About, mut add: impl FnMut(Property)) {
+    if !about.description.trim().is_empty() {
+        add(Property::new("description", about.description.trim()));
+    }
+    if !about.tags.is_empty() {
+        add(Property::new("tags", about.tags.join(", ")));
+    }
 }
 
 pub fn first_line(s: &str) -> &str {
@@ -112,6 +125,9 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
         tc.set_timestamp(chrono::DateTime::<chrono::Utc>::from(r.started).fixed_offset());
     }
     tc.add_property(Property::new("rig", r.rig.clone()));
+    about_properties(&r.about, |p| {
+        tc.add_property(p);
+    });
     if let Some(b) = &r.build {
         tc.add_property(Property::new(
             "firmware.build",
