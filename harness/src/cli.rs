@@ -18,7 +18,7 @@
 use crate::diag::{InputError, parse_yaml, read_text};
 use crate::exit::Exit;
 use crate::filter::Filter;
-use crate::report::{self, Tally};
+use crate::report::{self, RunState, Tally};
 use crate::rigfile::RigDescription;
 use crate::rigfile::RigKind;
 use crate::runner::{self, RunEvent};
@@ -26,6 +26,7 @@ use crate::sim::{QemuRig, SimRig};
 use crate::suite::{Step, Suite};
 use crate::terminal::{Terminal, Verbosity};
 use clap::{Args, Parser, Subcommand};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -784,7 +785,7 @@ fn run(a: RunArgs) -> Exit {
             // nothing to do is not an error for that CI job.
             Some(shard) => {
                 out!("shard {shard} has no cases (there are fewer cases than shards)");
-                if let Err(e) = report::write_junit(&a.junit, &[]) {
+                if let Err(e) = report::write_junit(&a.junit, &[], &RunState::Complete) {
                     eprintln!("error: {e}");
                     return Exit::RigError;
                 }
@@ -888,9 +889,10 @@ pub async fn run_plan(
 
 /// Run the plan, reporting as cases finish.
 ///
-/// Ctrl-C stops the run: cases in progress are abandoned (their rigs are
-/// dropped, which powers emulators down), finished cases stay in the JUnit
-/// file, and the harness exits 130.
+/// Ctrl-C, SIGTERM or SIGHUP stops the run: cases in progress are
+/// abandoned (their rigs are dropped, which powers emulators down) and
+/// reported as errors, cases never started as skipped, finished cases stay,
+/// and the harness exits 128 + the signal (see [`crate::stop`]).
 fn execute(
     plan: Vec<runner::Planned>,
     a: &RunArgs,
@@ -913,15 +915,30 @@ fn execute(
     };
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    let html = |reports: &[runner::CaseReport], interrupted: bool| {
+    let html = |reports: &[runner::CaseReport], state: &RunState| {
         let info = report::html::RunInfo {
             rig: rig_name.clone(),
             started: started_at,
             wall: started.elapsed(),
-            interrupted,
+            state: state.clone(),
         };
         report::html::write(&a.html, reports, &info)
     };
+    // Before the first case: a run that dies early leaves a report that
+    // says it did not finish, not the previous run's.
+    let early: Vec<String> = [
+        report::write_junit(&a.junit, &[], &RunState::InProgress).err(),
+        html(&[], &RunState::InProgress).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !early.is_empty() {
+        for e in early {
+            eprintln!("error: {e}");
+        }
+        return Exit::RigError;
+    }
     let writer = match report::writer::Writer::spawn(a.junit.clone()) {
         Ok(w) => w,
         Err(e) => {
@@ -940,16 +957,25 @@ fn execute(
         kind: desc.kind_name().to_owned(),
         dir: a.snapshot_dir.clone(),
     });
+    // Cases a rig has taken and not finished, by plan index, with the rig:
+    // what a stop interrupts.
+    let running: std::cell::RefCell<HashMap<usize, String>> = Default::default();
+    let stopped_by = std::cell::Cell::new(None);
     let outcome = runtime.block_on(async {
         let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
+            stopped_by.set(Some(crate::stop::signalled().await));
         };
         let on_event = |ev: &RunEvent| match ev {
+            RunEvent::CaseStarted { index, rig, .. } => {
+                running.borrow_mut().insert(*index, rig.clone());
+                terminal.event(ev);
+            }
             RunEvent::CaseFinished(r) => {
                 let mut r = (**r).clone();
                 if let Some(s) = &snapshots {
                     s.apply(&mut r);
                 }
+                running.borrow_mut().remove(&r.index);
                 let ev = RunEvent::CaseFinished(Box::new(r));
                 terminal.event(&ev);
                 // On disk shortly: a run killed half-way keeps what it finished.
@@ -963,39 +989,74 @@ fn execute(
     });
     terminal.finish();
     let Some(_) = outcome else {
-        // Unfinished cases stay visible: skipped, with the reason.
+        let by = stopped_by.get().unwrap_or(crate::stop::Stop::Interrupt);
+        // Unfinished cases stay visible: the ones a rig was running are
+        // errors (their verdict is lost), the others skipped with why.
         let mut done = writer.finish().reports;
         let finished = done.len();
+        let running = running.into_inner();
+        let mut cut = 0;
         for (i, p) in planned.iter().enumerate() {
-            if !done.iter().any(|r| r.index == i) {
-                let outcome = runner::Outcome::Skipped {
-                    reason: "not run: the run was interrupted (Ctrl-C) before this case finished"
-                        .into(),
-                };
-                done.push(runner::not_run(i, p, &rig_name, outcome));
+            if done.iter().any(|r| r.index == i) {
+                continue;
             }
+            let outcome = match running.get(&i) {
+                Some(rig) => {
+                    cut += 1;
+                    runner::Outcome::Error {
+                        step: "interrupted".into(),
+                        message: format!(
+                            "the run was stopped by {} while this case ran on rig {rig}: it has no verdict",
+                            by.name()
+                        ),
+                    }
+                }
+                None => runner::Outcome::Skipped {
+                    reason: format!(
+                        "not run: the run was stopped by {} before this case started",
+                        by.name()
+                    ),
+                },
+            };
+            let rig = running.get(&i).map_or(rig_name.as_str(), String::as_str);
+            done.push(runner::not_run(i, p, rig, outcome));
         }
         done.sort_by_key(|r| r.index);
-        if let Err(e) = report::write_junit(&a.junit, &done) {
+        // Each report on its own: one that cannot be written does not keep
+        // the other from being written.
+        let state = RunState::Interrupted(by.name().to_owned());
+        if let Err(e) = report::write_junit(&a.junit, &done, &state) {
             eprintln!("error: {e}");
         }
-        if let Err(e) = html(&done, true) {
+        if let Err(e) = html(&done, &state) {
             eprintln!("error: {e}");
         }
         eprintln!(
-            "interrupted: {finished} case(s) finished, {} marked skipped; report in {}",
-            done.len() - finished,
-            a.junit.display()
+            "stopped by {}: {finished} case(s) finished, {cut} interrupted (errors), {} never started (skipped); reports in {} and {}",
+            by.name(),
+            done.len() - finished - cut,
+            a.junit.display(),
+            a.html.display()
         );
-        return Exit::Interrupted;
+        return by.exit();
     };
     // The writer holds every case as reported (after snapshot checks).
     let written = writer.finish();
+    if let Some(e) = &written.error {
+        eprintln!("warning: while the run went on: {e}");
+    }
     let reports = written.reports;
-    let write_error = written.error.or_else(|| html(&reports, false).err());
+    // The run's last writes, each attempted whatever became of the other.
+    let junit_error = report::write_junit(&a.junit, &reports, &RunState::Complete).err();
+    let html_error = html(&reports, &RunState::Complete).err();
     terminal.summary(&reports, started.elapsed());
-    if let Some(e) = write_error {
-        eprintln!("error: {e}");
+    // A write that failed while the run went on is healed by a last one
+    // that worked; only the last writes decide.
+    let errors: Vec<String> = [junit_error, html_error].into_iter().flatten().collect();
+    if !errors.is_empty() {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
         return Exit::RigError;
     }
     out!("JUnit: {}", a.junit.display());

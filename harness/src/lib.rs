@@ -25,6 +25,7 @@ pub mod session;
 pub mod shard;
 pub mod sim;
 pub mod snapshots;
+pub mod stop;
 pub mod suite;
 pub mod terminal;
 pub mod trace;

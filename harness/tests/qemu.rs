@@ -246,8 +246,21 @@ fn harness_with_emulators(junit: &Path) -> std::process::Child {
     child
 }
 
-#[test]
-fn ctrl_c_stops_the_run_and_every_emulator() {
+/// Ctrl-C, a CI job's timeout (SIGTERM) and a closed terminal (SIGHUP)
+/// stop a run alike: exit 128 + the signal, no emulator and no socket
+/// folder left, every planned case in the report, the cases that were
+/// running as errors, so a JUnit consumer sees a red run (issue 14: SIGTERM
+/// and SIGHUP killed the harness with nothing written, and an interrupted
+/// run read as green with skips).
+#[rstest::rstest]
+#[case::ctrl_c("INT", 130, "SIGINT (Ctrl-C)")]
+#[case::ci_timeout("TERM", 143, "SIGTERM")]
+#[case::terminal_closed("HUP", 129, "SIGHUP")]
+fn a_stopping_signal_ends_the_run_red_with_every_case_and_no_emulator(
+    #[case] signal: &str,
+    #[case] exit: i32,
+    #[case] named: &str,
+) {
     let Some(_one) = qemu_test() else { return };
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
@@ -255,7 +268,7 @@ fn ctrl_c_stops_the_run_and_every_emulator() {
     let pid = child.id();
     wait_for_finished_cases(&junit, 2);
     let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -266,29 +279,71 @@ fn ctrl_c_stops_the_run_and_every_emulator() {
         }
         assert!(
             Instant::now() < deadline,
-            "the harness did not stop after Ctrl-C"
+            "the harness did not stop after SIG{signal}"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(code, Some(130), "interrupted runs exit 130");
+    assert_eq!(code, Some(exit), "SIG{signal} exits {exit}");
     assert_no_emulators(pid, "emulators outlived the harness");
-    // Every planned case is in the report: finished ones as they ended, the
-    // rest skipped with the reason.
-    let report = read_report(&junit).expect("the report parses");
-    let cases: Vec<_> = report
-        .test_suites
-        .iter()
-        .flat_map(|s| &s.test_cases)
+    let tag = format!("locker-hil-{pid}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&tag))
+        .map(|e| e.path())
         .collect();
-    assert_eq!(cases.len(), 86);
-    let interrupted = cases
+    assert!(left.is_empty(), "socket folders left behind: {left:?}");
+    let report = read_report(&junit).expect("the report parses");
+    let cases: Vec<_> = run_cases(&report).collect();
+    assert_eq!(cases.len(), 86, "every planned case is in the report");
+    let status = |c: &&quick_junit::TestCase| format!("{:?}", c.status);
+    let cut = cases
         .iter()
-        .filter(|c| format!("{:?}", c.status).contains("interrupted (Ctrl-C)"))
+        .filter(|c| status(c).contains(&format!("stopped by {named} while this case ran")))
         .count();
+    let never = cases
+        .iter()
+        .filter(|c| status(c).contains(&format!("stopped by {named} before this case started")))
+        .count();
+    assert!((1..=2).contains(&cut), "{cut} cases were running on 2 rigs");
     assert!(
-        (1..=84).contains(&interrupted),
-        "{interrupted} marked interrupted"
+        never >= 1 && cut + never <= 84,
+        "{cut} cut, {never} never started"
     );
+    assert!(
+        report.test_suites.iter().all(|s| (s.properties.iter())
+            .any(|p| p.name.as_str() == "run.state"
+                && p.value.as_str() == format!("interrupted by {named}"))),
+        "every suite says the run was interrupted"
+    );
+    assert!(
+        errors(&report) >= 2,
+        "the running cases and the run are errors"
+    );
+}
+
+/// Every case a run planned: all test suites but the one that says whether
+/// the run finished.
+fn run_cases(report: &quick_junit::Report) -> impl Iterator<Item = &quick_junit::TestCase> {
+    (report.test_suites.iter())
+        .filter(|s| s.name.as_str() != locker_hil::report::RUN_SUITE)
+        .flat_map(|s| &s.test_cases)
+}
+
+/// Errors, counted as a JUnit consumer counts them.
+fn errors(report: &quick_junit::Report) -> usize {
+    (report.test_suites.iter())
+        .flat_map(|s| &s.test_cases)
+        .filter(|c| {
+            matches!(
+                c.status,
+                quick_junit::TestCaseStatus::NonSuccess {
+                    kind: quick_junit::NonSuccessKind::Error,
+                    ..
+                }
+            )
+        })
+        .count()
 }
 
 /// The run's JUnit report, if it is there and parses.
@@ -301,9 +356,7 @@ fn read_report(junit: &Path) -> Option<quick_junit::Report> {
 fn wait_for_finished_cases(junit: &Path, n: usize) -> usize {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let count = read_report(junit).map_or(0, |r| {
-            r.test_suites.iter().map(|s| s.test_cases.len()).sum()
-        });
+        let count = read_report(junit).map_or(0, |r| run_cases(&r).count());
         if count >= n {
             return count;
         }
@@ -335,11 +388,20 @@ fn a_killed_harness_takes_its_emulators_with_it() {
     // Rewritten atomically after each case: the report a killed run leaves
     // parses and holds every case finished before the kill.
     let report = read_report(&junit).expect("a killed run leaves a report that parses");
-    let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    let cases = run_cases(&report).count();
     assert!(
         cases >= finished,
         "{cases} in the report, {finished} seen finished"
     );
+    // Issue 14: nothing said the run had not finished. Every write but the
+    // last carries an error case, so a killed run is red in CI.
+    assert!(
+        (report.test_suites.iter())
+            .flat_map(|s| &s.test_cases)
+            .any(|c| c.name.as_str() == "run incomplete"),
+        "a killed run's report says it is incomplete"
+    );
+    assert!(errors(&report) >= 1);
 }
 
 #[test]

@@ -29,8 +29,8 @@ pub struct RunInfo {
     pub rig: String,
     pub started: SystemTime,
     pub wall: Duration,
-    /// Set when the run was interrupted: why the rest is skipped.
-    pub interrupted: bool,
+    /// Whether the run ended, was stopped, or is still going.
+    pub state: super::RunState,
 }
 
 fn esc(s: &str) -> Cow<'_, str> {
@@ -53,6 +53,9 @@ struct Header {
     started_ms: u64,
     wall_ms: u64,
     interrupted: bool,
+    /// Written before the run ended: a run killed leaves this page.
+    #[serde(default)]
+    in_progress: bool,
 }
 
 /// One case's row and section, with its plan order, outcome class and
@@ -79,7 +82,8 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         wall_ms: info.wall.as_millis() as u64,
-        interrupted: info.interrupted,
+        interrupted: matches!(info.state, super::RunState::Interrupted(_)),
+        in_progress: info.state == super::RunState::InProgress,
     };
     let parts: Vec<Part> = reports
         .iter()
@@ -146,7 +150,9 @@ fn page(h: &Header, parts: &[Part]) -> String {
         builds = esc(&h.builds.join(", ")),
         wall = h.wall_ms as f64 / 1e3,
         interrupted = if h.interrupted {
-            " · <b>interrupted</b>: cases not finished are skipped"
+            " · <b>interrupted</b>: cases that were running are errors, cases never started are skipped"
+        } else if h.in_progress {
+            " · <b>in progress</b>: the run had not ended when this page was written (a run that ends rewrites it)"
         } else {
             ""
         },
@@ -209,6 +215,7 @@ pub fn merge(pages: &[(String, String)]) -> Result<String, String> {
                 acc.started_ms = acc.started_ms.min(h.started_ms);
                 acc.wall_ms = acc.wall_ms.max(h.wall_ms);
                 acc.interrupted |= h.interrupted;
+                acc.in_progress |= h.in_progress;
                 acc
             }
         });
@@ -1049,7 +1056,7 @@ mod tests {
             rig: rig.into(),
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(started_s),
             wall: Duration::from_millis(1500),
-            interrupted: false,
+            state: crate::report::RunState::Complete,
         }
     }
 

@@ -57,7 +57,12 @@ pub fn merge(files: &[PathBuf]) -> Result<Report, String> {
             if let (Some(a), Some(b)) = (suites[pos].timestamp, suite.timestamp) {
                 suites[pos].timestamp = Some(a.min(b));
             }
-            for case in suite.test_cases {
+            for mut case in suite.test_cases {
+                // Each part that did not finish says so; all of them stay,
+                // each naming its file.
+                if suite.name.as_str() == super::RUN_SUITE {
+                    case.name = format!("{} ({})", case.name.as_str(), file.display()).into();
+                }
                 let key = (suite.name.to_string(), case.name.to_string());
                 if let Some(first) = from.insert(key, file) {
                     return Err(format!(

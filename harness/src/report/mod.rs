@@ -14,8 +14,67 @@ pub mod html;
 pub mod merge;
 pub mod writer;
 
+/// Where the run was when a report was written. Only a finished run's
+/// report can be green: any other says so with an error test case, which
+/// every CI test reporter counts, so a run killed or stopped half-way is red.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Written while the run goes on: what a run killed now would leave.
+    InProgress,
+    /// Stopped by a signal (named) before every case finished.
+    Interrupted(String),
+    Complete,
+}
+
+/// The test suite that says a run did not finish.
+pub const RUN_SUITE: &str = "locker-hil run";
+
+impl RunState {
+    /// The property every test suite carries.
+    fn property(&self) -> String {
+        match self {
+            Self::InProgress => "in progress".into(),
+            Self::Interrupted(by) => format!("interrupted by {by}"),
+            Self::Complete => "complete".into(),
+        }
+    }
+
+    /// The error case of a report written before the run ended.
+    fn marker(&self) -> Option<TestSuite> {
+        let (name, message) = match self {
+            Self::Complete => return None,
+            Self::InProgress => (
+                "run incomplete",
+                "the run had not finished when this file was written: it holds the cases finished so far; \
+                 the run's last write removes this case, so a run that was killed stays red"
+                    .to_owned(),
+            ),
+            Self::Interrupted(by) => (
+                "run interrupted",
+                format!(
+                    "the run was stopped by {by}: cases that were running are errors, cases never started are skipped"
+                ),
+            ),
+        };
+        let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+        st.set_type("run-incomplete").set_message(message);
+        let mut case = TestCase::new(name, st);
+        case.set_classname(RUN_SUITE);
+        let mut suite = TestSuite::new(RUN_SUITE);
+        suite.add_property(Property::new("run.state", self.property()));
+        suite.add_test_case(case);
+        Some(suite)
+    }
+}
+
 /// Build the JUnit report: one testsuite per suite file, one testcase per case.
 pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
+    junit_in(reports, rig_time_redacted, &RunState::Complete)
+}
+
+/// [`junit`] for a run in `state`: every suite says the state in its
+/// `run.state` property, and an unfinished run has its error case.
+pub fn junit_in(reports: &[CaseReport], rig_time_redacted: bool, state: &RunState) -> Report {
     let mut report = Report::new("locker-hil");
     let mut suites: Vec<(String, TestSuite)> = Vec::new();
     let mut total = Duration::ZERO;
@@ -30,6 +89,7 @@ pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
                 about_properties(&r.suite_about, |p| {
                     s.add_property(p);
                 });
+                s.add_property(Property::new("run.state", state.property()));
                 suites.push((r.suite.clone(), s));
                 suites.len() - 1
             }
@@ -46,6 +106,9 @@ pub fn junit(reports: &[CaseReport], rig_time_redacted: bool) -> Report {
             s.set_time(time);
         }
         report.add_test_suite(s);
+    }
+    if let Some(marker) = state.marker() {
+        report.add_test_suite(marker);
     }
     if !rig_time_redacted {
         report.set_time(total);
@@ -176,8 +239,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-pub fn write_junit(path: &Path, reports: &[CaseReport]) -> Result<(), String> {
-    write_report(path, &junit(reports, false))
+pub fn write_junit(path: &Path, reports: &[CaseReport], state: &RunState) -> Result<(), String> {
+    write_report(path, &junit_in(reports, false, state))
 }
 
 /// Write a JUnit report atomically (a run's, or a merged one).

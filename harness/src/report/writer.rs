@@ -6,7 +6,11 @@
 //! (a bench, a case a minute) has each case on disk as soon as it is done.
 //! A run killed at any moment leaves the files as of the last rewrite, and
 //! a rewrite never leaves half a file (see [`super::write_atomic`]).
+//! Every file this thread writes says the run is still going (an error
+//! case `run incomplete`, see [`RunState`]): a run killed now is red. Only
+//! the run's own last write, after this thread has stopped, says how it ended.
 
+use super::RunState;
 use crate::runner::CaseReport;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -48,7 +52,9 @@ impl Writer {
                     w.reports.extend(rx.try_iter());
                     w.reports.sort_by_key(|r| r.index);
                     w.rewrites += 1;
-                    if let Err(e) = super::write_junit(&junit, &w.reports) {
+                    // The run's own last write (not this thread's) says
+                    // whether it finished.
+                    if let Err(e) = super::write_junit(&junit, &w.reports, &RunState::InProgress) {
                         w.error.get_or_insert(e);
                     }
                 }
@@ -125,7 +131,9 @@ mod tests {
         assert!(done.reports.windows(2).all(|p| p[0].index < p[1].index));
         assert!(done.rewrites < 500, "{} rewrites", done.rewrites);
         let xml = std::fs::read_to_string(&junit).unwrap_or_default();
-        assert_eq!(xml.matches("<testcase ").count(), 500);
+        // Every case, and the error case that says the run has not ended.
+        assert_eq!(xml.matches("<testcase ").count(), 501);
+        assert!(xml.contains("name=\"run incomplete\""), "{xml}");
         assert!(xml.find("case 0\"") < xml.find("case 499\""));
     }
 }
