@@ -224,6 +224,18 @@ pub fn main() -> Exit {
 
 /// `harness report merge`: exit 0, or 2 when an input is unreadable or the
 /// inputs overlap.
+/// [`report::outputs::check`], said on standard error with its exit code.
+fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<(), Exit> {
+    use report::outputs::Refused;
+    report::outputs::check(outputs, inputs).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            Refused::Wrong(_) => Exit::BadInput,
+            Refused::Unwritable(_) => Exit::RigError,
+        }
+    })
+}
+
 fn report_merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Exit {
     let (pages, junits): (Vec<PathBuf>, Vec<PathBuf>) = files
         .iter()
@@ -243,6 +255,14 @@ fn report_merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Exit {
     if junits.is_empty() {
         eprintln!("error: no JUnit files among the inputs");
         return Exit::BadInput;
+    }
+    let outputs: Vec<(&str, &Path)> = [("-o", Some(output)), ("--html", html)]
+        .into_iter()
+        .filter_map(|(flag, p)| Some((flag, p?)))
+        .collect();
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    if let Err(e) = check_outputs(&outputs, &inputs) {
+        return e;
     }
     let merged = match report::merge::merge(&junits) {
         Ok(m) => m,
@@ -770,6 +790,15 @@ fn run(a: RunArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return e,
     };
+    // Before anything runs: a report path that cannot be right, or cannot
+    // be written, must not cost a run's results. (`--durations` may name
+    // the report it rewrites: it is read whole before the run.)
+    let inputs: Vec<&Path> = (suites.iter().map(|(p, _)| p.as_path()))
+        .chain([path.as_path()])
+        .collect();
+    if let Err(e) = check_outputs(&[("--junit", &a.junit), ("--html", &a.html)], &inputs) {
+        return e;
+    }
     let jobs = match (a.jobs, &rig.kind) {
         (Some(0), _) => {
             eprintln!("error: --jobs must be at least 1");

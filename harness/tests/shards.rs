@@ -253,13 +253,10 @@ fn merging_something_that_is_not_junit_names_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bad = dir.path().join("notes.xml");
     std::fs::write(&bad, "<html>not a report</html>").expect("written");
-    let out = harness(&[
-        "report",
-        "merge",
-        bad.to_str().unwrap_or(""),
-        "-o",
-        "/dev/null",
-    ]);
+    // Not /dev/null: run as root, a merge would have replaced the node.
+    let merged = dir.path().join("merged.xml");
+    let merged = merged.to_str().unwrap_or("");
+    let out = harness(&["report", "merge", bad.to_str().unwrap_or(""), "-o", merged]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("notes.xml: not a JUnit report"), "{stderr}");
@@ -269,7 +266,7 @@ fn merging_something_that_is_not_junit_names_the_file() {
         "merge",
         missing.to_str().unwrap_or(""),
         "-o",
-        "/dev/null",
+        merged,
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("gone.xml: cannot read"));
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod html;
 pub mod merge;
+pub mod outputs;
 pub mod writer;
 
 /// Where the run was when a report was written. Only a finished run's
@@ -225,18 +226,39 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
     tc
 }
 
-/// Write a file so that readers see the old or the new content, never half.
+/// The temporary file a write of `path` goes through: hidden, beside it
+/// (a rename within one folder is atomic), and this process's own.
+pub(crate) fn temp_beside(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Write a file so that readers see the old or the new content, never
+/// half. Only a regular file is replaced (a device node or a link that
+/// appeared since the run was checked is refused), and the temporary file
+/// is removed on any error: a full disk leaves the old file and nothing else.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
+    outputs::replaceable(path).map_err(std::io::Error::other)?;
+    let tmp = temp_beside(path);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
 }
 
 pub fn write_junit(path: &Path, reports: &[CaseReport], state: &RunState) -> Result<(), String> {
