@@ -739,7 +739,11 @@ fn list(a: ListArgs) -> Exit {
             } else {
                 ""
             };
-            out!("{}  [{}]{quarantined}", p.id(), tags.join(", "));
+            out!(
+                "{}  [{}]{quarantined}",
+                crate::terminal::printable(&p.id()),
+                crate::terminal::printable(&tags.join(", "))
+            );
         }
     }
     Exit::Ok

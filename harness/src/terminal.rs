@@ -49,6 +49,30 @@ const ERROR: Style = AnsiColor::Magenta.on_default().bold();
 const SKIP: Style = AnsiColor::Yellow.on_default();
 const DIM: Style = Style::new().dimmed();
 
+/// Text from a suite or a console made safe for a log: control characters
+/// (a newline or a carriage return that would forge a line, an ANSI escape
+/// that would recolour or erase one) are shown escaped, `\n`, `\u{1b}`.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// A case as the terminal names it: `suite::case`, printable.
+fn id(r: &CaseReport) -> String {
+    format!("{}::{}", printable(&r.suite), printable(&r.name))
+}
+
 /// The tag a case line starts with, and its colour.
 pub fn tag(r: &CaseReport) -> (&'static str, Style) {
     match r.outcome {
@@ -172,7 +196,7 @@ impl Terminal {
                 if self.verbosity != Verbosity::Quiet && !self.broken.contains(&error) {
                     let mut text = format!("{ERROR}RIG ERROR{ERROR:#} {rig}: takes no case:");
                     for l in error.lines() {
-                        text.push_str(&format!("\n      {l}"));
+                        text.push_str(&format!("\n      {}", printable(l)));
                     }
                     self.say(&text);
                 }
@@ -189,10 +213,11 @@ impl Terminal {
                     String::new()
                 };
                 if self.verbosity == Verbosity::Verbose {
+                    let case = printable(case);
                     self.say(&format!("{DIM}START {rig}: {case}{again}{DIM:#}"));
                 }
                 if let Some(b) = &mut self.bars {
-                    let line = format!("  {rig}  {case}{again}");
+                    let line = format!("  {rig}  {}{again}", printable(case));
                     if let Some(bar) = b.rigs.get(rig) {
                         bar.set_message(line);
                     } else if b.rigs.len() < RIG_LINES {
@@ -256,9 +281,8 @@ impl Drop for Terminal {
 pub fn case_line(r: &CaseReport, lines: usize, tail: usize) -> String {
     let (tag, style) = tag(r);
     let mut out = format!(
-        "{style}{tag}{style:#} {}::{}  {DIM}[{} rig time, {:.1}ms]{DIM:#}",
-        r.suite,
-        r.name,
+        "{style}{tag}{style:#} {}  {DIM}[{} rig time, {:.1}ms]{DIM:#}",
+        id(r),
         crate::units::fmt_elapsed(r.rig_time),
         r.wall.as_secs_f64() * 1e3
     );
@@ -268,9 +292,9 @@ pub fn case_line(r: &CaseReport, lines: usize, tail: usize) -> String {
             out.push_str("  (not run: no healthy rig; the rig error is said above)");
         }
         Outcome::Failed { step, message } | Outcome::Error { step, message } => {
-            out.push_str(&format!("\n      at {step}"));
+            out.push_str(&format!("\n      at {}", printable(step)));
             for l in message.lines().take(lines) {
-                out.push_str(&format!("\n      {l}"));
+                out.push_str(&format!("\n      {}", printable(l)));
             }
             let n = r.transcript.len();
             for t in &r.transcript[n.saturating_sub(tail)..] {
@@ -316,23 +340,25 @@ pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
             let tag = tag.trim_end();
             if let [r] = cases[..] {
                 out.push_str(&format!(
-                    "\n{style}{tag}{style:#} {}::{}\n  at {step}\n",
-                    r.suite, r.name
+                    "\n{style}{tag}{style:#} {}\n  at {}\n",
+                    id(r),
+                    printable(step)
                 ));
             } else {
                 out.push_str(&format!(
-                    "\n{style}{tag}{style:#} {} cases, all at {step}:\n",
-                    cases.len()
+                    "\n{style}{tag}{style:#} {} cases, all at {}:\n",
+                    cases.len(),
+                    printable(step)
                 ));
                 for r in cases.iter().take(GROUP_NAMES) {
-                    out.push_str(&format!("  {}::{}\n", r.suite, r.name));
+                    out.push_str(&format!("  {}\n", id(r)));
                 }
                 if cases.len() > GROUP_NAMES {
                     out.push_str(&format!("  ... and {} more\n", cases.len() - GROUP_NAMES));
                 }
             }
             for l in message.lines() {
-                out.push_str(&format!("  {l}\n"));
+                out.push_str(&format!("  {}\n", printable(l)));
             }
             let earlier: usize = cases.iter().map(|r| r.attempts.len()).sum();
             if earlier > 0 {
@@ -344,15 +370,16 @@ pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
     if !flaky.is_empty() {
         out.push_str("\nFlaky (passed after failing):\n");
         for r in &flaky {
-            out.push_str(&format!("  {}::{}", r.suite, r.name));
+            out.push_str(&format!("  {}", id(r)));
             for a in &r.attempts {
                 if let Outcome::Failed { step, message } | Outcome::Error { step, message } =
                     &a.outcome
                 {
                     out.push_str(&format!(
-                        "\n    seed {}: at {step}: {}",
+                        "\n    seed {}: at {}: {}",
                         a.seed,
-                        report::first_line(message)
+                        printable(step),
+                        printable(report::first_line(message))
                     ));
                 }
             }
@@ -401,6 +428,48 @@ mod tests {
 
     fn plain(s: &str) -> String {
         anstream::adapter::strip_str(s).to_string()
+    }
+
+    /// Issue 14: a newline or an ANSI escape in a case name forged lines
+    /// in a CI log.
+    #[test]
+    fn names_cannot_forge_or_recolour_log_lines() {
+        let r = report(
+            0,
+            "evil\nPASS  jams::forged\u{1b}[2K",
+            Outcome::Failed {
+                step: "steps[0] `expect display \"\r\"`".into(),
+                message: "seen \u{1b}[31mred".into(),
+            },
+        );
+        // The only escapes left are the harness's own colours: as many as
+        // a harmless case gets.
+        let mut benign = r.clone();
+        benign.name = "benign".into();
+        benign.outcome = Outcome::Failed {
+            step: "steps[0]".into(),
+            message: "seen red".into(),
+        };
+        let escapes = |s: &str| s.matches('\u{1b}').count();
+        let line = case_line(&r, 1, 0);
+        assert_eq!(line.lines().count(), 3, "{line}");
+        assert_eq!(
+            escapes(&line),
+            escapes(&case_line(&benign, 1, 0)),
+            "{line:?}"
+        );
+        assert!(
+            plain(&line).contains("evil\\nPASS  jams::forged\\u{1b}[2K"),
+            "{line}"
+        );
+        let said = summary(std::slice::from_ref(&r), Duration::ZERO);
+        let benign = summary(std::slice::from_ref(&benign), Duration::ZERO);
+        assert_eq!(escapes(&said), escapes(&benign), "{said:?}");
+        assert!(!said.contains('\r'), "{said:?}");
+        assert!(
+            !plain(&said).lines().any(|l| l.starts_with("PASS")),
+            "{said}"
+        );
     }
 
     /// Issue 13: a firmware that does not build was said 86 times.
