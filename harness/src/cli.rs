@@ -276,7 +276,7 @@ fn report_merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Exit {
         Some(out) => {
             let mut texts = Vec::new();
             for p in &pages {
-                match std::fs::read_to_string(p) {
+                match crate::input::read_string(p, crate::input::REPORT_LIMIT, "HTML pages") {
                     Ok(t) => texts.push((p.display().to_string(), t)),
                     Err(e) => {
                         eprintln!("error: {}: cannot read: {e}", p.display());
@@ -570,6 +570,27 @@ fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
             ));
         }
     }
+    for (i, c) in s.cases.iter().enumerate() {
+        let n = [&c.setup, &c.steps, &c.teardown]
+            .into_iter()
+            .map(|steps| crate::suite::expanded_steps(steps))
+            .fold(0u64, u64::saturating_add);
+        if n > crate::suite::MAX_CASE_STEPS {
+            let (l, col) = line_of(text, &c.name, 0).unwrap_or((1, 1));
+            return Err(InputError::at(
+                path,
+                text,
+                l,
+                col,
+                format!(
+                    "cases[{i}] `{}`: runs {n} steps with its repeats multiplied out; a case runs at most {} \
+                     (split it into cases, or repeat fewer times)",
+                    c.name,
+                    crate::suite::MAX_CASE_STEPS
+                ),
+            ));
+        }
+    }
     if let Some(n) = s.retries.filter(|n| *n > crate::suite::MAX_RETRIES) {
         let (l, col) = line_of(text, "retries:", 0).unwrap_or((1, 1));
         return Err(InputError::at(
@@ -681,9 +702,10 @@ fn select(sel: &Selection) -> Result<(Suites, Vec<runner::Planned>), Exit> {
     let durations = match &sel.durations {
         None => None,
         Some(path) => {
-            let known = std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|xml| crate::shard::durations_from_junit(&xml));
+            let known =
+                crate::input::read_string(path, crate::input::REPORT_LIMIT, "JUnit reports")
+                    .map_err(|e| e.to_string())
+                    .and_then(|xml| crate::shard::durations_from_junit(&xml));
             match known {
                 Ok(d) => Some(d),
                 Err(e) => {

@@ -145,20 +145,8 @@ fn strip_location(msg: &str) -> String {
 
 /// Read an input file as UTF-8 text, refusing what cannot be a suite or rig.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    let meta = std::fs::metadata(path)
+    let bytes = crate::input::read(path, MAX_INPUT_BYTES as u64, "suite and rig files")
         .map_err(|e| InputError::new(path, format!("cannot read file: {e}")))?;
-    if meta.len() > MAX_INPUT_BYTES as u64 {
-        return Err(InputError::new(
-            path,
-            format!(
-                "file is {} bytes; suite and rig files are limited to {} MiB",
-                meta.len(),
-                MAX_INPUT_BYTES >> 20
-            ),
-        ));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|e| InputError::new(path, format!("cannot read file: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;

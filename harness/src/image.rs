@@ -196,16 +196,24 @@ pub fn built_path(dir: &Path) -> Option<PathBuf> {
 /// The image a rig's `firmware:` names: a prebuilt ELF as it is, a board
 /// crate built first. Blocks while cargo runs.
 pub fn locate(firmware: &Path) -> Result<PathBuf, RigError> {
-    if firmware.is_file() {
-        Ok(firmware.to_owned())
-    } else {
-        build_image(firmware)
+    match std::fs::metadata(firmware) {
+        Ok(m) if m.is_file() => Ok(firmware.to_owned()),
+        Ok(m) if m.is_dir() => build_image(firmware),
+        Ok(m) => Err(RigError::Flash(format!(
+            "firmware {} is {}: expected a board crate's folder or an ELF file",
+            firmware.display(),
+            crate::input::kind(m.file_type())
+        ))),
+        Err(e) => Err(RigError::Flash(format!(
+            "firmware {}: {e}",
+            firmware.display()
+        ))),
     }
 }
 
 /// Read an image's identity, or say why it has none.
 pub fn identify(elf: &Path) -> Result<ImageId, RigError> {
-    let bytes = std::fs::read(elf)
+    let bytes = crate::input::read(elf, crate::input::FIRMWARE_LIMIT, "firmware images")
         .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
     image_id(&bytes).ok_or_else(|| {
         RigError::Flash(format!(

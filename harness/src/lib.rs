@@ -15,6 +15,7 @@ pub mod filter;
 pub mod fixtures;
 pub mod flash;
 pub mod image;
+pub mod input;
 pub mod lock;
 pub mod preflight;
 pub mod report;

@@ -299,17 +299,33 @@ impl RigDescription {
                 }
             }
         };
+        // Relative paths in a rig file are relative to the file, as in Cargo.toml.
+        let firmware = normalise(
+            &path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&raw.controller.firmware),
+        );
+        // A board crate's folder or an image file; not yet there is for
+        // the build or the flash to say, but a device or a FIFO never is.
+        if let Ok(m) = std::fs::metadata(&firmware)
+            && !m.is_file()
+            && !m.is_dir()
+        {
+            return Err(err(
+                "firmware",
+                format!(
+                    "controller.firmware: {} is {}; expected a board crate's folder or an ELF file",
+                    firmware.display(),
+                    crate::input::kind(m.file_type())
+                ),
+            ));
+        }
         Ok(Self {
             file: path.to_owned(),
             name: raw.name,
             labels: raw.labels,
-            // Relative paths in a rig file are relative to the file, as in Cargo.toml.
-            firmware: normalise(
-                &path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(&raw.controller.firmware),
-            ),
+            firmware,
             station: raw.controller.station.id,
             key,
             compartments,

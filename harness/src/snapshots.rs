@@ -150,11 +150,11 @@ pub fn normalised(r: &CaseReport) -> String {
 
 /// The text of a stored snapshot (insta's format); `None` when there is none.
 pub fn read(path: &Path) -> Result<Option<String>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
+    if !path.exists() && path.symlink_metadata().is_err() {
+        return Ok(None);
+    }
+    let text = crate::input::read_string(path, crate::input::REPORT_LIMIT, "snapshots")
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let body = text
         .strip_prefix("---\n")
         .and_then(|rest| rest.split_once("\n---\n").map(|(_, body)| body))

@@ -17,6 +17,24 @@ use std::time::Duration;
 
 /// Most runs after a failure a suite, a case or `--retries` may ask for.
 pub const MAX_RETRIES: u32 = 10;
+/// Steps one case may run, repeats multiplied out: far beyond any test
+/// plan (a thousand cycles of a hundred steps), yet a case's record of its
+/// steps stays a few megabytes. Nested repeats of 1000 x 1000 x 1000 would
+/// otherwise pass `check` and then exhaust memory.
+pub const MAX_CASE_STEPS: u64 = 100_000;
+
+/// How many steps `steps` run, repeats multiplied out (saturating).
+pub fn expanded_steps(steps: &[Step]) -> u64 {
+    steps.iter().fold(0u64, |n, s| {
+        let own = match s {
+            Step::Repeat { times, steps } => {
+                1u64.saturating_add(u64::from(*times).saturating_mul(expanded_steps(steps)))
+            }
+            _ => 1,
+        };
+        n.saturating_add(own)
+    })
+}
 
 /// Default time between two injected keys.
 pub const DEFAULT_KEY_INTERVAL: Duration = Duration::from_millis(200);

@@ -163,3 +163,77 @@ fn hostile_suite_files_are_refused_promptly(
         );
     }
 }
+
+/// Issue 14: a FIFO or `/dev/stdin` named as an input hung forever,
+/// `/dev/zero` was read without limit, `firmware: /dev/zero` passed
+/// `check`, and nested repeats passed `check` and then exhausted memory.
+/// Each is refused at once, naming the input, without reading it.
+#[rstest]
+#[case::fifo_suite("fifo-suite", "a FIFO, not a regular file")]
+#[case::dev_zero_suite("zero-suite", "a character device, not a regular file")]
+#[case::stdin_suite("stdin-suite", "not a regular file")]
+#[case::fifo_rig("fifo-rig", "a FIFO, not a regular file")]
+#[case::fifo_durations("fifo-durations", "a FIFO, not a regular file")]
+#[case::device_firmware(
+    "zero-firmware",
+    "controller.firmware: /dev/zero is a character device"
+)]
+#[case::nested_repeats("repeats", "runs 1001001001 steps with its repeats multiplied out")]
+fn unbounded_inputs_are_refused_without_reading_them(#[case] input: &str, #[case] says: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo = fifo.to_str().unwrap().to_owned();
+    let suite = repo().join("suites/jams.yaml").to_str().unwrap().to_owned();
+    let rig = repo().join("rigs/sim.yaml").to_str().unwrap().to_owned();
+    let bad_rig = dir.path().join("zero.yaml");
+    let sim = std::fs::read_to_string(repo().join("rigs/sim.yaml")).unwrap();
+    std::fs::write(&bad_rig, sim.replace("../firmware/core", "/dev/zero")).unwrap();
+    let repeats = dir.path().join("repeats.yaml");
+    std::fs::write(
+        &repeats,
+        "name: r\ncases:\n  - name: a billion waits\n    steps:\n      - repeat:\n          times: 1000\n          steps:\n            - repeat:\n                times: 1000\n                steps:\n                  - repeat: { times: 1000, steps: [ { wait: 1s } ] }\n",
+    )
+    .unwrap();
+    let args: Vec<&str> = match input {
+        "fifo-suite" => vec!["check", &fifo, "--rig", &rig],
+        "zero-suite" => vec!["check", "/dev/zero", "--rig", &rig],
+        "stdin-suite" => vec!["check", "/dev/stdin", "--rig", &rig],
+        "fifo-rig" => vec!["check", &suite, "--rig", &fifo],
+        "fifo-durations" => vec!["list", &suite, "--shard", "1/2", "--durations", &fifo],
+        "zero-firmware" => vec!["check", &suite, "--rig", bad_rig.to_str().unwrap()],
+        "repeats" => vec!["check", repeats.to_str().unwrap(), "--rig", &rig],
+        other => panic!("no input {other}"),
+    };
+    // Standard input a pipe that never ends: reading it would hang.
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("{args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+    assert!(text.contains(says), "{args:?}: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+}

@@ -33,7 +33,7 @@ pub fn merge(files: &[PathBuf]) -> Result<Report, String> {
     let mut total = Duration::ZERO;
     let mut timestamp = None;
     for file in files {
-        let xml = std::fs::read_to_string(file)
+        let xml = crate::input::read_string(file, crate::input::REPORT_LIMIT, "JUnit reports")
             .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
         let report = Report::deserialize_from_str(&xml)
             .map_err(|e| format!("{}: not a JUnit report: {e}", file.display()))?;

@@ -5,7 +5,6 @@
 //! be written here (a read-only folder, `/sys`) is the machine's problem
 //! (exit 3). Either way nothing has run yet, so no result is lost.
 
-use std::fs::FileType;
 use std::path::{Path, PathBuf};
 
 /// Why a report path is refused.
@@ -25,26 +24,6 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// What a non-regular file is, for the message.
-fn kind(t: FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a folder"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// Whether a report may replace what is at `path`: nothing there yet, or a
 /// regular file. Checked again by [`super::write_atomic`] at every write.
 pub fn replaceable(path: &Path) -> Result<(), String> {
@@ -53,7 +32,7 @@ pub fn replaceable(path: &Path) -> Result<(), String> {
         Ok(m) => Err(format!(
             "{} is {}; reports are written only to regular files, never through or over anything else",
             path.display(),
-            kind(m.file_type())
+            crate::input::kind(m.file_type())
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("{}: {e}", path.display())),
