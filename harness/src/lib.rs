@@ -18,6 +18,7 @@ pub mod image;
 pub mod input;
 pub mod lock;
 pub mod preflight;
+pub mod privacy;
 pub mod report;
 pub mod rig;
 pub mod rigfile;

@@ -22,7 +22,7 @@ use crate::suite::{
     Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction,
     Quarantine, Step, Suite,
 };
-use crate::trace::{StepMark, Trace, obs_text, redact_line};
+use crate::trace::{StepMark, Trace, obs_text};
 use locker_proto::{Command, DiagItem, Event, LockState, Response};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -103,29 +103,6 @@ fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_names_the_codes_found_and_skips_short_ones() {
-        let vars: HashMap<String, String> = [
-            ("pickup".to_owned(), "12345678#".to_owned()),
-            ("other".to_owned(), "99999999".to_owned()),
-            ("short".to_owned(), "1234".to_owned()),
-        ]
-        .into();
-        let mut transcript = vec![TranscriptLine {
-            at: Duration::ZERO,
-            dir: Dir::Rx,
-            text: "typed 12345678# and 1234".into(),
-        }];
-        let leaked = redact(&mut transcript, &vars);
-        assert_eq!(leaked, [("12345678".to_owned(), "pickup".to_owned())]);
-        assert_eq!(transcript[0].text, "typed $pickup# and 1234");
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,22 +290,7 @@ pub async fn run_case<R: Rig>(
             ),
         },
     };
-    // Second line of defence for privacy: a code must never be in a report,
-    // and a controller that echoes one has failed.
-    let leaked = redact(&mut run.s.transcript, &run.vars);
-    report.outcome = match (outcome, leaked.is_empty()) {
-        (Outcome::Passed, false) => Outcome::Failed {
-            step: "privacy".into(),
-            message: format!(
-                "a code appeared in clear on the console ({}); it is redacted in this report",
-                (leaked.iter())
-                    .map(|(_, name)| format!("${name}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
-        (o, _) => o,
-    };
+    report.outcome = outcome;
     report.proto = run.s.obs.iter().find_map(|o| match &o.kind {
         ObsKind::Hello { proto, .. } => Some(*proto),
         _ => None,
@@ -350,46 +312,14 @@ pub async fn run_case<R: Rig>(
                     .map(move |(i, s)| format!("{section}[{i}] {s}"))
             })
             .collect(),
-        leaked,
     };
+    let vars = run.vars;
     drop(run.s);
     rig.release();
     report.wall = wall.elapsed();
+    // The one way out of a case: nothing a person sees carries a code.
+    crate::privacy::guard(&mut report, &vars);
     report
-}
-
-/// Replace every bound code in the transcript by its `$name`; returns the
-/// codes that were found, `(digits, name)`, for the trace to scrub too.
-fn redact(
-    transcript: &mut [TranscriptLine],
-    vars: &HashMap<String, String>,
-) -> Vec<(String, String)> {
-    // Only real codes: short literals could match timestamps by chance.
-    let codes: Vec<(&str, &str)> = vars
-        .iter()
-        .map(|(name, code)| (code.trim_end_matches('#'), name.as_str()))
-        .filter(|(digits, _)| digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .collect();
-    if codes.is_empty() {
-        return Vec::new();
-    }
-    let mut leaked = std::collections::BTreeSet::new();
-    // Codes reach the transcript only from the controller; what the harness
-    // wrote itself (commands, actions as the suite words them) has none.
-    for t in transcript
-        .iter_mut()
-        .filter(|t| matches!(t.dir, Dir::Rx | Dir::Note))
-    {
-        if let Some(clean) = redact_line(&t.text, &codes, &mut leaked) {
-            t.text = clean;
-        }
-    }
-    (codes.into_iter())
-        .filter(|(_, name)| leaked.contains(name))
-        .map(|(digits, name)| (digits.to_owned(), name.to_owned()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
 
 fn event_compartment(e: &Event) -> Option<&str> {
@@ -909,6 +839,10 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             c as u8,
             w,
         );
+        // The courier's code is a code too: scrubbed like a bound one (as
+        // `$courier.M1`, a name no suite can bind or type).
+        self.vars
+            .insert(format!("courier.{compartment}"), code.to_string());
         let fail =
             |what: &str| StepError::Failed(format!("courier drop-off into {compartment}: {what}"));
         self.type_keys(&format!("{code}#"), crate::suite::DEFAULT_KEY_INTERVAL)

@@ -38,9 +38,6 @@ pub struct Trace {
     /// The case's top-level steps that never started (after a failure, or
     /// all of them when the controller did not boot), as `steps[4] text`.
     pub not_run: Vec<String>,
-    /// Codes the controller leaked, `(digits, name)`: scrubbed from any text
-    /// made from this trace, as they are from the transcript.
-    pub(crate) leaked: Vec<(String, String)>,
 }
 
 impl Trace {
@@ -65,16 +62,6 @@ impl Trace {
             out.push(format!("{:>10} {}", fmt_at(s.at), s.text));
         }
         obs_until(&mut out, self.obs.len());
-        if !self.leaked.is_empty() {
-            let codes: Vec<(&str, &str)> = (self.leaked.iter())
-                .map(|(d, n)| (d.as_str(), n.as_str()))
-                .collect();
-            for line in &mut out {
-                if let Some(clean) = redact_line(line, &codes, &mut BTreeSet::new()) {
-                    *line = clean;
-                }
-            }
-        }
         out
     }
 }
@@ -230,7 +217,6 @@ mod tests {
             compartments: Vec::new(),
             failed_step: None,
             not_run: Vec::new(),
-            leaked: Vec::new(),
         };
         insta::assert_snapshot!(trace.lines().join("\n"), @r"
             +0.000s power on
@@ -240,20 +226,6 @@ mod tests {
             +2.500s   link-active none
             +2.600s wait: 1s
         ");
-    }
-
-    #[test]
-    fn lines_scrub_leaked_codes() {
-        let trace = Trace {
-            obs: Vec::new(),
-            steps: vec![step(0, 0, "keys: 12345678#")],
-            actions: Vec::new(),
-            compartments: Vec::new(),
-            failed_step: None,
-            not_run: Vec::new(),
-            leaked: vec![("12345678".into(), "pickup".into())],
-        };
-        assert_eq!(trace.lines()[1], "   +0.000s keys: $pickup#");
     }
 
     #[test]
