@@ -212,6 +212,10 @@ impl Rig for BenchRig {
         self.started.elapsed()
     }
 
+    fn wall_clock(&self) -> bool {
+        true
+    }
+
     fn true_unix_ms(&self) -> u64 {
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -184,6 +184,11 @@ struct RunArgs {
     /// a retry is reported flaky.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=crate::suite::MAX_RETRIES as i64))]
     retries: u32,
+    /// Wall time a case may take before it is cut short as an error, for
+    /// cases whose suite does not say (`timeout:` in a suite or case wins).
+    /// Default: 5m on a bench, none on sim and qemu rigs (virtual time).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    case_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -856,6 +861,7 @@ fn run(a: RunArgs) -> Exit {
     }
     for p in &mut plan {
         p.retries.get_or_insert(a.retries);
+        p.timeout = p.timeout.or(a.case_timeout);
     }
     execute(plan, &a, jobs, Arc::new(rig))
 }

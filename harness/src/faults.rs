@@ -61,6 +61,9 @@ impl<R: Rig> Rig for Faulty<R> {
     fn now(&self) -> Duration {
         self.inner.now()
     }
+    fn wall_clock(&self) -> bool {
+        self.inner.wall_clock()
+    }
     fn true_unix_ms(&self) -> u64 {
         self.inner.true_unix_ms()
     }

@@ -26,6 +26,13 @@ pub enum RigError {
     /// Another run holds the bench.
     #[error("{0}")]
     Busy(String),
+    /// The case used up its wall-time budget (not a verdict on the rig's
+    /// health: a rig that stops answering says so itself).
+    #[error(
+        "the case ran longer than its wall-time limit of {}; a longer case sets `timeout:` in its suite or case, or the run `--case-timeout`",
+        crate::units::fmt_duration(*.0)
+    )]
+    WallLimit(Duration),
 }
 
 /// Proof of what was put on the controller.
@@ -100,6 +107,11 @@ pub trait Rig: Send {
     fn name(&self) -> &str;
     /// Rig clock since the case started: virtual on sim, wall on a bench.
     fn now(&self) -> Duration;
+    /// Whether the rig clock is the wall clock (a bench): then `recv` may
+    /// block in wall time until its deadline.
+    fn wall_clock(&self) -> bool {
+        false
+    }
     /// True wall-clock unix time in milliseconds as the rig sees it (the
     /// back office's clock, which minted codes are bound to).
     fn true_unix_ms(&self) -> u64;

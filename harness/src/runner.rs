@@ -31,8 +31,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long a freshly powered controller has to announce itself and finish its self-test.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
-/// Wall-clock bound on one case, whatever the rig does.
-pub const CASE_WALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// A bench case's wall-time limit when neither its suite nor the command
+/// line sets one. Model rigs have none by default: their time is virtual
+/// (a 60-day wait is a healthy case), and a model rig that stops answering
+/// says so within seconds (the qemu rig's every exchange has a bound).
+pub const BENCH_CASE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Grace past the limit for a case that is stuck outside a pump (a fixture
+/// call that never returns): the runtime cuts it then.
+const LIMIT_GRACE: Duration = Duration::from_secs(5);
 /// The step a case that no rig could take fails at: the rigs' flashing
 /// (or making) failed, which the run reports once as [`RunEvent::RigBroken`].
 pub const NO_RIG_STEP: &str = "flash";
@@ -60,6 +66,9 @@ pub struct Planned {
     pub retries: Option<u32>,
     /// Set when the suite quarantines the case: reported skipped, with why.
     pub quarantine: Option<Quarantine>,
+    /// Wall time the case may take: the case's, else the suite's; `None`
+    /// leaves it to `--case-timeout`, then to the rig's default.
+    pub timeout: Option<Duration>,
     /// Position in the whole plan, before any `--shard`: merged shard
     /// reports are put back in this order.
     pub order: usize,
@@ -90,6 +99,7 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
                     case: case.clone(),
                     seed,
                     retries: case.retries.or(suite.retries),
+                    timeout: case.timeout.or(suite.timeout.map(|d| d.0)),
                     quarantine: suite.quarantined(&case.name).cloned(),
                     order: out.len(),
                 });
@@ -280,14 +290,18 @@ pub async fn run_case<R: Rig>(
         started: [0; 3],
         steps_run: 0,
     };
-    let outcome = match tokio::time::timeout(CASE_WALL_TIMEOUT, run.whole_case(p, flash)).await {
-        Ok(o) => o,
-        Err(_) => Outcome::Error {
-            step: "case".into(),
-            message: format!(
-                "the case took more than {}s of wall time; the rig stopped answering",
-                CASE_WALL_TIMEOUT.as_secs()
-            ),
+    let limit = p.timeout.or_else(|| {
+        matches!(desc.kind, crate::rigfile::RigKind::Bench(_)).then_some(BENCH_CASE_TIMEOUT)
+    });
+    run.s.limit = limit.map(|l| (l, Instant::now() + l));
+    let outcome = match limit {
+        None => run.whole_case(p, flash).await,
+        Some(l) => match tokio::time::timeout(l + LIMIT_GRACE, run.whole_case(p, flash)).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Error {
+                step: "case".into(),
+                message: RigError::WallLimit(l).to_string(),
+            },
         },
     };
     report.outcome = outcome;

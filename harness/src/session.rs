@@ -134,6 +134,10 @@ pub struct Session<'r, R: Rig> {
     /// Bad lines and lost lines in this case: a failure seen through a
     /// damaged console cannot be trusted.
     pub damaged: u32,
+    /// The case's wall-time limit and the instant it runs out. Checked at
+    /// every pump, and no rig is asked to wait past it, so it holds on a
+    /// bench whose reads block as well as on a rig in the runtime.
+    pub limit: Option<(Duration, std::time::Instant)>,
 }
 
 impl<R: Rig> std::fmt::Debug for Session<'_, R> {
@@ -158,6 +162,7 @@ impl<'r, R: Rig> Session<'r, R> {
             stalls: 0,
             bad_in_row: 0,
             damaged: 0,
+            limit: None,
         }
     }
 
@@ -177,6 +182,23 @@ impl<'r, R: Rig> Session<'r, R> {
     /// Wait for output until `until`; returns false when the time came with nothing.
     pub async fn pump(&mut self, until: Duration) -> Result<bool, RigError> {
         let before = self.now();
+        let until = match self.limit {
+            None => until,
+            Some((limit, by)) => {
+                let left = by.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(RigError::WallLimit(limit));
+                }
+                // On a bench rig time is wall time and a read may block
+                // until `until`: never past the limit. A model rig answers
+                // in bounded wall time whatever `until` is.
+                if self.rig.wall_clock() {
+                    until.min(before + left)
+                } else {
+                    until
+                }
+            }
+        };
         match self.rig.recv(until).await? {
             RigOutput::Idle => {
                 // Idle short of the deadline with the clock standing still,

@@ -54,6 +54,10 @@ pub struct Suite {
     /// failure counts (a case's own `retries` wins; `--retries` is the
     /// default for suites that do not say).
     pub retries: Option<u32>,
+    /// Wall time a case of this suite may take before it is cut short as
+    /// an error (a case's own `timeout` wins; `--case-timeout` is the
+    /// default for suites that do not say).
+    pub timeout: Option<Dur>,
     /// Cases known to be unreliable, kept out of the verdict until fixed:
     /// each is reported as skipped with its reason and link, never dropped.
     #[serde(default)]
@@ -96,6 +100,8 @@ pub struct Case {
     pub skip_on: SkipOn,
     /// How many times the case runs again after a failure.
     pub retries: Option<u32>,
+    /// Wall time the case may take.
+    pub timeout: Option<Duration>,
 }
 
 /// Kinds of rig a case cannot run on, each with the reason, which the
@@ -141,6 +147,9 @@ struct RawCase {
     #[serde(default)]
     skip_on: SkipOn,
     retries: Option<u32>,
+    /// Read as text and parsed in the conversion, so that a bad value is
+    /// reported with its key (a `Dur` field's error would name the case only).
+    timeout: Option<String>,
 }
 
 impl TryFrom<RawCase> for Case {
@@ -162,6 +171,13 @@ impl TryFrom<RawCase> for Case {
                 raw.name
             ));
         }
+        let timeout = match &raw.timeout {
+            None => None,
+            Some(t) => Some(
+                crate::units::parse_duration(t)
+                    .map_err(|e| format!("case `{}`: timeout: {e}", raw.name))?,
+            ),
+        };
         let mut bound = BTreeSet::new();
         for (section, steps) in [
             ("setup", &raw.setup),
@@ -181,6 +197,7 @@ impl TryFrom<RawCase> for Case {
             skip: raw.skip,
             skip_on: raw.skip_on,
             retries: raw.retries,
+            timeout,
         })
     }
 }

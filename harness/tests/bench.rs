@@ -140,8 +140,16 @@ fn controller(master: serialport::TTYPort) {
     }
 }
 
-#[test]
-fn a_case_runs_on_a_bench_of_emulated_parts() {
+/// The emulated instruments of a desk bench, kept to read what they were told.
+struct Instruments {
+    chamber: Emulated,
+    supply: Emulated,
+    board: Emulated,
+}
+
+/// Run `suite` (YAML text) on a desk bench: the firmware behind a pty,
+/// emulated instruments, an image already "flashed".
+fn on_desk(name: &str, suite: &str) -> (Vec<runner::CaseReport>, Instruments) {
     let chamber = Emulated::spawn(Kind::Chamber, Behaviour::Good).unwrap();
     let supply = Emulated::spawn(Kind::Supply, Behaviour::Good).unwrap();
     let board = Emulated::spawn(Kind::FixtureBoard { compartments: 5 }, Behaviour::Good).unwrap();
@@ -164,17 +172,59 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
         supply.url(),
         board.url()
     );
-    std::fs::write(&rig, common::bench_rig("desk", &console, &fixtures)).unwrap();
-    let suite = dir.path().join("smoke.yaml");
-    std::fs::write(
-        &suite,
-        "name: smoke\ndescription: a bench answers\ncases:\n  - name: keys, door, chamber and power reach their instruments\n    steps:\n      - keys: \"12#\"\n      - door: { compartment: M1, action: hold }\n      - chamber: { set: 5C }\n      - power: cycle\n      - expect: { status: { failed: 0, locked-out: false } }\n",
-    )
-    .unwrap();
-
-    let suites = locker_hil::cli::load_suites(&[suite]).unwrap_or_else(|e| panic!("{}", e[0]));
+    std::fs::write(&rig, common::bench_rig(name, &console, &fixtures)).unwrap();
+    let file = dir.path().join("suite.yaml");
+    std::fs::write(&file, suite).unwrap();
+    let suites = locker_hil::cli::load_suites(&[file]).unwrap_or_else(|e| panic!("{}", e[0]));
     let plan = runner::plan(&suites, |_, _| true);
     let reports = common::run_preloaded(&rig, plan);
+    drop(slave);
+    let _ = desk.join();
+    (
+        reports,
+        Instruments {
+            chamber,
+            supply,
+            board,
+        },
+    )
+}
+
+/// Issue 14: the per-case wall limit never fired on a bench (a 6-minute
+/// case ran 361 s), because a bench's reads block the case's future.
+#[test]
+fn a_bench_case_is_cut_at_its_wall_time_limit() {
+    let started = Instant::now();
+    let (reports, _) = on_desk(
+        "desk-long",
+        "name: long\ntimeout: 2s\ncases:\n  - name: waits longer than it may\n    steps:\n      - wait: 30s\n",
+    );
+    let r = &reports[0];
+    let Outcome::Error { step, message } = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(step, "steps[0] `wait 30s`");
+    assert!(
+        message.starts_with("the case ran longer than its wall-time limit of 2s"),
+        "{message}"
+    );
+    assert!(r.wall < Duration::from_secs(8), "cut at {:?}", r.wall);
+    assert!(started.elapsed() < Duration::from_secs(25));
+}
+
+#[test]
+fn a_case_runs_on_a_bench_of_emulated_parts() {
+    let (
+        reports,
+        Instruments {
+            chamber,
+            supply,
+            board,
+        },
+    ) = on_desk(
+        "desk",
+        "name: smoke\ndescription: a bench answers\ncases:\n  - name: keys, door, chamber and power reach their instruments\n    steps:\n      - keys: \"12#\"\n      - door: { compartment: M1, action: hold }\n      - chamber: { set: 5C }\n      - power: cycle\n      - expect: { status: { failed: 0, locked-out: false } }\n",
+    );
     let r = &reports[0];
     assert!(
         matches!(r.outcome, Outcome::Passed),
@@ -212,7 +262,4 @@ fn a_case_runs_on_a_bench_of_emulated_parts() {
         supply_lines[off..].iter().any(|l| l == "OUTP ON"),
         "power back: {supply_lines:?}"
     );
-
-    drop(slave);
-    let _ = desk.join();
 }
