@@ -14,7 +14,10 @@
 //!   memory (`VmHWM`);
 //! - one console command's round trip over the served rig's pseudo-terminal;
 //! - `harness list` and `harness run` (the README's main command) from
-//!   start to exit.
+//!   start to exit;
+//! - how long a finished case waits to be in the JUnit file while the file
+//!   grows to 400 MB (`cargo bench -p locker-hil --bench perf -- writer`
+//!   runs only this).
 //!
 //! - on the qemu rig: boot to banner, and time per case over the cases that
 //!   span under ten simulated minutes (`--bench qemu` runs every case).
@@ -185,6 +188,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
+    if args.iter().any(|a| a == "writer") {
+        let (reports, _) = run(plan.clone(), 1, &desc);
+        return report_writer(&reports);
+    }
     // Warm-up, then the regression itself (best of 5).
     let _ = run(plan.clone(), 1, &desc);
     let mut best: Option<(Vec<CaseReport>, Duration)> = None;
@@ -317,6 +324,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pct(&mut runs, 1.0)
         );
     }
+    report_writer(&reports)?;
     qemu_figures(&plan, &reports)?;
     Ok(())
 }
@@ -380,6 +388,52 @@ fn qemu_figures(
         t.elapsed().as_secs_f64(),
         stats(reports.iter().map(|r| r.wall).collect())
     );
+    Ok(())
+}
+
+/// How long a finished case waits to be in the JUnit file while the file
+/// grows: 400 cases of about 1 MB of transcript each (400 MB in all),
+/// handed to the writer as fast as it takes them, then at a bench's pace.
+fn report_writer(reports: &[CaseReport]) -> Result<(), Box<dyn std::error::Error>> {
+    use locker_hil::report::writer::Writer;
+    let dir = tempfile::tempdir()?;
+    let big: Vec<CaseReport> = (0..400)
+        .map(|i| {
+            let mut r = reports[i % reports.len()].clone();
+            r.index = i;
+            let lines = r.transcript.clone();
+            while r
+                .transcript
+                .iter()
+                .map(|t| t.text.len() + 16)
+                .sum::<usize>()
+                < 1 << 20
+            {
+                r.transcript.extend(lines.iter().cloned());
+            }
+            r
+        })
+        .collect();
+    for (what, gap) in [
+        ("burst", Duration::ZERO),
+        ("one per 50 ms", Duration::from_millis(50)),
+    ] {
+        let w = Writer::spawn(dir.path().join("junit.xml"))?;
+        let t = Instant::now();
+        for r in &big {
+            w.add(r.clone());
+            std::thread::sleep(gap);
+        }
+        let done = w.finish();
+        let size = std::fs::metadata(dir.path().join("junit.xml"))?.len();
+        println!(
+            "report writer, 400 cases of 1 MB ({what}): slowest case on disk after {:.0} ms, {} rewrites, file {} MB, {:.1} s in all",
+            done.slowest.as_secs_f64() * 1e3,
+            done.rewrites,
+            size >> 20,
+            t.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 

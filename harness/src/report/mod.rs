@@ -240,6 +240,12 @@ pub(crate) fn temp_beside(path: &Path) -> std::path::PathBuf {
 /// appeared since the run was checked is refused), and the temporary file
 /// is removed on any error: a full disk leaves the old file and nothing else.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_replace(path, bytes, true)
+}
+
+/// [`write_atomic`], made durable (fsync) only when `durable`: a file that
+/// is rewritten soon anyway needs to survive the process, not the machine.
+pub fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -252,7 +258,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .truncate(true)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if written.is_err() {

@@ -4,6 +4,14 @@
 //! with everything it has, then with everything that came meanwhile: a
 //! fast run costs a handful of rewrites, not one per case, and a slow one
 //! (a bench, a case a minute) has each case on disk as soon as it is done.
+//!
+//! Each case is serialised once, as it arrives, into a `<testsuite>` of
+//! its own; a rewrite only joins those pieces and writes them (no fsync:
+//! a killed process loses nothing the kernel has). So a case is on disk
+//! after its own serialisation plus one write of the file, however many and
+//! however large the cases before it: no re-serialising everything on each
+//! rewrite, which fell behind a run with large transcripts. The run's last
+//! write is the regular report, one `testsuite` per suite file, made durable.
 //! A run killed at any moment leaves the files as of the last rewrite, and
 //! a rewrite never leaves half a file (see [`super::write_atomic`]).
 //! Every file this thread writes says the run is still going (an error
@@ -15,11 +23,12 @@ use crate::runner::CaseReport;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// The report files being kept current.
 #[derive(Debug)]
 pub struct Writer {
-    tx: Option<mpsc::Sender<CaseReport>>,
+    tx: Option<mpsc::Sender<(Instant, CaseReport)>>,
     thread: Option<JoinHandle<Written>>,
 }
 
@@ -32,12 +41,15 @@ pub struct Written {
     pub error: Option<String>,
     /// How many times the files were rewritten.
     pub rewrites: usize,
+    /// The longest a case waited, from [`Writer::add`] to the end of the
+    /// write that put it on disk.
+    pub slowest: std::time::Duration,
 }
 
 impl Writer {
     /// Start keeping `junit` current.
     pub fn spawn(junit: PathBuf) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<CaseReport>();
+        let (tx, rx) = mpsc::channel::<(Instant, CaseReport)>();
         let thread = std::thread::Builder::new()
             .name("report-writer".into())
             .spawn(move || {
@@ -45,19 +57,27 @@ impl Writer {
                     reports: Vec::new(),
                     error: None,
                     rewrites: 0,
+                    slowest: std::time::Duration::ZERO,
                 };
+                let mut pieces = Pieces::default();
                 // Block for one case, take whatever else is waiting, write.
                 while let Ok(first) = rx.recv() {
-                    w.reports.push(first);
-                    w.reports.extend(rx.try_iter());
-                    w.reports.sort_by_key(|r| r.index);
+                    let mut oldest = first.0;
+                    for (sent, r) in std::iter::once(first).chain(rx.try_iter()) {
+                        oldest = oldest.min(sent);
+                        pieces.add(&r);
+                        w.reports.push(r);
+                    }
                     w.rewrites += 1;
                     // The run's own last write (not this thread's) says
                     // whether it finished.
-                    if let Err(e) = super::write_junit(&junit, &w.reports, &RunState::InProgress) {
-                        w.error.get_or_insert(e);
+                    if let Err(e) = super::write_replace(&junit, &pieces.file(), false) {
+                        w.error
+                            .get_or_insert(format!("cannot write {}: {e}", junit.display()));
                     }
+                    w.slowest = w.slowest.max(oldest.elapsed());
                 }
+                w.reports.sort_by_key(|r| r.index);
                 w
             })?;
         Ok(Self {
@@ -70,7 +90,7 @@ impl Writer {
     pub fn add(&self, report: CaseReport) {
         if let Some(tx) = &self.tx {
             // The thread only stops when told to; a send cannot fail before.
-            let _ = tx.send(report);
+            let _ = tx.send((Instant::now(), report));
         }
     }
 
@@ -83,9 +103,65 @@ impl Writer {
                 reports: Vec::new(),
                 error: Some("the report writer stopped".into()),
                 rewrites: 0,
+                slowest: std::time::Duration::ZERO,
             },
         }
     }
+}
+
+/// The cases so far, each already serialised as a `<testsuite>` of its
+/// own, with the counts the file's root carries.
+#[derive(Debug, Default)]
+struct Pieces {
+    /// By plan index: the file lists cases in plan order.
+    suites: std::collections::BTreeMap<usize, String>,
+    tally: super::Tally,
+}
+
+impl Pieces {
+    fn add(&mut self, r: &CaseReport) {
+        self.tally.add(&r.outcome);
+        let xml = super::junit_in(std::slice::from_ref(r), false, &RunState::Complete)
+            .to_string()
+            .unwrap_or_default();
+        if let Some(suite) = testsuites_body(&xml) {
+            self.suites.insert(r.index, suite.to_owned());
+        }
+    }
+
+    /// The whole file: every case so far and the error case that says the
+    /// run has not ended.
+    fn file(&self) -> Vec<u8> {
+        let marker = super::junit_in(&[], false, &RunState::InProgress)
+            .to_string()
+            .unwrap_or_default();
+        let marker = testsuites_body(&marker).unwrap_or_default();
+        let t = self.tally;
+        let size: usize = self.suites.values().map(String::len).sum();
+        let mut out = String::with_capacity(size + marker.len() + 256);
+        out.push_str(&format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"locker-hil\" tests=\"{}\" skipped=\"{}\" failures=\"{}\" errors=\"{}\">\n",
+            t.passed + t.failed + t.errors + t.skipped + 1,
+            t.skipped,
+            t.failed,
+            t.errors + 1
+        ));
+        out.push_str(marker);
+        for s in self.suites.values() {
+            out.push_str(s);
+        }
+        out.push_str("</testsuites>\n");
+        out.into_bytes()
+    }
+}
+
+/// What a serialised report holds between its root's tags: its
+/// `<testsuite>` elements.
+fn testsuites_body(xml: &str) -> Option<&str> {
+    let open = xml.find("<testsuites")?;
+    let start = open + xml[open..].find('>')? + 1;
+    let end = xml.rfind("</testsuites>")?;
+    Some(xml[start..end].trim_start_matches('\n'))
 }
 
 impl Drop for Writer {
@@ -131,8 +207,13 @@ mod tests {
         assert!(done.reports.windows(2).all(|p| p[0].index < p[1].index));
         assert!(done.rewrites < 500, "{} rewrites", done.rewrites);
         let xml = std::fs::read_to_string(&junit).unwrap_or_default();
-        // Every case, and the error case that says the run has not ended.
+        // Every case, and the error case that says the run has not ended,
+        // in a file JUnit readers take.
         assert_eq!(xml.matches("<testcase ").count(), 501);
+        let parsed =
+            quick_junit::Report::deserialize_from_str(&xml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed.tests, 501);
+        assert_eq!(parsed.errors, 1);
         assert!(xml.contains("name=\"run incomplete\""), "{xml}");
         assert!(xml.find("case 0\"") < xml.find("case 499\""));
     }
