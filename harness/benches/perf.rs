@@ -427,7 +427,7 @@ fn report_writer(reports: &[CaseReport]) -> Result<(), Box<dyn std::error::Error
         let done = w.finish();
         let size = std::fs::metadata(dir.path().join("junit.xml"))?.len();
         println!(
-            "report writer, 400 cases of 1 MB ({what}): slowest case on disk after {:.0} ms, {} rewrites, file {} MB, {:.1} s in all",
+            "report writer, 400 cases of 1 MB ({what}): slowest case in the journal after {:.0} ms, {} rewrites of the JUnit file, file {} MB, {:.1} s in all",
             done.slowest.as_secs_f64() * 1e3,
             done.rewrites,
             size >> 20,

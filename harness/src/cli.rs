@@ -85,6 +85,14 @@ enum ReportCmd {
         #[arg(long)]
         html: Option<PathBuf>,
     },
+    /// Rebuild the JUnit report of a run that was killed from the journal
+    /// it left beside it (`<junit>.journal`): every case it finished. The
+    /// report still says the run did not finish.
+    Recover {
+        /// The run's JUnit report.
+        #[arg(default_value = "reports/junit.xml")]
+        junit: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,11 +232,29 @@ pub fn main() -> Exit {
             output,
             html,
         }) => report_merge(&files, &output, html.as_deref()),
+        Cmd::Report(ReportCmd::Recover { junit }) => {
+            let journal = report::writer::journal_path(&junit);
+            if let Err(e) = check_outputs(&[("the report", &junit)], &[&journal]) {
+                return e;
+            }
+            match report::writer::recover(&junit) {
+                Ok(n) => {
+                    out!(
+                        "{}: {n} finished case(s) from {}",
+                        junit.display(),
+                        journal.display()
+                    );
+                    Exit::Ok
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Exit::BadInput
+                }
+            }
+        }
     }
 }
 
-/// `harness report merge`: exit 0, or 2 when an input is unreadable or the
-/// inputs overlap.
 /// [`report::outputs::check`], said on standard error with its exit code.
 fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<(), Exit> {
     use report::outputs::Refused;
@@ -241,6 +267,13 @@ fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<(), Exit
     })
 }
 
+/// The run's last JUnit write holds every case: its journal is done with.
+fn forget_journal(junit: &Path) {
+    let _ = std::fs::remove_file(report::writer::journal_path(junit));
+}
+
+/// `harness report merge`: exit 0, or 2 when an input is unreadable or the
+/// inputs overlap.
 fn report_merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Exit {
     let (pages, junits): (Vec<PathBuf>, Vec<PathBuf>) = files
         .iter()
@@ -827,7 +860,15 @@ fn run(a: RunArgs) -> Exit {
     let inputs: Vec<&Path> = (suites.iter().map(|(p, _)| p.as_path()))
         .chain([path.as_path()])
         .collect();
-    if let Err(e) = check_outputs(&[("--junit", &a.junit), ("--html", &a.html)], &inputs) {
+    let journal = report::writer::journal_path(&a.junit);
+    if let Err(e) = check_outputs(
+        &[
+            ("--junit", &a.junit),
+            ("--html", &a.html),
+            ("--junit's journal", &journal),
+        ],
+        &inputs,
+    ) {
         return e;
     }
     let jobs = match (a.jobs, &rig.kind) {
@@ -1086,8 +1127,9 @@ fn execute(
         // Each report on its own: one that cannot be written does not keep
         // the other from being written.
         let state = RunState::Interrupted(by.name().to_owned());
-        if let Err(e) = report::write_junit(&a.junit, &done, &state) {
-            eprintln!("error: {e}");
+        match report::write_junit(&a.junit, &done, &state) {
+            Ok(()) => forget_journal(&a.junit),
+            Err(e) => eprintln!("error: {e}"),
         }
         if let Err(e) = html(&done, &state) {
             eprintln!("error: {e}");
@@ -1109,6 +1151,9 @@ fn execute(
     let reports = written.reports;
     // The run's last writes, each attempted whatever became of the other.
     let junit_error = report::write_junit(&a.junit, &reports, &RunState::Complete).err();
+    if junit_error.is_none() {
+        forget_journal(&a.junit);
+    }
     let html_error = html(&reports, &RunState::Complete).err();
     terminal.summary(&reports, started.elapsed());
     // A write that failed while the run went on is healed by a last one

@@ -231,7 +231,9 @@ fn list_json_has_one_object_per_case() {
 /// The README's main job, end to end: exit 0 and a JUnit file a parser accepts.
 #[test]
 fn main_job_writes_parsable_junit() {
-    let (_dir, _, xml) = run_to_junit(&["-j", "2"]);
+    let (_dir, junit, xml) = run_to_junit(&["-j", "2"]);
+    let journal = locker_hil::report::writer::journal_path(&junit);
+    assert!(!journal.exists(), "a finished run removes its journal");
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
     assert!(report.test_suites.len() >= 4);
     let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();

@@ -402,6 +402,24 @@ fn a_killed_harness_takes_its_emulators_with_it() {
         "a killed run's report says it is incomplete"
     );
     assert!(errors(&report) >= 1);
+    // Issue 14: cases printed PASS that the file did not hold. Every case
+    // finished before the kill is in the journal, and comes back.
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["report", "recover"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recovered = read_report(&junit).expect("the recovered report parses");
+    assert!(
+        run_cases(&recovered).count() >= cases,
+        "{} recovered, {cases} were in the report",
+        run_cases(&recovered).count()
+    );
 }
 
 #[test]

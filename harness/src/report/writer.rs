@@ -1,35 +1,38 @@
 //! Keeps the report files current while a run goes on, off the run's path.
 //!
-//! Finished cases are handed to a thread of its own. It rewrites the files
-//! with everything it has, then with everything that came meanwhile: a
-//! fast run costs a handful of rewrites, not one per case, and a slow one
-//! (a bench, a case a minute) has each case on disk as soon as it is done.
+//! Two threads, so that a finished case reaches the disk in time bounded by
+//! its own size, whatever came before it:
 //!
-//! Each case is serialised once, as it arrives, into a `<testsuite>` of
-//! its own; a rewrite only joins those pieces and writes them (no fsync:
-//! a killed process loses nothing the kernel has). So a case is on disk
-//! after its own serialisation plus one write of the file, however many and
-//! however large the cases before it: no re-serialising everything on each
-//! rewrite, which fell behind a run with large transcripts. The run's last
-//! write is the regular report, one `testsuite` per suite file, made durable.
-//! A run killed at any moment leaves the files as of the last rewrite, and
-//! a rewrite never leaves half a file (see [`super::write_atomic`]).
-//! Every file this thread writes says the run is still going (an error
-//! case `run incomplete`, see [`RunState`]): a run killed now is red. Only
-//! the run's own last write, after this thread has stopped, says how it ended.
+//! - the journal thread serialises each case once, as it arrives, into a
+//!   `<testsuite>` of its own and appends it to `<junit>.journal` beside the
+//!   report (one write, no fsync: a killed process loses nothing the kernel
+//!   has). A run killed at any moment leaves every case it finished in the
+//!   journal; `harness report recover <junit>` rebuilds the report from it.
+//! - the report thread keeps the JUnit file itself current: it joins the
+//!   pieces (plan order) and rewrites the file atomically with everything
+//!   it has, then with everything that came meanwhile, so it lags behind a
+//!   burst of large cases but never holds the journal up.
+//!
+//! Every file they write says the run is still going (an error case `run
+//! incomplete`, see [`RunState`]): a run killed now is red. Only the run's
+//! own last write, after both threads have stopped, says how it ended, made
+//! durable; the journal is then removed.
 
 use super::RunState;
 use crate::runner::CaseReport;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The report files being kept current.
 #[derive(Debug)]
 pub struct Writer {
     tx: Option<mpsc::Sender<(Instant, CaseReport)>>,
-    thread: Option<JoinHandle<Written>>,
+    journal: Option<JoinHandle<Journaled>>,
+    report: Option<JoinHandle<(Option<String>, usize)>>,
 }
 
 /// What the writer ends with.
@@ -39,50 +42,74 @@ pub struct Written {
     pub reports: Vec<CaseReport>,
     /// The first write that failed, if one did.
     pub error: Option<String>,
-    /// How many times the files were rewritten.
+    /// How many times the JUnit file was rewritten.
     pub rewrites: usize,
-    /// The longest a case waited, from [`Writer::add`] to the end of the
-    /// write that put it on disk.
-    pub slowest: std::time::Duration,
+    /// The longest a case waited, from [`Writer::add`] to being in the
+    /// journal.
+    pub slowest: Duration,
+}
+
+#[derive(Debug)]
+struct Journaled {
+    reports: Vec<CaseReport>,
+    error: Option<String>,
+    slowest: Duration,
+}
+
+/// The journal beside a JUnit report: `reports/junit.xml.journal`.
+pub fn journal_path(junit: &Path) -> PathBuf {
+    let mut name = junit.file_name().unwrap_or_default().to_owned();
+    name.push(".journal");
+    junit.with_file_name(name)
+}
+
+/// A case serialised for the journal and the report thread.
+struct Piece {
+    index: usize,
+    outcome: crate::runner::Outcome,
+    xml: String,
 }
 
 impl Writer {
-    /// Start keeping `junit` current.
+    /// Start keeping `junit` current (and its journal, see [`journal_path`]).
     pub fn spawn(junit: PathBuf) -> std::io::Result<Self> {
+        let journal_file = journal_path(&junit);
+        super::outputs::replaceable(&journal_file).map_err(std::io::Error::other)?;
+        let mut journal = std::fs::File::create(&journal_file)?;
         let (tx, rx) = mpsc::channel::<(Instant, CaseReport)>();
-        let thread = std::thread::Builder::new()
+        let (to_report, pieces) = mpsc::channel::<Piece>();
+        let report = std::thread::Builder::new()
             .name("report-writer".into())
+            .spawn(move || keep_report(&junit, &pieces))?;
+        let journal = std::thread::Builder::new()
+            .name("report-journal".into())
             .spawn(move || {
-                let mut w = Written {
+                let mut j = Journaled {
                     reports: Vec::new(),
                     error: None,
-                    rewrites: 0,
-                    slowest: std::time::Duration::ZERO,
+                    slowest: Duration::ZERO,
                 };
-                let mut pieces = Pieces::default();
-                // Block for one case, take whatever else is waiting, write.
-                while let Ok(first) = rx.recv() {
-                    let mut oldest = first.0;
-                    for (sent, r) in std::iter::once(first).chain(rx.try_iter()) {
-                        oldest = oldest.min(sent);
-                        pieces.add(&r);
-                        w.reports.push(r);
+                for (sent, r) in rx {
+                    let xml = piece(&r);
+                    if let Err(e) = journal.write_all(xml.as_bytes()) {
+                        j.error
+                            .get_or_insert(format!("cannot write {}: {e}", journal_file.display()));
                     }
-                    w.rewrites += 1;
-                    // The run's own last write (not this thread's) says
-                    // whether it finished.
-                    if let Err(e) = super::write_replace(&junit, &pieces.file(), false) {
-                        w.error
-                            .get_or_insert(format!("cannot write {}: {e}", junit.display()));
-                    }
-                    w.slowest = w.slowest.max(oldest.elapsed());
+                    j.slowest = j.slowest.max(sent.elapsed());
+                    let _ = to_report.send(Piece {
+                        index: r.index,
+                        outcome: r.outcome.clone(),
+                        xml,
+                    });
+                    j.reports.push(r);
                 }
-                w.reports.sort_by_key(|r| r.index);
-                w
+                j.reports.sort_by_key(|r| r.index);
+                j
             })?;
         Ok(Self {
             tx: Some(tx),
-            thread: Some(thread),
+            journal: Some(journal),
+            report: Some(report),
         })
     }
 
@@ -97,62 +124,86 @@ impl Writer {
     /// Write what is left and hand back every case.
     pub fn finish(mut self) -> Written {
         self.tx = None;
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(w)) => w,
+        let journaled = self.journal.take().map(JoinHandle::join);
+        let report = self.report.take().map(JoinHandle::join);
+        match (journaled, report) {
+            (Some(Ok(j)), Some(Ok(r))) => Written {
+                reports: j.reports,
+                error: j.error.or(r.0),
+                rewrites: r.1,
+                slowest: j.slowest,
+            },
             _ => Written {
                 reports: Vec::new(),
                 error: Some("the report writer stopped".into()),
                 rewrites: 0,
-                slowest: std::time::Duration::ZERO,
+                slowest: Duration::ZERO,
             },
         }
     }
 }
 
-/// The cases so far, each already serialised as a `<testsuite>` of its
-/// own, with the counts the file's root carries.
-#[derive(Debug, Default)]
-struct Pieces {
-    /// By plan index: the file lists cases in plan order.
-    suites: std::collections::BTreeMap<usize, String>,
-    tally: super::Tally,
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.journal.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.report.take() {
+            let _ = t.join();
+        }
+    }
 }
 
-impl Pieces {
-    fn add(&mut self, r: &CaseReport) {
-        self.tally.add(&r.outcome);
-        let xml = super::junit_in(std::slice::from_ref(r), false, &RunState::Complete)
-            .to_string()
-            .unwrap_or_default();
-        if let Some(suite) = testsuites_body(&xml) {
-            self.suites.insert(r.index, suite.to_owned());
-        }
-    }
+/// One case as a `<testsuite>` of its own.
+fn piece(r: &CaseReport) -> String {
+    let xml = super::junit_in(std::slice::from_ref(r), false, &RunState::Complete)
+        .to_string()
+        .unwrap_or_default();
+    testsuites_body(&xml).unwrap_or_default().to_owned()
+}
 
-    /// The whole file: every case so far and the error case that says the
-    /// run has not ended.
-    fn file(&self) -> Vec<u8> {
-        let marker = super::junit_in(&[], false, &RunState::InProgress)
-            .to_string()
-            .unwrap_or_default();
-        let marker = testsuites_body(&marker).unwrap_or_default();
-        let t = self.tally;
-        let size: usize = self.suites.values().map(String::len).sum();
-        let mut out = String::with_capacity(size + marker.len() + 256);
-        out.push_str(&format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"locker-hil\" tests=\"{}\" skipped=\"{}\" failures=\"{}\" errors=\"{}\">\n",
-            t.passed + t.failed + t.errors + t.skipped + 1,
-            t.skipped,
-            t.failed,
-            t.errors + 1
-        ));
-        out.push_str(marker);
-        for s in self.suites.values() {
-            out.push_str(s);
+/// The report thread: rewrite the JUnit file with every piece so far.
+fn keep_report(junit: &Path, pieces: &mpsc::Receiver<Piece>) -> (Option<String>, usize) {
+    let mut suites = BTreeMap::new();
+    let mut tally = super::Tally::default();
+    let (mut error, mut rewrites) = (None, 0);
+    while let Ok(first) = pieces.recv() {
+        for p in std::iter::once(first).chain(pieces.try_iter()) {
+            tally.add(&p.outcome);
+            suites.insert(p.index, p.xml);
         }
-        out.push_str("</testsuites>\n");
-        out.into_bytes()
+        rewrites += 1;
+        let file = document(suites.values().map(String::as_str), tally);
+        if let Err(e) = super::write_replace(junit, file.as_bytes(), false) {
+            error.get_or_insert(format!("cannot write {}: {e}", junit.display()));
+        }
     }
+    (error, rewrites)
+}
+
+/// A JUnit document of `suites` (serialised `<testsuite>` elements) with
+/// the error case that says the run has not ended.
+fn document<'a>(suites: impl Iterator<Item = &'a str> + Clone, t: super::Tally) -> String {
+    let marker = super::junit_in(&[], false, &RunState::InProgress)
+        .to_string()
+        .unwrap_or_default();
+    let marker = testsuites_body(&marker).unwrap_or_default();
+    let size: usize = suites.clone().map(str::len).sum();
+    let mut out = String::with_capacity(size + marker.len() + 256);
+    out.push_str(&format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"locker-hil\" tests=\"{}\" skipped=\"{}\" failures=\"{}\" errors=\"{}\">\n",
+        t.passed + t.failed + t.errors + t.skipped + 1,
+        t.skipped,
+        t.failed,
+        t.errors + 1
+    ));
+    out.push_str(marker);
+    for s in suites {
+        out.push_str(s);
+    }
+    out.push_str("</testsuites>\n");
+    out
 }
 
 /// What a serialised report holds between its root's tags: its
@@ -164,13 +215,38 @@ fn testsuites_body(xml: &str) -> Option<&str> {
     Some(xml[start..end].trim_start_matches('\n'))
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+/// `harness report recover`: the report of a run that died, rebuilt from
+/// its journal (a piece cut short by the kill is dropped). The report still
+/// says the run did not finish. Returns how many cases it holds.
+pub fn recover(junit: &Path) -> Result<usize, String> {
+    let journal = journal_path(junit);
+    let text = crate::input::read_string(&journal, crate::input::REPORT_LIMIT * 4, "journals")
+        .map_err(|e| format!("{}: cannot read: {e}", journal.display()))?;
+    const END: &str = "</testsuite>\n";
+    let whole = text.rfind(END).map_or("", |at| &text[..at + END.len()]);
+    // Counts from the pieces themselves: parse what the journal holds.
+    let probe = format!("<testsuites>{whole}</testsuites>");
+    let parsed = quick_junit::Report::deserialize_from_str(&probe)
+        .map_err(|e| format!("{}: not a locker-hil journal: {e}", journal.display()))?;
+    let mut tally = super::Tally::default();
+    let mut cases = 0;
+    for s in &parsed.test_suites {
+        for c in &s.test_cases {
+            cases += 1;
+            match &c.status {
+                quick_junit::TestCaseStatus::Success { .. } => tally.passed += 1,
+                quick_junit::TestCaseStatus::Skipped { .. } => tally.skipped += 1,
+                quick_junit::TestCaseStatus::NonSuccess { kind, .. } => match kind {
+                    quick_junit::NonSuccessKind::Failure => tally.failed += 1,
+                    quick_junit::NonSuccessKind::Error => tally.errors += 1,
+                },
+            }
         }
     }
+    let pieces: Vec<&str> = whole.split_inclusive(END).collect();
+    super::write_atomic(junit, document(pieces.iter().copied(), tally).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", junit.display()))?;
+    Ok(cases)
 }
 
 #[cfg(test)]
@@ -180,7 +256,7 @@ mod tests {
 
     fn planned(name: &str) -> crate::runner::Planned {
         let suites = crate::cli::load_suites(&[
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/code-entry.yaml")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/code-entry.yaml")
         ])
         .unwrap_or_else(|e| panic!("{}", e[0]));
         let mut p = crate::runner::plan(&suites, |_, _| true).remove(0);
@@ -216,5 +292,43 @@ mod tests {
         assert_eq!(parsed.errors, 1);
         assert!(xml.contains("name=\"run incomplete\""), "{xml}");
         assert!(xml.find("case 0\"") < xml.find("case 499\""));
+    }
+
+    /// Issue 14: a run killed after 2-5 s had printed PASS for cases its
+    /// JUnit file did not hold. The journal holds every case handed over,
+    /// and the report is rebuilt from it, a piece cut short by the kill
+    /// dropped, still saying the run did not finish.
+    #[test]
+    fn a_killed_run_is_recovered_from_its_journal() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let junit = dir.path().join("junit.xml");
+        let w = Writer::spawn(junit.clone()).unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..40 {
+            let outcome = if i % 10 == 3 {
+                Outcome::Failed {
+                    step: "steps[0]".into(),
+                    message: "no".into(),
+                }
+            } else {
+                Outcome::Passed
+            };
+            w.add(not_run(i, &planned(&format!("case {i}")), "sim", outcome));
+        }
+        drop(w.finish());
+        // As a kill mid-append leaves it: half a piece at the end.
+        let journal = journal_path(&junit);
+        let mut text = std::fs::read_to_string(&journal).unwrap_or_default();
+        assert_eq!(text.matches("<testcase ").count(), 40);
+        text.push_str("    <testsuite name=\"code-entry\" tests=\"1\"><testcase name=\"cut");
+        std::fs::write(&journal, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&junit, "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recover(&junit), Ok(40));
+        let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+        let report =
+            quick_junit::Report::deserialize_from_str(&xml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.tests, 41, "40 cases and the run-incomplete case");
+        assert_eq!(report.failures, 4);
+        assert_eq!(report.errors, 1);
+        assert!(xml.contains("name=\"run incomplete\""));
     }
 }
