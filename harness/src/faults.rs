@@ -22,6 +22,9 @@ pub enum Fault {
     Slow(Duration),
     /// Fixture actions fail as if the instrument stopped answering.
     FixtureGone,
+    /// Every line is a sound frame, but its sequence number jumps (a
+    /// console that is not the protocol's stream, or resets without saying).
+    JumpingSequence,
 }
 
 /// A rig with a fault injected.
@@ -127,6 +130,29 @@ impl<R: Rig> Rig for Faulty<R> {
                 self.inner.recv(until).await
             }
             Fault::FixtureGone => self.inner.recv(until).await,
+            Fault::JumpingSequence => match self.inner.recv(until).await? {
+                RigOutput::Console(b) => {
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    let mut out = String::new();
+                    for line in text.split_inclusive('\n') {
+                        match locker_proto::parse_frame(line.trim_end()) {
+                            Ok((seq, body)) => {
+                                let mut framed =
+                                    heapless::String::<{ locker_proto::MAX_LINE + 2 }>::new();
+                                let jumped = seq.wrapping_add(1000).wrapping_mul(7);
+                                if locker_proto::encode_frame(jumped, &body, &mut framed).is_ok() {
+                                    out.push_str(&framed);
+                                } else {
+                                    out.push_str(line);
+                                }
+                            }
+                            Err(_) => out.push_str(line),
+                        }
+                    }
+                    Ok(RigOutput::Console(out.into_bytes()))
+                }
+                other => Ok(other),
+            },
         }
     }
     async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {

@@ -131,6 +131,9 @@ pub struct Session<'r, R: Rig> {
     stalls: u32,
     /// Bad lines in a row; many means the console is broken, not the controller.
     bad_in_row: u32,
+    /// Sound frames in a row whose sequence number jumped: many means the
+    /// console is not the stream it should be (lines lost on every line).
+    gaps_in_row: u32,
     /// Bad lines and lost lines in this case: a failure seen through a
     /// damaged console cannot be trusted.
     pub damaged: u32,
@@ -161,6 +164,7 @@ impl<'r, R: Rig> Session<'r, R> {
             compartments,
             stalls: 0,
             bad_in_row: 0,
+            gaps_in_row: 0,
             damaged: 0,
             limit: None,
         }
@@ -303,6 +307,12 @@ impl<'r, R: Rig> Session<'r, R> {
 
     /// The console is corrupting lines one after another.
     pub fn broken(&self) -> Option<RigError> {
+        if self.gaps_in_row >= MAX_BAD_IN_ROW {
+            return Some(RigError::Console(format!(
+                "the console's sequence numbers jump on every line ({} in a row): lines are lost as fast as they come, or this is not the console protocol's stream",
+                self.gaps_in_row
+            )));
+        }
         (self.bad_in_row >= MAX_BAD_IN_ROW).then(|| {
             RigError::Console(format!(
                 "the console corrupts every line ({} bad in a row): line noise, a wrong baud rate or a failing cable",
@@ -342,6 +352,7 @@ impl<'r, R: Rig> Session<'r, R> {
         ) && seq != exp
         {
             self.damaged += 1;
+            self.gaps_in_row += 1;
             self.transcript.push(TranscriptLine {
                 at,
                 dir: Dir::Note,
@@ -350,6 +361,9 @@ impl<'r, R: Rig> Session<'r, R> {
                     seq.wrapping_sub(exp)
                 ),
             });
+        }
+        if expected == Some(seq) {
+            self.gaps_in_row = 0;
         }
         self.rx_seq = Some(seq);
         match msg {

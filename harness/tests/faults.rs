@@ -50,6 +50,7 @@ fn run(fault: Fault, after: u32, jobs: usize, faulty_workers: &'static [usize]) 
 #[case::bad_checksums(Fault::BadChecksums, "corrupts every line")]
 #[case::goes_silent(Fault::Silent, "stopped answering")]
 #[case::fixture_stops_answering(Fault::FixtureGone, "no answer")]
+#[case::sequence_numbers_jump(Fault::JumpingSequence, "sequence numbers jump on every line")]
 fn a_broken_rig_is_an_error_for_its_case_and_the_next_case_runs(
     #[case] fault: Fault,
     #[case] says: &str,
