@@ -8,21 +8,13 @@
 
 mod common;
 
-use common::repo;
+use common::{harness, repo};
 
 use rstest::rstest;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const SUITE: &str = "name: one\ncases:\n  - name: wrong code\n    steps:\n      - keys: \"1#\"\n      - expect: { code: wrong }\n";
-
-fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .expect("harness runs")
-}
 
 /// Everything in `dir`, recursively, that looks like a temporary file.
 fn temporaries(dir: &Path) -> Vec<PathBuf> {

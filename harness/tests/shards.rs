@@ -4,19 +4,11 @@
 
 mod common;
 
-use common::repo;
+use common::harness;
 
 use quick_junit::{Report, TestCaseStatus};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .expect("harness runs")
-}
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -17,6 +17,15 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// The `harness` binary run in the repository with `args`, to its end.
+pub fn harness(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("harness runs")
+}
+
 /// A bench with the reference station and compartments, its console on
 /// `console`, and `fixtures` (YAML lines under `fixtures:`).
 pub fn bench_rig(name: &str, console: &str, fixtures: &str) -> String {
