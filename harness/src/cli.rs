@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! $ harness run                          # every suites/*.yaml on rigs/sim.yaml
-//! PASS  code-entry::valid code opens its compartment  [14s rig time, 0.4ms]
+//! PASS  code-entry::valid code opens its compartment  [4.6s rig time, 0.4ms]
 //! ...
 //! 86 cases: 86 passed, 0 failed, 0 errors, 0 skipped in 0.09s
 //! JUnit: reports/junit.xml
@@ -11,6 +11,7 @@
 //! code-entry::valid code opens its compartment  [smoke, code-entry, security]
 //! $ harness run --shard 2/3 --durations last.xml --retries 1
 //! $ harness report merge shard-*.xml -o reports/junit.xml
+//! $ harness report recover reports/junit.xml   # after a kill, from its journal
 //! $ harness check
 //! ok: 9 suites, 86 cases, rig sim
 //! ```
