@@ -305,7 +305,9 @@ fn a_stopping_signal_ends_the_run_red_with_every_case_and_no_emulator(
         .iter()
         .filter(|c| status(c).contains(&format!("stopped by {named} before this case started")))
         .count();
-    assert!((1..=2).contains(&cut), "{cut} cases were running on 2 rigs");
+    // Two rigs: at most two cases were running (none, if the signal came
+    // as both were between cases).
+    assert!(cut <= 2, "{cut} cases were running on 2 rigs");
     assert!(
         never >= 1 && cut + never <= 84,
         "{cut} cut, {never} never started"
@@ -316,9 +318,10 @@ fn a_stopping_signal_ends_the_run_red_with_every_case_and_no_emulator(
                 && p.value.as_str() == format!("interrupted by {named}"))),
         "every suite says the run was interrupted"
     );
-    assert!(
-        errors(&report) >= 2,
-        "the running cases and the run are errors"
+    assert_eq!(
+        errors(&report),
+        cut + 1,
+        "the running cases and the run (`run interrupted`) are errors"
     );
 }
 
