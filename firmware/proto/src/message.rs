@@ -638,7 +638,27 @@ impl<'a> Words<'a> {
         what: &'static str,
     ) -> Result<heapless::String<N>, DecodeError> {
         let w = self.next(what)?;
+        // Only what the encoder can write back (see `quoted`): a text it
+        // would have to change is no sound frame's.
+        if w.chars()
+            .any(|c| matches!(c, '"' | '*' | '\\') || !(' '..='~').contains(&c))
+        {
+            return Err(DecodeError::Bad(what));
+        }
         heapless::String::try_from(w).map_err(|_| DecodeError::Bad(what))
+    }
+
+    /// A word written bare (a build id, a board): a quoted one with a
+    /// space in it would not survive being written back.
+    pub(crate) fn ident<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<heapless::String<N>, DecodeError> {
+        let w: heapless::String<N> = self.text(what)?;
+        if w.is_empty() || w.contains(' ') {
+            return Err(DecodeError::Bad(what));
+        }
+        Ok(w)
     }
 
     pub(crate) fn name(&mut self) -> Result<Name, DecodeError> {
@@ -814,8 +834,8 @@ impl ToHarness {
             "HELLO" => {
                 let msg = Self::Hello {
                     proto: w.num("protocol version")?,
-                    build: w.text("build id")?,
-                    board: w.text("board")?,
+                    build: w.ident("build id")?,
+                    board: w.ident("board")?,
                     reset: ResetCause::parse(w.next("reset cause")?)?,
                 };
                 w.end()?;
@@ -1020,6 +1040,26 @@ mod tests {
         assert_eq!(
             ToHarness::parse("EV 5 teleport M1"),
             Err(DecodeError::Unknown)
+        );
+    }
+
+    /// Found by the console fuzz target once it reached the parsers: an
+    /// unquoted text with a quote in it parsed, and encoded back as `?`.
+    #[test]
+    fn a_text_the_encoder_could_not_write_back_is_refused() {
+        assert_eq!(
+            ToHarness::parse("EV 1150 display $\"CD9"),
+            Err(DecodeError::Bad("display text"))
+        );
+        assert!(ToHarness::parse("EV 1150 display \"CODE ----\"").is_ok());
+        // And a build or board quoted around a space: written back bare.
+        assert_eq!(
+            ToHarness::parse("HELLO 1 \"a b\" sim power-on"),
+            Err(DecodeError::Bad("build id"))
+        );
+        assert_eq!(
+            crate::plant::ToPlant::parse("READY 66 \"S) 8\""),
+            Err(DecodeError::Bad("board"))
         );
     }
 

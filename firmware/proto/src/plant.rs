@@ -224,7 +224,8 @@ fn parse_hex<const N: usize>(
     what: &'static str,
 ) -> Result<heapless::Vec<u8, N>, DecodeError> {
     let bytes = word.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
+    // Empty (`""`) is no data: it would be written back as nothing at all.
+    if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::Bad(what));
     }
     let mut out = heapless::Vec::new();
@@ -345,8 +346,8 @@ impl ToPlant {
         let mut w = Words::new(body);
         let msg = match w.next("message kind")? {
             "READY" => Self::Ready {
-                build: w.text("build id")?,
-                board: w.text("board")?,
+                build: w.ident("build id")?,
+                board: w.ident("board")?,
             },
             "SOL" => Self::Solenoid {
                 c: w.num("compartment index")?,
@@ -537,6 +538,9 @@ mod tests {
             })
         );
         assert_eq!(ToBoard::parse("NV 0 abc"), Err(DecodeError::Bad("data")));
+        // Found by the plant-link fuzz target: a quoted empty chunk parsed
+        // and was written back without its data.
+        assert_eq!(ToPlant::parse("NVW 3 \"\""), Err(DecodeError::Bad("data")));
         assert_eq!(
             ToPlant::parse("DONE 5"),
             Err(DecodeError::Missing("console byte count"))
