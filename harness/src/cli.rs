@@ -1062,15 +1062,15 @@ fn execute(
     });
     // Cases a rig has taken and not finished, by plan index, with the rig:
     // what a stop interrupts.
-    let running: std::cell::RefCell<HashMap<usize, String>> = Default::default();
-    let stopped_by = std::cell::Cell::new(None);
+    let mut running: HashMap<usize, String> = HashMap::new();
+    let mut stopped_by = None;
     let outcome = runtime.block_on(async {
         let stop = async {
-            stopped_by.set(Some(crate::stop::signalled().await));
+            stopped_by = Some(crate::stop::signalled().await);
         };
         let on_event = |ev: &RunEvent| match ev {
             RunEvent::CaseStarted { index, rig, .. } => {
-                running.borrow_mut().insert(*index, rig.clone());
+                running.insert(*index, rig.clone());
                 terminal.event(ev);
             }
             RunEvent::CaseFinished(r) => {
@@ -1078,7 +1078,7 @@ fn execute(
                 if let Some(s) = &snapshots {
                     s.apply(&mut r);
                 }
-                running.borrow_mut().remove(&r.index);
+                running.remove(&r.index);
                 let ev = RunEvent::CaseFinished(Box::new(r));
                 terminal.event(&ev);
                 // On disk shortly: a run killed half-way keeps what it finished.
@@ -1092,12 +1092,11 @@ fn execute(
     });
     terminal.finish();
     let Some(_) = outcome else {
-        let by = stopped_by.get().unwrap_or(crate::stop::Stop::Interrupt);
+        let by = stopped_by.unwrap_or(crate::stop::Stop::Interrupt);
         // Unfinished cases stay visible: the ones a rig was running are
         // errors (their verdict is lost), the others skipped with why.
         let mut done = writer.finish().reports;
         let finished = done.len();
-        let running = running.into_inner();
         let mut cut = 0;
         for (i, p) in planned.iter().enumerate() {
             if done.iter().any(|r| r.index == i) {

@@ -237,8 +237,6 @@ struct CaseRun<'s, 'r, R: Rig> {
     /// Rig time at which that window opened: the last action, or the end
     /// of the boot self-test for a case's first expectations.
     window_at: Duration,
-    /// Whether any action has opened a window yet.
-    acted: bool,
     /// Index into `steps` of the step whose failure decided the outcome.
     failed_step: Option<usize>,
     steps: Vec<StepMark>,
@@ -283,7 +281,6 @@ pub async fn run_case<R: Rig>(
         parcels: HashMap::new(),
         cursor: 0,
         window_at: Duration::ZERO,
-        acted: false,
         failed_step: None,
         steps: Vec::new(),
         actions: Vec::new(),
@@ -669,7 +666,6 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     fn mark(&mut self, text: String) {
         self.cursor = self.s.obs.len();
         self.window_at = self.s.now();
-        self.acted = true;
         self.s.note(Dir::Act, text);
     }
 
@@ -1061,12 +1057,13 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             return msg;
         }
         match last_action {
-            Some(a) if self.acted => msg.push_str(&format!(
+            // Actions are the transcript's only `!` lines (see `mark`).
+            Some(a) => msg.push_str(&format!(
                 " after the last action (`{}` at {})",
                 a.text,
                 fmt_at(a.at)
             )),
-            _ => msg.push_str(&format!(
+            None => msg.push_str(&format!(
                 " in the case's first window, which opens when the controller finishes its boot self-test (at {})",
                 fmt_at(self.window_at)
             )),

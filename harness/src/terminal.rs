@@ -193,16 +193,17 @@ impl Terminal {
             }
             RunEvent::RigBroken { rig, error } => {
                 let error = error.to_string();
-                if self.verbosity != Verbosity::Quiet && !self.broken.contains(&error) {
+                if self.broken.contains(&error) {
+                    return;
+                }
+                if self.verbosity != Verbosity::Quiet {
                     let mut text = format!("{ERROR}RIG ERROR{ERROR:#} {rig}: takes no case:");
                     for l in error.lines() {
                         text.push_str(&format!("\n      {}", printable(l)));
                     }
                     self.say(&text);
                 }
-                if !self.broken.contains(&error) {
-                    self.broken.push(error);
-                }
+                self.broken.push(error);
             }
             RunEvent::CaseStarted {
                 rig, case, attempt, ..

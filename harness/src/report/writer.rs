@@ -168,13 +168,14 @@ fn keep_report(junit: &Path, pieces: &mpsc::Receiver<Piece>) -> (Option<String>,
     let mut suites = BTreeMap::new();
     let mut tally = super::Tally::default();
     let (mut error, mut rewrites) = (None, 0);
+    let marker = marker();
     while let Ok(first) = pieces.recv() {
         for p in std::iter::once(first).chain(pieces.try_iter()) {
             tally.add(&p.outcome);
             suites.insert(p.index, p.xml);
         }
         rewrites += 1;
-        let file = document(suites.values().map(String::as_str), tally);
+        let file = document(&marker, suites.values().map(String::as_str), tally);
         if let Err(e) = super::write_replace(junit, file.as_bytes(), false) {
             error.get_or_insert(format!("cannot write {}: {e}", junit.display()));
         }
@@ -182,13 +183,21 @@ fn keep_report(junit: &Path, pieces: &mpsc::Receiver<Piece>) -> (Option<String>,
     (error, rewrites)
 }
 
-/// A JUnit document of `suites` (serialised `<testsuite>` elements) with
-/// the error case that says the run has not ended.
-fn document<'a>(suites: impl Iterator<Item = &'a str> + Clone, t: super::Tally) -> String {
-    let marker = super::junit_in(&[], false, &RunState::InProgress)
+/// The `<testsuite>` holding the error case that says the run has not ended.
+fn marker() -> String {
+    let xml = super::junit_in(&[], false, &RunState::InProgress)
         .to_string()
         .unwrap_or_default();
-    let marker = testsuites_body(&marker).unwrap_or_default();
+    testsuites_body(&xml).unwrap_or_default().to_owned()
+}
+
+/// A JUnit document of `marker` and `suites` (serialised `<testsuite>`
+/// elements), with the root's counts from `t` and the marker's error.
+fn document<'a>(
+    marker: &str,
+    suites: impl Iterator<Item = &'a str> + Clone,
+    t: super::Tally,
+) -> String {
     let size: usize = suites.clone().map(str::len).sum();
     let mut out = String::with_capacity(size + marker.len() + 256);
     out.push_str(&format!(
@@ -244,8 +253,11 @@ pub fn recover(junit: &Path) -> Result<usize, String> {
         }
     }
     let pieces: Vec<&str> = whole.split_inclusive(END).collect();
-    super::write_atomic(junit, document(pieces.iter().copied(), tally).as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", junit.display()))?;
+    super::write_atomic(
+        junit,
+        document(&marker(), pieces.iter().copied(), tally).as_bytes(),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", junit.display()))?;
     Ok(cases)
 }
 
