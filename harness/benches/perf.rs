@@ -15,6 +15,9 @@
 //! - one console command's round trip over the served rig's pseudo-terminal;
 //! - `harness list` and `harness run` (the README's main command) from
 //!   start to exit;
+//! - peak memory over many simulated days: 20 one-year idle cases, a year
+//!   of chamber cycles, a saturated console for an hour
+//!   (`cargo bench -p locker-hil --bench perf -- memory` runs only this);
 //! - how long a finished case waits to be in the JUnit file while the file
 //!   grows to 400 MB (`cargo bench -p locker-hil --bench perf -- writer`
 //!   runs only this).
@@ -188,6 +191,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
+    if let [_, flag, ..] = &args[..]
+        && flag == CHATTER_CHILD
+    {
+        return chatter_child(&desc);
+    }
+    if args.iter().any(|a| a == "memory") {
+        return memory();
+    }
     if args.iter().any(|a| a == "writer") {
         let (reports, _) = run(plan.clone(), 1, &desc);
         return report_writer(&reports);
@@ -393,6 +404,137 @@ fn qemu_figures(
 
 /// How long a finished case waits to be in the JUnit file while the file
 /// grows: 400 cases of about 1 MB of transcript each (400 MB in all),
+/// First argument of the process that measures a chattering console.
+const CHATTER_CHILD: &str = "--chatter-child";
+
+/// One case on a sim whose console is saturated (about 115200 baud) for a
+/// simulated hour, in this process: lines, wall time, peak memory.
+fn chatter_child(desc: &Arc<RigDescription>) -> Result<(), Box<dyn std::error::Error>> {
+    use locker_hil::faults::{Fault, Faulty};
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("chatter.yaml");
+    std::fs::write(
+        &file,
+        "name: chatter\ncases:\n  - name: an hour\n    steps:\n      - wait: 1h\n",
+    )?;
+    let suites = locker_hil::cli::load_suites(&[file]).map_err(|e| e[0].to_string())?;
+    let mut plan = runner::plan(&suites, |_, _| true);
+    plan[0].transcripts = Some(dir.path().join("junit.transcripts"));
+    let t = Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let d = desc.clone();
+    let reports = rt.block_on(runner::run(
+        plan,
+        1,
+        desc.clone(),
+        move |_| Ok(Faulty::new(SimRig::new((*d).clone()), Fault::Chatter, 0)),
+        |_| {},
+    ));
+    let file = reports[0]
+        .transcript
+        .file
+        .as_ref()
+        .ok_or("no transcript file")?;
+    println!(
+        "{} {:.3} {} {}",
+        reports[0].transcript.total(),
+        t.elapsed().as_secs_f64(),
+        peak_rss_kib(),
+        std::fs::metadata(file)?.len()
+    );
+    Ok(())
+}
+
+/// Peak memory of a run over many simulated days: the README's `harness
+/// run` on 20 one-year idle cases, and on a year of chamber cycling, each
+/// in a process of its own (`wait4`'s peak resident set), and a saturated
+/// console for a simulated hour.
+fn memory() -> Result<(), Box<dyn std::error::Error>> {
+    let harness = PathBuf::from(env!("CARGO_BIN_EXE_harness"));
+    let dir = tempfile::tempdir()?;
+    let years: String = (0..20)
+        .map(|i| format!("  - name: year {i}\n    steps:\n      - wait: 365d\n"))
+        .collect();
+    let cycling = "  - name: a year of chamber cycles\n    steps:\n      - repeat:\n          times: 365\n          steps:\n            - chamber: { set: 35C }\n            - wait: 12h\n            - chamber: { set: -15C }\n            - wait: 12h\n";
+    for (what, cases, days) in [
+        ("20 one-year idle cases", years, 20 * 365),
+        ("one year of daily chamber cycles", cycling.to_owned(), 365),
+    ] {
+        let suite = dir.path().join("memory.yaml");
+        std::fs::write(&suite, format!("name: memory\ncases:\n{cases}"))?;
+        let t = Instant::now();
+        let child = std::process::Command::new(&harness)
+            .current_dir(repo())
+            .arg("run")
+            .arg(&suite)
+            .arg("--junit")
+            .arg(dir.path().join("junit.xml"))
+            .arg("--html")
+            .arg(dir.path().join("index.html"))
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let (status, peak_kib) = wait_peak(child)?;
+        let wall = t.elapsed();
+        if status != 0 {
+            return Err(format!("{what}: harness exited {status}").into());
+        }
+        let spilled: u64 = std::fs::read_dir(dir.path().join("junit.transcripts"))?
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        println!(
+            "memory, {what} ({days} simulated days): peak {:.1} MiB, {:.1} s; transcripts on disk {:.1} MiB, JUnit {:.1} MiB",
+            peak_kib as f64 / 1024.0,
+            wall.as_secs_f64(),
+            spilled as f64 / (1 << 20) as f64,
+            std::fs::metadata(dir.path().join("junit.xml"))?.len() as f64 / (1 << 20) as f64,
+        );
+    }
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg(CHATTER_CHILD)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if let [lines, secs, kib, bytes] = f[..] {
+        println!(
+            "memory, saturated console for a simulated hour: {lines:.0} lines ({:.1} MiB) in {secs:.1} s, peak {:.1} MiB",
+            bytes / (1 << 20) as f64,
+            kib / 1024.0
+        );
+    } else {
+        return Err(format!("chatter child: {text}").into());
+    }
+    Ok(())
+}
+
+/// Wait for `child`; its exit code and peak resident memory in KiB.
+#[allow(unsafe_code)]
+fn wait_peak(child: std::process::Child) -> Result<(i32, u64), Box<dyn std::error::Error>> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that `wait4` fills in; `pid` is our
+    // own child, not yet waited for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointers are to live locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    drop(child);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((code, usage.ru_maxrss as u64))
+}
+
 /// handed to the writer as fast as it takes them, then at a bench's pace.
 fn report_writer(reports: &[CaseReport]) -> Result<(), Box<dyn std::error::Error>> {
     use locker_hil::report::writer::Writer;
@@ -401,15 +543,13 @@ fn report_writer(reports: &[CaseReport]) -> Result<(), Box<dyn std::error::Error
         .map(|i| {
             let mut r = reports[i % reports.len()].clone();
             r.index = i;
-            let lines = r.transcript.clone();
-            while r
-                .transcript
-                .iter()
+            let lines = r.transcript.lines.clone();
+            while (r.transcript.lines.iter())
                 .map(|t| t.text.len() + 16)
                 .sum::<usize>()
                 < 1 << 20
             {
-                r.transcript.extend(lines.iter().cloned());
+                r.transcript.lines.extend(lines.iter().cloned());
             }
             r
         })

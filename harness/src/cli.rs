@@ -901,9 +901,15 @@ fn run(a: RunArgs) -> Exit {
             }
         }
     }
+    let transcripts = crate::transcript::folder_for(&a.junit);
+    if let Err(e) = crate::transcript::prepare(&transcripts) {
+        eprintln!("error: {e}");
+        return Exit::BadInput;
+    }
     for p in &mut plan {
         p.retries.get_or_insert(a.retries);
         p.timeout = p.timeout.or(a.case_timeout);
+        p.transcripts = Some(transcripts.clone());
     }
     execute(plan, &a, jobs, Arc::new(rig))
 }
@@ -1024,6 +1030,7 @@ fn execute(
             started: started_at,
             wall: started.elapsed(),
             state: state.clone(),
+            page: Some(a.html.clone()),
         };
         report::html::write(&a.html, reports, &info)
     };

@@ -25,7 +25,17 @@ pub enum Fault {
     /// Every line is a sound frame, but its sequence number jumps (a
     /// console that is not the protocol's stream, or resets without saying).
     JumpingSequence,
+    /// The controller talks as fast as its line allows (about 115200 baud):
+    /// a sound temperature report every few milliseconds of rig time, in
+    /// sequence, between its own lines.
+    Chatter,
 }
+
+/// Rig time between two bursts of chatter, and the lines in each burst:
+/// 300 lines of about 36 bytes a second is 10.8 kB/s, a saturated 115200
+/// baud line.
+const CHATTER_SLICE: Duration = Duration::from_millis(100);
+const CHATTER_LINES: u16 = 30;
 
 /// A rig with a fault injected.
 #[derive(Debug)]
@@ -35,9 +45,11 @@ pub struct Faulty<R> {
     after: u32,
     reads: u32,
     /// Cases prepared so far; the fault hits the first case only unless it
-    /// is a cut that does not recover.
+    /// is a cut that does not recover, or chatter (every case).
     cases: u32,
     dead: bool,
+    /// The sequence number of the next frame, for faults that add frames.
+    seq: Option<u16>,
 }
 
 impl<R: Rig> Faulty<R> {
@@ -49,11 +61,13 @@ impl<R: Rig> Faulty<R> {
             reads: 0,
             cases: 0,
             dead: false,
+            seq: None,
         }
     }
 
     fn active(&self) -> bool {
-        self.cases == 1 && self.reads >= self.after
+        // A chattering controller is its nature, not an accident: every case.
+        (self.cases == 1 || self.fault == Fault::Chatter) && self.reads >= self.after
     }
 }
 
@@ -81,6 +95,7 @@ impl<R: Rig> Rig for Faulty<R> {
         }
         self.cases += 1;
         self.reads = 0;
+        self.seq = None;
         self.inner.prepare(seed).await
     }
     async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
@@ -130,6 +145,45 @@ impl<R: Rig> Rig for Faulty<R> {
                 self.inner.recv(until).await
             }
             Fault::FixtureGone => self.inner.recv(until).await,
+            Fault::Chatter => {
+                let slice = (self.inner.now() + CHATTER_SLICE).min(until);
+                let said = match self.inner.recv(slice).await? {
+                    RigOutput::Console(b) => String::from_utf8_lossy(&b).into_owned(),
+                    RigOutput::Idle => String::new(),
+                    other => return Ok(other),
+                };
+                let mut out = String::new();
+                let frame =
+                    |out: &mut String, seq: &mut Option<u16>, body: &dyn std::fmt::Display| {
+                        let n = seq.unwrap_or(0);
+                        *seq = Some(n.wrapping_add(1));
+                        let mut framed = heapless::String::<{ locker_proto::MAX_LINE + 2 }>::new();
+                        if locker_proto::encode_frame(n, body, &mut framed).is_ok() {
+                            out.push_str(&framed);
+                        }
+                    };
+                // The controller's own lines, renumbered into the stream.
+                for line in said.split_inclusive('\n') {
+                    match locker_proto::parse_frame(line.trim_end()) {
+                        Ok((seq, body)) => {
+                            self.seq.get_or_insert(seq);
+                            frame(&mut out, &mut self.seq, &body);
+                        }
+                        Err(_) => out.push_str(line),
+                    }
+                }
+                let t_ms = self.inner.now().as_millis() as u64;
+                for i in 0..CHATTER_LINES {
+                    let chat = locker_proto::ToHarness::Event {
+                        t_ms,
+                        event: locker_proto::Event::Temp {
+                            centi: 2150 + i32::from(i),
+                        },
+                    };
+                    frame(&mut out, &mut self.seq, &chat);
+                }
+                Ok(RigOutput::Console(out.into_bytes()))
+            }
             Fault::JumpingSequence => match self.inner.recv(until).await? {
                 RigOutput::Console(b) => {
                     let text = String::from_utf8_lossy(&b).into_owned();

@@ -31,4 +31,5 @@ pub mod stop;
 pub mod suite;
 pub mod terminal;
 pub mod trace;
+pub mod transcript;
 pub mod units;

@@ -22,7 +22,8 @@ use crate::suite::{
     Absence, Case, ClockAction, CodeKind, DoorAction, Expectation, Matcher, PackageAction,
     Quarantine, Step, Suite,
 };
-use crate::trace::{StepMark, Trace, obs_text};
+use crate::trace::{StepMark, Trace, WINDOW_CAP, obs_text};
+use crate::transcript::{Live, Transcript};
 use locker_proto::{Command, DiagItem, Event, LockState, Response};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ pub struct Planned {
     /// Position in the whole plan, before any `--shard`: merged shard
     /// reports are put back in this order.
     pub order: usize,
+    /// The folder beside the report where a long case's whole transcript
+    /// goes; `None` keeps only what memory holds.
+    pub transcripts: Option<PathBuf>,
 }
 
 impl Planned {
@@ -102,6 +106,7 @@ pub fn plan(suites: &[(PathBuf, Suite)], keep: impl Fn(&Suite, &Case) -> bool) -
                     timeout: case.timeout.or(suite.timeout.map(|d| d.0)),
                     quarantine: suite.quarantined(&case.name).cloned(),
                     order: out.len(),
+                    transcripts: None,
                 });
             }
         }
@@ -155,7 +160,9 @@ pub struct CaseReport {
     pub wall: Duration,
     pub rig_time: Duration,
     pub steps_run: u64,
-    pub transcript: Vec<TranscriptLine>,
+    /// What was said and done: all of it, or of a long case the beginning
+    /// and the end, and the file that has the rest.
+    pub transcript: Transcript,
     /// What was seen and done, at rig times: the timeline, and through
     /// [`Trace::lines`] the normalised trace snapshots compare.
     pub trace: Trace,
@@ -187,10 +194,7 @@ impl Attempt {
             seed: r.seed,
             started: r.started,
             wall: r.wall,
-            transcript: (r.transcript.iter())
-                .map(TranscriptLine::render)
-                .collect::<Vec<_>>()
-                .join("\n"),
+            transcript: r.transcript.rendered().collect::<Vec<_>>().join("\n"),
         }
     }
 }
@@ -237,6 +241,8 @@ struct CaseRun<'s, 'r, R: Rig> {
     /// Rig time at which that window opened: the last action, or the end
     /// of the boot self-test for a case's first expectations.
     window_at: Duration,
+    /// The last action, as the transcript says it, and when.
+    last_action: Option<(String, Duration)>,
     /// Index into `steps` of the step whose failure decided the outcome.
     failed_step: Option<usize>,
     steps: Vec<StepMark>,
@@ -274,13 +280,18 @@ pub async fn run_case<R: Rig>(
         return report;
     }
     let compartments = desc.compartments.iter().map(|(n, _)| n.clone()).collect();
+    let spill = (p.transcripts.clone()).map(|dir| crate::transcript::SpillTo {
+        dir,
+        stem: crate::transcript::stem(p.order, &p.suite, &p.case.name),
+    });
     let mut run = CaseRun {
-        s: Session::new(rig, compartments),
+        s: Session::new(rig, compartments, spill),
         desc,
         vars: HashMap::new(),
         parcels: HashMap::new(),
         cursor: 0,
         window_at: Duration::ZERO,
+        last_action: None,
         failed_step: None,
         steps: Vec::new(),
         actions: Vec::new(),
@@ -302,15 +313,14 @@ pub async fn run_case<R: Rig>(
         },
     };
     report.outcome = outcome;
-    report.proto = run.s.obs.iter().find_map(|o| match &o.kind {
-        ObsKind::Hello { proto, .. } => Some(*proto),
-        _ => None,
-    });
+    report.proto = run.s.proto;
     report.rig_time = run.s.now();
     report.steps_run = run.steps_run;
-    report.transcript = std::mem::take(&mut run.s.transcript);
+    report.transcript = std::mem::replace(&mut run.s.transcript, Live::new(None)).finish();
+    let (obs, omitted) = std::mem::take(&mut run.s.obs).finish();
     report.trace = Trace {
-        obs: std::mem::take(&mut run.s.obs),
+        obs,
+        omitted,
         steps: run.steps,
         actions: run.actions,
         compartments: std::mem::take(&mut run.s.compartments),
@@ -528,9 +538,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         } = failed;
         self.failed_step = Some(mark);
         let quote = |s: &Session<'_, R>| {
-            let start = s.transcript.len().saturating_sub(QUOTED_LINES);
-            s.transcript[start..]
-                .iter()
+            (s.transcript.recent(QUOTED_LINES))
                 .map(TranscriptLine::render)
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -559,7 +567,9 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         let deadline = self.s.now() + READY_TIMEOUT;
         let mut build = None;
         loop {
-            for (i, o) in self.s.obs.iter().enumerate() {
+            // The banner's build, and where the self-test ended after it.
+            let mut done = None;
+            for (i, o) in self.s.obs.since(0) {
                 match &o.kind {
                     ObsKind::Hello { build: b, .. } => build = Some(b.clone()),
                     ObsKind::Event {
@@ -570,22 +580,26 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                             },
                         ..
                     } if build.is_some() => {
-                        let b = build.unwrap_or_default();
-                        if b != flash.build_id {
-                            return Err(StepError::Rig(RigError::Flash(format!(
-                                "controller announced build `{b}` but `{}` was flashed",
-                                flash.build_id
-                            ))));
-                        }
-                        // The first window opens with the end of the
-                        // self-test: what the idle controller says next
-                        // (its display, its LED) is the case's to expect.
-                        self.cursor = i + 1;
-                        self.window_at = o.at;
-                        return Ok(());
+                        done = Some((i, o.at));
+                        break;
                     }
                     _ => {}
                 }
+            }
+            if let (Some((i, at)), Some(b)) = (done, &build) {
+                if *b != flash.build_id {
+                    return Err(StepError::Rig(RigError::Flash(format!(
+                        "controller announced build `{b}` but `{}` was flashed",
+                        flash.build_id
+                    ))));
+                }
+                // The first window opens with the end of the self-test:
+                // what the idle controller says next (its display, its
+                // LED) is the case's to expect.
+                self.cursor = i + 1;
+                self.window_at = at;
+                self.s.obs.open_window(self.cursor);
+                return Ok(());
             }
             if self.s.now() >= deadline {
                 let what = if build.is_some() {
@@ -666,6 +680,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     fn mark(&mut self, text: String) {
         self.cursor = self.s.obs.len();
         self.window_at = self.s.now();
+        self.s.obs.open_window(self.cursor);
+        self.last_action = Some((text.clone(), self.window_at));
         self.s.note(Dir::Act, text);
     }
 
@@ -814,7 +830,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                         backoffice::service(key, station, backoffice::COLLECT, 0, w)
                     }
                 };
-                self.vars.insert(bind.clone(), code);
+                self.bind(bind.clone(), code);
                 Ok(())
             }
             Step::Expect(e) => self.expect(e).await,
@@ -851,8 +867,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         );
         // The courier's code is a code too: scrubbed like a bound one (as
         // `$courier.M1`, a name no suite can bind or type).
-        self.vars
-            .insert(format!("courier.{compartment}"), code.to_string());
+        self.bind(format!("courier.{compartment}"), code.to_string());
         let fail =
             |what: &str| StepError::Failed(format!("courier drop-off into {compartment}: {what}"));
         self.type_keys(&format!("{code}#"), crate::suite::DEFAULT_KEY_INTERVAL)
@@ -896,8 +911,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         .await?;
         let deadline = self.s.now() + within;
         loop {
-            let found = self.s.obs[self.cursor..]
-                .iter()
+            let found = (self.s.obs.since(self.cursor))
+                .map(|(_, o)| o)
                 .find_map(|o| match &o.kind {
                     ObsKind::Event {
                         event: Event::Dropoff { c: n, parcel },
@@ -909,7 +924,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
                 let code =
                     backoffice::pickup(&self.desc.key, self.desc.station, c as u8, parcel, w);
-                self.vars.insert(bind.to_owned(), code);
+                self.bind(bind.to_owned(), code);
                 self.parcels.insert(c, parcel);
                 return Ok(());
             }
@@ -923,7 +938,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     fn note_parcels(&mut self) {
-        for o in &self.s.obs[self.cursor..] {
+        for (_, o) in self.s.obs.since(self.cursor) {
             if let ObsKind::Event {
                 event: Event::Dropoff { c, parcel },
                 ..
@@ -940,11 +955,26 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     fn backoffice_count(&self, kind: locker_proto::UplinkKind) -> u32 {
-        self.s
-            .obs
-            .iter()
-            .filter(|o| matches!(&o.kind, ObsKind::Measured(Measurement::Backoffice { kind: k, duplicate: false, .. }) if *k == kind))
-            .count() as u32
+        self.s.backoffice_count(kind)
+    }
+
+    /// Bind `$name` to a code: from now on it is scrubbed wherever the
+    /// case's text goes.
+    fn bind(&mut self, name: String, code: String) {
+        self.s.transcript.bind(&code, &name);
+        self.vars.insert(name, code);
+    }
+
+    /// An expectation that found nothing, in a window that lost some of its
+    /// observations, cannot say they were not there.
+    fn window_whole(&self) -> StepResult {
+        match self.s.obs.lost_since(self.cursor) {
+            0 => Ok(()),
+            lost => Err(StepError::Input(format!(
+                "the window since {} saw more observations than the {WINDOW_CAP} a window keeps, and the {lost} oldest are gone: an expectation cannot look at them. Put an action before it, or make the wait shorter",
+                fmt_at(self.window_at)
+            ))),
+        }
     }
 
     /// Wait up to `within` for a match after the last action; true if seen.
@@ -963,10 +993,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 }
             } else {
                 let names = &self.s.compartments;
-                if self.s.obs[scanned..]
-                    .iter()
-                    .any(|o| matches(m, compartment, names, o))
-                {
+                if (self.s.obs.since(scanned)).any(|(_, o)| matches(m, compartment, names, o)) {
                     self.note_parcels();
                     return Ok(true);
                 }
@@ -997,6 +1024,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         {
             return Ok(());
         }
+        self.window_whole()?;
         Err(StepError::Failed(self.not_seen(e)))
     }
 
@@ -1044,7 +1072,6 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     fn not_seen(&self, e: &Expectation) -> String {
-        let last_action = self.s.transcript.iter().rev().find(|t| t.dir == Dir::Act);
         let mut msg = format!(
             "expected {e} within {}, not seen",
             crate::units::fmt_duration(e.within)
@@ -1056,20 +1083,18 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             ));
             return msg;
         }
-        match last_action {
-            // Actions are the transcript's only `!` lines (see `mark`).
-            Some(a) => msg.push_str(&format!(
-                " after the last action (`{}` at {})",
-                a.text,
-                fmt_at(a.at)
+        match &self.last_action {
+            Some((text, at)) => msg.push_str(&format!(
+                " after the last action (`{text}` at {})",
+                fmt_at(*at)
             )),
             None => msg.push_str(&format!(
                 " in the case's first window, which opens when the controller finishes its boot self-test (at {})",
                 fmt_at(self.window_at)
             )),
         }
-        let instead: Vec<String> = self.s.obs[self.cursor..]
-            .iter()
+        let instead: Vec<String> = (self.s.obs.since(self.cursor))
+            .map(|(_, o)| o)
             .filter(|o| same_kind(&e.matcher, o))
             .map(|o| format!("{} at {}", obs_text(o), fmt_at(o.at)))
             .collect();
@@ -1086,9 +1111,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         // A match just before the window is the likeliest misunderstanding
         // of where an expectation looks: say so.
         let names = &self.s.compartments;
-        if let Some(o) = self.s.obs[..self.cursor]
-            .iter()
-            .rev()
+        if let Some(o) = (self.s.obs.before(self.cursor))
             .find(|o| matches(&e.matcher, e.compartment.as_deref(), names, o))
         {
             msg.push_str(&format!(
@@ -1104,9 +1127,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         let until = self.s.now() + a.for_;
         self.s.wait_until(until).await?;
         let names = &self.s.compartments;
-        if let Some(o) = self.s.obs[self.cursor..]
-            .iter()
-            .find(|o| matches(&a.matcher, a.compartment.as_deref(), names, o))
+        if let Some((_, o)) = (self.s.obs.since(self.cursor))
+            .find(|(_, o)| matches(&a.matcher, a.compartment.as_deref(), names, o))
         {
             let mut what = a.matcher.to_string();
             if let Some(c) = &a.compartment {
@@ -1119,6 +1141,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 fmt_at(o.at)
             )));
         }
+        self.window_whole()?;
         if let Matcher::Backoffice { kind, count } = &a.matcher
             && self.backoffice_count(*kind) == *count
         {
@@ -1180,7 +1203,7 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         wall: Duration::ZERO,
         rig_time: Duration::ZERO,
         steps_run: 0,
-        transcript: Vec::new(),
+        transcript: Transcript::default(),
         trace: Trace::default(),
         attempts: Vec::new(),
         quarantine: p.quarantine.clone(),

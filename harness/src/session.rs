@@ -2,7 +2,9 @@
 //! observations, the transcript, and the commands the harness sends.
 
 use crate::rig::{Measurement, Rig, RigError, RigOutput};
-use locker_proto::{Command, Event, LineDecoder, Response, ToHarness};
+use crate::trace::ObsLog;
+use crate::transcript::{Live, SpillTo};
+use locker_proto::{Command, Event, LineDecoder, Response, ToHarness, UplinkKind};
 use std::collections::VecDeque;
 use std::fmt::Write;
 use std::time::Duration;
@@ -123,8 +125,14 @@ pub struct Session<'r, R: Rig> {
     decoder: LineDecoder,
     rx_seq: Option<u16>,
     tx_seq: u16,
-    pub transcript: Vec<TranscriptLine>,
-    pub obs: Vec<Obs>,
+    /// What was said and done, in bounded memory (and on disk when long).
+    pub transcript: Live,
+    /// What was seen, numbered, in bounded memory.
+    pub obs: ObsLog,
+    /// The protocol version the controller announced first.
+    pub proto: Option<u16>,
+    /// Back-office records received by kind, duplicates not counted.
+    backoffice: Vec<(UplinkKind, u32)>,
     responses: VecDeque<(u16, Response)>,
     pub compartments: Vec<String>,
     /// Consecutive idle answers without the rig clock moving.
@@ -152,14 +160,16 @@ impl<R: Rig> std::fmt::Debug for Session<'_, R> {
 }
 
 impl<'r, R: Rig> Session<'r, R> {
-    pub fn new(rig: &'r mut R, compartments: Vec<String>) -> Self {
+    pub fn new(rig: &'r mut R, compartments: Vec<String>, spill: Option<SpillTo>) -> Self {
         Self {
             rig,
             decoder: LineDecoder::new(),
             rx_seq: None,
             tx_seq: 0,
-            transcript: Vec::new(),
-            obs: Vec::new(),
+            transcript: Live::new(spill),
+            obs: ObsLog::default(),
+            proto: None,
+            backoffice: Vec::new(),
             responses: VecDeque::new(),
             compartments,
             stalls: 0,
@@ -264,6 +274,17 @@ impl<'r, R: Rig> Session<'r, R> {
                     }
                 };
                 self.note(Dir::Measure, text);
+                if let Measurement::Backoffice {
+                    kind,
+                    duplicate: false,
+                    ..
+                } = m
+                {
+                    match self.backoffice.iter_mut().find(|(k, _)| *k == kind) {
+                        Some((_, n)) => *n += 1,
+                        None => self.backoffice.push((kind, 1)),
+                    }
+                }
                 let at = self.now();
                 self.obs.push(Obs {
                     at,
@@ -288,6 +309,13 @@ impl<'r, R: Rig> Session<'r, R> {
             }
         }
         Ok(())
+    }
+
+    /// Back-office records of `kind` received so far, duplicates not counted.
+    pub fn backoffice_count(&self, kind: UplinkKind) -> u32 {
+        (self.backoffice.iter())
+            .find_map(|(k, n)| (*k == kind).then_some(*n))
+            .unwrap_or(0)
     }
 
     pub fn compartment_name(&self, i: usize) -> String {
@@ -367,7 +395,12 @@ impl<'r, R: Rig> Session<'r, R> {
         }
         self.rx_seq = Some(seq);
         match msg {
-            Received::Obs(kind) => self.obs.push(Obs { at, kind }),
+            Received::Obs(kind) => {
+                if let (None, ObsKind::Hello { proto, .. }) = (self.proto, &kind) {
+                    self.proto = Some(*proto);
+                }
+                self.obs.push(Obs { at, kind });
+            }
             Received::Response(to, response) => self.responses.push_back((to, response)),
         }
     }

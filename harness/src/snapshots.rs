@@ -19,9 +19,7 @@
 //! their failure already says what is wrong.
 
 use crate::runner::{CaseReport, Outcome};
-use crate::session::{Obs, ObsKind};
-use crate::trace::obs_text;
-use locker_proto::Event;
+use crate::trace::{Item, behaviour};
 use std::path::{Path, PathBuf};
 
 /// What `--snapshots` does.
@@ -125,26 +123,17 @@ impl Snapshots {
 /// The case's behaviour in order, without timing: `# power on`, then
 /// observations indented two spaces and steps after `> `.
 pub fn normalised(r: &CaseReport) -> String {
-    let t = &r.trace;
     let mut out = vec!["# power on".to_owned()];
-    let line = |o: &Obs| -> Option<String> {
-        match &o.kind {
-            ObsKind::Hello { proto, .. } => Some(format!("  hello proto {proto}")),
-            ObsKind::Event {
-                event: Event::Temp { .. },
-                ..
-            } => None,
-            _ => Some(format!("  {}", obs_text(o))),
-        }
-    };
-    let mut next = 0;
-    for s in &t.steps {
-        let end = s.obs_before.min(t.obs.len());
-        out.extend(t.obs[next.min(end)..end].iter().filter_map(line));
-        next = next.max(end);
-        out.push(format!("> {}", s.text));
-    }
-    out.extend(t.obs[next.min(t.obs.len())..].iter().filter_map(line));
+    out.extend(r.trace.walk().filter_map(|item| match item {
+        Item::Obs(o) => behaviour(o).map(|b| format!("  {b}")),
+        Item::Step(s) => Some(format!("> {}", s.text)),
+        // Times and temperatures are not behaviour: the count and digest
+        // of the rest are, and two runs that differ there differ here.
+        Item::Omitted(g) => Some(format!(
+            "  ... {} observations not kept (digest {:016x})",
+            g.behaviour, g.digest
+        )),
+    }));
     out.join("\n")
 }
 

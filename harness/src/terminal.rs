@@ -297,8 +297,7 @@ pub fn case_line(r: &CaseReport, lines: usize, tail: usize) -> String {
             for l in message.lines().take(lines) {
                 out.push_str(&format!("\n      {}", printable(l)));
             }
-            let n = r.transcript.len();
-            for t in &r.transcript[n.saturating_sub(tail)..] {
+            for t in r.transcript.last(tail) {
                 out.push_str(&format!("\n      {DIM}{}{DIM:#}", t.render()));
             }
         }

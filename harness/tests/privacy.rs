@@ -169,6 +169,7 @@ fn an_echoed_code_is_in_no_report_page_or_terminal_line_and_fails_the_case() {
             started: SystemTime::UNIX_EPOCH,
             wall: Duration::ZERO,
             state: locker_hil::report::RunState::Complete,
+            page: None,
         },
     );
     let terminal: String = (reports.iter())

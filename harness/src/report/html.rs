@@ -31,6 +31,23 @@ pub struct RunInfo {
     pub wall: Duration,
     /// Whether the run ended, was stopped, or is still going.
     pub state: super::RunState,
+    /// Where the page is written: files beside it are linked relative to it.
+    pub page: Option<std::path::PathBuf>,
+}
+
+/// A link from the page at `page` to `file`: relative when the file is in
+/// the page's folder or below (the folder can be published as it is),
+/// else a `file:` URL.
+fn href(page: Option<&std::path::Path>, file: &std::path::Path) -> String {
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let file = abs(file);
+    let dir = page
+        .map(abs)
+        .and_then(|p| p.parent().map(std::path::Path::to_owned));
+    match dir.as_deref().and_then(|d| file.strip_prefix(d).ok()) {
+        Some(rel) => rel.display().to_string(),
+        None => format!("file://{}", file.display()),
+    }
 }
 
 fn esc(s: &str) -> Cow<'_, str> {
@@ -99,7 +116,7 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
                 rig = esc(&r.rig),
             );
             let mut section = String::new();
-            case_section(&mut section, r);
+            case_section(&mut section, r, info.page.as_deref());
             Part {
                 order: r.order,
                 class: class.to_owned(),
@@ -280,7 +297,7 @@ fn outcome_class(r: &CaseReport) -> (&'static str, &'static str) {
     }
 }
 
-fn case_section(page: &mut String, r: &CaseReport) {
+fn case_section(page: &mut String, r: &CaseReport, at: Option<&std::path::Path>) {
     let (label, class) = outcome_class(r);
     let bad = matches!(r.outcome, Outcome::Failed { .. } | Outcome::Error { .. });
     let _ = write!(
@@ -350,10 +367,19 @@ fn case_section(page: &mut String, r: &CaseReport) {
         let _ = write!(
             page,
             r#"<details class="transcript"><summary>Transcript ({} lines: &lt; console, &gt; commands, ! actions, ~ measurements, # harness notes)</summary><pre class="transcript">"#,
-            r.transcript.len()
+            r.transcript.total()
         );
-        for t in &r.transcript {
-            let _ = writeln!(page, "{}", esc(&t.render()));
+        if let Some(f) = &r.transcript.file {
+            let _ = write!(
+                page,
+                r#"<p class="spill">The whole transcript ({} lines) is in <a href="{}">{}</a>.</p>"#,
+                r.transcript.total(),
+                esc(&href(at, f)),
+                esc(&f.display().to_string())
+            );
+        }
+        for t in r.transcript.rendered() {
+            let _ = writeln!(page, "{}", esc(&t));
         }
         page.push_str("</pre></details>\n");
     }
@@ -1057,6 +1083,7 @@ mod tests {
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(started_s),
             wall: Duration::from_millis(1500),
             state: crate::report::RunState::Complete,
+            page: None,
         }
     }
 

@@ -2,7 +2,6 @@
 //! and never influence the run.
 
 use crate::runner::{CaseReport, Outcome};
-use crate::session::TranscriptLine;
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -220,7 +219,12 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
         crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
     ));
     if !r.transcript.is_empty() {
-        let text: Vec<String> = r.transcript.iter().map(TranscriptLine::render).collect();
+        let mut text: Vec<String> = r.transcript.rendered().collect();
+        // Jenkins' and GitLab's convention for a file that goes with a case.
+        if let Some(f) = &r.transcript.file {
+            let f = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+            text.push(format!("[[ATTACHMENT|{}]]", f.display()));
+        }
         tc.set_system_out(text.join("\n"));
     }
     tc
