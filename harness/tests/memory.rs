@@ -99,33 +99,35 @@ fn an_expectation_over_a_window_that_lost_observations_is_an_error_not_a_verdict
     );
 }
 
+/// `harness run` of `suite` (written to `dir/soak.yaml`) with its reports
+/// in `dir/out/`, to its end; its exit code.
+fn run_soak(dir: &Path, suite: &str) -> Option<i32> {
+    let file = dir.join("soak.yaml");
+    std::fs::write(&file, suite).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .arg("run")
+        .arg(&file)
+        .arg("--junit")
+        .arg(dir.join("out/junit.xml"))
+        .arg("--html")
+        .arg(dir.join("out/index.html"))
+        .output()
+        .unwrap();
+    out.status.code()
+}
+
 #[test]
 fn a_year_long_case_links_its_whole_transcript_from_both_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("year.yaml");
-    std::fs::write(
-        &suite,
-        "name: soak\ncases:\n  - name: a quiet year\n    steps:\n      - wait: 365d\n",
-    )
-    .unwrap();
-    let junit = dir.path().join("out/junit.xml");
-    let html = dir.path().join("out/index.html");
-    let out = common::harness(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let log = dir
-        .path()
-        .join("out/junit.transcripts/0000-soak-a-quiet-year.log");
+    let year = "name: soak\ncases:\n  - name: a quiet year\n    steps:\n      - wait: 365d\n";
+    assert_eq!(run_soak(dir.path(), year), Some(0));
+    let out = dir.path().join("out");
+    let log = out.join("junit.transcripts/0000-soak-a-quiet-year.log");
     let lines = std::fs::read_to_string(&log).unwrap().lines().count();
     // An idle controller reports its doors every hour: 5 a hour, a year.
     assert!(lines > 5 * 24 * 365, "{lines} lines");
-    let xml = std::fs::read_to_string(&junit).unwrap();
+    let xml = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(
         xml.contains(&format!(
             "{} lines not kept in this report",
@@ -134,26 +136,14 @@ fn a_year_long_case_links_its_whole_transcript_from_both_reports() {
         "{xml:.2000}"
     );
     assert!(xml.contains(&format!("[[ATTACHMENT|{}]]", log.display())));
-    let page = std::fs::read_to_string(&html).unwrap();
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(
         page.contains(r#"<a href="junit.transcripts/0000-soak-a-quiet-year.log">"#),
         "the page links the file relative to itself"
     );
     // The next run starts with none of this run's files.
-    std::fs::write(
-        &suite,
-        "name: soak\ncases:\n  - name: a day\n    steps:\n      - wait: 1d\n",
-    )
-    .unwrap();
-    let out = common::harness(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let day = "name: soak\ncases:\n  - name: a day\n    steps:\n      - wait: 1d\n";
+    assert_eq!(run_soak(dir.path(), day), Some(0));
     assert!(
         !log.exists(),
         "a stale transcript is left for the new report"
