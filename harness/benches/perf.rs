@@ -30,10 +30,10 @@
 mod common;
 
 use common::{repo, stats};
-use locker_hil::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, CaseReport, Planned};
-use locker_hil::sim::SimRig;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::sim::SimRig;
+use locker_hil::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
+use locker_hil::run::runner::{self, CaseReport, Planned};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,7 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
-    let suites = locker_hil::cli::load_suites(&files).map_err(|e| e[0].to_string())?;
+    let suites = locker_hil::model::load_suites(&files).map_err(|e| e[0].to_string())?;
     let desc = Arc::new(RigDescription::load(&repo().join("rigs/sim.yaml"))?);
     let plan = runner::plan(&suites, |_, _| true);
     if let [_, flag, jobs, ..] = &args[..]
@@ -245,7 +245,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &soak,
         "name: soak\ndescription: an idle day\ncases:\n  - name: 24 hours idle\n    steps:\n      - wait: 24h\n      - expect: { status: { failed: 0, locked-out: false } }\n",
     )?;
-    let soak_suites = locker_hil::cli::load_suites(&[soak]).map_err(|e| e[0].to_string())?;
+    let soak_suites = locker_hil::model::load_suites(&[soak]).map_err(|e| e[0].to_string())?;
     let mut soak_walls = Vec::new();
     for _ in 0..5 {
         let (r, w) = run(runner::plan(&soak_suites, |_, _| true), 1, &desc);
@@ -347,7 +347,7 @@ fn qemu_figures(
     sim_reports: &[CaseReport],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let desc = RigDescription::load(&repo().join("rigs/qemu.yaml"))?;
-    let locker_hil::rigfile::RigKind::Qemu { qemu, .. } = &desc.kind else {
+    let locker_hil::model::rigfile::RigKind::Qemu { qemu, .. } = &desc.kind else {
         return Err("rigs/qemu.yaml is not a qemu rig".into());
     };
     if std::process::Command::new(&qemu.executable)
@@ -410,14 +410,14 @@ const CHATTER_CHILD: &str = "--chatter-child";
 /// One case on a sim whose console is saturated (about 115200 baud) for a
 /// simulated hour, in this process: lines, wall time, peak memory.
 fn chatter_child(desc: &Arc<RigDescription>) -> Result<(), Box<dyn std::error::Error>> {
-    use locker_hil::faults::{Fault, Faulty};
+    use locker_hil::rigs::faults::{Fault, Faulty};
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("chatter.yaml");
     std::fs::write(
         &file,
         "name: chatter\ncases:\n  - name: an hour\n    steps:\n      - wait: 1h\n",
     )?;
-    let suites = locker_hil::cli::load_suites(&[file]).map_err(|e| e[0].to_string())?;
+    let suites = locker_hil::model::load_suites(&[file]).map_err(|e| e[0].to_string())?;
     let mut plan = runner::plan(&suites, |_, _| true);
     plan[0].transcripts = Some(dir.path().join("junit.transcripts"));
     let t = Instant::now();

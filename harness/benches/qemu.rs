@@ -14,8 +14,8 @@
 mod common;
 
 use common::{repo, stats};
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::run::runner;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
-    let suites = locker_hil::cli::load_suites(&files).map_err(|e| e[0].to_string())?;
+    let suites = locker_hil::model::load_suites(&files).map_err(|e| e[0].to_string())?;
     for (label, file, jobs) in [
         ("sim, 1 rig", "rigs/sim.yaml", 1),
         ("qemu, 1 rig", "rigs/qemu.yaml", 1),

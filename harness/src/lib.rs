@@ -1,35 +1,31 @@
 //! locker-hil: a hardware-in-the-loop test harness for parcel-locker controllers.
 //!
-//! Data flows one way: YAML text ([`suite`], [`rigfile`]) -> checked model
-//! -> [`runner`] on [`rig::Rig`]s -> events -> reporters ([`report`]).
+//! The rooms, in the order data flows through them:
+//!
+//! ```text
+//! model/   YAML text -> raw serde types -> checked suites and rig files
+//!            (suite, rigfile, units, filter; diag: errors into a file)
+//!   |
+//! run/     the plan dealt to a pool of rigs (runner), one case's console
+//!            conversation (session), what it keeps (trace, transcript),
+//!            redaction (privacy) ............. drives every rig through
+//!   |                                                   v
+//!   |      rigs/    the `Rig` seam: sim/ and qemu/ on the shared plant/,
+//!   |               bench/ (console, flasher, fixtures, preflight, lock)
+//!   v
+//! report/  run events -> JUnit (a journal, a writer thread), HTML,
+//!            terminal lines, behaviour snapshots, merged shards
+//!
+//! cli/     the `harness` command: parses arguments, calls the rooms above,
+//!            picks the exit code
+//! ```
+//!
+//! Each room uses only the rooms above it (and `rigs/` only `model/`): a
+//! model knows nothing of rigs, a rig nothing of runs, a run nothing of
+//! reports.
 
-pub mod backoffice;
-pub mod bench;
-pub mod bench_rig;
 pub mod cli;
-pub mod console_port;
-pub mod diag;
-pub mod exit;
-pub mod faults;
-pub mod filter;
-pub mod fixtures;
-pub mod flash;
-pub mod image;
-pub mod input;
-pub mod lock;
-pub mod preflight;
-pub mod privacy;
+pub mod model;
 pub mod report;
-pub mod rig;
-pub mod rigfile;
-pub mod runner;
-pub mod session;
-pub mod shard;
-pub mod sim;
-pub mod snapshots;
-pub mod stop;
-pub mod suite;
-pub mod terminal;
-pub mod trace;
-pub mod transcript;
-pub mod units;
+pub mod rigs;
+pub mod run;

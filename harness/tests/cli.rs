@@ -480,15 +480,16 @@ fn bad_bench_rig_file_is_refused(#[case] tail: &str, #[case] expect: &[&str]) {
 #[test]
 fn a_bench_in_use_is_refused_naming_the_holder() {
     let runtime = tempfile::tempdir().expect("temp dir");
-    let rig = locker_hil::rigfile::RigDescription::load(&repo().join("rigs/bench-example.yaml"))
-        .expect("example rig loads");
-    let locker_hil::rigfile::RigKind::Bench(bench) = &rig.kind else {
+    let rig =
+        locker_hil::model::rigfile::RigDescription::load(&repo().join("rigs/bench-example.yaml"))
+            .expect("example rig loads");
+    let locker_hil::model::rigfile::RigKind::Bench(bench) = &rig.kind else {
         panic!("the example is a bench");
     };
-    let _held = locker_hil::lock::RigLock::acquire_in(
+    let _held = locker_hil::rigs::bench::lock::RigLock::acquire_in(
         &runtime.path().join("locker-hil"),
         "other-bench",
-        &locker_hil::lock::resources(bench),
+        &locker_hil::rigs::bench::lock::resources(bench),
     )
     .expect("free");
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))

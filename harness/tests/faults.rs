@@ -3,10 +3,10 @@
 //! out of the pool, and the run always ends on its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use locker_hil::faults::{Fault, Faulty};
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, CaseReport, Outcome};
-use locker_hil::sim::SimRig;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::faults::{Fault, Faulty};
+use locker_hil::rigs::sim::SimRig;
+use locker_hil::run::runner::{self, CaseReport, Outcome};
 use rstest::rstest;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 fn run(fault: Fault, after: u32, jobs: usize, faulty_workers: &'static [usize]) -> Vec<CaseReport> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let suites = locker_hil::cli::load_suites(&[repo.join("suites/code-entry.yaml")]).unwrap();
+    let suites = locker_hil::model::load_suites(&[repo.join("suites/code-entry.yaml")]).unwrap();
     let plan: Vec<_> = runner::plan(&suites, |_, _| true)
         .into_iter()
         .take(6)

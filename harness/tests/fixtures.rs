@@ -1,13 +1,13 @@
 //! Fixture drivers against emulated instruments: on loopback TCP and on a
 //! pseudo-terminal, well behaved and not (late, garbage, gone).
 
-use locker_hil::bench::{ChamberLimits, PortRef, SupplyLimits};
-use locker_hil::fixtures::board::FixtureBoard;
-use locker_hil::fixtures::emulated::{Behaviour, Emulated, Kind};
-use locker_hil::fixtures::link::{LineLink, open};
-use locker_hil::fixtures::scpi::{Chamber, Scpi, Settle, Supply};
-use locker_hil::suite::DoorAction;
-use locker_hil::units::{Celsius, Ramp, Volts};
+use locker_hil::model::rigfile::bench::{ChamberLimits, PortRef, SupplyLimits};
+use locker_hil::model::suite::DoorAction;
+use locker_hil::model::units::{Celsius, Ramp, Volts};
+use locker_hil::rigs::bench::fixtures::board::FixtureBoard;
+use locker_hil::rigs::bench::fixtures::emulated::{Behaviour, Emulated, Kind};
+use locker_hil::rigs::bench::fixtures::link::{LineLink, open};
+use locker_hil::rigs::bench::fixtures::scpi::{Chamber, Scpi, Settle, Supply};
 use std::time::Duration;
 
 fn link(e: &Emulated, name: &str, timeout_ms: u64) -> LineLink {
@@ -313,7 +313,7 @@ fn has_line(out: &str, part: &str, verdict: &str, text: &str) -> bool {
 #[cfg(all(unix, feature = "serial"))]
 #[test]
 fn console_port_reopens_after_a_reset_and_keeps_the_banner() {
-    use locker_hil::console_port::{ConsolePort, Read};
+    use locker_hil::rigs::bench::console::{ConsolePort, Read};
     use serialport::SerialPort;
     use std::io::Write;
 

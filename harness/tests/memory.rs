@@ -8,10 +8,10 @@
 mod common;
 
 use common::repo;
-use locker_hil::faults::{Fault, Faulty};
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, CaseReport, Outcome};
-use locker_hil::sim::SimRig;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::faults::{Fault, Faulty};
+use locker_hil::rigs::sim::SimRig;
+use locker_hil::run::runner::{self, CaseReport, Outcome};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ const TAIL: usize = 4_000;
 fn chatter(suite: &str, dir: &Path) -> Vec<CaseReport> {
     let file = dir.join("chatter.yaml");
     std::fs::write(&file, suite).unwrap();
-    let suites = locker_hil::cli::load_suites(&[file]).unwrap();
+    let suites = locker_hil::model::load_suites(&[file]).unwrap();
     let mut plan = runner::plan(&suites, |_, _| true);
     for p in &mut plan {
         p.transcripts = Some(dir.join("junit.transcripts"));

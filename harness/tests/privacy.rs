@@ -11,11 +11,11 @@ mod common;
 
 use common::repo;
 
+use locker_hil::model::rigfile::RigDescription;
 use locker_hil::report::html::RunInfo;
-use locker_hil::rig::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, CaseReport, Outcome};
-use locker_hil::sim::SimRig;
+use locker_hil::rigs::sim::SimRig;
+use locker_hil::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
+use locker_hil::run::runner::{self, CaseReport, Outcome};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -110,7 +110,7 @@ fn run(suite: &str) -> (Vec<CaseReport>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("echo.yaml");
     std::fs::write(&file, suite).unwrap();
-    let suites = locker_hil::cli::load_suites(&[file]).unwrap();
+    let suites = locker_hil::model::load_suites(&[file]).unwrap();
     let plan = runner::plan(&suites, |_, _| true);
     let desc = Arc::new(RigDescription::load(&repo().join("rigs/sim.yaml")).unwrap());
     let codes = Arc::new(Mutex::new(Vec::new()));
@@ -173,8 +173,11 @@ fn an_echoed_code_is_in_no_report_page_or_terminal_line_and_fails_the_case() {
         },
     );
     let terminal: String = (reports.iter())
-        .map(|r| locker_hil::terminal::case_line(r, usize::MAX, usize::MAX))
-        .chain([locker_hil::terminal::summary(&reports, Duration::ZERO)])
+        .map(|r| locker_hil::report::terminal::case_line(r, usize::MAX, usize::MAX))
+        .chain([locker_hil::report::terminal::summary(
+            &reports,
+            Duration::ZERO,
+        )])
         .collect();
     let traces: String = reports.iter().flat_map(|r| r.trace.lines()).collect();
     for (what, text) in [

@@ -13,10 +13,10 @@ mod common;
 
 use common::repo;
 
-use locker_hil::image::image_id;
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, CaseReport, Outcome};
-use locker_hil::sim::QemuRig;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::image::image_id;
+use locker_hil::rigs::qemu::QemuRig;
+use locker_hil::run::runner::{self, CaseReport, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -45,7 +45,7 @@ fn have_qemu() -> bool {
 /// `stable` that was installed before (`.ci/run` adds it).
 fn have_target() -> bool {
     let board = repo().join("firmware/boards/qemu-mps2-an386");
-    match locker_hil::image::check_target(&board) {
+    match locker_hil::rigs::image::check_target(&board) {
         Ok(()) => true,
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("{e}: .ci/run must install it")
@@ -91,7 +91,7 @@ fn run_all(rig: &str, jobs: usize) -> (Vec<CaseReport>, Arc<RigDescription>) {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
-    let suites = locker_hil::cli::load_suites(&files).unwrap_or_else(|e| panic!("{}", e[0]));
+    let suites = locker_hil::model::load_suites(&files).unwrap_or_else(|e| panic!("{}", e[0]));
     let desc = Arc::new(RigDescription::load(&repo().join(rig)).unwrap_or_else(|e| panic!("{e}")));
     let plan = runner::plan(&suites, |_, _| true);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -180,7 +180,7 @@ fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
         .build()
         .unwrap();
     let mut rig = QemuRig::new(desc.clone()).unwrap();
-    let flash = rt.block_on(locker_hil::rig::Rig::flash(&mut rig)).unwrap();
+    let flash = rt.block_on(locker_hil::rigs::Rig::flash(&mut rig)).unwrap();
 
     // A copy whose stamped identity names another build than the code inside.
     let dir = tempfile::tempdir().unwrap();
@@ -194,7 +194,7 @@ fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
     desc.firmware = forged;
 
     let plan_suites =
-        locker_hil::cli::load_suites(&[repo().join("suites/code-entry.yaml")]).unwrap();
+        locker_hil::model::load_suites(&[repo().join("suites/code-entry.yaml")]).unwrap();
     let plan: Vec<_> = runner::plan(&plan_suites, |_, c| {
         c.name == "valid code opens its compartment"
     });
@@ -435,7 +435,7 @@ fn an_emulator_that_dies_mid_case_is_a_rig_error_and_the_run_goes_on() {
         "name: soak\ndescription: two quiet days\ncases:\n  - name: first day\n    steps:\n      - wait: 1d\n  - name: second day\n    steps:\n      - wait: 1d\n",
     )
     .unwrap();
-    let suites = locker_hil::cli::load_suites(&[suite]).unwrap();
+    let suites = locker_hil::model::load_suites(&[suite]).unwrap();
     let plan = runner::plan(&suites, |_, _| true);
     let desc = Arc::new(RigDescription::load(&repo().join("rigs/qemu.yaml")).unwrap());
     let d = desc.clone();

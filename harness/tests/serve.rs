@@ -8,7 +8,7 @@ mod common;
 
 use common::repo;
 
-use locker_hil::runner::{self, Outcome};
+use locker_hil::run::runner::{self, Outcome};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -68,7 +68,7 @@ fn serve(name: &str) -> Served {
 }
 
 fn run_bundled(served: &Served, suite: &str, case: &str) {
-    let suites = locker_hil::cli::load_suites(&[repo().join("suites").join(suite)]).unwrap();
+    let suites = locker_hil::model::load_suites(&[repo().join("suites").join(suite)]).unwrap();
     let plan: Vec<_> = runner::plan(&suites, |_, c| c.name == case);
     assert_eq!(plan.len(), 1, "{case}");
     let reports = common::run_preloaded(&served.rig, plan);
@@ -121,15 +121,17 @@ fn the_served_rig_passes_its_preflight_and_its_chamber_moves_the_air() {
     );
 
     // The harness's own chamber driver, against the served plant's air.
-    let desc = locker_hil::rigfile::RigDescription::load(&served.rig).unwrap();
-    let locker_hil::rigfile::RigKind::Bench(bench) = &desc.kind else {
+    let desc = locker_hil::model::rigfile::RigDescription::load(&served.rig).unwrap();
+    let locker_hil::model::rigfile::RigKind::Bench(bench) = &desc.kind else {
         panic!("not a bench rig");
     };
     let instrument = bench.chamber.as_ref().unwrap();
     assert!(instrument.port.to_string().starts_with(&served.chamber));
-    let (mut chamber, _) =
-        locker_hil::fixtures::scpi::Chamber::open(instrument, std::time::Duration::from_secs(2))
-            .unwrap();
+    let (mut chamber, _) = locker_hil::rigs::bench::fixtures::scpi::Chamber::open(
+        instrument,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
     chamber.set(-20.0, None).unwrap();
     assert_eq!(chamber.read().unwrap(), -20.0);
     let refused = chamber.set(-60.0, None).unwrap_err();

@@ -5,9 +5,9 @@ mod common;
 
 use common::repo;
 
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, Outcome};
-use locker_hil::sim::SimRig;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::sim::SimRig;
+use locker_hil::run::runner::{self, Outcome};
 use rstest::rstest;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ fn slug(s: &str) -> String {
 
 #[rstest]
 fn bundled_suite_passes_on_sim(#[files("../suites/*.yaml")] path: PathBuf) {
-    let suites = locker_hil::cli::load_suites(std::slice::from_ref(&path))
+    let suites = locker_hil::model::load_suites(std::slice::from_ref(&path))
         .unwrap_or_else(|e| panic!("{}", e[0]));
     let rig = RigDescription::load(&repo().join("rigs/sim.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let plan = runner::plan(&suites, |_, _| true);

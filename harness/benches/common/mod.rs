@@ -2,9 +2,9 @@
 //! qemu rig's boot to banner.
 #![allow(dead_code)]
 
-use locker_hil::rig::{FlashReport, Rig, RigOutput};
-use locker_hil::rigfile::RigDescription;
-use locker_hil::sim::QemuRig;
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::qemu::QemuRig;
+use locker_hil::rigs::{FlashReport, Rig, RigOutput};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ pub fn boot_to_banner(
                     _ => {}
                 }
             }
-            Ok::<_, locker_hil::rig::RigError>(())
+            Ok::<_, locker_hil::rigs::RigError>(())
         })?;
         times.push(t.elapsed());
         rig.release();

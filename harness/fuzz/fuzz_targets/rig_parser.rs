@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(e) =
-        locker_hil::rigfile::RigDescription::from_text(Path::new("rigs/fuzz.yaml"), text)
+        locker_hil::model::rigfile::RigDescription::from_text(Path::new("rigs/fuzz.yaml"), text)
     {
         let _ = e.to_string();
     }

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match locker_hil::diag::parse_yaml::<locker_hil::suite::Suite>(Path::new("fuzz.yaml"), text) {
+    match locker_hil::model::diag::parse_yaml::<locker_hil::model::suite::Suite>(Path::new("fuzz.yaml"), text) {
         Ok(suite) => {
             let _ = format!("{suite:?}");
         }

@@ -13,10 +13,10 @@
 //! the links, and the steps. The failing step is a red line through all of
 //! it. It is SVG drawn here; hovering shows each mark's time and value.
 
-use crate::rig::FixtureAction;
-use crate::runner::{CaseReport, Outcome};
-use crate::session::{Obs, ObsKind, fmt_at};
-use crate::suite::{DoorAction, PowerAction};
+use crate::model::suite::{DoorAction, PowerAction};
+use crate::rigs::FixtureAction;
+use crate::run::runner::{CaseReport, Outcome};
+use crate::run::session::{Obs, ObsKind, fmt_at};
 use locker_proto::{BoltState, DoorState, Event, LedColour, Link, LockState};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -111,7 +111,7 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
                 href = anchor(r),
                 suite = esc(&r.suite),
                 name = esc(&r.name),
-                rig_time = crate::units::fmt_elapsed(r.rig_time),
+                rig_time = crate::model::units::fmt_elapsed(r.rig_time),
                 wall = r.wall.as_secs_f64() * 1e3,
                 rig = esc(&r.rig),
             );
@@ -309,7 +309,7 @@ fn case_section(page: &mut String, r: &CaseReport, at: Option<&std::path::Path>)
         open = if bad || r.is_flaky() { " open" } else { "" },
         suite = esc(&r.suite),
         name = esc(&r.name),
-        rig_time = crate::units::fmt_elapsed(r.rig_time),
+        rig_time = crate::model::units::fmt_elapsed(r.rig_time),
         wall = r.wall.as_secs_f64() * 1e3,
         rig = esc(&r.rig),
         seed = r.seed,
@@ -614,7 +614,7 @@ fn lanes(r: &CaseReport, end: Duration) -> Lanes {
             FixtureAction::Link { primary, secondary } => {
                 for (link, state) in [("primary", primary), ("secondary", secondary)] {
                     if let Some(s) = state {
-                        let cut = *s == crate::suite::UpDown::Down;
+                        let cut = *s == crate::model::suite::UpDown::Down;
                         band(&mut bands, format!("6 {link} line"))
                             .set(at, cut.then(|| ("cut".into(), "down")));
                     }
@@ -1066,14 +1066,14 @@ mod tests {
     }
 
     fn reports(orders: &[usize]) -> Vec<CaseReport> {
-        let suites = crate::cli::load_suites(&[
+        let suites = crate::model::load_suites(&[
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/jams.yaml")
         ])
         .unwrap_or_else(|e| panic!("{}", e[0]));
-        let plan = crate::runner::plan(&suites, |_, _| true);
+        let plan = crate::run::runner::plan(&suites, |_, _| true);
         orders
             .iter()
-            .map(|&o| crate::runner::not_run(o, &plan[o], "sim", Outcome::Passed))
+            .map(|&o| crate::run::runner::not_run(o, &plan[o], "sim", Outcome::Passed))
             .collect()
     }
 

@@ -33,8 +33,12 @@ pub fn merge(files: &[PathBuf]) -> Result<Report, String> {
     let mut total = Duration::ZERO;
     let mut timestamp = None;
     for file in files {
-        let xml = crate::input::read_string(file, crate::input::REPORT_LIMIT, "JUnit reports")
-            .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+        let xml = crate::model::input::read_string(
+            file,
+            crate::model::input::REPORT_LIMIT,
+            "JUnit reports",
+        )
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
         let report = Report::deserialize_from_str(&xml)
             .map_err(|e| format!("{}: not a JUnit report: {e}", file.display()))?;
         total += report.time.unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Reporters: JUnit for CI, a summary for people. They read finished cases
 //! and never influence the run.
 
-use crate::runner::{CaseReport, Outcome};
+use crate::run::runner::{CaseReport, Outcome};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -12,6 +12,8 @@ use std::time::Duration;
 pub mod html;
 pub mod merge;
 pub mod outputs;
+pub mod snapshots;
+pub mod terminal;
 pub mod writer;
 
 /// Where the run was when a report was written. Only a finished run's
@@ -117,7 +119,7 @@ pub fn junit_in(reports: &[CaseReport], rig_time_redacted: bool, state: &RunStat
 }
 
 /// `description` and `tags` (comma-separated) as JUnit properties, when said.
-fn about_properties(about: &crate::runner::About, mut add: impl FnMut(Property)) {
+fn about_properties(about: &crate::run::runner::About, mut add: impl FnMut(Property)) {
     if !about.description.trim().is_empty() {
         add(Property::new("description", about.description.trim()));
     }
@@ -216,7 +218,7 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
     }
     tc.add_property(Property::new(
         "rig.time",
-        crate::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
+        crate::model::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
     ));
     if !r.transcript.is_empty() {
         let mut text: Vec<String> = r.transcript.rendered().collect();

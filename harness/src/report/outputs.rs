@@ -32,7 +32,7 @@ pub fn replaceable(path: &Path) -> Result<(), String> {
         Ok(m) => Err(format!(
             "{} is {}; reports are written only to regular files, never through or over anything else",
             path.display(),
-            crate::input::kind(m.file_type())
+            crate::model::input::kind(m.file_type())
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("{}: {e}", path.display())),

@@ -19,7 +19,7 @@
 //! durable; the journal is then removed.
 
 use super::RunState;
-use crate::runner::CaseReport;
+use crate::run::runner::CaseReport;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub fn journal_path(junit: &Path) -> PathBuf {
 /// A case serialised for the journal and the report thread.
 struct Piece {
     index: usize,
-    outcome: crate::runner::Outcome,
+    outcome: crate::run::runner::Outcome,
     xml: String,
 }
 
@@ -229,8 +229,12 @@ fn testsuites_body(xml: &str) -> Option<&str> {
 /// says the run did not finish. Returns how many cases it holds.
 pub fn recover(junit: &Path) -> Result<usize, String> {
     let journal = journal_path(junit);
-    let text = crate::input::read_string(&journal, crate::input::REPORT_LIMIT * 4, "journals")
-        .map_err(|e| format!("{}: cannot read: {e}", journal.display()))?;
+    let text = crate::model::input::read_string(
+        &journal,
+        crate::model::input::REPORT_LIMIT * 4,
+        "journals",
+    )
+    .map_err(|e| format!("{}: cannot read: {e}", journal.display()))?;
     const END: &str = "</testsuite>\n";
     let whole = text.rfind(END).map_or("", |at| &text[..at + END.len()]);
     // Counts from the pieces themselves: parse what the journal holds.
@@ -264,14 +268,14 @@ pub fn recover(junit: &Path) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{Outcome, not_run};
+    use crate::run::runner::{Outcome, not_run};
 
-    fn planned(name: &str) -> crate::runner::Planned {
-        let suites = crate::cli::load_suites(&[
+    fn planned(name: &str) -> crate::run::runner::Planned {
+        let suites = crate::model::load_suites(&[
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/code-entry.yaml")
         ])
         .unwrap_or_else(|e| panic!("{}", e[0]));
-        let mut p = crate::runner::plan(&suites, |_, _| true).remove(0);
+        let mut p = crate::run::runner::plan(&suites, |_, _| true).remove(0);
         p.case.name = name.into();
         p
     }

@@ -3,9 +3,9 @@
 //! (nothing to flash).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use locker_hil::bench_rig::BenchRig;
-use locker_hil::rigfile::RigDescription;
-use locker_hil::runner::{self, CaseReport, Planned};
+use locker_hil::model::rigfile::RigDescription;
+use locker_hil::rigs::bench::BenchRig;
+use locker_hil::run::runner::{self, CaseReport, Planned};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -47,7 +47,12 @@ pub fn run_preloaded(rig: &Path, plan: Vec<Planned>) -> Vec<CaseReport> {
         plan,
         1,
         desc,
-        move |_| BenchRig::with_flasher((*d).clone(), Box::new(locker_hil::flash::Preloaded)),
+        move |_| {
+            BenchRig::with_flasher(
+                (*d).clone(),
+                Box::new(locker_hil::rigs::bench::flash::Preloaded),
+            )
+        },
         |_| {},
     ))
 }

@@ -1,0 +1,14 @@
+//! The input model: suite and rig files from text to a checked model
+//! (YAML text -> raw serde types -> checked types), the units and filters
+//! they are written in, and the errors that point into them. Nothing here
+//! runs anything.
+
+pub mod diag;
+pub mod filter;
+pub mod input;
+mod load;
+pub mod rigfile;
+pub mod suite;
+pub mod units;
+
+pub use load::{Suites, check_against_rig, load_suites};

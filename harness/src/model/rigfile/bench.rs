@@ -1,0 +1,417 @@
+//! Real benches: what a rig file says about a controller on a desk, its
+//! debug probe, its console port and its instruments.
+//!
+//! ```yaml
+//! controller:
+//!   firmware: ../firmware/boards/nucleo-f446re
+//!   flash: { probe: "0483:374b:066DFF535155878281123456", chip: STM32F446RETx }
+//!   console: { port: /dev/serial/by-id/usb-STMicroelectronics_STLINK-V2-1-if02, baud: 115200 }
+//! fixtures:
+//!   chamber: { driver: scpi, port: "tcp://chamber-3.lab:5025", limits: { min: -40C, max: 85C, ramp: 5C/min } }
+//!   supply:  { driver: scpi, port: /dev/ttyUSB1, baud: 9600, limits: { max: 15V } }
+//!   board:   { driver: fixture-board, port: /dev/ttyACM1 }
+//! ```
+//!
+//! Raw serde types are checked into [`BenchSettings`]; what can be checked
+//! without the hardware is checked when the file is loaded (the probe
+//! selector's form, the chip against probe-rs's registry, limits that make
+//! sense), so `harness check` catches a typo before anyone walks to the lab.
+
+use crate::model::units::{Celsius, Ramp, Volts};
+use serde::Deserialize;
+
+/// Where an instrument or console is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortRef {
+    /// A serial device by path.
+    Serial { path: String, baud: u32 },
+    /// A USB serial adapter by its serial number (stable across re-plugging).
+    UsbSerial { serial_number: String, baud: u32 },
+    /// `tcp://host:port`, as LAN instruments (SCPI raw socket, port 5025) speak.
+    Tcp { addr: String },
+}
+
+impl std::fmt::Display for PortRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Serial { path, baud } => write!(f, "{path} at {baud} baud"),
+            Self::UsbSerial {
+                serial_number,
+                baud,
+            } => write!(f, "USB serial number {serial_number} at {baud} baud"),
+            Self::Tcp { addr } => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+/// The debug probe and the chip behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// `VID:PID` or `VID:PID:SERIAL`, as probe-rs selects probes.
+    pub selector: String,
+    /// A probe-rs target name, such as `STM32F446RETx`.
+    pub chip: String,
+}
+
+/// Safe range of the thermal chamber, enforced by the harness.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChamberLimits {
+    pub min: Celsius,
+    pub max: Celsius,
+    /// Fastest ramp the chamber (and the device in it) may be driven at, °C/s.
+    pub ramp: Option<Ramp>,
+}
+
+/// Safe range of the bench supply, enforced by the harness.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupplyLimits {
+    pub max: Volts,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instrument<L> {
+    pub port: PortRef,
+    pub limits: L,
+}
+
+/// A checked real bench.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSettings {
+    pub probe: ProbeSettings,
+    pub console: PortRef,
+    pub chamber: Option<Instrument<ChamberLimits>>,
+    pub supply: Option<Instrument<SupplyLimits>>,
+    /// Keypad injector, door actuator, package sensor and link relays.
+    pub board: Option<PortRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawFlash {
+    probe: String,
+    chip: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawConsole {
+    port: Option<String>,
+    serial_number: Option<String>,
+    baud: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawFixtures {
+    chamber: Option<RawChamber>,
+    supply: Option<RawSupply>,
+    board: Option<RawBoard>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum ScpiDriver {
+    Scpi,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum BoardDriver {
+    FixtureBoard,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawChamber {
+    #[allow(dead_code)]
+    driver: ScpiDriver,
+    port: String,
+    baud: Option<u32>,
+    limits: RawChamberLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawChamberLimits {
+    min: Celsius,
+    max: Celsius,
+    ramp: Option<Ramp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSupply {
+    #[allow(dead_code)]
+    driver: ScpiDriver,
+    port: String,
+    baud: Option<u32>,
+    limits: RawSupplyLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSupplyLimits {
+    max: Volts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBoard {
+    #[allow(dead_code)]
+    driver: BoardDriver,
+    port: String,
+    baud: Option<u32>,
+}
+
+/// A check that failed: the key (for the line it is on) and the message.
+pub(crate) type Problem = (String, String);
+
+/// `text` as a port; a serial port without a `baud` gets `default_baud`.
+fn port(key: &str, text: &str, baud: Option<u32>, default_baud: u32) -> Result<PortRef, Problem> {
+    if let Some(addr) = text.strip_prefix("tcp://") {
+        let ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok || baud.is_some() {
+            return Err((
+                format!("{key}.port"),
+                format!(
+                    "{key}.port: expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
+                ),
+            ));
+        }
+        return Ok(PortRef::Tcp {
+            addr: addr.to_owned(),
+        });
+    }
+    if text.trim().is_empty() {
+        return Err((
+            format!("{key}.port"),
+            format!("{key}.port: empty; expected a serial device path or `tcp://HOST:PORT`"),
+        ));
+    }
+    Ok(PortRef::Serial {
+        path: text.to_owned(),
+        baud: baud.unwrap_or(default_baud),
+    })
+}
+
+fn check_baud(key: &str, baud: u32) -> Result<u32, Problem> {
+    if (300..=4_000_000).contains(&baud) {
+        Ok(baud)
+    } else {
+        Err((
+            format!("{key}.baud"),
+            format!("{key}.baud: expected 300 to 4000000, found {baud}"),
+        ))
+    }
+}
+
+/// Is `selector` of the form probe-rs accepts (`VID:PID[:SERIAL]`, hex ids)?
+pub fn check_selector(selector: &str) -> Result<(), String> {
+    #[cfg(feature = "probe")]
+    {
+        selector
+            .parse::<probe_rs::probe::DebugProbeSelector>()
+            .map(|_| ())
+            .map_err(|e| format!("`{selector}` is not a probe selector ({e}); expected VID:PID or VID:PID:SERIAL, as `probe-rs list` prints"))
+    }
+    #[cfg(not(feature = "probe"))]
+    {
+        let mut parts = selector.splitn(3, ':');
+        let hex = |p: Option<&str>| p.is_some_and(|p| u16::from_str_radix(p, 16).is_ok());
+        if hex(parts.next()) && hex(parts.next()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{selector}` is not a probe selector; expected VID:PID or VID:PID:SERIAL"
+            ))
+        }
+    }
+}
+
+/// Is `chip` a target probe-rs knows? Suggests close names when it is not.
+pub fn check_chip(chip: &str) -> Result<(), String> {
+    #[cfg(feature = "probe")]
+    {
+        let registry = probe_rs::config::Registry::from_builtin_families();
+        if registry.get_target_by_name(chip).is_ok() {
+            return Ok(());
+        }
+        let wanted = chip.to_ascii_lowercase();
+        let prefix: String = wanted.chars().take(9).collect();
+        let mut close: Vec<String> = registry
+            .families()
+            .iter()
+            .flat_map(|f| f.variants.iter().map(|v| v.name.clone()))
+            .filter(|n| n.to_ascii_lowercase().starts_with(&prefix))
+            .collect();
+        close.sort();
+        close.truncate(6);
+        Err(if close.is_empty() {
+            format!("probe-rs knows no chip `{chip}`; `probe-rs chip list` shows the names")
+        } else {
+            format!(
+                "probe-rs knows no chip `{chip}`; close names: {}",
+                close.join(", ")
+            )
+        })
+    }
+    #[cfg(not(feature = "probe"))]
+    {
+        let _ = chip;
+        Ok(())
+    }
+}
+
+/// Check the bench sections of a rig file.
+pub(crate) fn check(
+    flash: Option<RawFlash>,
+    console: Option<RawConsole>,
+    fixtures: Option<RawFixtures>,
+) -> Result<BenchSettings, Problem> {
+    let Some(flash) = flash else {
+        return Err((
+            "controller".into(),
+            "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`"
+                .into(),
+        ));
+    };
+    check_selector(&flash.probe).map_err(|m| {
+        (
+            "controller.flash.probe".into(),
+            format!("controller.flash.probe: {m}"),
+        )
+    })?;
+    check_chip(&flash.chip).map_err(|m| {
+        (
+            "controller.flash.chip".into(),
+            format!("controller.flash.chip: {m}"),
+        )
+    })?;
+    let Some(console) = console else {
+        return Err((
+            "controller".into(),
+            "controller.console: a bench rig needs `console: { port: PATH, baud: N }` (or `serial-number:` instead of `port:`)".into(),
+        ));
+    };
+    let baud = check_baud("controller.console", console.baud)?;
+    let console = match (console.port, console.serial_number) {
+        (Some(path), None) if !path.starts_with("tcp://") => PortRef::Serial { path, baud },
+        (None, Some(serial_number)) => PortRef::UsbSerial {
+            serial_number,
+            baud,
+        },
+        _ => {
+            return Err((
+                "controller.console".into(),
+                "controller.console: expected exactly one of `port` (a serial device path) and `serial-number` (of a USB serial adapter)".into(),
+            ));
+        }
+    };
+    let fixtures = fixtures.unwrap_or(RawFixtures {
+        chamber: None,
+        supply: None,
+        board: None,
+    });
+    let chamber = match fixtures.chamber {
+        None => None,
+        Some(c) => {
+            if let Some(b) = c.baud {
+                check_baud("fixtures.chamber", b)?;
+            }
+            let limits = ChamberLimits {
+                min: c.limits.min,
+                max: c.limits.max,
+                ramp: c.limits.ramp,
+            };
+            if limits.min.0 >= limits.max.0 {
+                return Err((
+                    "fixtures.chamber.limits".into(),
+                    format!(
+                        "fixtures.chamber.limits: `min` ({}C) must be below `max` ({}C)",
+                        limits.min.0, limits.max.0
+                    ),
+                ));
+            }
+            Some(Instrument {
+                port: port("fixtures.chamber", &c.port, c.baud, 9600)?,
+                limits,
+            })
+        }
+    };
+    let supply = match fixtures.supply {
+        None => None,
+        Some(s) => {
+            if let Some(b) = s.baud {
+                check_baud("fixtures.supply", b)?;
+            }
+            if s.limits.max.0 <= 0.0 {
+                return Err((
+                    "fixtures.supply.limits.max".into(),
+                    "fixtures.supply.limits.max: expected a voltage above 0V".into(),
+                ));
+            }
+            Some(Instrument {
+                port: port("fixtures.supply", &s.port, s.baud, 9600)?,
+                limits: SupplyLimits { max: s.limits.max },
+            })
+        }
+    };
+    let board = match fixtures.board {
+        None => None,
+        Some(b) => {
+            if let Some(baud) = b.baud {
+                check_baud("fixtures.board", baud)?;
+            }
+            Some(port("fixtures.board", &b.port, b.baud, 115_200)?)
+        }
+    };
+    Ok(BenchSettings {
+        probe: ProbeSettings {
+            selector: flash.probe,
+            chip: flash.chip,
+        },
+        console,
+        chamber,
+        supply,
+        board,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_and_chips_are_checked_before_the_lab() {
+        assert!(check_selector("0483:374b").is_ok());
+        assert!(check_selector("0483:374b:066DFF535155878281123456").is_ok());
+        assert!(check_selector("stlink").is_err());
+        #[cfg(feature = "probe")]
+        {
+            assert!(check_chip("STM32F446RETx").is_ok());
+            let e = check_chip("STM32F446RTx").unwrap_err();
+            assert!(e.contains("STM32F446"), "{e}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(
+            port("f", "tcp://chamber-3.lab:5025", None, 9600),
+            Ok(PortRef::Tcp {
+                addr: "chamber-3.lab:5025".into()
+            })
+        );
+        assert!(port("f", "tcp://chamber-3.lab", None, 9600).is_err());
+        assert!(port("f", "tcp://h:5025", Some(9600), 9600).is_err());
+        assert_eq!(
+            port("f", "/dev/ttyUSB1", None, 9600),
+            Ok(PortRef::Serial {
+                path: "/dev/ttyUSB1".into(),
+                baud: 9600
+            })
+        );
+    }
+}

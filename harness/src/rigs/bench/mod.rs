@@ -1,0 +1,355 @@
+//! The bench rig: a real controller, its console port, its probe and its
+//! instruments, in wall-clock time.
+//!
+//! Per case: fixtures to rest (doors free, packages out, links up, supply
+//! on), the controller's clock set to true time, the controller reset to
+//! factory state (`FACTORY`); what it prints from its new banner on is the
+//! case's. Every action goes to the instrument that performs it; one that
+//! this bench has no instrument for is a rig error that says so.
+
+pub mod console;
+pub mod fixtures;
+pub mod flash;
+pub mod lock;
+pub mod preflight;
+
+use crate::model::rigfile::bench::BenchSettings;
+use crate::model::rigfile::{RigDescription, RigKind};
+use crate::model::suite::{MemoryAction, PackageAction, PowerAction, UpDown};
+use crate::rigs::bench::console::{ConsolePort, Read};
+use crate::rigs::bench::fixtures::board::FixtureBoard;
+use crate::rigs::bench::fixtures::scpi::{Chamber, Supply};
+use crate::rigs::bench::lock::RigLock;
+use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput, blocking};
+use locker_proto::{Command, Link, MAX_LINE, Response, encode_frame};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long instruments may take to answer.
+const ANSWER: Duration = Duration::from_secs(2);
+/// How long the console may be gone across a reset.
+const REOPEN: Duration = Duration::from_secs(10);
+/// How long a factory reset may take to be acknowledged.
+const FACTORY_ACK: Duration = Duration::from_secs(5);
+/// Sequence numbers of the harness's own preparation commands.
+const SEQ_CLOCK: u16 = 65_000;
+const SEQ_FACTORY: u16 = 65_001;
+
+fn fixture(name: &'static str) -> impl Fn(String) -> RigError {
+    move |message| RigError::Fixture {
+        fixture: name,
+        message,
+    }
+}
+
+/// A real bench.
+pub struct BenchRig {
+    desc: RigDescription,
+    bench: BenchSettings,
+    /// Overrides the probe (a test's, or a bench flashed by other means).
+    flasher: Option<Box<dyn flash::Flasher + Send>>,
+    lock: Option<RigLock>,
+    console: Option<ConsolePort>,
+    chamber: Option<Chamber>,
+    supply: Option<Supply>,
+    board: Option<FixtureBoard>,
+    started: Instant,
+    /// Console bytes read while preparing, from the banner on.
+    pending: Vec<u8>,
+}
+
+impl std::fmt::Debug for BenchRig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchRig")
+            .field("name", &self.desc.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BenchRig {
+    pub fn new(desc: RigDescription) -> Result<Self, RigError> {
+        let RigKind::Bench(bench) = desc.kind.clone() else {
+            return Err(RigError::Unsupported(format!(
+                "run rig `{}` as a bench: it has no `flash`/`console`/`fixtures`",
+                desc.name
+            )));
+        };
+        Ok(Self {
+            desc,
+            bench,
+            flasher: None,
+            lock: None,
+            console: None,
+            chamber: None,
+            supply: None,
+            board: None,
+            started: Instant::now(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// This bench, flashed through `flasher` instead of its probe.
+    pub fn with_flasher(
+        desc: RigDescription,
+        flasher: Box<dyn flash::Flasher + Send>,
+    ) -> Result<Self, RigError> {
+        let mut rig = Self::new(desc)?;
+        rig.flasher = Some(flasher);
+        Ok(rig)
+    }
+
+    fn lock(&mut self) -> Result<(), RigError> {
+        if self.lock.is_none() {
+            self.lock = Some(RigLock::acquire(
+                &self.desc.name,
+                &lock::resources(&self.bench),
+            )?);
+        }
+        Ok(())
+    }
+
+    fn open_parts(&mut self) -> Result<(), RigError> {
+        if self.console.is_none() {
+            self.console = Some(
+                ConsolePort::open(self.bench.console.clone(), REOPEN).map_err(RigError::Console)?,
+            );
+        }
+        if let (None, Some(c)) = (&self.chamber, &self.bench.chamber) {
+            self.chamber = Some(Chamber::open(c, ANSWER).map_err(fixture("chamber"))?.0);
+        }
+        if let (None, Some(s)) = (&self.supply, &self.bench.supply) {
+            self.supply = Some(Supply::open(s, ANSWER).map_err(fixture("supply"))?.0);
+        }
+        if let (None, Some(b)) = (&self.board, &self.bench.board) {
+            self.board = Some(FixtureBoard::open(b, ANSWER).map_err(fixture("board"))?.0);
+        }
+        Ok(())
+    }
+
+    fn console(&mut self) -> Result<&mut ConsolePort, RigError> {
+        self.console
+            .as_mut()
+            .ok_or_else(|| RigError::Console("the console is not open".into()))
+    }
+
+    fn command(&mut self, seq: u16, cmd: &Command) -> Result<(), RigError> {
+        let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
+        encode_frame(seq, cmd, &mut line)
+            .map_err(|_| RigError::Console(format!("cannot encode `{cmd}`")))?;
+        self.console()?
+            .write(line.as_bytes())
+            .map_err(RigError::Console)
+    }
+
+    /// Fixtures at rest, clock set, controller back to factory state; keep
+    /// what it prints after acknowledging the reset (its new banner on).
+    fn reset_controller(&mut self) -> Result<(), RigError> {
+        let compartments = self.desc.compartments.len();
+        if let Some(b) = self.board.as_mut() {
+            let f = fixture("board");
+            for c in 0..compartments {
+                b.door(c, crate::model::suite::DoorAction::Release)
+                    .map_err(&f)?;
+                b.package(c, PackageAction::Out).map_err(&f)?;
+            }
+            b.link(Link::Primary, UpDown::Up).map_err(&f)?;
+            b.link(Link::Secondary, UpDown::Up).map_err(&f)?;
+        }
+        if let Some(s) = self.supply.as_mut() {
+            s.output(true).map_err(fixture("supply"))?;
+        }
+        // A controller still booting (or a line that lost bytes) may miss
+        // the commands: send them again each second until acknowledged.
+        // Both are harmless to repeat; the clock goes before the reset.
+        let deadline = Instant::now() + FACTORY_ACK;
+        let mut text = Vec::new();
+        let mut next_try = Instant::now();
+        loop {
+            if Instant::now() >= next_try {
+                let unix = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.command(SEQ_CLOCK, &Command::ClockSet(unix))?;
+                self.command(SEQ_FACTORY, &Command::FactoryReset)?;
+                next_try = Instant::now() + Duration::from_secs(1);
+            }
+            if let Some(at) = acked(&text) {
+                self.pending = text.split_off(at);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(RigError::Console(format!(
+                    "the controller did not acknowledge FACTORY within {} s",
+                    FACTORY_ACK.as_secs()
+                )));
+            }
+            match self
+                .console()?
+                .read(Duration::from_millis(50))
+                .map_err(RigError::Console)?
+            {
+                Read::Bytes(b) => text.extend_from_slice(&b),
+                Read::Reopened | Read::Idle => {}
+            }
+        }
+    }
+}
+
+/// Where the output after the `FACTORY` acknowledgement starts, once it is there.
+fn acked(text: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        at += line.len();
+        if !line.ends_with(b"\n") {
+            return None;
+        }
+        let l = String::from_utf8_lossy(line);
+        if locker_proto::response_to(l.trim_end(), SEQ_FACTORY) == Some(Response::Ok) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+impl Rig for BenchRig {
+    fn name(&self) -> &str {
+        &self.desc.name
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn wall_clock(&self) -> bool {
+        true
+    }
+
+    fn true_unix_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    async fn flash(&mut self) -> Result<FlashReport, RigError> {
+        self.lock()?;
+        let firmware = self.desc.firmware.clone();
+        let elf = tokio::task::spawn_blocking(move || crate::rigs::image::locate(&firmware))
+            .await
+            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let build = crate::rigs::image::identify(&elf)?.build;
+        let probe = self.bench.probe.clone();
+        let own = &mut self.flasher;
+        blocking(true, || match own {
+            Some(f) => f.flash(&elf, &build, &mut |_| {}),
+            None => flash::for_bench(&probe)?.flash(&elf, &build, &mut |_| {}),
+        })
+    }
+
+    async fn prepare(&mut self, _seed: u64) -> Result<(), RigError> {
+        blocking(true, || {
+            self.lock()?;
+            self.open_parts()?;
+            self.reset_controller()
+        })?;
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        self.console()?.write(bytes).map_err(RigError::Console)
+    }
+
+    async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
+        if !self.pending.is_empty() {
+            return Ok(RigOutput::Console(std::mem::take(&mut self.pending)));
+        }
+        let wait = until
+            .saturating_sub(self.now())
+            .min(Duration::from_millis(50));
+        let read = blocking(true, || {
+            self.console()?.read(wait).map_err(RigError::Console)
+        })?;
+        Ok(match read {
+            Read::Bytes(b) => RigOutput::Console(b),
+            Read::Reopened | Read::Idle => RigOutput::Idle,
+        })
+    }
+
+    async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
+        let missing = |what: &str, fixture: &str| {
+            RigError::Unsupported(format!(
+                "{what}: bench `{}` has no {fixture} fixture",
+                self.desc.name
+            ))
+        };
+        match action {
+            FixtureAction::Key(k) => {
+                let b = self.board.as_mut().ok_or_else(|| missing("press a key", "board"))?;
+                blocking(true, || b.key(*k)).map_err(fixture("board"))
+            }
+            FixtureAction::HelpButton => {
+                let b = self.board.as_mut().ok_or_else(|| missing("press help", "board"))?;
+                blocking(true, || b.help()).map_err(fixture("board"))
+            }
+            FixtureAction::Door {
+                compartment,
+                action,
+            } => {
+                let b = self.board.as_mut().ok_or_else(|| missing("move a door", "board"))?;
+                blocking(true, || b.door(*compartment, *action)).map_err(fixture("board"))
+            }
+            FixtureAction::Package {
+                compartment,
+                action,
+            } => {
+                let b = self.board.as_mut().ok_or_else(|| missing("place a package", "board"))?;
+                blocking(true, || b.package(*compartment, *action)).map_err(fixture("board"))
+            }
+            FixtureAction::Link { primary, secondary } => {
+                let b = self.board.as_mut().ok_or_else(|| missing("switch a link", "board"))?;
+                for (link, state) in [(Link::Primary, primary), (Link::Secondary, secondary)] {
+                    if let Some(s) = state {
+                        blocking(true, || b.link(link, *s)).map_err(fixture("board"))?;
+                    }
+                }
+                Ok(())
+            }
+            FixtureAction::Chamber { set, ramp } => {
+                let c = self.chamber.as_mut().ok_or_else(|| missing("set the temperature", "chamber"))?;
+                blocking(true, || c.set(set.0, ramp.map(|r| r.0 * 60.0))).map_err(fixture("chamber"))
+            }
+            FixtureAction::Power(p) => {
+                let s = self.supply.as_mut().ok_or_else(|| missing("switch power", "supply"))?;
+                let f = fixture("supply");
+                match *p {
+                    PowerAction::Off => blocking(true, || s.output(false)).map_err(f),
+                    PowerAction::On => blocking(true, || s.output(true)).map_err(f),
+                    PowerAction::Volts(v) => blocking(true, || s.set_volts(v)).map_err(f),
+                    PowerAction::Cycle { off_for } => {
+                        blocking(true, || s.output(false)).map_err(&f)?;
+                        tokio::time::sleep(off_for).await;
+                        let s = self.supply.as_mut().ok_or_else(|| missing("switch power", "supply"))?;
+                        blocking(true, || s.output(true)).map_err(f)
+                    }
+                    PowerAction::Brownout { volts, for_ } => {
+                        let before = blocking(true, || s.read()).map_err(&f)?;
+                        blocking(true, || s.set_volts(volts)).map_err(&f)?;
+                        tokio::time::sleep(for_).await;
+                        let s = self.supply.as_mut().ok_or_else(|| missing("switch power", "supply"))?;
+                        blocking(true, || s.set_volts(before)).map_err(f)
+                    }
+                }
+            }
+            FixtureAction::Fault { .. } => Err(RigError::Unsupported(
+                "hold a sensor stuck: that needs a fault-injection fixture this bench does not describe".into(),
+            )),
+            FixtureAction::Memory(MemoryAction::Corrupt) => Err(RigError::Unsupported(
+                "corrupt non-volatile memory: writing flash through the probe mid-run is not built yet".into(),
+            )),
+        }
+    }
+
+    fn release(&mut self) {
+        // Fixtures stay open between cases; the bench lock stays held for the run.
+        self.pending.clear();
+    }
+}

@@ -1,0 +1,153 @@
+//! The rig seam: one controller with its console, its flasher and its fixtures.
+//!
+//! The runner drives every kind of rig through [`Rig`]: it never knows
+//! whether time is virtual (sim) or the wall clock (a bench). A rig owns its
+//! parts exclusively for the length of a run.
+
+pub mod bench;
+pub mod faults;
+pub mod image;
+pub mod plant;
+pub mod qemu;
+pub mod sim;
+
+use crate::model::suite::{
+    DoorAction, MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown,
+};
+use crate::model::units::{Celsius, Ramp};
+use locker_proto::UplinkKind;
+use std::time::Duration;
+
+/// The rig broke (as opposed to the controller misbehaving): a JUnit error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RigError {
+    #[error("flashing failed: {0}")]
+    Flash(String),
+    #[error("console: {0}")]
+    Console(String),
+    #[error("fixture `{fixture}`: {message}")]
+    Fixture {
+        fixture: &'static str,
+        message: String,
+    },
+    #[error("this rig cannot {0}")]
+    Unsupported(String),
+    /// Another run holds the bench.
+    #[error("{0}")]
+    Busy(String),
+    /// The case used up its wall-time budget (not a verdict on the rig's
+    /// health: a rig that stops answering says so itself).
+    #[error(
+        "the case ran longer than its wall-time limit of {}; a longer case sets `timeout:` in its suite or case, or the run `--case-timeout`",
+        crate::model::units::fmt_duration(*.0)
+    )]
+    WallLimit(Duration),
+}
+
+/// Proof of what was put on the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashReport {
+    pub build_id: String,
+    pub image: String,
+    /// The write was skipped because the controller already held this image.
+    pub skipped: bool,
+}
+
+/// One physical influence on the rig, as the fixture drivers receive it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixtureAction {
+    /// Keypad injector: one key (`0`-`9`, `*`, `#`).
+    Key(char),
+    HelpButton,
+    Door {
+        compartment: usize,
+        action: DoorAction,
+    },
+    Package {
+        compartment: usize,
+        action: PackageAction,
+    },
+    Chamber {
+        set: Celsius,
+        ramp: Option<Ramp>,
+    },
+    Power(PowerAction),
+    Link {
+        primary: Option<UpDown>,
+        secondary: Option<UpDown>,
+    },
+    Fault {
+        compartment: usize,
+        sensor: Sensor,
+        stuck: Stuck,
+    },
+    /// Act on the controller's non-volatile memory (through the debug probe on a bench).
+    Memory(MemoryAction),
+}
+
+/// What instruments on the rig measured (not what the controller said).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Measurement {
+    /// How long a solenoid was energised.
+    Pulse { compartment: usize, on: Duration },
+    /// A record arrived at the back office; `duplicate` if it already had it.
+    Backoffice {
+        seq: u32,
+        kind: UplinkKind,
+        compartment: u8,
+        value: u32,
+        duplicate: bool,
+    },
+}
+
+/// What a rig produced while the runner waited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RigOutput {
+    Console(Vec<u8>),
+    Measurement(Measurement),
+    /// Nothing to report yet: the deadline passed, or the rig is handing
+    /// control back before it (the runner asks again).
+    Idle,
+}
+
+/// A rig the runner can drive.
+pub trait Rig: Send {
+    /// Name for reports.
+    fn name(&self) -> &str;
+    /// Rig clock since the case started: virtual on sim, wall on a bench.
+    fn now(&self) -> Duration;
+    /// Whether the rig clock is the wall clock (a bench): then `recv` may
+    /// block in wall time until its deadline.
+    fn wall_clock(&self) -> bool {
+        false
+    }
+    /// True wall-clock unix time in milliseconds as the rig sees it (the
+    /// back office's clock, which minted codes are bound to).
+    fn true_unix_ms(&self) -> u64;
+    /// Put the firmware on the controller and prove it is there.
+    fn flash(&mut self) -> impl Future<Output = Result<FlashReport, RigError>> + Send;
+    /// Bring the rig to a known state (factory memory, fixtures at rest,
+    /// controller freshly powered) for one case.
+    fn prepare(&mut self, seed: u64) -> impl Future<Output = Result<(), RigError>> + Send;
+    /// Write bytes to the controller console.
+    fn send(&mut self, bytes: &[u8]) -> impl Future<Output = Result<(), RigError>> + Send;
+    /// Wait until the rig has something to say or the rig clock reaches `until`.
+    fn recv(&mut self, until: Duration)
+    -> impl Future<Output = Result<RigOutput, RigError>> + Send;
+    /// Apply a fixture action.
+    fn act(&mut self, action: &FixtureAction) -> impl Future<Output = Result<(), RigError>> + Send;
+    /// The case is over: power down what only a case needs (an emulator).
+    fn release(&mut self) {}
+}
+
+/// Run `f`, which may block on I/O, without starving other tasks of a
+/// multi-threaded runtime (a current-thread runtime simply waits).
+pub(crate) fn blocking<T>(blocks: bool, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if blocks && h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

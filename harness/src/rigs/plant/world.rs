@@ -1,0 +1,581 @@
+//! The controller wired to the plant, a virtual clock, and the rig around them.
+
+use super::{self as plant, BOOT_MS, MCU_MIN_VOLTS, Plant, PlantEvent};
+use crate::model::rigfile::{RigDescription, SimSettings};
+use crate::model::suite::{MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
+use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
+use locker_core::board::{Board, Firmware, Identity};
+use locker_core::nv::NV_SIZE;
+use locker_core::{Config, Input, Now, Record};
+use locker_proto::{Key, Link, ResetCause};
+use std::time::Duration;
+
+/// Scheduled events one `recv` handles at most before returning.
+const EVENT_BUDGET: u32 = 20_000;
+
+/// Board name the sim controller announces.
+pub const SIM_BOARD: &str = "sim";
+
+/// The sim board: the plant is what the firmware's pins and UART reach.
+impl Board for Plant {
+    fn door_closed(&self, c: usize) -> bool {
+        Plant::door_closed(self, c)
+    }
+    fn bolt_extended(&self, c: usize) -> bool {
+        Plant::bolt_extended(self, c)
+    }
+    fn package_present(&self, c: usize) -> bool {
+        Plant::package_present(self, c)
+    }
+    fn read_temp_centi(&mut self) -> i32 {
+        self.temp_centi()
+    }
+    fn set_solenoid(&mut self, c: usize, on: bool) {
+        Plant::set_solenoid(self, c, on);
+    }
+    fn set_heater(&mut self, on: bool) {
+        Plant::set_heater(self, on);
+    }
+    fn link_probe(&mut self, link: Link) {
+        Plant::link_probe(self, link);
+    }
+    fn uplink(&mut self, link: Link, record: &Record) {
+        Plant::uplink(self, link, *record);
+    }
+    fn nv_write(&mut self, image: &[u8; NV_SIZE]) {
+        self.nv = *image;
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console_out.extend_from_slice(bytes);
+    }
+    fn set_rtc(&mut self, unix_s: u64) {
+        self.rtc_offset_ms = (unix_s * 1000) as i64 - self.true_unix_ms() as i64;
+    }
+    fn reset_peripherals(&mut self) {
+        self.all_off();
+    }
+}
+
+/// The controller end of the world: what runs the firmware, powered by the plant.
+///
+/// The sim rig runs [`Firmware`] in this process ([`LocalMcu`]); the qemu rig
+/// runs the firmware image in an emulator across the plant link. Either way
+/// the `World` decides when time moves, so both are deterministic.
+pub trait Mcu: Send {
+    fn is_on(&self) -> bool;
+    /// Plant time (ms) at which the firmware's next tick is due, when powered.
+    fn deadline(&self) -> Option<u64>;
+    /// Power reached the MCU: boot from the plant's non-volatile memory.
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError>;
+    /// Power is gone: the MCU stops where it is.
+    fn power_off(&mut self);
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError>;
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError>;
+    /// Nothing reaches the MCU before plant time `horizon`: run its own
+    /// deadlines from now up to it, stopping after the first that acted on
+    /// anything. One tick is always a correct answer (the world asks again).
+    fn run(&mut self, plant: &mut Plant, horizon: u64) -> Result<(), RigError> {
+        let _ = horizon;
+        self.tick(plant)
+    }
+    /// Bytes from the harness on the console UART.
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError>;
+}
+
+/// The firmware compiled into the harness.
+#[derive(Debug)]
+pub struct LocalMcu {
+    cfg: Config,
+    running: Option<(Firmware, u64)>,
+}
+
+impl LocalMcu {
+    pub(crate) fn new(cfg: Config) -> Self {
+        Self { cfg, running: None }
+    }
+}
+
+/// The firmware's view of the time: since its boot, and the plant's RTC.
+pub(crate) fn mcu_now(plant: &Plant, boot_at: u64) -> Now {
+    Now {
+        ms: plant.now - boot_at,
+        rtc: plant.rtc(),
+    }
+}
+
+impl Mcu for LocalMcu {
+    fn is_on(&self) -> bool {
+        self.running.is_some()
+    }
+    fn deadline(&self) -> Option<u64> {
+        self.running
+            .as_ref()
+            .map(|(fw, boot_at)| boot_at + fw.next_deadline())
+    }
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+        let id = Identity {
+            build: locker_core::BUILD_ID,
+            board: SIM_BOARD,
+        };
+        let nv = plant.nv;
+        let fw = Firmware::boot(
+            self.cfg.clone(),
+            id,
+            &nv,
+            mcu_now(plant, plant.now),
+            cause,
+            plant,
+        );
+        self.running = Some((fw, plant.now));
+        Ok(())
+    }
+    fn power_off(&mut self) {
+        self.running = None;
+    }
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+        if let Some((fw, boot_at)) = self.running.as_mut() {
+            fw.handle(mcu_now(plant, *boot_at), input, plant);
+        }
+        Ok(())
+    }
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        if let Some((fw, boot_at)) = self.running.as_mut() {
+            fw.tick(mcu_now(plant, *boot_at), plant);
+        }
+        Ok(())
+    }
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
+        for &b in bytes {
+            let Some((fw, boot_at)) = self.running.as_mut() else {
+                break;
+            };
+            if fw.console_rx(b, mcu_now(plant, *boot_at), plant) {
+                *boot_at = plant.now;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Controller plus plant, advancing together in virtual time.
+pub(crate) struct World<M> {
+    pub(crate) plant: Plant,
+    mcu: M,
+    /// The supply's normal output, restored after cuts and brownouts.
+    nominal_volts: f64,
+    /// Whether the last loss of power was a dip above zero (a brownout).
+    last_dip_was_brownout: bool,
+}
+
+impl<M: Mcu> World<M> {
+    pub(crate) fn new(mcu: M, compartments: usize, s: &SimSettings, seed: u64) -> Self {
+        let plant = Plant::new(s.start_unix, s.ambient.0, s.supply.0, compartments, seed);
+        let mut w = Self {
+            plant,
+            mcu,
+            nominal_volts: s.supply.0,
+            last_dip_was_brownout: false,
+        };
+        if w.plant.volts >= MCU_MIN_VOLTS {
+            w.plant.schedule(
+                BOOT_MS,
+                PlantEvent::Boot {
+                    epoch: 0,
+                    brownout: false,
+                },
+            );
+        }
+        w
+    }
+
+    fn input(&mut self, input: Input) -> Result<(), RigError> {
+        self.mcu.input(&mut self.plant, input)
+    }
+
+    fn set_volts(&mut self, volts: f64) {
+        let was_on = self.plant.volts >= MCU_MIN_VOLTS;
+        self.plant.volts = volts;
+        let on = volts >= MCU_MIN_VOLTS;
+        if was_on && !on {
+            self.mcu.power_off();
+            self.plant.power_epoch += 1;
+            self.plant.all_off();
+        } else if !was_on && on {
+            self.plant.power_epoch += 1;
+            let epoch = self.plant.power_epoch;
+            // A dip that never reached zero is a brownout, as the reset cause says.
+            let brownout = self.last_dip_was_brownout;
+            self.plant
+                .schedule(BOOT_MS, PlantEvent::Boot { epoch, brownout });
+        }
+    }
+
+    /// Bytes from the harness to the controller console.
+    pub(crate) fn console_write(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        self.mcu.console_write(&mut self.plant, bytes)
+    }
+
+    fn has_output(&self) -> bool {
+        !self.plant.console_out.is_empty() || !self.plant.measurements.is_empty()
+    }
+
+    /// Run until something is observable, virtual time reaches `until` (ms),
+    /// or `budget` scheduled events have been handled. The budget keeps one
+    /// call short, so the runner's wall-clock bounds can always fire.
+    pub(crate) fn advance(&mut self, until: u64, mut budget: u32) -> Result<(), RigError> {
+        loop {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                return Ok(());
+            }
+            self.flush_inputs()?;
+            if self.has_output() {
+                return Ok(());
+            }
+            let next = match (self.plant.next_event_time(), self.mcu.deadline()) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or(u64::MAX),
+            };
+            if next > until {
+                self.plant.now = self.plant.now.max(until);
+                return Ok(());
+            }
+            self.plant.now = self.plant.now.max(next);
+            while let Some(ev) = self.plant.pop_due() {
+                self.plant_event(ev)?;
+                self.flush_inputs()?;
+            }
+            if self.mcu.deadline().is_some_and(|d| d <= self.plant.now) {
+                // Plant events at the same instant go first, as above.
+                let horizon = self
+                    .plant
+                    .next_event_time()
+                    .map_or(until, |t| t.saturating_sub(1).min(until))
+                    .max(self.plant.now);
+                self.mcu.run(&mut self.plant, horizon)?;
+            }
+        }
+    }
+
+    fn flush_inputs(&mut self) -> Result<(), RigError> {
+        if std::mem::take(&mut self.plant.sensors_changed) {
+            self.input(Input::Sensors)?;
+        }
+        for input in std::mem::take(&mut self.plant.link_inputs) {
+            self.input(input)?;
+        }
+        Ok(())
+    }
+
+    fn plant_event(&mut self, ev: PlantEvent) -> Result<(), RigError> {
+        match ev {
+            PlantEvent::Boot { epoch, brownout } => {
+                if epoch == self.plant.power_epoch
+                    && self.plant.volts >= MCU_MIN_VOLTS
+                    && !self.mcu.is_on()
+                {
+                    let cause = if brownout {
+                        ResetCause::Brownout
+                    } else {
+                        ResetCause::PowerOn
+                    };
+                    self.mcu.boot(&mut self.plant, cause)?;
+                }
+            }
+            PlantEvent::PowerRestore { epoch, centivolts } => {
+                if epoch == self.plant.power_epoch {
+                    self.set_volts(f64::from(centivolts) / 100.0);
+                }
+            }
+            other => self.plant.mechanics(other),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
+        match action {
+            FixtureAction::Key(ch) => {
+                let key = Key::from_char(*ch).ok_or_else(|| RigError::Fixture {
+                    fixture: "keypad",
+                    message: format!("no key `{ch}`"),
+                })?;
+                self.input(Input::Key(key))?;
+            }
+            FixtureAction::HelpButton => self.input(Input::Help)?,
+            FixtureAction::Door {
+                compartment,
+                action,
+            } => self.plant.door(*compartment, *action),
+            FixtureAction::Package {
+                compartment,
+                action,
+            } => {
+                self.plant
+                    .package(*compartment, *action == PackageAction::In)
+                    .map_err(|message| RigError::Fixture {
+                        fixture: "package",
+                        message,
+                    })?;
+            }
+            FixtureAction::Chamber { set, ramp } => {
+                self.plant
+                    .thermal
+                    .set_chamber(self.plant.now, set.0, ramp.map(|r| r.0))
+            }
+            FixtureAction::Power(p) => self.power(*p),
+            FixtureAction::Link { primary, secondary } => {
+                for (link, state) in [(Link::Primary, primary), (Link::Secondary, secondary)] {
+                    if let Some(s) = state {
+                        self.plant.links[plant::idx(link)] = *s == UpDown::Up;
+                    }
+                }
+            }
+            FixtureAction::Memory(MemoryAction::Corrupt) => {
+                // A few flipped bits in the middle of the image: what a worn
+                // flash cell or a write torn by a power cut leaves behind.
+                let mid = self.plant.nv.len() / 2;
+                for b in &mut self.plant.nv[mid..mid + 4] {
+                    *b ^= 0x5A;
+                }
+            }
+            FixtureAction::Fault {
+                compartment,
+                sensor,
+                stuck,
+            } => {
+                let comp = &mut self.plant.comps[*compartment];
+                let value = match stuck {
+                    Stuck::None => None,
+                    Stuck::Closed | Stuck::Extended | Stuck::Present => Some(true),
+                    Stuck::Open | Stuck::Retracted | Stuck::Absent => Some(false),
+                };
+                match sensor {
+                    Sensor::Door => comp.stuck_door = value,
+                    Sensor::Bolt => comp.stuck_bolt = value,
+                    Sensor::Package => comp.stuck_package = value,
+                }
+                self.plant.sensors_changed = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn power(&mut self, p: PowerAction) {
+        let nominal = if self.plant.volts >= MCU_MIN_VOLTS {
+            self.plant.volts
+        } else {
+            self.nominal_volts
+        };
+        match p {
+            PowerAction::Off => {
+                self.last_dip_was_brownout = false;
+                self.set_volts(0.0);
+            }
+            PowerAction::On => self.set_volts(nominal),
+            PowerAction::Volts(v) => {
+                self.last_dip_was_brownout = v > 0.0;
+                self.set_volts(v);
+            }
+            PowerAction::Cycle { off_for } => {
+                self.last_dip_was_brownout = false;
+                self.set_volts(0.0);
+                self.restore_after(off_for, nominal);
+            }
+            PowerAction::Brownout { volts, for_ } => {
+                self.last_dip_was_brownout = volts > 0.0;
+                self.set_volts(volts);
+                self.restore_after(for_, nominal);
+            }
+        }
+    }
+
+    fn restore_after(&mut self, d: Duration, volts: f64) {
+        let epoch = self.plant.power_epoch;
+        let centivolts = (volts * 100.0).round() as u32;
+        self.plant.schedule(
+            d.as_millis() as u64,
+            PlantEvent::PowerRestore { epoch, centivolts },
+        );
+    }
+}
+
+/// What runs the firmware on a model rig, and how it proves which firmware that is.
+pub trait McuKind: Send + 'static {
+    type Mcu: Mcu;
+    /// Whether driving the MCU blocks on I/O (an emulator across a socket),
+    /// so the rig must step off the async worker while it waits.
+    const BLOCKING: bool = false;
+    /// Build or load the image and prove it is the one the rig file names.
+    fn flash(
+        &mut self,
+        desc: &RigDescription,
+    ) -> impl Future<Output = Result<FlashReport, RigError>> + Send;
+    /// A fresh, unpowered MCU for one case.
+    fn mcu(&mut self, desc: &RigDescription) -> Result<Self::Mcu, RigError>;
+}
+
+/// The firmware's logic linked into this binary.
+#[derive(Debug, Default)]
+pub struct InProcess;
+
+impl McuKind for InProcess {
+    type Mcu = LocalMcu;
+
+    async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
+        // The sim "image" is the firmware core linked into this binary; prove
+        // it is the one the rig file names by comparing package identities.
+        let manifest = desc.firmware.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).map_err(|e| {
+            RigError::Flash(format!(
+                "cannot read firmware manifest {}: {e}",
+                manifest.display()
+            ))
+        })?;
+        let field = |key: &str| crate::rigs::image::toml_field(&text, key);
+        let expected = format!(
+            "{}-{}",
+            field("name").unwrap_or_default(),
+            field("version").unwrap_or_default()
+        );
+        if expected != locker_core::BUILD_ID {
+            return Err(RigError::Flash(format!(
+                "{} describes build `{expected}`, but the linked firmware is `{}`",
+                manifest.display(),
+                locker_core::BUILD_ID
+            )));
+        }
+        Ok(FlashReport {
+            build_id: locker_core::BUILD_ID.to_owned(),
+            image: desc.firmware.display().to_string(),
+            skipped: false,
+        })
+    }
+
+    fn mcu(&mut self, desc: &RigDescription) -> Result<LocalMcu, RigError> {
+        Ok(LocalMcu::new(desc.controller_config()))
+    }
+}
+
+/// A rig whose world is the plant model: a fresh `World` per case, the
+/// firmware run by `K`.
+pub struct ModelRig<K: McuKind> {
+    name: String,
+    desc: RigDescription,
+    settings: SimSettings,
+    kind: K,
+    world: Option<World<K::Mcu>>,
+}
+
+/// The sim rig: firmware logic in this process, plant in virtual time.
+pub type SimRig = ModelRig<InProcess>;
+
+impl<K: McuKind> std::fmt::Debug for ModelRig<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRig")
+            .field("name", &self.desc.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimRig {
+    pub fn new(desc: RigDescription) -> Self {
+        let settings = desc.model_settings().cloned().unwrap_or_default();
+        Self {
+            name: desc.name.clone(),
+            desc,
+            settings,
+            kind: InProcess,
+            world: None,
+        }
+    }
+}
+
+impl<K: McuKind> ModelRig<K> {
+    /// The same rig under another name: one of several made from one rig
+    /// file (`sim-0`, `sim-1`), told apart in progress and reports.
+    pub fn named(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
+    pub(crate) fn with_kind(desc: RigDescription, kind: K) -> Self {
+        let settings = desc.model_settings().cloned().unwrap_or_default();
+        Self {
+            name: desc.name.clone(),
+            desc,
+            settings,
+            kind,
+            world: None,
+        }
+    }
+
+    fn world(&mut self) -> Result<&mut World<K::Mcu>, RigError> {
+        self.world
+            .as_mut()
+            .ok_or_else(|| RigError::Console("rig used before a case prepared it".into()))
+    }
+}
+
+impl<K: McuKind> Rig for ModelRig<K> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.world.as_ref().map_or(0, |w| w.plant.now))
+    }
+
+    fn true_unix_ms(&self) -> u64 {
+        self.world
+            .as_ref()
+            .map_or(self.settings.start_unix * 1000, |w| w.plant.true_unix_ms())
+    }
+
+    async fn flash(&mut self) -> Result<FlashReport, RigError> {
+        self.kind.flash(&self.desc).await
+    }
+
+    async fn prepare(&mut self, seed: u64) -> Result<(), RigError> {
+        // The last case's MCU goes first: never two emulators for one rig.
+        self.world = None;
+        let mcu = self.kind.mcu(&self.desc)?;
+        self.world = Some(World::new(
+            mcu,
+            self.desc.compartments.len(),
+            &self.settings,
+            seed ^ self.settings.seed,
+        ));
+        Ok(())
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        let w = self.world()?;
+        crate::rigs::blocking(K::BLOCKING, || w.console_write(bytes))
+    }
+
+    async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
+        // Virtual time is CPU work: let other tasks and timers in between calls.
+        tokio::task::yield_now().await;
+        let w = self.world()?;
+        crate::rigs::blocking(K::BLOCKING, || {
+            w.advance(until.as_millis() as u64, EVENT_BUDGET)
+        })?;
+        if let Some(m) = w.plant.measurements.pop_front() {
+            return Ok(RigOutput::Measurement(m));
+        }
+        if !w.plant.console_out.is_empty() {
+            return Ok(RigOutput::Console(std::mem::take(&mut w.plant.console_out)));
+        }
+        Ok(RigOutput::Idle)
+    }
+
+    async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
+        let w = self.world()?;
+        crate::rigs::blocking(K::BLOCKING, || w.act(action))
+    }
+
+    fn release(&mut self) {
+        // Power goes with the world: an emulator stops with its case.
+        self.world = None;
+    }
+}

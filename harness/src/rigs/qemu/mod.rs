@@ -1,0 +1,752 @@
+//! The qemu rig: the reference firmware image, built for the `mps2-an386`
+//! board, running in `qemu-system-arm`, wired to the same plant model as the
+//! sim rig through the plant link (`locker_proto::plant`).
+//!
+//! ```text
+//! harness                                   qemu-system-arm (client)
+//!   World ── plant link (UART1, unix socket) ──> board firmware
+//!   Session ─ console (UART0, unix socket) ────>  (the same Firmware)
+//! ```
+//!
+//! Time belongs to the harness: the firmware runs one instant per `STEP`
+//! and never waits on a timer, so a 15-minute lockout costs what its steps
+//! cost and a loaded host cannot make a case flaky. "Flashing" is building
+//! the image (cargo, thumb target) and reading its identity out of the ELF;
+//! every power-on starts a fresh QEMU with that ELF and checks the build id
+//! the board announces before it is booted.
+//!
+//! No QEMU outlives its case: the process is killed when the MCU loses
+//! power, when the case ends, when the rig is dropped (Ctrl-C included), and
+//! by the kernel if the harness itself dies (see `spawn_tied`).
+
+use crate::model::rigfile::{QEMU_MACHINE, QemuSettings, RigDescription};
+use crate::rigs::image::{ImageId, identify, locate};
+use crate::rigs::plant::Plant;
+use crate::rigs::plant::world::{Mcu, McuKind, ModelRig};
+use crate::rigs::{FlashReport, RigError};
+use locker_core::board::Board;
+use locker_core::nv::NV_SIZE;
+use locker_core::{Config, Input, Record};
+use locker_proto::plant::{NV_CHUNK, Stimulus, ToBoard, ToPlant};
+use locker_proto::{LineDecoder, MAX_LINE, ResetCause, encode_frame, parse_frame};
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Wall time QEMU gets to start and connect both sockets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wall time one instant of firmware may take before the rig is declared broken.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Start a process that the kernel kills when the harness dies, on `cpu`
+/// (an index into the CPUs this process may use) when given.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, so every
+/// emulator is forked by one thread that lives as long as the process.
+///
+/// Pinning matters for speed: QEMU's main loop and its CPU thread hand each
+/// received byte to each other, and on one core that hand-off is a context
+/// switch, while across cores it waits for an idle core to wake. Measured
+/// on the 2-core CI machine, an idle simulated day takes 12 s unpinned and
+/// 6 s pinned (`benches/RESULTS.md`).
+fn spawn_tied(cmd: Command, cpu: Option<usize>) -> std::io::Result<Child> {
+    type Job = (Command, Option<usize>, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("qemu-spawner".into())
+            .spawn(move || {
+                for (mut cmd, cpu, reply) in rx {
+                    tie_to_parent(&mut cmd, cpu);
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .ok();
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, rx) = mpsc::channel();
+    tx.lock()
+        .map_err(|_| std::io::Error::other("spawner poisoned"))?
+        .send((cmd, cpu, reply))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn tie_to_parent(cmd: &mut Command, cpu: Option<usize>) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+    // writes at most size_of::<cpu_set_t>() bytes into it.
+    let pinned = cpu.and_then(|i| unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
+            return None;
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &allowed))
+            .collect();
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(*cpus.get(i % cpus.len().max(1))?, &mut one);
+        Some(one)
+    });
+    // SAFETY: the closure runs between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid, kill on self,
+    // sched_setaffinity on self with a set built before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            if let Some(set) = &pinned {
+                // Best effort: an emulator on any core still runs correctly.
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tie_to_parent(_cmd: &mut Command, _cpu: Option<usize>) {}
+
+/// One QEMU process with its two sockets; killed and reaped on drop.
+struct Emulator {
+    child: Child,
+    dir: PathBuf,
+    plant: UnixStream,
+    console: UnixStream,
+    console_rx: mpsc::Receiver<Vec<u8>>,
+    /// Plant-link bytes read but not decoded yet.
+    pending: std::collections::VecDeque<u8>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn accept(listener: &UnixListener, child: &mut Child, what: &str) -> Result<UnixStream, RigError> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)
+                    .map_err(|e| RigError::Flash(format!("{what} socket: {e}")))?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(RigError::Flash(format!("{what} socket: {e}"))),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(RigError::Flash(format!(
+                "qemu exited ({status}) before connecting its {what} UART"
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(RigError::Flash(format!(
+                "qemu did not connect its {what} UART within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Remove the socket folders of harness processes that are gone: a run
+/// killed with SIGKILL cannot clean up after itself, the next one does.
+/// A folder whose process still exists (or whose number was reused) stays.
+fn sweep_stale(tmp: &Path) {
+    // Which processes exist is read from /proc; without it, sweep nothing.
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = (name.to_str())
+            .and_then(|n| n.strip_prefix("locker-hil-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+impl Emulator {
+    fn start(exe: &str, elf: &Path, cpu: Option<usize>) -> Result<Self, RigError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_stale(&std::env::temp_dir()));
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("locker-hil-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RigError::Flash(format!("cannot create {}: {e}", dir.display())))?;
+        let listen = |name: &str| {
+            let l = UnixListener::bind(dir.join(name))
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| RigError::Flash(format!("cannot listen on {name} socket: {e}")));
+            if l.is_err() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            l
+        };
+        let (con_l, plant_l) = (listen("console")?, listen("plant")?);
+        let stderr = std::fs::File::create(dir.join("qemu.log"))
+            .map_err(|e| RigError::Flash(format!("cannot create the qemu log: {e}")))?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["-machine", QEMU_MACHINE, "-nographic", "-nodefaults"])
+            .args(["-monitor", "none", "-nic", "none"])
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=con,path={}",
+                dir.join("console").display()
+            ))
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=plant,path={}",
+                dir.join("plant").display()
+            ))
+            .args([
+                "-serial",
+                "chardev:con",
+                "-serial",
+                "chardev:plant",
+                "-kernel",
+            ])
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let mut child = spawn_tied(cmd, cpu).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            RigError::Flash(format!(
+                "cannot start `{exe}`: {e} (install it with `apt-get install qemu-system-arm`)"
+            ))
+        })?;
+        let sockets = accept(&con_l, &mut child, "console")
+            .and_then(|c| Ok((c, accept(&plant_l, &mut child, "plant link")?)));
+        let (console, plant) = match sockets {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(match e {
+                    RigError::Flash(m) if !log.trim().is_empty() => {
+                        RigError::Flash(format!("{m}; qemu said: {}", log.trim()))
+                    }
+                    other => other,
+                });
+            }
+        };
+        // The console is drained all the time: QEMU writes a byte at a time,
+        // and a socket left unread would stall the firmware mid-line.
+        let (tx, console_rx) = mpsc::channel();
+        let mut reader = console
+            .try_clone()
+            .map_err(|e| RigError::Flash(format!("console socket: {e}")))?;
+        std::thread::Builder::new()
+            .name("qemu-console".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| RigError::Flash(format!("cannot start the console reader: {e}")))?;
+        plant
+            .set_read_timeout(Some(STEP_TIMEOUT))
+            .map_err(|e| RigError::Flash(format!("plant link: {e}")))?;
+        Ok(Self {
+            child,
+            dir,
+            plant,
+            console,
+            console_rx,
+            pending: Default::default(),
+        })
+    }
+}
+
+/// The firmware image in QEMU, as the world sees it.
+pub struct QemuMcu {
+    exe: String,
+    cpu: Option<usize>,
+    elf: PathBuf,
+    expect: ImageId,
+    cfg: Config,
+    emu: Option<Emulator>,
+    decoder: LineDecoder,
+    tx_seq: u16,
+    boot_at: u64,
+    deadline: Option<u64>,
+    /// Console bytes sent to, and received from, the board since its reset.
+    console_sent: u32,
+    console_seen: u32,
+    pins: Option<(u32, u32, u32)>,
+}
+
+impl std::fmt::Debug for QemuMcu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuMcu")
+            .field("elf", &self.elf)
+            .field("running", &self.emu.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn link_err(e: impl std::fmt::Display) -> RigError {
+    RigError::Console(format!("plant link: {e}"))
+}
+
+impl QemuMcu {
+    fn emu(&mut self) -> Result<&mut Emulator, RigError> {
+        self.emu
+            .as_mut()
+            .ok_or_else(|| link_err("the board is not powered"))
+    }
+
+    fn send(&mut self, msg: &ToBoard) -> Result<(), RigError> {
+        let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
+        encode_frame(self.tx_seq, msg, &mut line)
+            .map_err(|_| link_err(format!("message too long: {msg}")))?;
+        self.tx_seq = self.tx_seq.wrapping_add(1);
+        self.emu()?
+            .plant
+            .write_all(line.as_bytes())
+            .map_err(link_err)
+    }
+
+    fn recv(&mut self) -> Result<ToPlant, RigError> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let emu = self.emu.as_mut().ok_or_else(|| link_err("not powered"))?;
+            let Some(b) = emu.pending.pop_front() else {
+                let mut buf = [0u8; 512];
+                match emu.plant.read(&mut buf) {
+                    Ok(0) => {
+                        let status = emu.child.try_wait().ok().flatten();
+                        return Err(link_err(format!(
+                            "qemu closed the link{}",
+                            status.map(|s| format!(" ({s})")).unwrap_or_default()
+                        )));
+                    }
+                    Ok(n) => emu.pending.extend(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Err(link_err(format!(
+                            "the board did not answer within {}s",
+                            STEP_TIMEOUT.as_secs()
+                        )));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(link_err(e)),
+                }
+                continue;
+            };
+            let Some(line) = self.decoder.push(b) else {
+                if Instant::now() > deadline {
+                    return Err(link_err("the board never finished its line"));
+                }
+                continue;
+            };
+            let parsed = match line {
+                Err(e) => Err(format!("unreadable line ({e})")),
+                Ok(text) => match parse_frame(text) {
+                    Err(e) => Err(format!("bad frame `{text}` ({e})")),
+                    Ok((_, body)) => ToPlant::parse(body).map_err(|e| format!("`{body}`: {e}")),
+                },
+            };
+            self.decoder.clear_line();
+            return parsed.map_err(link_err);
+        }
+    }
+
+    /// Send the input levels if they changed since the board last heard them.
+    fn sync_pins(&mut self, plant: &Plant) -> Result<(), RigError> {
+        let mut pins = (0u32, 0u32, 0u32);
+        for c in 0..plant.comps.len().min(32) {
+            pins.0 |= u32::from(plant.door_closed(c)) << c;
+            pins.1 |= u32::from(plant.bolt_extended(c)) << c;
+            pins.2 |= u32::from(plant.package_present(c)) << c;
+        }
+        if self.pins != Some(pins) {
+            self.pins = Some(pins);
+            self.send(&ToBoard::Pins {
+                door: pins.0,
+                bolt: pins.1,
+                package: pins.2,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Play what the firmware does during one instant onto the plant, until `DONE`.
+    fn finish_instant(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        loop {
+            match self.recv()? {
+                ToPlant::Solenoid { c, on } => {
+                    let c = usize::from(c);
+                    if c >= plant.comps.len() {
+                        return Err(link_err(format!("solenoid {c} does not exist")));
+                    }
+                    Board::set_solenoid(plant, c, on);
+                }
+                ToPlant::Heater(on) => Board::set_heater(plant, on),
+                ToPlant::Probe(link) => Board::link_probe(plant, link),
+                ToPlant::Uplink {
+                    link,
+                    seq,
+                    kind,
+                    compartment,
+                    value,
+                } => Board::uplink(
+                    plant,
+                    link,
+                    &Record {
+                        seq,
+                        kind,
+                        compartment,
+                        value,
+                    },
+                ),
+                ToPlant::NvWrite { offset, data } => {
+                    let at = usize::from(offset);
+                    let dst = plant
+                        .nv
+                        .get_mut(at..at + data.len())
+                        .ok_or_else(|| link_err(format!("EEPROM write past the end at {at}")))?;
+                    dst.copy_from_slice(&data);
+                }
+                ToPlant::Rtc(unix) => Board::set_rtc(plant, unix),
+                ToPlant::Reset => {
+                    Board::reset_peripherals(plant);
+                    self.boot_at = plant.now;
+                }
+                ToPlant::TempRequest => {
+                    let centi = plant.temp_centi();
+                    self.send(&ToBoard::Temp(centi))?;
+                }
+                ToPlant::At(ms) => {
+                    plant.now = plant.now.max(self.boot_at.saturating_add(ms));
+                }
+                ToPlant::Done { deadline, console } => {
+                    self.deadline = Some(self.boot_at.saturating_add(deadline));
+                    return self.read_console(plant, console);
+                }
+                ToPlant::Ready { .. } => return Err(link_err("the board reset unexpectedly")),
+            }
+        }
+    }
+
+    /// Take console output up to what the board says it sent this instant.
+    fn read_console(&mut self, plant: &mut Plant, upto: u32) -> Result<(), RigError> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while self.console_seen != upto {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = self.emu()?.console_rx.recv_timeout(left).map_err(|_| {
+                RigError::Console(format!(
+                    "the board reported {upto} console bytes but {} arrived",
+                    self.console_seen
+                ))
+            })?;
+            self.console_seen = self.console_seen.wrapping_add(chunk.len() as u32);
+            plant.console_out.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, plant: &mut Plant, what: Stimulus) -> Result<(), RigError> {
+        if self.emu.is_none() {
+            return Ok(());
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Step {
+            ms: plant.now - self.boot_at,
+            what,
+        })?;
+        self.finish_instant(plant)
+    }
+}
+
+impl Mcu for QemuMcu {
+    fn is_on(&self) -> bool {
+        self.emu.is_some()
+    }
+
+    fn deadline(&self) -> Option<u64> {
+        self.emu.as_ref().and(self.deadline)
+    }
+
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+        self.emu = None;
+        self.emu = Some(Emulator::start(&self.exe, &self.elf, self.cpu)?);
+        self.decoder = LineDecoder::new();
+        self.tx_seq = 0;
+        self.console_sent = 0;
+        self.console_seen = 0;
+        self.pins = None;
+        self.boot_at = plant.now;
+        match self.recv()? {
+            ToPlant::Ready { build, board } => {
+                if build.as_str() != self.expect.build || board.as_str() != self.expect.board {
+                    return Err(RigError::Flash(format!(
+                        "the board announced build `{build}` on `{board}`, but `{}` for `{}` was loaded",
+                        self.expect.build, self.expect.board
+                    )));
+                }
+            }
+            other => {
+                return Err(link_err(format!(
+                    "expected READY after reset, got `{other}`"
+                )));
+            }
+        }
+        let station = ToBoard::Station {
+            id: self.cfg.station,
+            key: self.cfg.key,
+        };
+        self.send(&station)?;
+        for c in self.cfg.compartments.clone() {
+            let size = match c.size {
+                locker_core::Size::S => 'S',
+                locker_core::Size::M => 'M',
+                locker_core::Size::L => 'L',
+            };
+            self.send(&ToBoard::Compartment { name: c.name, size })?;
+        }
+        let nv: [u8; NV_SIZE] = plant.nv;
+        for (i, chunk) in nv.chunks(NV_CHUNK).enumerate() {
+            let data = heapless::Vec::from_slice(chunk).map_err(|_| link_err("chunk"))?;
+            self.send(&ToBoard::Nv {
+                offset: (i * NV_CHUNK) as u16,
+                data,
+            })?;
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Boot {
+            cause,
+            rtc_ms: plant.rtc_ms().max(0) as u64,
+        })?;
+        self.finish_instant(plant)
+    }
+
+    fn power_off(&mut self) {
+        self.emu = None;
+        self.deadline = None;
+    }
+
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+        let what = match input {
+            Input::Key(k) => Stimulus::Key(k),
+            Input::Help => Stimulus::Help,
+            Input::Sensors => Stimulus::Sensors,
+            Input::LinkProbe { link, ok } => Stimulus::Probe { link, ok },
+            Input::UplinkResult { link, seq, ok } => Stimulus::Ack { link, seq, ok },
+        };
+        self.step(plant, what)
+    }
+
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        self.step(plant, Stimulus::Tick)
+    }
+
+    fn run(&mut self, plant: &mut Plant, horizon: u64) -> Result<(), RigError> {
+        if self.emu.is_none() {
+            return Ok(());
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Run {
+            from: plant.now - self.boot_at,
+            until: horizon - self.boot_at,
+        })?;
+        self.finish_instant(plant)
+    }
+
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
+        let Some(emu) = self.emu.as_mut() else {
+            return Ok(());
+        };
+        emu.console
+            .write_all(bytes)
+            .map_err(|e| RigError::Console(format!("console: {e}")))?;
+        self.console_sent = self.console_sent.wrapping_add(bytes.len() as u32);
+        let upto = self.console_sent;
+        self.step(plant, Stimulus::Console { upto })
+    }
+}
+
+/// Builds the board crate and starts an emulator per power-on.
+#[derive(Debug)]
+pub struct InQemu {
+    settings: QemuSettings,
+    image: Option<(PathBuf, ImageId)>,
+    cpu: Option<usize>,
+}
+
+impl InQemu {
+    /// `cpu`: pin this rig's emulators to one core (an index into the cores
+    /// the harness may use, taken modulo their number); one per worker.
+    pub fn new(settings: QemuSettings, cpu: Option<usize>) -> Self {
+        Self {
+            settings,
+            image: None,
+            cpu,
+        }
+    }
+}
+
+impl McuKind for InQemu {
+    type Mcu = QemuMcu;
+    const BLOCKING: bool = true;
+
+    async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
+        // Fail once, up front, rather than at every power-on of every case.
+        let exe = &self.settings.executable;
+        let version = Command::new(exe)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                RigError::Flash(format!(
+                    "cannot run `{exe}`: {e}; install QEMU with \
+                     `apt-get install -y --no-install-recommends qemu-system-arm`"
+                ))
+            })?;
+        if !version.status.success() {
+            return Err(RigError::Flash(format!(
+                "`{exe} --version` failed ({})",
+                version.status
+            )));
+        }
+        // A board crate is built; a file is taken as a prebuilt image (a
+        // firmware team's own ELF).
+        let path = desc.firmware.clone();
+        let elf = tokio::task::spawn_blocking(move || locate(&path))
+            .await
+            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let id = identify(&elf)?;
+        if id.board != self.settings.machine {
+            return Err(RigError::Flash(format!(
+                "{} is built for board `{}`, but this rig emulates `{}`",
+                elf.display(),
+                id.board,
+                self.settings.machine
+            )));
+        }
+        let report = FlashReport {
+            build_id: id.build.clone(),
+            image: elf.display().to_string(),
+            skipped: false,
+        };
+        self.image = Some((elf, id));
+        Ok(report)
+    }
+
+    fn mcu(&mut self, desc: &RigDescription) -> Result<QemuMcu, RigError> {
+        let (elf, expect) = self
+            .image
+            .clone()
+            .ok_or_else(|| RigError::Flash("the image was never built".into()))?;
+        Ok(QemuMcu {
+            exe: self.settings.executable.clone(),
+            cpu: self.cpu,
+            elf,
+            expect,
+            cfg: desc.controller_config(),
+            emu: None,
+            decoder: LineDecoder::new(),
+            tx_seq: 0,
+            boot_at: 0,
+            deadline: None,
+            console_sent: 0,
+            console_seen: 0,
+            pins: None,
+        })
+    }
+}
+
+/// The qemu rig: the firmware image in an emulator, the plant model around it.
+pub type QemuRig = ModelRig<InQemu>;
+
+impl QemuRig {
+    /// A qemu rig for a description of kind `qemu`.
+    pub fn new(desc: RigDescription) -> Result<Self, RigError> {
+        Self::with_cpu(desc, None)
+    }
+
+    /// The qemu rig of run worker `worker`: its emulators are pinned to one
+    /// core, a different one per worker while there are cores to go round.
+    pub fn for_worker(desc: RigDescription, worker: usize) -> Result<Self, RigError> {
+        Self::with_cpu(desc, Some(worker))
+    }
+
+    fn with_cpu(desc: RigDescription, cpu: Option<usize>) -> Result<Self, RigError> {
+        match &desc.kind {
+            crate::model::rigfile::RigKind::Qemu { qemu, .. } => {
+                let kind = InQemu::new(qemu.clone(), cpu);
+                Ok(Self::with_kind(desc, kind))
+            }
+            _ => Err(RigError::Unsupported(format!(
+                "run rig `{}` under QEMU: its file has no `qemu` section",
+                desc.name
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_dead_runs_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A process that has certainly ended.
+        let dead = Command::new("true")
+            .spawn()
+            .and_then(|mut c| c.wait().map(|_| c.id()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mine = std::process::id();
+        for name in [
+            format!("locker-hil-{dead}-0"),
+            format!("locker-hil-{mine}-3"),
+            "locker-hil-notes".to_owned(),
+        ] {
+            std::fs::create_dir(tmp.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        sweep_stale(tmp.path());
+        assert!(!tmp.path().join(format!("locker-hil-{dead}-0")).exists());
+        assert!(tmp.path().join(format!("locker-hil-{mine}-3")).exists());
+        assert!(tmp.path().join("locker-hil-notes").exists());
+    }
+}

@@ -1,0 +1,223 @@
+//! Pickup codes never reach a person: the one pass every finished case goes
+//! through before any reporter sees it ([`guard`], called by the runner as a
+//! case's report is made). It replaces each bound code by its `$name` in
+//! everything a report, a snapshot or the terminal can show (the outcome's
+//! step and message, the transcript, the steps, the timeline's
+//! observations), and a controller that showed a code on its console fails
+//! the case for privacy, whatever else happened.
+
+use crate::run::runner::{CaseReport, Outcome};
+use crate::run::session::{Dir, ObsKind};
+use crate::run::trace::redact_line;
+use locker_proto::Event;
+use std::collections::{BTreeSet, HashMap};
+
+/// The codes a case bound, `(digits, name)`: only real codes (eight digits
+/// or more), since short literals could match timestamps by chance.
+fn codes(vars: &HashMap<String, String>) -> Vec<(&str, &str)> {
+    let mut codes: Vec<(&str, &str)> = vars
+        .iter()
+        .map(|(name, code)| (code.trim_end_matches('#'), name.as_str()))
+        .filter(|(digits, _)| is_code(digits))
+        .collect();
+    codes.sort_unstable();
+    codes
+}
+
+/// Whether a bound value is a code a report must never show: eight digits
+/// or more (short literals could match timestamps by chance).
+pub fn is_code(digits: &str) -> bool {
+    digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `text` scrubbed in place; the names of the codes found go to `found`.
+fn scrub<'c>(text: &mut String, codes: &[(&str, &'c str)], found: &mut BTreeSet<&'c str>) {
+    if let Some(clean) = redact_line(text, codes, found) {
+        *text = clean;
+    }
+}
+
+/// A console text field (24 characters at most) scrubbed; `$name` is
+/// shorter than the eight digits it replaces unless the name is long, and
+/// then the text is cut rather than left with the code.
+fn scrub_text<'c>(
+    text: &mut locker_proto::Text,
+    codes: &[(&str, &'c str)],
+    found: &mut BTreeSet<&'c str>,
+) {
+    if let Some(clean) = redact_line(text, codes, found) {
+        let mut cut = locker_proto::Text::new();
+        for c in clean.chars() {
+            if cut.push(c).is_err() {
+                break;
+            }
+        }
+        *text = cut;
+    }
+}
+
+/// Scrub `report` of the codes in `vars` and fail it for privacy if the
+/// controller showed one.
+pub fn guard(report: &mut CaseReport, vars: &HashMap<String, String>) {
+    let codes = codes(vars);
+    if codes.is_empty() {
+        return;
+    }
+    // What the controller showed: its console lines and the texts of its
+    // events. What the harness wrote (actions as the suite words them,
+    // notes that quote the console) is scrubbed too, but a code there is
+    // an echo of the console, not a second leak.
+    let mut shown = BTreeSet::new();
+    let mut quoted = BTreeSet::new();
+    for t in &mut report.transcript.lines {
+        let found = if t.dir == Dir::Rx {
+            &mut shown
+        } else {
+            &mut quoted
+        };
+        scrub(&mut t.text, &codes, found);
+    }
+    for o in &mut report.trace.obs {
+        if let ObsKind::Event {
+            event: Event::Display(text),
+            ..
+        } = &mut o.kind
+        {
+            scrub_text(text, &codes, &mut shown);
+        }
+    }
+    for s in &mut report.trace.steps {
+        scrub(&mut s.text, &codes, &mut quoted);
+    }
+    for s in &mut report.trace.not_run {
+        scrub(s, &codes, &mut quoted);
+    }
+    if let Outcome::Failed { step, message } | Outcome::Error { step, message } =
+        &mut report.outcome
+    {
+        scrub(step, &codes, &mut quoted);
+        scrub(message, &codes, &mut quoted);
+    }
+    // Lines the report does not keep were scrubbed as they left memory.
+    let leaked = &report.transcript.leaked;
+    shown.extend(
+        codes
+            .iter()
+            .map(|(_, n)| *n)
+            .filter(|n| leaked.contains(*n)),
+    );
+    if shown.is_empty() {
+        return;
+    }
+    let names: Vec<String> = shown.iter().map(|n| format!("${n}")).collect();
+    let mut message = format!(
+        "a code appeared in clear on the console ({}); it is redacted in this report",
+        names.join(", ")
+    );
+    match &report.outcome {
+        Outcome::Failed { step, message: m } => {
+            message.push_str(&format!("\nthe case also failed at {step}: {m}"));
+        }
+        Outcome::Error { step, message: m } => {
+            message.push_str(&format!("\nthe rig also had an error at {step}: {m}"));
+        }
+        Outcome::Passed | Outcome::Skipped { .. } => {}
+    }
+    if !matches!(report.outcome, Outcome::Skipped { .. }) {
+        report.outcome = Outcome::Failed {
+            step: "privacy".into(),
+            message,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::session::{Obs, TranscriptLine};
+    use crate::run::trace::StepMark;
+    use std::time::Duration;
+
+    fn report(outcome: Outcome) -> CaseReport {
+        let suites = crate::model::load_suites(&[
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/privacy.yaml")
+        ])
+        .unwrap_or_else(|e| panic!("{}", e[0]));
+        let p = crate::run::runner::plan(&suites, |_, _| true).remove(0);
+        crate::run::runner::not_run(0, &p, "sim", outcome)
+    }
+
+    fn line(dir: Dir, text: &str) -> TranscriptLine {
+        TranscriptLine {
+            at: Duration::ZERO,
+            dir,
+            text: text.into(),
+        }
+    }
+
+    fn vars() -> HashMap<String, String> {
+        [
+            ("pickup".to_owned(), "12345678#".to_owned()),
+            ("other".to_owned(), "99999999".to_owned()),
+            ("short".to_owned(), "1234".to_owned()),
+        ]
+        .into()
+    }
+
+    /// Issue 14: with a firmware that showed the typed code on its display,
+    /// the code was in the failure message, the quoted lines and the
+    /// timeline, and a case that failed elsewhere did not fail for privacy.
+    #[test]
+    fn an_echoed_code_is_scrubbed_everywhere_and_fails_the_case_for_privacy() {
+        let mut r = report(Outcome::Failed {
+            step: "steps[1] `expect display \"OPEN\"`".into(),
+            message: "seen instead: display \"CODE 12345678\" at +0.4s\nlast transcript lines:\n< EV 3 display \"CODE 12345678\"".into(),
+        });
+        r.transcript.lines = vec![
+            line(Dir::Rx, "12 EV 350 display \"CODE 12345678\"*ABCD"),
+            line(Dir::Note, "FAILED: seen display \"CODE 12345678\""),
+            line(Dir::Act, "keys $pickup#"),
+            line(Dir::Rx, "13 EV 360 display \"CODE 1234\"*ABCD"),
+        ];
+        r.trace.obs.push(Obs {
+            at: Duration::from_millis(400),
+            kind: ObsKind::Event {
+                t_ms: 350,
+                event: Event::Display(
+                    locker_proto::Text::try_from("CODE 12345678").unwrap_or_default(),
+                ),
+            },
+        });
+        r.trace.steps.push(StepMark {
+            at: Duration::ZERO,
+            obs_before: 0,
+            text: "expect display \"CODE 12345678\"".into(),
+        });
+        guard(&mut r, &vars());
+        let all = format!("{r:?}");
+        assert!(!all.contains("12345678"), "{all}");
+        assert!(all.contains("CODE 1234\\\""), "short literals stay: {all}");
+        let Outcome::Failed { step, message } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(step, "privacy");
+        assert!(
+            message.starts_with("a code appeared in clear on the console ($pickup)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("the case also failed at steps[1]"),
+            "{message}"
+        );
+        assert!(r.trace.lines().iter().all(|l| !l.contains("12345678")));
+    }
+
+    #[test]
+    fn a_code_the_harness_wrote_is_scrubbed_but_is_no_leak() {
+        let mut r = report(Outcome::Passed);
+        r.transcript.lines = vec![line(Dir::Note, "bound $pickup = 12345678")];
+        guard(&mut r, &vars());
+        assert_eq!(r.outcome, Outcome::Passed);
+        assert_eq!(r.transcript.lines[0].text, "bound $pickup = $pickup");
+    }
+}

@@ -1,0 +1,432 @@
+//! One case's conversation with a rig: decoding console frames into
+//! observations, the transcript, and the commands the harness sends.
+
+use crate::rigs::{Measurement, Rig, RigError, RigOutput};
+use crate::run::trace::ObsLog;
+use crate::run::transcript::{Live, SpillTo};
+use locker_proto::{Command, Event, LineDecoder, Response, ToHarness, UplinkKind};
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Idle answers in a row, with the rig clock standing still, that mean the
+/// controller is stuck rather than busy.
+const MAX_STALLS: u32 = 3;
+/// Unreadable or corrupt lines in a row after which the console is broken.
+const MAX_BAD_IN_ROW: u32 = 5;
+
+/// How long a command may go unanswered before the console counts as broken.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Something seen on the rig, at rig time `at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Obs {
+    pub at: Duration,
+    pub kind: ObsKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObsKind {
+    Hello {
+        build: String,
+        board: String,
+        proto: u16,
+    },
+    Event {
+        t_ms: u64,
+        event: Event,
+    },
+    Measured(Measurement),
+}
+
+/// Who wrote a transcript line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// A line from the controller console.
+    Rx,
+    /// A line the harness sent to the console.
+    Tx,
+    /// An action on a fixture.
+    Act,
+    /// A measurement by an instrument.
+    Measure,
+    /// The harness's own remark (bad frames, step outcomes).
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptLine {
+    pub at: Duration,
+    pub dir: Dir,
+    pub text: String,
+}
+
+impl TranscriptLine {
+    pub fn render(&self) -> String {
+        let mark = match self.dir {
+            Dir::Rx => "<",
+            Dir::Tx => ">",
+            Dir::Act => "!",
+            Dir::Measure => "~",
+            Dir::Note => "#",
+        };
+        format!("[{:>10}] {mark} {}", fmt_at(self.at), self.text)
+    }
+}
+
+/// `+12.345s`, the one format for rig times in transcripts and messages.
+/// Written straight into the message it is part of (no `String` of its own:
+/// the harness writes one for every line it sees); padding such as `{:>10}`
+/// applies to the whole.
+pub fn fmt_at(at: Duration) -> At {
+    At(at)
+}
+
+/// A rig time as `fmt_at` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At(pub Duration);
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Longest: "+18446744073709551615.999s", 27 bytes.
+        let mut buf = heapless::String::<32>::new();
+        let _ = write!(buf, "+{}.{:03}s", self.0.as_secs(), self.0.subsec_millis());
+        f.pad(&buf)
+    }
+}
+
+/// A decoded frame, owned: what the session keeps of it.
+enum Received {
+    Obs(ObsKind),
+    Response(u16, Response),
+}
+
+impl From<ToHarness> for Received {
+    fn from(msg: ToHarness) -> Self {
+        match msg {
+            ToHarness::Hello {
+                proto,
+                build,
+                board,
+                ..
+            } => Self::Obs(ObsKind::Hello {
+                build: build.to_string(),
+                board: board.to_string(),
+                proto,
+            }),
+            ToHarness::Event { t_ms, event } => Self::Obs(ObsKind::Event { t_ms, event }),
+            ToHarness::Response { to, response } => Self::Response(to, response),
+        }
+    }
+}
+
+pub struct Session<'r, R: Rig> {
+    pub rig: &'r mut R,
+    decoder: LineDecoder,
+    rx_seq: Option<u16>,
+    tx_seq: u16,
+    /// What was said and done, in bounded memory (and on disk when long).
+    pub transcript: Live,
+    /// What was seen, numbered, in bounded memory.
+    pub obs: ObsLog,
+    /// The protocol version the controller announced first.
+    pub proto: Option<u16>,
+    /// Back-office records received by kind, duplicates not counted.
+    backoffice: Vec<(UplinkKind, u32)>,
+    responses: VecDeque<(u16, Response)>,
+    pub compartments: Vec<String>,
+    /// Consecutive idle answers without the rig clock moving.
+    stalls: u32,
+    /// Bad lines in a row; many means the console is broken, not the controller.
+    bad_in_row: u32,
+    /// Sound frames in a row whose sequence number jumped: many means the
+    /// console is not the stream it should be (lines lost on every line).
+    gaps_in_row: u32,
+    /// Bad lines and lost lines in this case: a failure seen through a
+    /// damaged console cannot be trusted.
+    pub damaged: u32,
+    /// The case's wall-time limit and the instant it runs out. Checked at
+    /// every pump, and no rig is asked to wait past it, so it holds on a
+    /// bench whose reads block as well as on a rig in the runtime.
+    pub limit: Option<(Duration, std::time::Instant)>,
+}
+
+impl<R: Rig> std::fmt::Debug for Session<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("obs", &self.obs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r, R: Rig> Session<'r, R> {
+    pub fn new(rig: &'r mut R, compartments: Vec<String>, spill: Option<SpillTo>) -> Self {
+        Self {
+            rig,
+            decoder: LineDecoder::new(),
+            rx_seq: None,
+            tx_seq: 0,
+            transcript: Live::new(spill),
+            obs: ObsLog::default(),
+            proto: None,
+            backoffice: Vec::new(),
+            responses: VecDeque::new(),
+            compartments,
+            stalls: 0,
+            bad_in_row: 0,
+            gaps_in_row: 0,
+            damaged: 0,
+            limit: None,
+        }
+    }
+
+    pub fn now(&self) -> Duration {
+        self.rig.now()
+    }
+
+    pub fn note(&mut self, dir: Dir, text: impl Into<String>) {
+        let at = self.now();
+        self.transcript.push(TranscriptLine {
+            at,
+            dir,
+            text: text.into(),
+        });
+    }
+
+    /// Wait for output until `until`; returns false when the time came with nothing.
+    pub async fn pump(&mut self, until: Duration) -> Result<bool, RigError> {
+        let before = self.now();
+        let until = match self.limit {
+            None => until,
+            Some((limit, by)) => {
+                let left = by.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(RigError::WallLimit(limit));
+                }
+                // On a bench rig time is wall time and a read may block
+                // until `until`: never past the limit. A model rig answers
+                // in bounded wall time whatever `until` is.
+                if self.rig.wall_clock() {
+                    until.min(before + left)
+                } else {
+                    until
+                }
+            }
+        };
+        match self.rig.recv(until).await? {
+            RigOutput::Idle => {
+                // Idle short of the deadline with the clock standing still,
+                // again and again: the controller never lets time pass.
+                if self.now() == before && before < until {
+                    self.stalls += 1;
+                    if self.stalls >= MAX_STALLS {
+                        return Err(RigError::Console(format!(
+                            "rig time stands still at {}: the controller never goes idle (a busy loop?)",
+                            fmt_at(before)
+                        )));
+                    }
+                } else {
+                    self.stalls = 0;
+                }
+                Ok(false)
+            }
+            RigOutput::Console(bytes) => {
+                for b in bytes {
+                    if let Some(line) = self.decoder.push(b) {
+                        // A copy on the stack: the line borrows the decoder.
+                        let line = line.map(|l| {
+                            let mut copy = heapless::String::<{ locker_proto::MAX_LINE }>::new();
+                            let _ = copy.push_str(l);
+                            copy
+                        });
+                        self.decoder.clear_line();
+                        self.line(line.as_deref().map_err(|e| *e));
+                    }
+                }
+                match self.broken() {
+                    Some(e) => Err(e),
+                    None => Ok(true),
+                }
+            }
+            RigOutput::Measurement(m) => {
+                let text = match &m {
+                    Measurement::Pulse { compartment, on } => {
+                        format!(
+                            "solenoid {} on for {}ms",
+                            self.compartment_name(*compartment),
+                            on.as_millis()
+                        )
+                    }
+                    Measurement::Backoffice {
+                        seq,
+                        kind,
+                        duplicate,
+                        ..
+                    } => {
+                        format!(
+                            "back office received record {seq} ({kind}){}",
+                            if *duplicate {
+                                " again: duplicate dropped"
+                            } else {
+                                ""
+                            }
+                        )
+                    }
+                };
+                self.note(Dir::Measure, text);
+                if let Measurement::Backoffice {
+                    kind,
+                    duplicate: false,
+                    ..
+                } = m
+                {
+                    match self.backoffice.iter_mut().find(|(k, _)| *k == kind) {
+                        Some((_, n)) => *n += 1,
+                        None => self.backoffice.push((kind, 1)),
+                    }
+                }
+                let at = self.now();
+                self.obs.push(Obs {
+                    at,
+                    kind: ObsKind::Measured(m),
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    /// Let rig time pass until `until`, taking in everything that happens.
+    pub async fn wait_until(&mut self, until: Duration) -> Result<(), RigError> {
+        while self.now() < until {
+            let before = self.now();
+            if !self.pump(until).await? && self.now() == before {
+                // A rig whose clock stands still would spin us forever.
+                return Err(RigError::Console(format!(
+                    "rig clock stopped at {} (waiting for {})",
+                    fmt_at(before),
+                    fmt_at(until)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Back-office records of `kind` received so far, duplicates not counted.
+    pub fn backoffice_count(&self, kind: UplinkKind) -> u32 {
+        (self.backoffice.iter())
+            .find_map(|(k, n)| (*k == kind).then_some(*n))
+            .unwrap_or(0)
+    }
+
+    pub fn compartment_name(&self, i: usize) -> String {
+        self.compartments
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("#{i}"))
+    }
+
+    /// A line that could not be read: noted, counted, and the console
+    /// declared broken when they keep coming.
+    fn bad(&mut self, what: String) {
+        self.note(Dir::Note, what);
+        self.bad_in_row += 1;
+        self.damaged += 1;
+    }
+
+    /// The console is corrupting lines one after another.
+    pub fn broken(&self) -> Option<RigError> {
+        if self.gaps_in_row >= MAX_BAD_IN_ROW {
+            return Some(RigError::Console(format!(
+                "the console's sequence numbers jump on every line ({} in a row): lines are lost as fast as they come, or this is not the console protocol's stream",
+                self.gaps_in_row
+            )));
+        }
+        (self.bad_in_row >= MAX_BAD_IN_ROW).then(|| {
+            RigError::Console(format!(
+                "the console corrupts every line ({} bad in a row): line noise, a wrong baud rate or a failing cable",
+                self.bad_in_row
+            ))
+        })
+    }
+
+    fn line(&mut self, line: Result<&str, locker_proto::LineError>) {
+        let at = self.now();
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return self.bad(format!("unreadable console line: {e}")),
+        };
+        // Decode from the borrowed line; the one copy is the transcript's.
+        let decoded = locker_proto::parse_frame(line)
+            .map_err(|e| format!("bad frame ignored: {e}"))
+            .and_then(|(seq, body)| {
+                let msg = ToHarness::parse(body)
+                    .map_err(|e| format!("undecodable frame ignored: {e}"))?;
+                Ok((seq, Received::from(msg)))
+            });
+        self.transcript.push(TranscriptLine {
+            at,
+            dir: Dir::Rx,
+            text: line.to_owned(),
+        });
+        let (seq, msg) = match decoded {
+            Ok(d) => d,
+            Err(what) => return self.bad(what),
+        };
+        self.bad_in_row = 0;
+        let expected = self.rx_seq.map(|s| s.wrapping_add(1));
+        if let (Some(exp), false) = (
+            expected,
+            matches!(msg, Received::Obs(ObsKind::Hello { .. })),
+        ) && seq != exp
+        {
+            self.damaged += 1;
+            self.gaps_in_row += 1;
+            self.transcript.push(TranscriptLine {
+                at,
+                dir: Dir::Note,
+                text: format!(
+                    "sequence gap: expected {exp}, got {seq}: {} line(s) lost",
+                    seq.wrapping_sub(exp)
+                ),
+            });
+        }
+        if expected == Some(seq) {
+            self.gaps_in_row = 0;
+        }
+        self.rx_seq = Some(seq);
+        match msg {
+            Received::Obs(kind) => {
+                if let (None, ObsKind::Hello { proto, .. }) = (self.proto, &kind) {
+                    self.proto = Some(*proto);
+                }
+                self.obs.push(Obs { at, kind });
+            }
+            Received::Response(to, response) => self.responses.push_back((to, response)),
+        }
+    }
+
+    /// Send a command and wait for its answer.
+    pub async fn command(&mut self, cmd: Command) -> Result<Response, RigError> {
+        let seq = self.tx_seq;
+        self.tx_seq = self.tx_seq.wrapping_add(1);
+        let mut line = heapless::String::<{ locker_proto::MAX_LINE + 2 }>::new();
+        locker_proto::encode_frame(seq, &cmd, &mut line)
+            .map_err(|_| RigError::Console("command too long".into()))?;
+        self.note(Dir::Tx, line.trim_end());
+        self.rig.send(line.as_bytes()).await?;
+        let deadline = self.now() + COMMAND_TIMEOUT;
+        loop {
+            if let Some(pos) = self.responses.iter().position(|(to, _)| *to == seq) {
+                let (_, r) = self.responses.remove(pos).unwrap_or((seq, Response::Ok));
+                return Ok(r);
+            }
+            if self.now() >= deadline {
+                return Err(RigError::Console(format!(
+                    "no answer to `{cmd}` within {}s",
+                    COMMAND_TIMEOUT.as_secs()
+                )));
+            }
+            self.pump(deadline).await?;
+        }
+    }
+}
