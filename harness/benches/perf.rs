@@ -52,7 +52,7 @@ fn run(plan: Vec<Planned>, jobs: usize, desc: &Arc<RigDescription>) -> (Vec<Case
         .expect("runtime");
     let t = Instant::now();
     let reports = rt
-        .block_on(locker_hil::cli::run_plan(
+        .block_on(locker_hil::run::run_plan(
             plan,
             jobs,
             desc.clone(),
@@ -381,7 +381,7 @@ fn qemu_figures(
         .collect();
     let t = Instant::now();
     let reports = rt
-        .block_on(locker_hil::cli::run_plan(
+        .block_on(locker_hil::run::run_plan(
             plan,
             2,
             Arc::new(desc),

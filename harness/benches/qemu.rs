@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let plan = runner::plan(&suites, |_, _| true);
         let t = Instant::now();
         let reports = rt
-            .block_on(locker_hil::cli::run_plan(
+            .block_on(locker_hil::run::run_plan(
                 plan,
                 jobs,
                 desc,

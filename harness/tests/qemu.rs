@@ -100,7 +100,7 @@ fn run_all(rig: &str, jobs: usize) -> (Vec<CaseReport>, Arc<RigDescription>) {
         .build()
         .unwrap();
     let reports = rt
-        .block_on(locker_hil::cli::run_plan(
+        .block_on(locker_hil::run::run_plan(
             plan,
             jobs,
             desc.clone(),

@@ -1,0 +1,318 @@
+//! `harness run`: the plan checked, its outputs checked, the run with its
+//! reporters, stopped by a signal or finished.
+
+use crate::cli::{Exit, RunArgs, check_outputs, forget_journal, load_rig_for, select, stop};
+use crate::model::rigfile::{RigDescription, RigKind};
+use crate::report::terminal::{Terminal, Verbosity};
+use crate::report::{self, RunState, Tally};
+use crate::run::runner::{self, RunEvent};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(super) fn run(a: RunArgs) -> Exit {
+    let (suites, mut plan) = match select(&a.sel) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let path = match a.rig_label.is_empty() {
+        true => a.rig.clone(),
+        false => match rig_by_labels(&a.rigs_dir, &a.rig_label) {
+            Ok(p) => p,
+            Err(e) => return e,
+        },
+    };
+    let rig = match load_rig_for(&suites, &path) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    // Before anything runs: a report path that cannot be right, or cannot
+    // be written, must not cost a run's results. (`--durations` may name
+    // the report it rewrites: it is read whole before the run.)
+    let inputs: Vec<&Path> = (suites.iter().map(|(p, _)| p.as_path()))
+        .chain([path.as_path()])
+        .collect();
+    let journal = report::writer::journal_path(&a.junit);
+    if let Err(e) = check_outputs(
+        &[
+            ("--junit", &a.junit),
+            ("--html", &a.html),
+            ("--junit's journal", &journal),
+        ],
+        &inputs,
+    ) {
+        return e;
+    }
+    let jobs = match (a.jobs, &rig.kind) {
+        (Some(0), _) => {
+            eprintln!("error: --jobs must be at least 1");
+            return Exit::BadInput;
+        }
+        (Some(n), _) => n,
+        (None, RigKind::Qemu { .. }) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (None, _) => 1,
+    };
+    if plan.is_empty() {
+        match a.sel.shard {
+            // A shard can be empty when there are fewer cases than shards:
+            // nothing to do is not an error for that CI job.
+            Some(shard) => {
+                out!("shard {shard} has no cases (there are fewer cases than shards)");
+                if let Err(e) = report::write_junit(&a.junit, &[], &RunState::Complete) {
+                    eprintln!("error: {e}");
+                    return Exit::RigError;
+                }
+                return Exit::Ok;
+            }
+            None => {
+                eprintln!(
+                    "error: no case matches the selection; `harness list` shows what there is"
+                );
+                return Exit::BadInput;
+            }
+        }
+    }
+    let transcripts = crate::run::transcript::folder_for(&a.junit);
+    if let Err(e) = crate::run::transcript::prepare(&transcripts) {
+        eprintln!("error: {e}");
+        return Exit::BadInput;
+    }
+    for p in &mut plan {
+        p.retries.get_or_insert(a.retries);
+        p.timeout = p.timeout.or(a.case_timeout);
+        p.transcripts = Some(transcripts.clone());
+    }
+    execute(plan, &a, jobs, Arc::new(rig))
+}
+
+/// The rig file in `dir` whose labels include every one of `labels`; of
+/// several, the first (by file name) whose bench is not in use.
+fn rig_by_labels(dir: &Path, labels: &[String]) -> Result<PathBuf, Exit> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect(),
+        Err(e) => {
+            eprintln!("error: --rigs-dir {}: {e}", dir.display());
+            return Err(Exit::BadInput);
+        }
+    };
+    files.sort();
+    let mut seen = Vec::new();
+    let mut matching = Vec::new();
+    for f in files {
+        match RigDescription::load(&f) {
+            Ok(r) => {
+                if labels.iter().all(|l| r.labels.contains(l)) {
+                    matching.push((f, r));
+                } else {
+                    seen.push(format!("{} [{}]", f.display(), r.labels.join(", ")));
+                }
+            }
+            Err(e) => seen.push(format!("{} (unreadable: {e})", f.display())),
+        }
+    }
+    if matching.is_empty() {
+        eprintln!(
+            "error: no rig file in {} has the labels [{}]; there are:\n  {}",
+            dir.display(),
+            labels.join(", "),
+            seen.join("\n  ")
+        );
+        return Err(Exit::BadInput);
+    }
+    let free = matching.iter().position(|(_, r)| match &r.kind {
+        RigKind::Bench(b) => crate::rigs::bench::lock::RigLock::acquire(
+            &r.name,
+            &crate::rigs::bench::lock::resources(b),
+        )
+        .is_ok(),
+        _ => true,
+    });
+    let (path, _) = matching.swap_remove(free.unwrap_or(0));
+    Ok(path)
+}
+
+/// Run the plan, reporting as cases finish.
+///
+/// Ctrl-C, SIGTERM or SIGHUP stops the run: cases in progress are
+/// abandoned (their rigs are dropped, which powers emulators down) and
+/// reported as errors, cases never started as skipped, finished cases stay,
+/// and the harness exits 128 + the signal (see [`crate::cli::stop`]).
+fn execute(
+    plan: Vec<runner::Planned>,
+    a: &RunArgs,
+    jobs: usize,
+    desc: Arc<RigDescription>,
+) -> Exit {
+    let planned = plan.clone();
+    let rig_name = desc.name.clone();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 64))
+        .enable_time()
+        .enable_io()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return Exit::RigError;
+        }
+    };
+    let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
+    let html = |reports: &[runner::CaseReport], state: &RunState| {
+        let info = report::html::RunInfo {
+            rig: rig_name.clone(),
+            started: started_at,
+            wall: started.elapsed(),
+            state: state.clone(),
+            page: Some(a.html.clone()),
+        };
+        report::html::write(&a.html, reports, &info)
+    };
+    // Before the first case: a run that dies early leaves a report that
+    // says it did not finish, not the previous run's.
+    let early: Vec<String> = [
+        report::write_junit(&a.junit, &[], &RunState::InProgress).err(),
+        html(&[], &RunState::InProgress).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !early.is_empty() {
+        for e in early {
+            eprintln!("error: {e}");
+        }
+        return Exit::RigError;
+    }
+    let writer = match report::writer::Writer::spawn(a.junit.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot start the report writer: {e}");
+            return Exit::RigError;
+        }
+    };
+    let verbosity = match (a.quiet, a.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let mut terminal = Terminal::new(verbosity);
+    let snapshots = a.snapshots.map(|mode| report::snapshots::Snapshots {
+        mode,
+        kind: desc.kind_name().to_owned(),
+        dir: a.snapshot_dir.clone(),
+    });
+    // Cases a rig has taken and not finished, by plan index, with the rig:
+    // what a stop interrupts.
+    let mut running: HashMap<usize, String> = HashMap::new();
+    let mut stopped_by = None;
+    let outcome = runtime.block_on(async {
+        let stop = async {
+            stopped_by = Some(stop::signalled().await);
+        };
+        let on_event = |ev: &RunEvent| match ev {
+            RunEvent::CaseStarted { index, rig, .. } => {
+                running.insert(*index, rig.clone());
+                terminal.event(ev);
+            }
+            RunEvent::CaseFinished(r) => {
+                let mut r = (**r).clone();
+                if let Some(s) = &snapshots {
+                    s.apply(&mut r);
+                }
+                running.remove(&r.index);
+                let ev = RunEvent::CaseFinished(Box::new(r));
+                terminal.event(&ev);
+                // On disk shortly: a run killed half-way keeps what it finished.
+                if let RunEvent::CaseFinished(r) = ev {
+                    writer.add(*r);
+                }
+            }
+            ev => terminal.event(ev),
+        };
+        crate::run::run_plan(plan, jobs, desc, on_event, stop).await
+    });
+    terminal.finish();
+    let Some(_) = outcome else {
+        let by = stopped_by.unwrap_or(stop::Stop::Interrupt);
+        // Unfinished cases stay visible: the ones a rig was running are
+        // errors (their verdict is lost), the others skipped with why.
+        let mut done = writer.finish().reports;
+        let finished = done.len();
+        let mut cut = 0;
+        for (i, p) in planned.iter().enumerate() {
+            if done.iter().any(|r| r.index == i) {
+                continue;
+            }
+            let outcome = match running.get(&i) {
+                Some(rig) => {
+                    cut += 1;
+                    runner::Outcome::Error {
+                        step: "interrupted".into(),
+                        message: format!(
+                            "the run was stopped by {} while this case ran on rig {rig}: it has no verdict",
+                            by.name()
+                        ),
+                    }
+                }
+                None => runner::Outcome::Skipped {
+                    reason: format!(
+                        "not run: the run was stopped by {} before this case started",
+                        by.name()
+                    ),
+                },
+            };
+            let rig = running.get(&i).map_or(rig_name.as_str(), String::as_str);
+            done.push(runner::not_run(i, p, rig, outcome));
+        }
+        done.sort_by_key(|r| r.index);
+        // Each report on its own: one that cannot be written does not keep
+        // the other from being written.
+        let state = RunState::Interrupted(by.name().to_owned());
+        match report::write_junit(&a.junit, &done, &state) {
+            Ok(()) => forget_journal(&a.junit),
+            Err(e) => eprintln!("error: {e}"),
+        }
+        if let Err(e) = html(&done, &state) {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "stopped by {}: {finished} case(s) finished, {cut} interrupted (errors), {} never started (skipped); reports in {} and {}",
+            by.name(),
+            done.len() - finished - cut,
+            a.junit.display(),
+            a.html.display()
+        );
+        return by.exit();
+    };
+    // The writer holds every case as reported (after snapshot checks).
+    let written = writer.finish();
+    if let Some(e) = &written.error {
+        eprintln!("warning: while the run went on: {e}");
+    }
+    let reports = written.reports;
+    // The run's last writes, each attempted whatever became of the other.
+    let junit_error = report::write_junit(&a.junit, &reports, &RunState::Complete).err();
+    if junit_error.is_none() {
+        forget_journal(&a.junit);
+    }
+    let html_error = html(&reports, &RunState::Complete).err();
+    terminal.summary(&reports, started.elapsed());
+    // A write that failed while the run went on is healed by a last one
+    // that worked; only the last writes decide.
+    let errors: Vec<String> = [junit_error, html_error].into_iter().flatten().collect();
+    if !errors.is_empty() {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        return Exit::RigError;
+    }
+    out!("JUnit: {}", a.junit.display());
+    out!("HTML:  {}", a.html.display());
+    Exit::from_tally(Tally::of(&reports))
+}
