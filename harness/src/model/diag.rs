@@ -88,11 +88,75 @@ impl InputError {
                 "expected struct RawRig",
                 "expected a rig: a mapping with `name`, `labels`, `controller` and `plant`, `qemu` or `fixtures`",
             );
+        // The parser places a duplicate key at its map; point at the second key.
+        if let Some(key) = duplicate_key(&msg)
+            && let Some((line, col)) = second_key(text, &msg, &key)
+        {
+            let msg = format!("{msg}: `{key}` appears twice in one mapping");
+            return Self::at(file, text, line, col, msg);
+        }
+        let msg = format!("{msg}{}", near_miss(&msg));
         match err.location() {
             Some(loc) => Self::at(file, text, loc.line(), loc.column(), msg),
             None => Self::new(file, msg),
         }
     }
+}
+
+/// For serde's "unknown field `withn`, expected one of `within`, ..." (and
+/// its variants' and `expected `a` or `b``), the name meant.
+fn near_miss(msg: &str) -> String {
+    let Some(rest) = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| msg.split_once(p).map(|(_, r)| r))
+    else {
+        return String::new();
+    };
+    let Some((word, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let names = expected.split('`').skip(1).step_by(2);
+    did_you_mean(word, names)
+}
+
+/// `; did you mean `x`?` when one of `names` is a near miss of `word` (a
+/// typo: a few letters wrong, missing, extra or swapped), else nothing.
+pub fn did_you_mean<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    let most = (word.chars().count() / 3).max(1);
+    let best = names
+        .into_iter()
+        .filter(|n| *n != word)
+        .map(|n| (edit_distance(&word.to_lowercase(), &n.to_lowercase()), n))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d);
+    best.map(|(_, n)| format!("; did you mean `{n}`?"))
+        .unwrap_or_default()
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of two neighbours, one each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 impl fmt::Display for InputError {
@@ -162,11 +226,9 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
     })
 }
 
-/// Parse YAML text into `T`, locating any error.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    text: &str,
-) -> Result<T, InputError> {
+/// What is refused before any parsing: an empty file, tabs, control
+/// characters, and sizes and depths no test plan has.
+pub fn precheck(path: &Path, text: &str) -> Result<(), InputError> {
     if text.trim().is_empty() {
         return Err(InputError::new(
             path,
@@ -207,23 +269,16 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
         let (line, col) = line_col(text, i);
         return Err(InputError::at(path, text, line, col, why));
     }
-    yaml_serde::from_str(text).map_err(|e| {
-        let mut err = InputError::from_yaml(path, text, &e);
-        // The parser places a duplicate key at its map; point at the second key.
-        if let Some(key) = duplicate_key(&err.message)
-            && let Some(i) = second_key(text, &key)
-        {
-            let (line, col) = line_col(text, i);
-            err = InputError::at(
-                path,
-                text,
-                line,
-                col,
-                format!("{}: `{key}` appears twice in one mapping", err.message),
-            );
-        }
-        err
-    })
+    Ok(())
+}
+
+/// Parse YAML text into `T`, locating any error.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, InputError> {
+    precheck(path, text)?;
+    yaml_serde::from_str(text).map_err(|e| InputError::from_yaml(path, text, &e))
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
@@ -304,16 +359,29 @@ fn duplicate_key(message: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
-/// Byte offset of the second place `key:` is written as a key.
-fn second_key(text: &str, key: &str) -> Option<usize> {
-    let pat = format!("{key}:");
-    text.match_indices(&pat)
-        .filter(|(i, _)| {
-            let before = text[..*i].chars().next_back();
-            before.is_none_or(|c| matches!(c, ' ' | '\n' | '{' | ','))
-        })
-        .nth(1)
-        .map(|(i, _)| i)
+/// Where the mapping a "duplicate" error is about (its path leads the
+/// message: `cases[2].steps[0]: duplicate field ...`) has `key` a second
+/// time, as the parser places it.
+fn second_key(text: &str, message: &str, key: &str) -> Option<(usize, usize)> {
+    use crate::model::locate::{Seg, position};
+    let path = message.split_once(": duplicate").map_or("", |(p, _)| p);
+    let path = if path.starts_with("duplicate") {
+        ""
+    } else {
+        path
+    };
+    let mut segs = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        if let Some(name) = pieces.next().filter(|n| !n.is_empty()) {
+            segs.push(Seg::Key(name));
+        }
+        for i in pieces {
+            segs.push(Seg::Index(i.trim_end_matches(']').parse().ok()?));
+        }
+    }
+    segs.push(Seg::KeyAgain(key));
+    position(text, &segs)
 }
 
 #[cfg(test)]
@@ -336,5 +404,32 @@ mod tests {
          2 | bad: [
            |      ^
         ");
+    }
+}
+
+#[cfg(test)]
+mod near_misses {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::swapped_letters("compartmnet", &["compartment", "action"], "; did you mean `compartment`?")]
+    #[case::missing_letter("withn", &["within", "for"], "; did you mean `within`?")]
+    #[case::case_differs("m1", &["S1", "M1"], "; did you mean `M1`?")]
+    #[case::too_far("colour", &["within", "for"], "")]
+    #[case::short_words_need_near_exact("Z9", &["S1", "M1"], "")]
+    fn a_near_miss_is_named(#[case] word: &str, #[case] names: &[&str], #[case] want: &str) {
+        assert_eq!(did_you_mean(word, names.iter().copied()), want);
+    }
+
+    #[test]
+    fn serde_unknown_names_get_a_suggestion() {
+        let msg = "cases[0].steps[1].expect: unknown field `withn`, expected one of `display`, `within`, `compartment`";
+        assert_eq!(near_miss(msg), "; did you mean `within`?");
+        assert_eq!(
+            near_miss("unknown variant `kyes`, expected `keys` or `help`"),
+            "; did you mean `keys`?"
+        );
+        assert_eq!(near_miss("missing field `name`"), "");
     }
 }

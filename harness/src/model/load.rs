@@ -1,10 +1,19 @@
 //! Suite files from disk to checked suites: every file of a run read and
 //! checked, and every problem in every file collected.
 
-use crate::model::diag::{InputError, parse_yaml, read_text};
+use crate::model::diag::{InputError, did_you_mean, parse_yaml, precheck, read_text};
+use crate::model::locate::{Seg, nearest, part, position};
 use crate::model::rigfile::RigDescription;
-use crate::model::suite::{Step, Suite};
+use crate::model::suite::{Case, Step, Suite};
+use serde::de::IgnoredAny;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Problems reported of one file at most: past this, the rest of the file
+/// is not read for more.
+const MAX_PROBLEMS: usize = 50;
+/// Text a file's problems may re-read in all, in parts (see [`every_problem`]).
+const REREAD_BYTES: usize = 8 * 1024 * 1024;
 
 /// Suite files with their checked contents, in the order given.
 pub type Suites = Vec<(PathBuf, Suite)>;
@@ -29,7 +38,8 @@ fn default_suites() -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
-/// Load and check suite files; every problem in every file is collected.
+/// Load and check suite files: every problem in every file is collected,
+/// each at the node it is about, sorted by file and position.
 pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
     let paths = if paths.is_empty() {
         default_suites().map_err(|e| vec![e])?
@@ -39,19 +49,39 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
     let mut suites = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
-        match read_text(&p).and_then(|text| {
-            let s: Suite = parse_yaml(&p, &text)?;
-            check_suite(&p, &text, &s)?;
-            Ok(s)
-        }) {
-            Ok(s) => suites.push((p, s)),
-            Err(e) => errors.push(e),
+        let text = match read_text(&p) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        // What is refused unread has nothing more to find in it.
+        if let Err(e) = precheck(&p, &text) {
+            errors.push(e);
+            continue;
         }
+        let mut found = match parse_yaml::<Suite>(&p, &text) {
+            Ok(mut s) => {
+                let found = check_suite(&p, &text, &s);
+                if found.is_empty() {
+                    s.source = Arc::from(text.as_str());
+                    suites.push((p, s));
+                }
+                found
+            }
+            Err(first) => every_problem(&p, &text, first),
+        };
+        sort(&mut found);
+        errors.extend(found);
     }
     for (i, (p, s)) in suites.iter().enumerate() {
         if let Some((q, _)) = suites[..i].iter().find(|(_, t)| t.name == s.name) {
-            errors.push(InputError::new(
+            let at = position(&s.source, &[Seg::Key("name")]);
+            errors.push(located(
                 p,
+                &s.source,
+                at,
                 format!(
                     "suite name `{}` is also used by {}; suite names must be unique",
                     s.name,
@@ -67,140 +97,203 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
     }
 }
 
-fn line_of(text: &str, needle: &str, after: usize) -> Option<(usize, usize)> {
-    text.lines()
-        .enumerate()
-        .skip(after)
-        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+/// A file's problems in the order a reader meets them.
+fn sort(errors: &mut Vec<InputError>) {
+    errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+    errors.dedup_by(|a, b| a.at == b.at && a.message == b.message);
 }
 
-fn check_suite(path: &Path, text: &str, s: &Suite) -> Result<(), InputError> {
+/// An error at `at`, or about the whole file when the node is not found.
+fn located(path: &Path, text: &str, at: Option<(usize, usize)>, msg: String) -> InputError {
+    match at {
+        Some((line, col)) => InputError::at(path, text, line, col, msg),
+        None => InputError::new(path, msg),
+    }
+}
+
+/// A file that does not parse as a suite: its first problem, and those of
+/// every case (and, in a case that has one, of every step) read on its own,
+/// so that a file with six mistakes takes one run, not six. A file that is
+/// not even YAML has only its first.
+fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> {
+    let mut found = vec![first];
+    // Each part is a parse of the whole file: bounded, so that a huge or
+    // hostile file costs a few whole-file parses, not one per item.
+    let mut parses = (REREAD_BYTES / text.len().max(1)).min(MAX_PROBLEMS);
+    let mut budget = || {
+        parses = parses.checked_sub(1)?;
+        Some(())
+    };
+    if budget().is_none() {
+        return found;
+    }
+    let Ok(Some(cases)) = part::<Vec<IgnoredAny>>(text, &[Seg::Key("cases")]) else {
+        return found;
+    };
+    let problem = |e: yaml_serde::Error| InputError::from_yaml(path, text, &e);
+    for i in 0..cases.len() {
+        let case = [Seg::Key("cases"), Seg::Index(i)];
+        if budget().is_none() || found.len() >= MAX_PROBLEMS {
+            break;
+        }
+        let Err(e) = part::<Case>(text, &case) else {
+            continue;
+        };
+        found.push(problem(e));
+        for section in ["setup", "steps", "teardown"] {
+            let at = [case[0], case[1], Seg::Key(section)];
+            if budget().is_none() {
+                return found;
+            }
+            let n = part::<Vec<IgnoredAny>>(text, &at)
+                .ok()
+                .flatten()
+                .map_or(0, |v| v.len());
+            for j in 0..n {
+                if budget().is_none() || found.len() >= MAX_PROBLEMS {
+                    return found;
+                }
+                let step = [at[0], at[1], at[2], Seg::Index(j)];
+                if let Err(e) = part::<Step>(text, &step) {
+                    found.push(problem(e));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The checks across a suite's fields, each problem at its node.
+fn check_suite(path: &Path, text: &str, s: &Suite) -> Vec<InputError> {
+    let mut found = Vec::new();
+    let mut problem = |at: &[Seg], msg: String| {
+        found.push(located(path, text, nearest(text, at), msg));
+    };
     if s.cases.is_empty() {
-        return Err(InputError::new(
-            path,
-            "cases: empty; a suite needs at least one case",
-        ));
+        problem(
+            &[Seg::Key("cases")],
+            "cases: empty; a suite needs at least one case".into(),
+        );
     }
     for (i, c) in s.cases.iter().enumerate() {
+        let name = [Seg::Key("cases"), Seg::Index(i), Seg::Key("name")];
         if s.cases[..i].iter().any(|d| d.name == c.name) {
-            let first = line_of(text, &c.name, 0).map_or(0, |(l, _)| l);
-            let (l, col) = line_of(text, &c.name, first).unwrap_or((1, 1));
-            return Err(InputError::at(
-                path,
-                text,
-                l,
-                col,
+            problem(
+                &name,
                 format!(
                     "cases[{i}].name: `{}` is used twice in this suite; case names must be unique",
                     c.name
                 ),
-            ));
+            );
         }
-    }
-    for (i, c) in s.cases.iter().enumerate() {
         let n = [&c.setup, &c.steps, &c.teardown]
             .into_iter()
             .map(|steps| crate::model::suite::expanded_steps(steps))
             .fold(0u64, u64::saturating_add);
         if n > crate::model::suite::MAX_CASE_STEPS {
-            let (l, col) = line_of(text, &c.name, 0).unwrap_or((1, 1));
-            return Err(InputError::at(
-                path,
-                text,
-                l,
-                col,
+            problem(
+                &name,
                 format!(
                     "cases[{i}] `{}`: runs {n} steps with its repeats multiplied out; a case runs at most {} \
                      (split it into cases, or repeat fewer times)",
                     c.name,
                     crate::model::suite::MAX_CASE_STEPS
                 ),
-            ));
+            );
         }
     }
     if let Some(n) = s.retries.filter(|n| *n > crate::model::suite::MAX_RETRIES) {
-        let (l, col) = line_of(text, "retries:", 0).unwrap_or((1, 1));
-        return Err(InputError::at(
-            path,
-            text,
-            l,
-            col,
+        problem(
+            &[Seg::KeyItself("retries")],
             format!(
                 "retries: {n} is too many; at most {} (a case that fails that often is broken, not flaky)",
                 crate::model::suite::MAX_RETRIES
             ),
-        ));
+        );
     }
     for (i, q) in s.quarantine.iter().enumerate() {
+        let at = [Seg::Key("quarantine"), Seg::Index(i), Seg::Key("case")];
         if !s.cases.iter().any(|c| c.name == q.case) {
-            let (l, col) = line_of(text, "quarantine:", 0)
-                .and_then(|(at, _)| line_of(text, &q.case, at))
-                .unwrap_or((1, 1));
             let names: Vec<_> = s.cases.iter().map(|c| format!("`{}`", c.name)).collect();
-            return Err(InputError::at(
-                path,
-                text,
-                l,
-                col,
+            problem(
+                &at,
                 format!(
-                    "quarantine[{i}].case: `{}` is not a case of this suite; expected one of {}",
+                    "quarantine[{i}].case: `{}` is not a case of this suite; expected one of {}{}",
                     q.case,
-                    names.join(", ")
+                    names.join(", "),
+                    did_you_mean(&q.case, s.cases.iter().map(|c| c.name.as_str()))
                 ),
-            ));
+            );
         }
         if s.quarantine[..i].iter().any(|p| p.case == q.case) {
-            return Err(InputError::new(
-                path,
+            problem(
+                &at,
                 format!("quarantine[{i}].case: `{}` is quarantined twice", q.case),
-            ));
+            );
         }
     }
-    Ok(())
+    found
 }
 
-fn step_compartments<'a>(steps: &'a [Step], out: &mut Vec<&'a str>) {
-    for s in steps {
+/// Every compartment a step names, with the path of the node that names it.
+fn step_compartments<'a>(
+    steps: &'a [Step],
+    at: &[Seg<'static>],
+    out: &mut Vec<(&'a str, Vec<Seg<'static>>)>,
+) {
+    for (j, s) in steps.iter().enumerate() {
+        let mut here = at.to_vec();
+        here.push(Seg::Index(j));
+        let named = |kind: &'static str| {
+            let mut p = here.clone();
+            p.extend([Seg::Key(kind), Seg::Key("compartment")]);
+            p
+        };
         match s {
-            Step::Door { compartment, .. }
-            | Step::Package { compartment, .. }
-            | Step::Fault { compartment, .. }
-            | Step::Parcel { compartment, .. } => out.push(compartment),
+            Step::Door { compartment, .. } => out.push((compartment, named("door"))),
+            Step::Package { compartment, .. } => out.push((compartment, named("package"))),
+            Step::Fault { compartment, .. } => out.push((compartment, named("fault"))),
+            Step::Parcel { compartment, .. } => out.push((compartment, named("parcel"))),
             Step::Issue {
                 compartment: Some(c),
                 ..
-            } => out.push(c),
-            Step::Expect(e) => out.extend(e.compartment.as_deref()),
-            Step::Absent(a) => out.extend(a.compartment.as_deref()),
-            Step::Repeat { steps, .. } => step_compartments(steps, out),
+            } => out.push((c, named("issue"))),
+            Step::Expect(e) => out.extend(e.compartment.as_deref().map(|c| (c, named("expect")))),
+            Step::Absent(a) => out.extend(a.compartment.as_deref().map(|c| (c, named("absent")))),
+            Step::Repeat { steps, .. } => {
+                here.extend([Seg::Key("repeat"), Seg::Key("steps")]);
+                step_compartments(steps, &here, out);
+            }
             _ => {}
         }
     }
 }
 
-/// Every compartment a suite names must be on the rig.
+/// Every compartment a suite names must be on the rig: each one that is
+/// not, at the node that names it.
 pub fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> Vec<InputError> {
     let mut errors = Vec::new();
+    let have: Vec<&str> = rig.compartments.iter().map(|(n, _)| n.as_str()).collect();
     for (path, s) in suites {
         for (i, c) in s.cases.iter().enumerate() {
             let mut names = Vec::new();
-            for steps in [&c.setup, &c.steps, &c.teardown] {
-                step_compartments(steps, &mut names);
+            for (section, steps) in [
+                ("setup", &c.setup),
+                ("steps", &c.steps),
+                ("teardown", &c.teardown),
+            ] {
+                let at = [Seg::Key("cases"), Seg::Index(i), Seg::Key(section)];
+                step_compartments(steps, &at, &mut names);
             }
-            if let Some(bad) = names.into_iter().find(|n| !rig.has_compartment(n)) {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                let case_line = line_of(&text, &c.name, 0).map_or(0, |(l, _)| l);
-                let have: Vec<_> = rig.compartments.iter().map(|(n, _)| n.as_str()).collect();
+            for (bad, at) in names.into_iter().filter(|(n, _)| !rig.has_compartment(n)) {
                 let msg = format!(
-                    "cases[{i}] `{}`: compartment `{bad}` is not on rig `{}` (it has {})",
+                    "cases[{i}] `{}`: compartment `{bad}` is not on rig `{}` (it has {}){}",
                     c.name,
                     rig.name,
-                    have.join(", ")
+                    have.join(", "),
+                    did_you_mean(bad, have.iter().copied())
                 );
-                errors.push(match line_of(&text, bad, case_line) {
-                    Some((l, col)) => InputError::at(path, &text, l, col, msg),
-                    None => InputError::new(path, msg),
-                });
+                errors.push(located(path, &s.source, nearest(&s.source, &at), msg));
             }
         }
     }

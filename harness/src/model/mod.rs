@@ -7,6 +7,7 @@ pub mod diag;
 pub mod filter;
 pub mod input;
 mod load;
+pub mod locate;
 pub mod rigfile;
 pub mod suite;
 pub mod units;
