@@ -4,25 +4,24 @@
 //!
 //! ```text
 //! model/   YAML text -> raw serde types -> checked suites and rig files
-//!            (suite, rigfile, units, filter; diag: errors into a file)
-//!   |
+//!            (suite, rigfile, units, filter; locate, diag: errors at their node)
+//!   v
+//! rigs/    the `Rig` seam: sim/ and qemu/ on the shared plant/, and bench/
+//!            (console, flasher, fixtures, preflight, lock)
+//!   v
 //! run/     the plan dealt to a pool of rigs (runner), one case's console
 //!            conversation (session), what it keeps (trace, transcript),
-//!            redaction (privacy) ............. drives every rig through
-//!   |                                                   v
-//!   |      rigs/    the `Rig` seam: sim/ and qemu/ on the shared plant/,
-//!   |               bench/ (console, flasher, fixtures, preflight, lock)
+//!            redaction (privacy)
 //!   v
 //! report/  run events -> JUnit (a journal, a writer thread), HTML,
 //!            terminal lines, behaviour snapshots, merged shards
-//!
+//!   v
 //! cli/     the `harness` command: parses arguments, calls the rooms above,
 //!            picks the exit code
 //! ```
 //!
-//! Each room uses only the rooms above it (and `rigs/` only `model/`): a
-//! model knows nothing of rigs, a rig nothing of runs, a run nothing of
-//! reports.
+//! Each room uses only the rooms above it: a model knows nothing of rigs,
+//! a rig nothing of runs, a run nothing of reports.
 
 pub mod cli;
 pub mod model;
