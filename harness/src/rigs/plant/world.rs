@@ -4,17 +4,14 @@ use super::{self as plant, BOOT_MS, MCU_MIN_VOLTS, Plant, PlantEvent};
 use crate::model::rigfile::{RigDescription, SimSettings};
 use crate::model::suite::{MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
 use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
-use locker_core::board::{Board, Firmware, Identity};
+use locker_core::board::Board;
 use locker_core::nv::NV_SIZE;
-use locker_core::{Config, Input, Now, Record};
+use locker_core::{Input, Now, Record};
 use locker_proto::{Key, Link, ResetCause};
 use std::time::Duration;
 
 /// Scheduled events one `recv` handles at most before returning.
 const EVENT_BUDGET: u32 = 20_000;
-
-/// Board name the sim controller announces.
-pub const SIM_BOARD: &str = "sim";
 
 /// The sim board: the plant is what the firmware's pins and UART reach.
 impl Board for Plant {
@@ -58,7 +55,7 @@ impl Board for Plant {
 
 /// The controller end of the world: what runs the firmware, powered by the plant.
 ///
-/// The sim rig runs [`Firmware`] in this process ([`LocalMcu`]); the qemu rig
+/// The sim rig runs [`locker_core::board::Firmware`] in this process (`sim::LocalMcu`); the qemu rig
 /// runs the firmware image in an emulator across the plant link. Either way
 /// the `World` decides when time moves, so both are deterministic.
 pub trait Mcu: Send {
@@ -82,78 +79,11 @@ pub trait Mcu: Send {
     fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError>;
 }
 
-/// The firmware compiled into the harness.
-#[derive(Debug)]
-pub struct LocalMcu {
-    cfg: Config,
-    running: Option<(Firmware, u64)>,
-}
-
-impl LocalMcu {
-    pub(crate) fn new(cfg: Config) -> Self {
-        Self { cfg, running: None }
-    }
-}
-
 /// The firmware's view of the time: since its boot, and the plant's RTC.
 pub(crate) fn mcu_now(plant: &Plant, boot_at: u64) -> Now {
     Now {
         ms: plant.now - boot_at,
         rtc: plant.rtc(),
-    }
-}
-
-impl Mcu for LocalMcu {
-    fn is_on(&self) -> bool {
-        self.running.is_some()
-    }
-    fn deadline(&self) -> Option<u64> {
-        self.running
-            .as_ref()
-            .map(|(fw, boot_at)| boot_at + fw.next_deadline())
-    }
-    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
-        let id = Identity {
-            build: locker_core::BUILD_ID,
-            board: SIM_BOARD,
-        };
-        let nv = plant.nv;
-        let fw = Firmware::boot(
-            self.cfg.clone(),
-            id,
-            &nv,
-            mcu_now(plant, plant.now),
-            cause,
-            plant,
-        );
-        self.running = Some((fw, plant.now));
-        Ok(())
-    }
-    fn power_off(&mut self) {
-        self.running = None;
-    }
-    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
-        if let Some((fw, boot_at)) = self.running.as_mut() {
-            fw.handle(mcu_now(plant, *boot_at), input, plant);
-        }
-        Ok(())
-    }
-    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
-        if let Some((fw, boot_at)) = self.running.as_mut() {
-            fw.tick(mcu_now(plant, *boot_at), plant);
-        }
-        Ok(())
-    }
-    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
-        for &b in bytes {
-            let Some((fw, boot_at)) = self.running.as_mut() else {
-                break;
-            };
-            if fw.console_rx(b, mcu_now(plant, *boot_at), plant) {
-                *boot_at = plant.now;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -414,48 +344,6 @@ pub trait McuKind: Send + 'static {
     fn mcu(&mut self, desc: &RigDescription) -> Result<Self::Mcu, RigError>;
 }
 
-/// The firmware's logic linked into this binary.
-#[derive(Debug, Default)]
-pub struct InProcess;
-
-impl McuKind for InProcess {
-    type Mcu = LocalMcu;
-
-    async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
-        // The sim "image" is the firmware core linked into this binary; prove
-        // it is the one the rig file names by comparing package identities.
-        let manifest = desc.firmware.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest).map_err(|e| {
-            RigError::Flash(format!(
-                "cannot read firmware manifest {}: {e}",
-                manifest.display()
-            ))
-        })?;
-        let field = |key: &str| crate::rigs::image::toml_field(&text, key);
-        let expected = format!(
-            "{}-{}",
-            field("name").unwrap_or_default(),
-            field("version").unwrap_or_default()
-        );
-        if expected != locker_core::BUILD_ID {
-            return Err(RigError::Flash(format!(
-                "{} describes build `{expected}`, but the linked firmware is `{}`",
-                manifest.display(),
-                locker_core::BUILD_ID
-            )));
-        }
-        Ok(FlashReport {
-            build_id: locker_core::BUILD_ID.to_owned(),
-            image: desc.firmware.display().to_string(),
-            skipped: false,
-        })
-    }
-
-    fn mcu(&mut self, desc: &RigDescription) -> Result<LocalMcu, RigError> {
-        Ok(LocalMcu::new(desc.controller_config()))
-    }
-}
-
 /// A rig whose world is the plant model: a fresh `World` per case, the
 /// firmware run by `K`.
 pub struct ModelRig<K: McuKind> {
@@ -466,27 +354,11 @@ pub struct ModelRig<K: McuKind> {
     world: Option<World<K::Mcu>>,
 }
 
-/// The sim rig: firmware logic in this process, plant in virtual time.
-pub type SimRig = ModelRig<InProcess>;
-
 impl<K: McuKind> std::fmt::Debug for ModelRig<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelRig")
             .field("name", &self.desc.name)
             .finish_non_exhaustive()
-    }
-}
-
-impl SimRig {
-    pub fn new(desc: RigDescription) -> Self {
-        let settings = desc.model_settings().cloned().unwrap_or_default();
-        Self {
-            name: desc.name.clone(),
-            desc,
-            settings,
-            kind: InProcess,
-            world: None,
-        }
     }
 }
 

@@ -10,4 +10,133 @@
 
 pub mod serve;
 
-pub use crate::rigs::plant::world::{InProcess, ModelRig, SimRig};
+use crate::model::rigfile::RigDescription;
+use crate::rigs::plant::Plant;
+use crate::rigs::plant::world::{Mcu, McuKind, mcu_now};
+use crate::rigs::{FlashReport, RigError};
+use locker_core::board::{Firmware, Identity};
+use locker_core::{Config, Input};
+use locker_proto::ResetCause;
+
+pub use crate::rigs::plant::world::ModelRig;
+
+/// Board name the sim controller announces.
+pub const SIM_BOARD: &str = "sim";
+
+/// The sim rig: firmware logic in this process, plant in virtual time.
+pub type SimRig = ModelRig<InProcess>;
+
+impl SimRig {
+    pub fn new(desc: RigDescription) -> Self {
+        Self::with_kind(desc, InProcess)
+    }
+}
+
+/// The firmware compiled into the harness.
+#[derive(Debug)]
+pub struct LocalMcu {
+    cfg: Config,
+    running: Option<(Firmware, u64)>,
+}
+
+impl LocalMcu {
+    pub(crate) fn new(cfg: Config) -> Self {
+        Self { cfg, running: None }
+    }
+}
+
+impl Mcu for LocalMcu {
+    fn is_on(&self) -> bool {
+        self.running.is_some()
+    }
+    fn deadline(&self) -> Option<u64> {
+        self.running
+            .as_ref()
+            .map(|(fw, boot_at)| boot_at + fw.next_deadline())
+    }
+    fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+        let id = Identity {
+            build: locker_core::BUILD_ID,
+            board: SIM_BOARD,
+        };
+        let nv = plant.nv;
+        let fw = Firmware::boot(
+            self.cfg.clone(),
+            id,
+            &nv,
+            mcu_now(plant, plant.now),
+            cause,
+            plant,
+        );
+        self.running = Some((fw, plant.now));
+        Ok(())
+    }
+    fn power_off(&mut self) {
+        self.running = None;
+    }
+    fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+        if let Some((fw, boot_at)) = self.running.as_mut() {
+            fw.handle(mcu_now(plant, *boot_at), input, plant);
+        }
+        Ok(())
+    }
+    fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        if let Some((fw, boot_at)) = self.running.as_mut() {
+            fw.tick(mcu_now(plant, *boot_at), plant);
+        }
+        Ok(())
+    }
+    fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
+        for &b in bytes {
+            let Some((fw, boot_at)) = self.running.as_mut() else {
+                break;
+            };
+            if fw.console_rx(b, mcu_now(plant, *boot_at), plant) {
+                *boot_at = plant.now;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The firmware's logic linked into this binary.
+#[derive(Debug, Default)]
+pub struct InProcess;
+
+impl McuKind for InProcess {
+    type Mcu = LocalMcu;
+
+    async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
+        // The sim "image" is the firmware core linked into this binary; prove
+        // it is the one the rig file names by comparing package identities.
+        let manifest = desc.firmware.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).map_err(|e| {
+            RigError::Flash(format!(
+                "cannot read firmware manifest {}: {e}",
+                manifest.display()
+            ))
+        })?;
+        let field = |key: &str| crate::rigs::image::toml_field(&text, key);
+        let expected = format!(
+            "{}-{}",
+            field("name").unwrap_or_default(),
+            field("version").unwrap_or_default()
+        );
+        if expected != locker_core::BUILD_ID {
+            return Err(RigError::Flash(format!(
+                "{} describes build `{expected}`, but the linked firmware is `{}`",
+                manifest.display(),
+                locker_core::BUILD_ID
+            )));
+        }
+        Ok(FlashReport {
+            build_id: locker_core::BUILD_ID.to_owned(),
+            image: desc.firmware.display().to_string(),
+            skipped: false,
+        })
+    }
+
+    fn mcu(&mut self, desc: &RigDescription) -> Result<LocalMcu, RigError> {
+        Ok(LocalMcu::new(desc.controller_config()))
+    }
+}

@@ -148,7 +148,8 @@ pub fn serve(
     ready: impl FnOnce(&Served),
     mut log: impl FnMut(String),
 ) -> Result<(), String> {
-    use crate::rigs::plant::world::{LocalMcu, World};
+    use crate::rigs::plant::world::World;
+    use crate::rigs::sim::LocalMcu;
     use serialport::{SerialPort, TTYPort};
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
