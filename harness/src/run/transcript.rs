@@ -11,8 +11,8 @@
 //! controller showed in a line that memory does not keep is still found,
 //! and fails the case for privacy like any other ([`Transcript::leaked`]).
 
+use crate::run::privacy::redact_line;
 use crate::run::session::{Dir, TranscriptLine};
-use crate::run::trace::redact_line;
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
