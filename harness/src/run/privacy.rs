@@ -16,17 +16,18 @@ use std::collections::{BTreeSet, HashMap};
 fn codes(vars: &HashMap<String, String>) -> Vec<(&str, &str)> {
     let mut codes: Vec<(&str, &str)> = vars
         .iter()
-        .map(|(name, code)| (code.trim_end_matches('#'), name.as_str()))
-        .filter(|(digits, _)| is_code(digits))
+        .filter_map(|(name, value)| Some((code_digits(value)?, name.as_str())))
         .collect();
     codes.sort_unstable();
     codes
 }
 
-/// Whether a bound value is a code a report must never show: eight digits
-/// or more (short literals could match timestamps by chance).
-pub fn is_code(digits: &str) -> bool {
-    digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())
+/// The digits of a bound value that is a code a report must never show
+/// (typed with its `#` or not): eight digits or more, since short literals
+/// could match timestamps by chance.
+pub fn code_digits(value: &str) -> Option<&str> {
+    let digits = value.trim_end_matches('#');
+    (digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
 /// `text` scrubbed in place; the names of the codes found go to `found`.

@@ -174,19 +174,12 @@ impl Live {
         }
     }
 
-    pub fn len(&self) -> u64 {
-        (self.head.len() + self.tail.len()) as u64 + self.omitted
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// A code the case bound (`digits`, as `$name`): from now on it is
     /// scrubbed from what goes to the file.
     pub fn bind(&mut self, code: &str, name: &str) {
-        let digits = code.trim_end_matches('#');
-        if crate::run::privacy::is_code(digits) && !self.codes.iter().any(|(d, _)| d == digits) {
+        if let Some(digits) = crate::run::privacy::code_digits(code)
+            && !self.codes.iter().any(|(d, _)| d == digits)
+        {
             self.codes.push((digits.to_owned(), name.to_owned()));
         }
     }
@@ -219,6 +212,10 @@ impl Live {
     /// `line`'s text without codes, `None` when it had none; a code in a
     /// console line is remembered as leaked.
     fn scrub(&mut self, line: &TranscriptLine) -> Option<String> {
+        // Most cases bind no code: no line of theirs needs looking at.
+        if self.codes.is_empty() {
+            return None;
+        }
         let codes: Vec<(&str, &str)> = (self.codes.iter())
             .map(|(d, n)| (d.as_str(), n.as_str()))
             .collect();
