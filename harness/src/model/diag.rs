@@ -76,6 +76,20 @@ impl InputError {
         }
     }
 
+    /// An error at `at` (line, column), or about the whole file when the
+    /// place is not known.
+    pub fn placed(
+        file: &Path,
+        text: &str,
+        at: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
+        match at {
+            Some((line, column)) => Self::at(file, text, line, column, message),
+            None => Self::new(file, message),
+        }
+    }
+
     /// Turn a yaml_serde error into a located one. Its text is `path: what
     /// at line L column C`; the location is kept apart so it is rendered once.
     pub fn from_yaml(file: &Path, text: &str, err: &yaml_serde::Error) -> Self {
@@ -96,10 +110,8 @@ impl InputError {
             return Self::at(file, text, line, col, msg);
         }
         let msg = format!("{msg}{}", near_miss(&msg));
-        match err.location() {
-            Some(loc) => Self::at(file, text, loc.line(), loc.column(), msg),
-            None => Self::new(file, msg),
-        }
+        let at = err.location().map(|l| (l.line(), l.column()));
+        Self::placed(file, text, at, msg)
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::model::diag::{InputError, did_you_mean, parse_yaml, precheck, read_text};
 use crate::model::locate::{Seg, nearest, part, position};
 use crate::model::rigfile::RigDescription;
-use crate::model::suite::{Case, Step, Suite};
+use crate::model::suite::{Case, SECTIONS, Step, Suite};
 use serde::de::IgnoredAny;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
     for (i, (p, s)) in suites.iter().enumerate() {
         if let Some((q, _)) = suites[..i].iter().find(|(_, t)| t.name == s.name) {
             let at = position(&s.source, &[Seg::Key("name")]);
-            errors.push(located(
+            errors.push(InputError::placed(
                 p,
                 &s.source,
                 at,
@@ -101,14 +101,6 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
 fn sort(errors: &mut Vec<InputError>) {
     errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
     errors.dedup_by(|a, b| a.at == b.at && a.message == b.message);
-}
-
-/// An error at `at`, or about the whole file when the node is not found.
-fn located(path: &Path, text: &str, at: Option<(usize, usize)>, msg: String) -> InputError {
-    match at {
-        Some((line, col)) => InputError::at(path, text, line, col, msg),
-        None => InputError::new(path, msg),
-    }
 }
 
 /// A file that does not parse as a suite: its first problem, and those of
@@ -140,7 +132,7 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
             continue;
         };
         found.push(problem(e));
-        for section in ["setup", "steps", "teardown"] {
+        for section in SECTIONS {
             let at = [case[0], case[1], Seg::Key(section)];
             if budget().is_none() {
                 return found;
@@ -167,7 +159,7 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
 fn check_suite(path: &Path, text: &str, s: &Suite) -> Vec<InputError> {
     let mut found = Vec::new();
     let mut problem = |at: &[Seg], msg: String| {
-        found.push(located(path, text, nearest(text, at), msg));
+        found.push(InputError::placed(path, text, nearest(text, at), msg));
     };
     if s.cases.is_empty() {
         problem(
@@ -186,9 +178,8 @@ fn check_suite(path: &Path, text: &str, s: &Suite) -> Vec<InputError> {
                 ),
             );
         }
-        let n = [&c.setup, &c.steps, &c.teardown]
-            .into_iter()
-            .map(|steps| crate::model::suite::expanded_steps(steps))
+        let n = (c.sections().into_iter())
+            .map(|(_, steps)| crate::model::suite::expanded_steps(steps))
             .fold(0u64, u64::saturating_add);
         if n > crate::model::suite::MAX_CASE_STEPS {
             problem(
@@ -277,11 +268,7 @@ pub fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> V
     for (path, s) in suites {
         for (i, c) in s.cases.iter().enumerate() {
             let mut names = Vec::new();
-            for (section, steps) in [
-                ("setup", &c.setup),
-                ("steps", &c.steps),
-                ("teardown", &c.teardown),
-            ] {
+            for (section, steps) in c.sections() {
                 let at = [Seg::Key("cases"), Seg::Index(i), Seg::Key(section)];
                 step_compartments(steps, &at, &mut names);
             }
@@ -293,7 +280,12 @@ pub fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> V
                     have.join(", "),
                     did_you_mean(bad, have.iter().copied())
                 );
-                errors.push(located(path, &s.source, nearest(&s.source, &at), msg));
+                errors.push(InputError::placed(
+                    path,
+                    &s.source,
+                    nearest(&s.source, &at),
+                    msg,
+                ));
             }
         }
     }

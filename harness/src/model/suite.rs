@@ -107,6 +107,20 @@ pub struct Case {
     pub timeout: Option<Duration>,
 }
 
+/// A case's sections by name, in the order they run.
+pub const SECTIONS: [&str; 3] = ["setup", "steps", "teardown"];
+
+impl Case {
+    /// The case's sections with their steps, in the order they run.
+    pub fn sections(&self) -> [(&'static str, &[Step]); 3] {
+        [
+            (SECTIONS[0], &self.setup),
+            (SECTIONS[1], &self.steps),
+            (SECTIONS[2], &self.teardown),
+        ]
+    }
+}
+
 /// Kinds of rig a case cannot run on, each with the reason, which the
 /// report shows: a case is skipped visibly, never dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -247,13 +247,10 @@ struct CaseRun<'s, 'r, R: Rig> {
     failed_step: Option<usize>,
     steps: Vec<StepMark>,
     actions: Vec<(Duration, FixtureAction)>,
-    /// Top-level steps started, by section (see [`SECTIONS`]).
+    /// Top-level steps started, by section (see [`crate::model::suite::SECTIONS`]).
     started: [usize; 3],
     steps_run: u64,
 }
-
-/// A case's sections, in the order they run.
-const SECTIONS: [&str; 3] = ["setup", "steps", "teardown"];
 
 /// Run one case on a rig that has been flashed.
 pub async fn run_case<R: Rig>(
@@ -325,8 +322,7 @@ pub async fn run_case<R: Rig>(
         actions: run.actions,
         compartments: std::mem::take(&mut run.s.compartments),
         failed_step: run.failed_step,
-        not_run: (SECTIONS.into_iter())
-            .zip([&p.case.setup, &p.case.steps, &p.case.teardown])
+        not_run: (p.case.sections().into_iter())
             .zip(run.started)
             .flat_map(|((section, steps), started)| {
                 (steps.iter().enumerate().skip(started))
@@ -618,7 +614,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
 
     async fn steps(&mut self, section: &str, top: bool, steps: &[Step]) -> Result<(), FailedStep> {
         for (i, step) in steps.iter().enumerate() {
-            if top && let Some(n) = SECTIONS.iter().position(|s| *s == section) {
+            if top
+                && let Some(n) = crate::model::suite::SECTIONS
+                    .iter()
+                    .position(|s| *s == section)
+            {
                 self.started[n] = i + 1;
             }
             let mark = self.steps.len();
@@ -957,10 +957,6 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
     }
 
-    fn backoffice_count(&self, kind: locker_proto::UplinkKind) -> u32 {
-        self.s.backoffice_count(kind)
-    }
-
     /// Bind `$name` to a code: from now on it is scrubbed wherever the
     /// case's text goes.
     fn bind(&mut self, name: String, code: String) {
@@ -991,7 +987,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         let mut scanned = self.cursor;
         loop {
             if let Matcher::Backoffice { kind, count } = m {
-                if self.backoffice_count(*kind) == *count {
+                if self.s.backoffice_count(*kind) == *count {
                     return Ok(true);
                 }
             } else {
@@ -1082,7 +1078,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         if let Matcher::Backoffice { kind, .. } = &e.matcher {
             msg.push_str(&format!(
                 "; the back office holds {} {kind} record(s)",
-                self.backoffice_count(*kind)
+                self.s.backoffice_count(*kind)
             ));
             return msg;
         }
@@ -1146,7 +1142,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         }
         self.window_whole()?;
         if let Matcher::Backoffice { kind, count } = &a.matcher
-            && self.backoffice_count(*kind) == *count
+            && self.s.backoffice_count(*kind) == *count
         {
             return Err(StepError::Failed(format!(
                 "expected the back office not to hold {count} {kind} record(s), but it does"
