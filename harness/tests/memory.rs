@@ -13,7 +13,6 @@ use locker_hil::rigs::faults::{Fault, Faulty};
 use locker_hil::rigs::sim::SimRig;
 use locker_hil::run::runner::{self, CaseReport, Outcome};
 use std::path::Path;
-use std::sync::Arc;
 
 /// The documented figures: lines and observations a report keeps.
 const HEAD: usize = 1_000;
@@ -29,20 +28,10 @@ fn chatter(suite: &str, dir: &Path) -> Vec<CaseReport> {
     for p in &mut plan {
         p.transcripts = Some(dir.join("junit.transcripts"));
     }
-    let desc = Arc::new(RigDescription::load(&repo().join("rigs/sim.yaml")).unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
-    let d = desc.clone();
-    rt.block_on(runner::run(
-        plan,
-        1,
-        desc,
-        move |_| Ok(Faulty::new(SimRig::new((*d).clone()), Fault::Chatter, 0)),
-        |_| {},
-    ))
+    let desc = RigDescription::load(&repo().join("rigs/sim.yaml")).unwrap();
+    common::run_on(plan, desc, |d| {
+        Ok(Faulty::new(SimRig::new(d), Fault::Chatter, 0))
+    })
 }
 
 #[test]

@@ -36,7 +36,20 @@ pub fn bench_rig(name: &str, console: &str, fixtures: &str) -> String {
 
 /// Run `plan` on the bench described by `rig`, flashed by `Preloaded`.
 pub fn run_preloaded(rig: &Path, plan: Vec<Planned>) -> Vec<CaseReport> {
-    let desc = Arc::new(RigDescription::load(rig).unwrap_or_else(|e| panic!("{e}")));
+    let desc = RigDescription::load(rig).unwrap_or_else(|e| panic!("{e}"));
+    run_on(plan, desc, |d| {
+        BenchRig::with_flasher(d, Box::new(locker_hil::rigs::bench::flash::Preloaded))
+    })
+}
+
+/// Run `plan` on one rig that `make` builds from the rig file `desc`, on a
+/// runtime of one worker.
+pub fn run_on<R, F>(plan: Vec<Planned>, desc: RigDescription, make: F) -> Vec<CaseReport>
+where
+    R: locker_hil::rigs::Rig + 'static,
+    F: Fn(RigDescription) -> Result<R, locker_hil::rigs::RigError> + Send + Sync + 'static,
+{
+    let desc = Arc::new(desc);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_time()
@@ -47,12 +60,7 @@ pub fn run_preloaded(rig: &Path, plan: Vec<Planned>) -> Vec<CaseReport> {
         plan,
         1,
         desc,
-        move |_| {
-            BenchRig::with_flasher(
-                (*d).clone(),
-                Box::new(locker_hil::rigs::bench::flash::Preloaded),
-            )
-        },
+        move |_| make((*d).clone()),
         |_| {},
     ))
 }
