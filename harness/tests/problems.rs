@@ -67,7 +67,7 @@ cases:
     assert!(err.contains("6 problem(s) in the input"), "{err}");
     assert_eq!(
         places(&err),
-        ["2:1", "5:5", "9:9", "10:9", "13:34", "16:15"],
+        ["2:1", "5:5", "9:9", "10:15", "13:34", "16:15"],
         "{err}"
     );
     for says in [
@@ -124,4 +124,84 @@ fn a_key_written_twice_is_placed_at_its_second_in_its_own_mapping() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("`name` appears twice in one mapping"), "{err}");
     assert_eq!(places(&err), ["7:5"], "{err}");
+}
+
+/// `harness rig check` of a rig file `rig` (written as `bad.yaml`): exit
+/// code and standard error.
+fn check_rig(rig: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), rig).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(dir.path())
+        .args(["rig", "check", "--rig", "bad.yaml"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const SIM_RIG_HEAD: &str = "name: sim\ncontroller:\n  firmware: .\n";
+
+#[test]
+fn every_check_of_a_rig_file_is_reported_at_once_each_at_its_node() {
+    let rig = format!(
+        "{SIM_RIG_HEAD}  station: {{ id: 1, key: \"abc\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: \"S 2\", size: S }}\n    - {{ name: S1, size: M }}\nplant:\n  start: \"yesterday\"\n  ambient: 20C\n  supply: 12V\nqemu: {{ machine: virt }}\n"
+    );
+    let (code, err) = check_rig(&rig);
+    assert_eq!(code, Some(2), "{err}");
+    for said in [
+        "controller.station.key: expected 32 hex digits",
+        "controller.compartments[1].name: `S 2` is not a compartment name",
+        "controller.compartments[2].name: `S1` appears twice",
+        "plant.start:",
+        "qemu.machine: expected `mps2-an386`",
+    ] {
+        assert!(err.contains(said), "{said}\n{err}");
+    }
+    // Each compartment's name is placed at that compartment, not at the
+    // first `name:` of the file (the rig's own).
+    assert_eq!(
+        places(&err),
+        ["4:26", "7:15", "8:15", "10:10", "13:18"],
+        "{err}"
+    );
+    assert!(err.contains("5 problem(s)"), "{err}");
+}
+
+#[test]
+fn a_rig_file_that_does_not_deserialize_reports_each_sections_first_problem() {
+    let rig = format!(
+        "{SIM_RIG_HEAD}  station: {{ id: one, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: XL }}\n    - {{ name: S2, szie: S }}\nplant:\n  start: \"2026-03-02T09:00:00Z\"\n  ambient: warm\n  supply: 12V\n"
+    );
+    let (code, err) = check_rig(&rig);
+    assert_eq!(code, Some(2), "{err}");
+    for said in [
+        "controller.station.id:",
+        "controller.compartments[0].size: unknown variant `XL`",
+        "controller.compartments[1]: unknown field `szie`",
+        "did you mean `size`?",
+        "plant.ambient:",
+    ] {
+        assert!(err.contains(said), "{said}\n{err}");
+    }
+    let at = places(&err);
+    assert_eq!(at.len(), 4, "{err}");
+    assert!(at.iter().all(|p| !p.starts_with("1:")), "{err}");
+}
+
+#[test]
+fn a_search_for_problems_that_stops_early_says_so() {
+    let mut suite = String::from("name: many\ncases:\n");
+    for i in 0..60 {
+        suite += &format!("  - name: c{i}\n    steps:\n      - wiat: 1s\n");
+    }
+    let (code, err) = check(&suite);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.matches("unknown variant `wiat`").count(), 50, "{err}");
+    assert!(
+        err.contains("not looked for more problems from cases[49] on (60 cases)"),
+        "{err}"
+    );
 }

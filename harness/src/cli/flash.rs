@@ -8,7 +8,7 @@ use crate::model::rigfile::{RigDescription, RigKind};
 pub(super) fn flash(a: FlashArgs) -> Exit {
     let rig = match RigDescription::load(&a.rig) {
         Ok(r) => r,
-        Err(e) => return report_errors(&[e]),
+        Err(e) => return report_errors(&e),
     };
     let RigKind::Bench(bench) = &rig.kind else {
         eprintln!(

@@ -336,7 +336,7 @@ fn select(sel: &Selection) -> Result<(Suites, Vec<runner::Planned>), Exit> {
 
 /// Load a rig description and check the suites against it.
 fn load_rig_for(suites: &Suites, path: &Path) -> Result<RigDescription, Exit> {
-    let rig = RigDescription::load(path).map_err(|e| report_errors(&[e]))?;
+    let rig = RigDescription::load(path).map_err(|e| report_errors(&e))?;
     let errors = check_against_rig(suites, &rig);
     if errors.is_empty() {
         Ok(rig)

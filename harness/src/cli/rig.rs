@@ -8,7 +8,7 @@ use std::path::Path;
 pub(super) fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
     let rig = match RigDescription::load(path) {
         Ok(r) => r,
-        Err(e) => return report_errors(&[e]),
+        Err(e) => return report_errors(&e),
     };
     if !pty {
         eprintln!("error: say how to serve the rig: `--pty` (pseudo-terminals)");
@@ -58,7 +58,7 @@ pub(super) fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
 pub(super) fn rig_check(path: &Path) -> Exit {
     let rig = match RigDescription::load(path) {
         Ok(r) => r,
-        Err(e) => return report_errors(&[e]),
+        Err(e) => return report_errors(&e),
     };
     let parts = crate::rigs::bench::preflight::check(&rig);
     out!(

@@ -28,6 +28,39 @@ pub struct InputError {
     shown_from: usize,
 }
 
+/// Every problem found in an input file (or in every file of a run), in
+/// the order a reader meets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<InputError>);
+
+impl std::ops::Deref for Problems {
+    type Target = [InputError];
+
+    fn deref(&self) -> &[InputError] {
+        &self.0
+    }
+}
+
+impl From<InputError> for Problems {
+    fn from(e: InputError) -> Self {
+        Self(vec![e])
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
 impl InputError {
     pub fn new(file: &Path, message: impl Into<String>) -> Self {
         Self {
@@ -375,7 +408,7 @@ fn duplicate_key(message: &str) -> Option<String> {
 /// message: `cases[2].steps[0]: duplicate field ...`) has `key` a second
 /// time, as the parser places it.
 fn second_key(text: &str, message: &str, key: &str) -> Option<(usize, usize)> {
-    use crate::model::locate::{Seg, position};
+    use crate::model::places::{Places, Seg};
     let path = message.split_once(": duplicate").map_or("", |(p, _)| p);
     let path = if path.starts_with("duplicate") {
         ""
@@ -393,7 +426,7 @@ fn second_key(text: &str, message: &str, key: &str) -> Option<(usize, usize)> {
         }
     }
     segs.push(Seg::KeyAgain(key));
-    position(text, &segs)
+    Places::of(text).at(&segs)
 }
 
 #[cfg(test)]

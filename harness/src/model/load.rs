@@ -2,10 +2,10 @@
 //! checked, and every problem in every file collected.
 
 use crate::model::diag::{InputError, did_you_mean, parse_yaml, precheck, read_text};
-use crate::model::locate::{Seg, nearest, part, position};
+use crate::model::locate::part;
+use crate::model::places::{Origin, Places, Seg};
 use crate::model::rigfile::RigDescription;
 use crate::model::suite::{Case, SECTIONS, Step, Suite};
-use serde::de::IgnoredAny;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,32 +56,17 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
                 continue;
             }
         };
-        // What is refused unread has nothing more to find in it.
-        if let Err(e) = precheck(&p, &text) {
-            errors.push(e);
-            continue;
+        match checked(&p, text) {
+            Ok(s) => suites.push((p, s)),
+            Err(found) => errors.extend(found),
         }
-        let mut found = match parse_yaml::<Suite>(&p, &text) {
-            Ok(mut s) => {
-                let found = check_suite(&p, &text, &s);
-                if found.is_empty() {
-                    s.source = Arc::from(text.as_str());
-                    suites.push((p, s));
-                }
-                found
-            }
-            Err(first) => every_problem(&p, &text, first),
-        };
-        sort(&mut found);
-        errors.extend(found);
     }
     for (i, (p, s)) in suites.iter().enumerate() {
         if let Some((q, _)) = suites[..i].iter().find(|(_, t)| t.name == s.name) {
-            let at = position(&s.source, &[Seg::Key("name")]);
             errors.push(InputError::placed(
                 p,
-                &s.source,
-                at,
+                &s.origin.text,
+                s.origin.at(&[Seg::Key("name")]),
                 format!(
                     "suite name `{}` is also used by {}; suite names must be unique",
                     s.name,
@@ -95,6 +80,26 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
     } else {
         Err(errors)
     }
+}
+
+/// One suite file's text to a checked suite, or every problem found in it,
+/// in the order a reader meets them.
+fn checked(path: &Path, text: String) -> Result<Suite, Vec<InputError>> {
+    // What is refused unread has nothing more to find in it.
+    precheck(path, &text).map_err(|e| vec![e])?;
+    let mut found = match parse_yaml::<Suite>(path, &text) {
+        Ok(mut s) => {
+            s.origin = Arc::new(Origin::new(text));
+            let found = check_suite(path, &s);
+            if found.is_empty() {
+                return Ok(s);
+            }
+            found
+        }
+        Err(first) => every_problem(path, &text, first),
+    };
+    sort(&mut found);
+    Err(found)
 }
 
 /// A file's problems in the order a reader meets them.
@@ -111,43 +116,44 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
     let mut found = vec![first];
     // Each part is a parse of the whole file: bounded, so that a huge or
     // hostile file costs a few whole-file parses, not one per item.
-    let mut parses = (REREAD_BYTES / text.len().max(1)).min(MAX_PROBLEMS);
+    let mut parses = REREAD_BYTES / text.len().max(1);
     let mut budget = || {
         parses = parses.checked_sub(1)?;
         Some(())
     };
-    if budget().is_none() {
-        return found;
-    }
-    let Ok(Some(cases)) = part::<Vec<IgnoredAny>>(text, &[Seg::Key("cases")]) else {
-        return found;
-    };
+    // The file is YAML (the parse that failed read it as such): how many
+    // cases and steps there are is known without parsing it again.
+    let places = Places::of(text);
+    let cases = places.len(&[Seg::Key("cases")]);
     let problem = |e: yaml_serde::Error| InputError::from_yaml(path, text, &e);
-    for i in 0..cases.len() {
+    'cases: for i in 0..cases {
         let case = [Seg::Key("cases"), Seg::Index(i)];
         if budget().is_none() || found.len() >= MAX_PROBLEMS {
+            found.push(stopped(path, i, cases));
             break;
         }
         let Err(e) = part::<Case>(text, &case) else {
             continue;
         };
-        found.push(problem(e));
+        // The whole file's first problem is its first bad case's.
+        let first = problem(e);
+        if !found.contains(&first) {
+            found.push(first.clone());
+        }
         for section in SECTIONS {
             let at = [case[0], case[1], Seg::Key(section)];
-            if budget().is_none() {
-                return found;
-            }
-            let n = part::<Vec<IgnoredAny>>(text, &at)
-                .ok()
-                .flatten()
-                .map_or(0, |v| v.len());
-            for j in 0..n {
+            for j in 0..places.len(&at) {
                 if budget().is_none() || found.len() >= MAX_PROBLEMS {
-                    return found;
+                    found.push(stopped(path, i, cases));
+                    break 'cases;
                 }
                 let step = [at[0], at[1], at[2], Seg::Index(j)];
                 if let Err(e) = part::<Step>(text, &step) {
-                    found.push(problem(e));
+                    // The case's own error is often its first bad step's.
+                    let e = problem(e);
+                    if e != first {
+                        found.push(e);
+                    }
                 }
             }
         }
@@ -155,11 +161,24 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
     found
 }
 
+/// The last of a file's problems when the search for them stopped in
+/// case `at` of `of`: a reader must know that more may follow.
+fn stopped(path: &Path, at: usize, of: usize) -> InputError {
+    InputError::new(
+        path,
+        format!(
+            "not looked for more problems from cases[{at}] on ({of} cases): the search stops after \
+             {MAX_PROBLEMS} problems, or when a large file has been re-read enough; fix these and check again"
+        ),
+    )
+}
+
 /// The checks across a suite's fields, each problem at its node.
-fn check_suite(path: &Path, text: &str, s: &Suite) -> Vec<InputError> {
+fn check_suite(path: &Path, s: &Suite) -> Vec<InputError> {
     let mut found = Vec::new();
     let mut problem = |at: &[Seg], msg: String| {
-        found.push(InputError::placed(path, text, nearest(text, at), msg));
+        let o = &s.origin;
+        found.push(InputError::placed(path, &o.text, o.nearest(at), msg));
     };
     if s.cases.is_empty() {
         problem(
@@ -280,12 +299,8 @@ pub fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> V
                     have.join(", "),
                     did_you_mean(bad, have.iter().copied())
                 );
-                errors.push(InputError::placed(
-                    path,
-                    &s.source,
-                    nearest(&s.source, &at),
-                    msg,
-                ));
+                let o = &s.origin;
+                errors.push(InputError::placed(path, &o.text, o.nearest(&at), msg));
             }
         }
     }

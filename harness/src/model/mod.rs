@@ -8,6 +8,7 @@ pub mod filter;
 pub mod input;
 mod load;
 pub mod locate;
+pub mod places;
 pub mod rigfile;
 pub mod suite;
 pub mod units;

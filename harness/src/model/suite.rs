@@ -63,9 +63,9 @@ pub struct Suite {
     #[serde(default)]
     pub quarantine: Vec<Quarantine>,
     pub cases: Vec<Case>,
-    /// The file's text, as it was read: where each node of it is.
+    /// The file's text, as it was read, and where each node of it is.
     #[serde(skip)]
-    pub source: std::sync::Arc<str>,
+    pub origin: std::sync::Arc<crate::model::places::Origin>,
 }
 
 /// One quarantined case: which, why, and where the work to fix it is.

@@ -119,8 +119,9 @@ pub struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = scalar(d, "a duration like 500ms or 2h")?;
-        parse_duration(&s).map(Dur).map_err(de::Error::custom)
+        scalar(d, "a duration like 500ms or 2h", |s| {
+            parse_duration(s).map(Dur)
+        })
     }
 }
 
@@ -136,8 +137,9 @@ pub struct Offset(pub i64);
 
 impl<'de> Deserialize<'de> for Offset {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = scalar(d, "a signed duration like +3m or -90s")?;
-        parse_offset(&s).map(Offset).map_err(de::Error::custom)
+        scalar(d, "a signed duration like +3m or -90s", |s| {
+            parse_offset(s).map(Offset)
+        })
     }
 }
 
@@ -164,8 +166,7 @@ pub fn parse_celsius(s: &str) -> Result<Celsius, String> {
 
 impl<'de> Deserialize<'de> for Celsius {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = scalar(d, "a temperature like -25C")?;
-        parse_celsius(&s).map_err(de::Error::custom)
+        scalar(d, "a temperature like -25C", parse_celsius)
     }
 }
 
@@ -179,18 +180,21 @@ impl fmt::Display for Celsius {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Volts(pub f64);
 
+fn parse_volts(s: &str) -> Result<Volts, String> {
+    match split_number(s) {
+        Some((v, "V")) if (0.0..=60.0).contains(&v) => Ok(Volts(v)),
+        Some((_, "V")) => Err(format!(
+            "`{s}` is out of range: a voltage is between 0V and 60V"
+        )),
+        _ => Err(format!(
+            "`{s}` is not a voltage: expected a number and V, like 12V or 9.5V"
+        )),
+    }
+}
+
 impl<'de> Deserialize<'de> for Volts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = scalar(d, "a voltage like 12V")?;
-        match split_number(&s) {
-            Some((v, "V")) if (0.0..=60.0).contains(&v) => Ok(Volts(v)),
-            Some((_, "V")) => Err(de::Error::custom(format!(
-                "`{s}` is out of range: a voltage is between 0V and 60V"
-            ))),
-            _ => Err(de::Error::custom(format!(
-                "`{s}` is not a voltage: expected a number and V, like 12V or 9.5V"
-            ))),
-        }
+        scalar(d, "a voltage like 12V", parse_volts)
     }
 }
 
@@ -204,53 +208,60 @@ impl fmt::Display for Volts {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Ramp(pub f64);
 
+fn parse_ramp(s: &str) -> Result<Ramp, String> {
+    let bad =
+        || format!("`{s}` is not a ramp rate: expected degrees per time, like 2C/min or 30C/h");
+    let (deg, per) = s.split_once('/').ok_or_else(bad)?;
+    let Celsius(v) = parse_celsius(deg).map_err(|_| bad())?;
+    let secs = match per.trim() {
+        "s" => 1.0,
+        "min" | "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    if v <= 0.0 {
+        return Err(format!("`{s}`: a ramp rate must be above zero"));
+    }
+    Ok(Ramp(v / secs))
+}
+
 impl<'de> Deserialize<'de> for Ramp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = scalar(d, "a ramp rate like 2C/min")?;
-        let bad = || {
-            de::Error::custom(format!(
-                "`{s}` is not a ramp rate: expected degrees per time, like 2C/min or 30C/h"
-            ))
-        };
-        let (deg, per) = s.split_once('/').ok_or_else(bad)?;
-        let Celsius(v) = parse_celsius(deg).map_err(|_| bad())?;
-        let secs = match per.trim() {
-            "s" => 1.0,
-            "min" | "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        if v <= 0.0 {
-            return Err(de::Error::custom(format!(
-                "`{s}`: a ramp rate must be above zero"
-            )));
-        }
-        Ok(Ramp(v / secs))
+        scalar(d, "a ramp rate like 2C/min", parse_ramp)
     }
 }
 
-/// Accept a YAML scalar as text (numbers too, so `0` reaches our own error).
-fn scalar<'de, D: Deserializer<'de>>(d: D, expected: &'static str) -> Result<String, D::Error> {
-    struct V(&'static str);
-    impl de::Visitor<'_> for V {
-        type Value = String;
+/// A YAML scalar read as text (numbers too, so `0` reaches our own error)
+/// and parsed inside the parser's own call: an error is placed at the
+/// scalar, not at the mapping around it.
+fn scalar<'de, D, T>(
+    d: D,
+    expected: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<F>(&'static str, F);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> de::Visitor<'_> for V<F> {
+        type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(self.0)
         }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            (self.1)(v).map_err(E::custom)
         }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
         }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
         }
     }
-    d.deserialize_any(V(expected))
+    d.deserialize_any(V(expected, parse))
 }
 
 #[cfg(test)]

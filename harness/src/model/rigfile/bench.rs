@@ -17,6 +17,7 @@
 //! selector's form, the chip against probe-rs's registry, limits that make
 //! sense), so `harness check` catches a typo before anyone walks to the lab.
 
+use crate::model::rigfile::Problem;
 use crate::model::units::{Celsius, Ramp, Volts};
 use serde::Deserialize;
 
@@ -122,7 +123,7 @@ enum BoardDriver {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawChamber {
+pub(crate) struct RawChamber {
     #[allow(dead_code)]
     driver: ScpiDriver,
     port: String,
@@ -140,7 +141,7 @@ struct RawChamberLimits {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawSupply {
+pub(crate) struct RawSupply {
     #[allow(dead_code)]
     driver: ScpiDriver,
     port: String,
@@ -156,25 +157,29 @@ struct RawSupplyLimits {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawBoard {
+pub(crate) struct RawBoard {
     #[allow(dead_code)]
     driver: BoardDriver,
     port: String,
     baud: Option<u32>,
 }
 
-/// A check that failed: the key (for the line it is on) and the message.
-pub(crate) type Problem = (String, String);
-
 /// `text` as a port; a serial port without a `baud` gets `default_baud`.
-fn port(key: &str, text: &str, baud: Option<u32>, default_baud: u32) -> Result<PortRef, Problem> {
+/// `key` is the instrument's (`fixtures.chamber`).
+fn port(
+    key: &'static str,
+    text: &str,
+    baud: Option<u32>,
+    default_baud: u32,
+) -> Result<PortRef, Problem> {
     if let Some(addr) = text.strip_prefix("tcp://") {
         let ok = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok || baud.is_some() {
-            return Err((
-                format!("{key}.port"),
+            return Err(Problem::under(
+                key,
+                "port",
                 format!(
                     "{key}.port: expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
                 ),
@@ -185,8 +190,9 @@ fn port(key: &str, text: &str, baud: Option<u32>, default_baud: u32) -> Result<P
         });
     }
     if text.trim().is_empty() {
-        return Err((
-            format!("{key}.port"),
+        return Err(Problem::under(
+            key,
+            "port",
             format!("{key}.port: empty; expected a serial device path or `tcp://HOST:PORT`"),
         ));
     }
@@ -196,12 +202,13 @@ fn port(key: &str, text: &str, baud: Option<u32>, default_baud: u32) -> Result<P
     })
 }
 
-fn check_baud(key: &str, baud: u32) -> Result<u32, Problem> {
+fn check_baud(key: &'static str, baud: u32) -> Result<u32, Problem> {
     if (300..=4_000_000).contains(&baud) {
         Ok(baud)
     } else {
-        Err((
-            format!("{key}.baud"),
+        Err(Problem::under(
+            key,
+            "baud",
             format!("{key}.baud: expected 300 to 4000000, found {baud}"),
         ))
     }
@@ -264,110 +271,121 @@ pub fn check_chip(chip: &str) -> Result<(), String> {
     }
 }
 
-/// Check the bench sections of a rig file.
+/// Check the bench sections of a rig file: every problem into `found`,
+/// the settings when there were none.
 pub(crate) fn check(
     flash: Option<RawFlash>,
     console: Option<RawConsole>,
     fixtures: Option<RawFixtures>,
-) -> Result<BenchSettings, Problem> {
-    let Some(flash) = flash else {
-        return Err((
-            "controller".into(),
-            "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`"
-                .into(),
-        ));
-    };
-    check_selector(&flash.probe).map_err(|m| {
-        (
-            "controller.flash.probe".into(),
-            format!("controller.flash.probe: {m}"),
-        )
-    })?;
-    check_chip(&flash.chip).map_err(|m| {
-        (
-            "controller.flash.chip".into(),
-            format!("controller.flash.chip: {m}"),
-        )
-    })?;
-    let Some(console) = console else {
-        return Err((
-            "controller".into(),
-            "controller.console: a bench rig needs `console: { port: PATH, baud: N }` (or `serial-number:` instead of `port:`)".into(),
-        ));
-    };
-    let baud = check_baud("controller.console", console.baud)?;
-    let console = match (console.port, console.serial_number) {
-        (Some(path), None) if !path.starts_with("tcp://") => PortRef::Serial { path, baud },
-        (None, Some(serial_number)) => PortRef::UsbSerial {
-            serial_number,
-            baud,
-        },
-        _ => {
-            return Err((
-                "controller.console".into(),
-                "controller.console: expected exactly one of `port` (a serial device path) and `serial-number` (of a USB serial adapter)".into(),
-            ));
+    found: &mut Vec<Problem>,
+) -> Option<BenchSettings> {
+    let before = found.len();
+    let mut keep = |r: Result<(), Problem>| {
+        if let Err(p) = r {
+            found.push(p);
         }
     };
+    match &flash {
+        None => keep(Err(Problem::new(
+            "controller",
+            "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`"
+                .into(),
+        ))),
+        Some(flash) => {
+            keep(check_selector(&flash.probe).map_err(|m| {
+                Problem::new(
+                    "controller.flash.probe",
+                    format!("controller.flash.probe: {m}"),
+                )
+            }));
+            keep(check_chip(&flash.chip).map_err(|m| {
+                Problem::new(
+                    "controller.flash.chip",
+                    format!("controller.flash.chip: {m}"),
+                )
+            }));
+        }
+    }
+    let console = match console {
+        None => Err(Problem::new(
+            "controller",
+            "controller.console: a bench rig needs `console: { port: PATH, baud: N }` (or `serial-number:` instead of `port:`)".into(),
+        )),
+        Some(c) => check_baud("controller.console", c.baud).and_then(|baud| {
+            match (c.port, c.serial_number) {
+                (Some(path), None) if !path.starts_with("tcp://") => Ok(PortRef::Serial { path, baud }),
+                (None, Some(serial_number)) => Ok(PortRef::UsbSerial {
+                    serial_number,
+                    baud,
+                }),
+                _ => Err(Problem::new(
+                    "controller.console",
+                    "controller.console: expected exactly one of `port` (a serial device path) and `serial-number` (of a USB serial adapter)".into(),
+                )),
+            }
+        }),
+    };
+    let console = console.map_err(|p| keep(Err(p))).ok();
     let fixtures = fixtures.unwrap_or(RawFixtures {
         chamber: None,
         supply: None,
         board: None,
     });
-    let chamber = match fixtures.chamber {
-        None => None,
-        Some(c) => {
-            if let Some(b) = c.baud {
-                check_baud("fixtures.chamber", b)?;
-            }
-            let limits = ChamberLimits {
-                min: c.limits.min,
-                max: c.limits.max,
-                ramp: c.limits.ramp,
-            };
-            if limits.min.0 >= limits.max.0 {
-                return Err((
-                    "fixtures.chamber.limits".into(),
-                    format!(
-                        "fixtures.chamber.limits: `min` ({}C) must be below `max` ({}C)",
-                        limits.min.0, limits.max.0
-                    ),
-                ));
-            }
-            Some(Instrument {
-                port: port("fixtures.chamber", &c.port, c.baud, 9600)?,
-                limits,
-            })
+    let chamber = fixtures.chamber.and_then(|c| {
+        let key = "fixtures.chamber";
+        let limits = ChamberLimits {
+            min: c.limits.min,
+            max: c.limits.max,
+            ramp: c.limits.ramp,
+        };
+        let checked = c.baud.map_or(Ok(0), |b| check_baud(key, b)).map(|_| ());
+        keep(checked);
+        if limits.min.0 >= limits.max.0 {
+            keep(Err(Problem::new(
+                "fixtures.chamber.limits",
+                format!(
+                    "fixtures.chamber.limits: `min` ({}C) must be below `max` ({}C)",
+                    limits.min.0, limits.max.0
+                ),
+            )));
         }
-    };
-    let supply = match fixtures.supply {
-        None => None,
-        Some(s) => {
-            if let Some(b) = s.baud {
-                check_baud("fixtures.supply", b)?;
-            }
-            if s.limits.max.0 <= 0.0 {
-                return Err((
-                    "fixtures.supply.limits.max".into(),
-                    "fixtures.supply.limits.max: expected a voltage above 0V".into(),
-                ));
-            }
-            Some(Instrument {
-                port: port("fixtures.supply", &s.port, s.baud, 9600)?,
-                limits: SupplyLimits { max: s.limits.max },
-            })
+        let port = port(key, &c.port, c.baud, 9600)
+            .map_err(|p| keep(Err(p)))
+            .ok()?;
+        Some(Instrument { port, limits })
+    });
+    let supply = fixtures.supply.and_then(|s| {
+        let key = "fixtures.supply";
+        keep(s.baud.map_or(Ok(0), |b| check_baud(key, b)).map(|_| ()));
+        if s.limits.max.0 <= 0.0 {
+            keep(Err(Problem::new(
+                "fixtures.supply.limits.max",
+                "fixtures.supply.limits.max: expected a voltage above 0V".into(),
+            )));
         }
+        let port = port(key, &s.port, s.baud, 9600)
+            .map_err(|p| keep(Err(p)))
+            .ok()?;
+        Some(Instrument {
+            port,
+            limits: SupplyLimits { max: s.limits.max },
+        })
+    });
+    let board = fixtures.board.and_then(|b| {
+        let key = "fixtures.board";
+        keep(
+            b.baud
+                .map_or(Ok(0), |baud| check_baud(key, baud))
+                .map(|_| ()),
+        );
+        port(key, &b.port, b.baud, 115_200)
+            .map_err(|p| keep(Err(p)))
+            .ok()
+    });
+    let (Some(flash), Some(console)) = (flash, console) else {
+        return None;
     };
-    let board = match fixtures.board {
-        None => None,
-        Some(b) => {
-            if let Some(baud) = b.baud {
-                check_baud("fixtures.board", baud)?;
-            }
-            Some(port("fixtures.board", &b.port, b.baud, 115_200)?)
-        }
-    };
-    Ok(BenchSettings {
+    (found.len() == before).then_some(BenchSettings {
         probe: ProbeSettings {
             selector: flash.probe,
             chip: flash.chip,

@@ -2,7 +2,8 @@
 
 pub mod bench;
 
-use crate::model::diag::{InputError, parse_yaml, read_text};
+use crate::model::diag::{InputError, Problems, precheck, read_text};
+use crate::model::places::{Origin, Seg};
 use crate::model::suite::parse_utc;
 use crate::model::units::{Celsius, Volts};
 use locker_core::Size;
@@ -143,33 +144,70 @@ fn parse_key(s: &str) -> Result<[u8; 16], String> {
     Ok(key)
 }
 
-/// Find the line of `key:` in the text, for checks made after parsing.
-/// Find a key path such as `fixtures.board.port` in the text: each segment
-/// is looked for after the previous one, so the right `port:` is found.
-fn locate(text: &str, path: &str) -> (usize, usize) {
-    let mut at = None;
-    let mut from = 0;
-    for seg in path.split('.') {
-        // Keys start a line (after indentation) or follow `{` / `,` in a flow map.
-        let found = text[from..]
-            .match_indices(&format!("{seg}:"))
-            .find(|(i, _)| {
-                let before = text[..from + i].chars().next_back();
-                before.is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '\n')
-            });
-        match found {
-            Some((i, _)) => {
-                from += i;
-                at = Some(from);
-                from += seg.len() + 1;
-            }
-            None => break,
+/// A check of a rig file that failed: the node it is about (a key path
+/// such as `fixtures.board.port`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    at: Vec<Seg<'static>>,
+    message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: &'static str, message: String) -> Self {
+        Self {
+            at: path.split('.').map(Seg::Key).collect(),
+            message,
         }
     }
-    let Some(at) = at else { return (1, 1) };
-    let line = text[..at].matches('\n').count() + 1;
-    let col = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
-    (line, col)
+
+    /// About `key` of the node at `path`.
+    pub(crate) fn under(path: &'static str, key: &'static str, message: String) -> Self {
+        let mut p = Self::new(path, message);
+        p.at.push(Seg::Key(key));
+        p
+    }
+
+    fn item(mut self, list: usize, index: usize, key: &'static str) -> Self {
+        self.at.truncate(list);
+        self.at.extend([Seg::Index(index), Seg::Key(key)]);
+        self
+    }
+}
+
+/// A rig file that does not deserialize: its first problem, and the first
+/// of each of its sections (and compartments) read on its own, so that a
+/// file with a mistake in each section takes one run, not one per section.
+fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> {
+    use crate::model::locate::part;
+    use serde::de::{DeserializeOwned, IgnoredAny};
+    fn problem<T: DeserializeOwned>(text: &str, at: &[Seg]) -> Option<yaml_serde::Error> {
+        part::<T>(text, at).err()
+    }
+    let (c, f) = (Seg::Key("controller"), Seg::Key("fixtures"));
+    let mut errors = vec![
+        problem::<RawStation>(text, &[c, Seg::Key("station")]),
+        problem::<bench::RawFlash>(text, &[c, Seg::Key("flash")]),
+        problem::<bench::RawConsole>(text, &[c, Seg::Key("console")]),
+        problem::<RawPlant>(text, &[Seg::Key("plant")]),
+        problem::<RawQemu>(text, &[Seg::Key("qemu")]),
+        problem::<bench::RawChamber>(text, &[f, Seg::Key("chamber")]),
+        problem::<bench::RawSupply>(text, &[f, Seg::Key("supply")]),
+        problem::<bench::RawBoard>(text, &[f, Seg::Key("board")]),
+    ];
+    let compartments = [c, Seg::Key("compartments")];
+    let n = part::<Vec<IgnoredAny>>(text, &compartments)
+        .ok()
+        .flatten()
+        .map_or(0, |v| v.len());
+    for i in 0..n.min(locker_core::config::MAX_COMPARTMENTS) {
+        let at = [compartments[0], compartments[1], Seg::Index(i)];
+        errors.push(problem::<RawCompartment>(text, &at));
+    }
+    let mut found = vec![first];
+    found.extend((errors.into_iter().flatten()).map(|e| InputError::from_yaml(path, text, &e)));
+    found.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+    found.dedup_by(|a, b| a.at == b.at && a.message == b.message);
+    found
 }
 
 /// `rigs/../firmware/core` -> `firmware/core`, without touching the file system.
@@ -195,54 +233,70 @@ fn normalise(p: &Path) -> PathBuf {
 }
 
 impl RigDescription {
-    pub fn load(path: &Path) -> Result<Self, InputError> {
+    /// Read and check the rig file at `path`: every problem in it, or the rig.
+    pub fn load(path: &Path) -> Result<Self, Problems> {
         let text = read_text(path)?;
         Self::from_text(path, &text)
     }
 
     /// Check rig text as if it were the file at `path` (relative paths in it
     /// are taken relative to that file).
-    pub fn from_text(path: &Path, text: &str) -> Result<Self, InputError> {
-        let text = text.to_owned();
-        let raw: RawRig = parse_yaml(path, &text)?;
-        let err = |key: &str, msg: String| {
-            let (l, c) = locate(&text, key);
-            InputError::at(path, &text, l, c, msg)
+    pub fn from_text(path: &Path, text: &str) -> Result<Self, Problems> {
+        precheck(path, text)?;
+        let raw: RawRig = match yaml_serde::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let first = InputError::from_yaml(path, text, &e);
+                return Err(Problems(every_problem(path, text, first)));
+            }
         };
-        let key = parse_key(&raw.controller.station.key).map_err(|m| err("key", m))?;
-        if raw.controller.compartments.is_empty()
-            || raw.controller.compartments.len() > locker_core::config::MAX_COMPARTMENTS
-        {
-            return Err(err(
-                "compartments",
+        let mut found = Vec::new();
+        let rig = Self::checked(path, raw, &mut found);
+        match rig {
+            Some(rig) if found.is_empty() => Ok(rig),
+            _ => {
+                let origin = Origin::new(text.to_owned());
+                let mut errors: Vec<InputError> = (found.into_iter())
+                    .map(|p| InputError::placed(path, text, origin.nearest(&p.at), p.message))
+                    .collect();
+                errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+                Err(Problems(errors))
+            }
+        }
+    }
+
+    /// A raw rig to a checked one: every problem into `found`.
+    fn checked(path: &Path, raw: RawRig, found: &mut Vec<Problem>) -> Option<Self> {
+        let mut keep = |r: Result<(), Problem>| found.extend(r.err());
+        let key = parse_key(&raw.controller.station.key)
+            .map_err(|m| keep(Err(Problem::new("controller.station.key", m))))
+            .ok();
+        let listed = raw.controller.compartments.len();
+        if listed == 0 || listed > locker_core::config::MAX_COMPARTMENTS {
+            keep(Err(Problem::new(
+                "controller.compartments",
                 format!(
-                    "controller.compartments: expected 1 to {} compartments",
+                    "controller.compartments: expected 1 to {} compartments, found {listed}",
                     locker_core::config::MAX_COMPARTMENTS
                 ),
-            ));
+            )));
         }
-        let mut compartments = Vec::new();
+        let mut compartments: Vec<(String, Size)> = Vec::new();
         for (i, c) in raw.controller.compartments.iter().enumerate() {
+            let name = |m: String| Problem::new("controller.compartments", m).item(2, i, "name");
             if c.name.is_empty()
                 || c.name.len() > 8
                 || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric())
             {
-                return Err(err(
-                    "name",
-                    format!(
-                        "controller.compartments[{i}].name: `{}` is not a compartment name (letters and digits, up to 8)",
-                        c.name
-                    ),
-                ));
-            }
-            if compartments.iter().any(|(n, _)| n == &c.name) {
-                return Err(err(
-                    "name",
-                    format!(
-                        "controller.compartments[{i}].name: `{}` appears twice",
-                        c.name
-                    ),
-                ));
+                keep(Err(name(format!(
+                    "controller.compartments[{i}].name: `{}` is not a compartment name (letters and digits, up to 8)",
+                    c.name
+                ))));
+            } else if compartments.iter().any(|(n, _)| n == &c.name) {
+                keep(Err(name(format!(
+                    "controller.compartments[{i}].name: `{}` appears twice",
+                    c.name
+                ))));
             }
             let size = match c.size {
                 RawSize::S => Size::S,
@@ -256,49 +310,15 @@ impl RigDescription {
             || raw.fixtures.is_some();
         let kind = if is_bench {
             if raw.plant.is_some() || raw.qemu.is_some() {
-                return Err(err(
+                keep(Err(Problem::new(
                     if raw.plant.is_some() { "plant" } else { "qemu" },
                     "a bench rig (with `flash`, `console` or `fixtures`) has real hardware around the controller, not a `plant` model or `qemu`".into(),
-                ));
+                )));
             }
-            let bench = bench::check(raw.controller.flash, raw.controller.console, raw.fixtures)
-                .map_err(|(key, m)| err(&key, m))?;
-            RigKind::Bench(bench)
+            let (flash, console) = (raw.controller.flash, raw.controller.console);
+            bench::check(flash, console, raw.fixtures, found).map(RigKind::Bench)
         } else {
-            let Some(plant) = raw.plant else {
-                return Err(err(
-                "name",
-                "this rig has no `plant` section; sim and qemu rigs describe the plant model around the controller there, bench rigs their `flash`, `console` and `fixtures`".into(),
-            ));
-            };
-            let plant = SimSettings {
-                start_unix: parse_utc(&plant.start)
-                    .map_err(|m| err("start", format!("plant.start: {m}")))?,
-                ambient: plant.ambient,
-                supply: plant.supply,
-                seed: plant.seed,
-            };
-            match raw.qemu {
-                None => RigKind::Sim(plant),
-                Some(q) => {
-                    if q.machine != QEMU_MACHINE {
-                        return Err(err(
-                            "machine",
-                            format!(
-                                "qemu.machine: expected `{QEMU_MACHINE}` (the machine the board crate is built for), found `{}`",
-                                q.machine
-                            ),
-                        ));
-                    }
-                    RigKind::Qemu {
-                        plant,
-                        qemu: QemuSettings {
-                            executable: q.executable,
-                            machine: q.machine,
-                        },
-                    }
-                }
-            }
+            Self::model(raw.plant, raw.qemu, found)
         };
         // Relative paths in a rig file are relative to the file, as in Cargo.toml.
         let firmware = normalise(
@@ -313,8 +333,8 @@ impl RigDescription {
             && !m.is_file()
             && !m.is_dir()
         {
-            return Err(err(
-                "firmware",
+            found.push(Problem::new(
+                "controller.firmware",
                 format!(
                     "controller.firmware: {} is {}; expected a board crate's folder or an ELF file",
                     firmware.display(),
@@ -322,15 +342,62 @@ impl RigDescription {
                 ),
             ));
         }
-        Ok(Self {
+        Some(Self {
             file: path.to_owned(),
             name: raw.name,
             labels: raw.labels,
             firmware,
             station: raw.controller.station.id,
-            key,
+            key: key?,
             compartments,
-            kind,
+            kind: kind?,
+        })
+    }
+
+    /// The plant model of a sim or qemu rig, and the emulator of a qemu rig.
+    fn model(
+        plant: Option<RawPlant>,
+        qemu: Option<RawQemu>,
+        found: &mut Vec<Problem>,
+    ) -> Option<RigKind> {
+        let Some(plant) = plant else {
+            found.push(Problem::new(
+                "name",
+                "this rig has no `plant` section; sim and qemu rigs describe the plant model around the controller there, bench rigs their `flash`, `console` and `fixtures`".into(),
+            ));
+            return None;
+        };
+        let start_unix = parse_utc(&plant.start)
+            .map_err(|m| found.push(Problem::new("plant.start", format!("plant.start: {m}"))))
+            .ok();
+        let qemu = match qemu {
+            Some(q) if q.machine != QEMU_MACHINE => {
+                found.push(Problem::new(
+                    "qemu.machine",
+                    format!(
+                        "qemu.machine: expected `{QEMU_MACHINE}` (the machine the board crate is built for), found `{}`",
+                        q.machine
+                    ),
+                ));
+                return None;
+            }
+            q => q,
+        };
+        let plant = SimSettings {
+            start_unix: start_unix?,
+            ambient: plant.ambient,
+            supply: plant.supply,
+            seed: plant.seed,
+        };
+        Some(match qemu {
+            None => RigKind::Sim(plant),
+            Some(q) => RigKind::Qemu {
+                plant,
+                qemu: QemuSettings {
+                    executable: q.executable,
+                    machine: q.machine,
+                },
+            },
         })
     }
 
