@@ -4,14 +4,17 @@
 //!
 //! ```text
 //! model/   YAML text -> raw serde types -> checked suites and rig files
-//!            (suite, rigfile, units, filter; locate, diag: errors at their node)
+//!            (suite, rigfile, units, filter; places: where each node is;
+//!            load, diag: every problem, each at its node)
 //!   v
 //! rigs/    the `Rig` seam: sim/ and qemu/ on the shared plant/, and bench/
-//!            (console, flasher, fixtures, preflight, lock)
+//!            (console, flasher, fixtures, preflight, lock); any: the rig a
+//!            rig file describes
 //!   v
-//! run/     the plan dealt to a pool of rigs (runner), one case's console
-//!            conversation (session), what it keeps (trace, transcript),
-//!            redaction (privacy)
+//! run/     the plan (plan) dealt to a pool of rigs (runner), one case
+//!            (case: its steps, its expectations judged; verdict), its
+//!            console conversation (session, obs), what it keeps (trace,
+//!            transcript), redaction (privacy)
 //!   v
 //! report/  run events -> JUnit (a journal, a writer thread), HTML,
 //!            terminal lines, behaviour snapshots, merged shards

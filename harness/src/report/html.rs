@@ -15,8 +15,8 @@
 
 use crate::model::suite::{DoorAction, PowerAction};
 use crate::rigs::FixtureAction;
+use crate::run::obs::{Obs, ObsKind, fmt_at};
 use crate::run::runner::{CaseReport, Outcome};
-use crate::run::session::{Obs, ObsKind, fmt_at};
 use locker_proto::{BoltState, DoorState, Event, LedColour, Link, LockState};
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -4,6 +4,7 @@
 //! whether time is virtual (sim) or the wall clock (a bench). A rig owns its
 //! parts exclusively for the length of a run.
 
+pub mod any;
 pub mod bench;
 pub mod faults;
 pub mod image;

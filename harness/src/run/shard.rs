@@ -11,7 +11,7 @@
 //! 4/3 of the best split); a case the report does not know is counted at the
 //! median of the ones it does.
 
-use crate::run::runner::Planned;
+use crate::run::plan::Planned;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -119,7 +119,7 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/code-entry.yaml")
         ])
         .unwrap_or_else(|e| panic!("{}", e[0]));
-        let one = crate::run::runner::plan(&suites, |_, _| true).remove(0);
+        let one = crate::run::plan::plan(&suites, |_, _| true).remove(0);
         (0..n)
             .map(|i| {
                 let mut p = one.clone();

@@ -4,7 +4,7 @@
 //! lines a case and should not spend its time formatting them.
 
 use crate::rigs::{FixtureAction, Measurement};
-use crate::run::session::{Obs, ObsKind, fmt_at};
+use crate::run::obs::{Obs, ObsKind, fmt_at};
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;

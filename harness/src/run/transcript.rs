@@ -11,8 +11,8 @@
 //! controller showed in a line that memory does not keep is still found,
 //! and fails the case for privacy like any other ([`Transcript::leaked`]).
 
-use crate::run::privacy::redact_line;
-use crate::run::session::{Dir, TranscriptLine};
+use crate::run::obs::{Dir, TranscriptLine};
+use crate::run::privacy::redact::{code_digits, redact_line};
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -177,7 +177,7 @@ impl Live {
     /// A code the case bound (`digits`, as `$name`): from now on it is
     /// scrubbed from what goes to the file.
     pub fn bind(&mut self, code: &str, name: &str) {
-        if let Some(digits) = crate::run::privacy::code_digits(code)
+        if let Some(digits) = code_digits(code)
             && !self.codes.iter().any(|(d, _)| d == digits)
         {
             self.codes.push((digits.to_owned(), name.to_owned()));

@@ -6,10 +6,14 @@
 //! observations), and a controller that showed a code on its console fails
 //! the case for privacy, whatever else happened.
 
-use crate::run::runner::{CaseReport, Outcome};
-use crate::run::session::{Dir, ObsKind};
+use crate::run::obs::{Dir, ObsKind};
+use crate::run::verdict::{CaseReport, Outcome};
 use locker_proto::Event;
 use std::collections::{BTreeSet, HashMap};
+
+pub mod redact;
+pub use redact::code_digits;
+use redact::redact_line;
 
 /// The codes a case bound, `(digits, name)`: only real codes (eight digits
 /// or more), since short literals could match timestamps by chance.
@@ -20,14 +24,6 @@ fn codes(vars: &HashMap<String, String>) -> Vec<(&str, &str)> {
         .collect();
     codes.sort_unstable();
     codes
-}
-
-/// The digits of a bound value that is a code a report must never show
-/// (typed with its `#` or not): eight digits or more, since short literals
-/// could match timestamps by chance.
-pub fn code_digits(value: &str) -> Option<&str> {
-    let digits = value.trim_end_matches('#');
-    (digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
 /// `text` scrubbed in place; the names of the codes found go to `found`.
@@ -131,46 +127,10 @@ pub fn guard(report: &mut CaseReport, vars: &HashMap<String, String>) {
     }
 }
 
-/// `text` with every whole number (a run of digits not inside a longer one,
-/// such as a timestamp) that is one of the `(digits, name)` codes replaced by
-/// `$name`; `None` when there is none. One pass over the line, whatever the
-/// number of codes.
-pub(crate) fn redact_line<'c>(
-    text: &str,
-    codes: &[(&str, &'c str)],
-    leaked: &mut BTreeSet<&'c str>,
-) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out: Option<String> = None;
-    let (mut copied, mut i) = (0, 0);
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let run = &text[start..i];
-        if let Some(&(_, name)) = codes.iter().find(|(digits, _)| *digits == run) {
-            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
-            o.push_str(&text[copied..start]);
-            o.push('$');
-            o.push_str(name);
-            copied = i;
-            leaked.insert(name);
-        }
-    }
-    let mut out = out?;
-    out.push_str(&text[copied..]);
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::session::{Obs, TranscriptLine};
+    use crate::run::obs::{Obs, TranscriptLine};
     use crate::run::trace::StepMark;
     use std::time::Duration;
 
@@ -179,8 +139,8 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/privacy.yaml")
         ])
         .unwrap_or_else(|e| panic!("{}", e[0]));
-        let p = crate::run::runner::plan(&suites, |_, _| true).remove(0);
-        crate::run::runner::not_run(0, &p, "sim", outcome)
+        let p = crate::run::plan::plan(&suites, |_, _| true).remove(0);
+        crate::run::verdict::not_run(0, &p, "sim", outcome)
     }
 
     fn line(dir: Dir, text: &str) -> TranscriptLine {
@@ -255,44 +215,5 @@ mod tests {
         guard(&mut r, &vars());
         assert_eq!(r.outcome, Outcome::Passed);
         assert_eq!(r.transcript.lines[0].text, "bound $pickup = $pickup");
-    }
-}
-
-#[cfg(test)]
-mod redaction {
-    use super::*;
-    use rstest::rstest;
-
-    #[rstest]
-    #[case::alone("12345678", Some("$p"))]
-    #[case::in_text("code 12345678 ok", Some("code $p ok"))]
-    #[case::with_hash("KEY 12345678#", Some("KEY $p#"))]
-    #[case::inside_a_longer_number("EV 912345678 x", None)]
-    #[case::prefix_of_a_longer_number("t=123456789", None)]
-    #[case::twice_and_two_codes("12345678,87654321 12345678", Some("$p,$q $p"))]
-    #[case::no_digits("door A1 open", None)]
-    fn redaction_replaces_whole_numbers_only(#[case] text: &str, #[case] want: Option<&str>) {
-        let codes = [("12345678", "p"), ("87654321", "q")];
-        let mut leaked = BTreeSet::new();
-        assert_eq!(redact_line(text, &codes, &mut leaked).as_deref(), want);
-        assert_eq!(leaked.is_empty(), want.is_none());
-    }
-
-    proptest::proptest! {
-        /// Whatever the line, no code is left standing as a whole number,
-        /// and a line without one comes back untouched.
-        #[test]
-        fn redaction_leaves_no_whole_code(parts in proptest::collection::vec(
-            proptest::prop_oneof!["12345678", "87654321", "[0-9]{1,9}", "[ a-z#:,.+]{1,4}"], 0..12)
-        ) {
-            let text: String = parts.concat();
-            let codes = [("12345678", "p"), ("87654321", "q")];
-            let out = redact_line(&text, &codes, &mut BTreeSet::new());
-            let clean = out.clone().unwrap_or_else(|| text.clone());
-            let is_code = |r: &str| codes.iter().any(|(d, _)| *d == r);
-            proptest::prop_assert!(!clean.split(|c: char| !c.is_ascii_digit()).any(is_code));
-            let had = text.split(|c: char| !c.is_ascii_digit()).any(is_code);
-            proptest::prop_assert_eq!(out.is_some(), had);
-        }
     }
 }

@@ -1,0 +1,391 @@
+//! One case on one rig: its steps run in order, each action marking the
+//! window its expectations look in, and its outcome decided ([`run_case`]).
+//! What each step does is in [`act`]; how an expectation is judged, in [`judge`].
+
+mod act;
+mod judge;
+
+use crate::model::rigfile::RigDescription;
+use crate::model::suite::Step;
+use crate::rigs::{FixtureAction, FlashReport, Rig, RigError};
+use crate::run::obs::{Dir, ObsKind, TranscriptLine};
+use crate::run::plan::Planned;
+use crate::run::session::Session;
+use crate::run::trace::{StepMark, Trace};
+use crate::run::transcript::Live;
+use crate::run::verdict::{CaseReport, Outcome, not_run};
+use locker_proto::{Command, DiagItem, Event};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a freshly powered controller has to announce itself and finish its self-test.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// A bench case's wall-time limit when neither its suite nor the command
+/// line sets one. Model rigs have none by default: their time is virtual
+/// (a 60-day wait is a healthy case), and a model rig that stops answering
+/// says so within seconds (the qemu rig's every exchange has a bound).
+pub const BENCH_CASE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Grace past the limit for a case that is stuck outside a pump (a fixture
+/// call that never returns): the runtime cuts it then.
+pub const LIMIT_GRACE: Duration = Duration::from_secs(5);
+/// Transcript lines quoted in a failure message.
+pub const QUOTED_LINES: usize = 12;
+
+/// What went wrong in a step.
+enum StepError {
+    Failed(String),
+    Rig(RigError),
+    /// The suite asked for something this rig does not have.
+    Input(String),
+}
+
+impl From<RigError> for StepError {
+    fn from(e: RigError) -> Self {
+        Self::Rig(e)
+    }
+}
+
+type StepResult = Result<(), StepError>;
+
+/// A step that failed: where it is in the suite (`steps[2] `...``), its
+/// index among the steps that ran, and why.
+struct FailedStep {
+    path: String,
+    mark: usize,
+    error: StepError,
+}
+
+struct CaseRun<'s, 'r, R: Rig> {
+    s: Session<'r, R>,
+    desc: &'s RigDescription,
+    vars: HashMap<String, String>,
+    /// Latest parcel number per compartment, from drop-off events.
+    parcels: HashMap<usize, u32>,
+    /// Index into observations where the last action began.
+    cursor: usize,
+    /// Rig time at which that window opened: the last action, or the end
+    /// of the boot self-test for a case's first expectations.
+    window_at: Duration,
+    /// The last action, as the transcript says it, and when.
+    last_action: Option<(String, Duration)>,
+    /// Index into `steps` of the step whose failure decided the outcome.
+    failed_step: Option<usize>,
+    steps: Vec<StepMark>,
+    actions: Vec<(Duration, FixtureAction)>,
+    /// Top-level steps started, by section (see [`crate::model::suite::SECTIONS`]).
+    started: [usize; 3],
+    steps_run: u64,
+}
+
+/// Run one case on a rig that has been flashed.
+pub async fn run_case<R: Rig>(
+    rig: &mut R,
+    desc: &RigDescription,
+    flash: &FlashReport,
+    p: &Planned,
+    index: usize,
+) -> CaseReport {
+    let wall = Instant::now();
+    let mut report = not_run(index, p, rig.name(), Outcome::Passed);
+    report.build = Some(flash.build_id.clone());
+    let quarantined = p.quarantine.as_ref().map(|q| match &q.link {
+        Some(link) => format!("quarantined: {} ({link})", q.reason),
+        None => format!("quarantined: {}", q.reason),
+    });
+    let skip = quarantined.or_else(|| p.case.skip.clone()).or_else(|| {
+        let kind = desc.kind_name();
+        let reason = p.case.skip_on.reason(kind)?;
+        Some(format!("not on {kind} rigs: {reason}"))
+    });
+    if let Some(reason) = skip {
+        report.outcome = Outcome::Skipped { reason };
+        return report;
+    }
+    let wall_clock = rig.wall_clock();
+    let compartments = desc.compartments.iter().map(|(n, _)| n.clone()).collect();
+    let spill = (p.transcripts.clone()).map(|dir| crate::run::transcript::SpillTo {
+        dir,
+        stem: crate::run::transcript::stem(p.order, &p.suite, &p.case.name),
+    });
+    let mut run = CaseRun {
+        s: Session::new(rig, compartments, spill),
+        desc,
+        vars: HashMap::new(),
+        parcels: HashMap::new(),
+        cursor: 0,
+        window_at: Duration::ZERO,
+        last_action: None,
+        failed_step: None,
+        steps: Vec::new(),
+        actions: Vec::new(),
+        started: [0; 3],
+        steps_run: 0,
+    };
+    let limit = p
+        .timeout
+        .or_else(|| wall_clock.then_some(BENCH_CASE_TIMEOUT));
+    run.s.limit = limit.map(|l| (l, Instant::now() + l));
+    let outcome = match limit {
+        None => run.whole_case(p, flash).await,
+        Some(l) => match tokio::time::timeout(l + LIMIT_GRACE, run.whole_case(p, flash)).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Error {
+                step: "case".into(),
+                message: RigError::WallLimit(l).to_string(),
+            },
+        },
+    };
+    report.outcome = outcome;
+    report.proto = run.s.proto;
+    report.rig_time = run.s.now();
+    report.steps_run = run.steps_run;
+    report.transcript = std::mem::replace(&mut run.s.transcript, Live::new(None)).finish();
+    let (obs, omitted) = std::mem::take(&mut run.s.obs).finish();
+    report.trace = Trace {
+        obs,
+        omitted,
+        steps: run.steps,
+        actions: run.actions,
+        compartments: std::mem::take(&mut run.s.compartments),
+        failed_step: run.failed_step,
+        not_run: (p.case.sections().into_iter())
+            .zip(run.started)
+            .flat_map(|((section, steps), started)| {
+                (steps.iter().enumerate().skip(started))
+                    .map(move |(i, s)| format!("{section}[{i}] {s}"))
+            })
+            .collect(),
+    };
+    let vars = run.vars;
+    drop(run.s);
+    rig.release();
+    report.wall = wall.elapsed();
+    // The one way out of a case: nothing a person sees carries a code.
+    crate::run::privacy::guard(&mut report, &vars);
+    report
+}
+
+impl<R: Rig> CaseRun<'_, '_, R> {
+    async fn whole_case(&mut self, p: &Planned, flash: &FlashReport) -> Outcome {
+        if let Err(e) = self.s.rig.prepare(p.seed).await {
+            return Outcome::Error {
+                step: "prepare".into(),
+                message: e.to_string(),
+            };
+        }
+        if let Err(e) = self.ready(flash).await {
+            return match e {
+                StepError::Failed(message) => Outcome::Failed {
+                    step: "boot".into(),
+                    message,
+                },
+                StepError::Rig(e) => Outcome::Error {
+                    step: "boot".into(),
+                    message: e.to_string(),
+                },
+                StepError::Input(message) => Outcome::Error {
+                    step: "boot".into(),
+                    message,
+                },
+            };
+        }
+        let mut outcome = Outcome::Passed;
+        for (section, steps) in [("setup", &p.case.setup), ("steps", &p.case.steps)] {
+            if let Err(failed) = self.steps(section, true, steps).await {
+                outcome = self.outcome(failed);
+                break;
+            }
+        }
+        // Teardown runs whatever happened, unless the rig itself is broken.
+        if !matches!(outcome, Outcome::Error { .. })
+            && let Err(failed) = self.steps("teardown", true, &p.case.teardown).await
+            && (outcome == Outcome::Passed || matches!(failed.error, StepError::Rig(_)))
+        {
+            outcome = self.outcome(failed);
+        }
+        self.trust(outcome).await
+    }
+
+    /// A failure is the controller's only if the console was sound: damaged
+    /// lines make it untrustworthy, and a controller that no longer answers
+    /// `PING` has a console (or power) problem, which is the rig's.
+    async fn trust(&mut self, outcome: Outcome) -> Outcome {
+        let Outcome::Failed { step, message } = outcome else {
+            return outcome;
+        };
+        if self.s.damaged > 0 {
+            let n = self.s.damaged;
+            self.s.note(
+                Dir::Note,
+                format!("{n} console line(s) lost or damaged: the failure is not trusted"),
+            );
+            return Outcome::Error {
+                message: format!(
+                    "{n} console line(s) were lost or damaged during the case, so this cannot be trusted as the controller's failure:\n{message}"
+                ),
+                step,
+            };
+        }
+        if let Err(e) = self.s.command(Command::Ping).await {
+            self.s.note(Dir::Note, format!("liveness check: {e}"));
+            return Outcome::Error {
+                message: format!(
+                    "the controller stopped answering on the console ({e}), so this is the rig's problem, not a verdict:\n{message}"
+                ),
+                step,
+            };
+        }
+        Outcome::Failed { step, message }
+    }
+
+    /// The outcome a failed step gives the case; the step is remembered by
+    /// its index, so reports mark it and not whatever ran after (teardown).
+    fn outcome(&mut self, failed: FailedStep) -> Outcome {
+        let FailedStep {
+            path: step,
+            mark,
+            error: e,
+        } = failed;
+        self.failed_step = Some(mark);
+        let quote = |s: &Session<'_, R>| {
+            (s.transcript.recent(QUOTED_LINES))
+                .map(TranscriptLine::render)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        match e {
+            StepError::Failed(m) => {
+                self.s.note(Dir::Note, format!("FAILED at {step}: {m}"));
+                Outcome::Failed {
+                    message: format!("{m}\nlast transcript lines:\n{}", quote(&self.s)),
+                    step,
+                }
+            }
+            StepError::Rig(e) => {
+                self.s.note(Dir::Note, format!("RIG ERROR at {step}: {e}"));
+                Outcome::Error {
+                    message: format!("{e}\nlast transcript lines:\n{}", quote(&self.s)),
+                    step,
+                }
+            }
+            StepError::Input(m) => Outcome::Error { step, message: m },
+        }
+    }
+
+    /// Wait for the banner and the end of the boot self-test.
+    async fn ready(&mut self, flash: &FlashReport) -> StepResult {
+        let deadline = self.s.now() + READY_TIMEOUT;
+        let mut build = None;
+        loop {
+            // The banner's build, and where the self-test ended after it.
+            let mut done = None;
+            for (i, o) in self.s.obs.since(0) {
+                match &o.kind {
+                    ObsKind::Hello { build: b, .. } => build = Some(b.clone()),
+                    ObsKind::Event {
+                        event:
+                            Event::Diag {
+                                item: DiagItem::Done,
+                                ..
+                            },
+                        ..
+                    } if build.is_some() => {
+                        done = Some((i, o.at));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some((i, at)), Some(b)) = (done, &build) {
+                if *b != flash.build_id {
+                    return Err(StepError::Rig(RigError::Flash(format!(
+                        "controller announced build `{b}` but `{}` was flashed",
+                        flash.build_id
+                    ))));
+                }
+                // The first window opens with the end of the self-test:
+                // what the idle controller says next (its display, its
+                // LED) is the case's to expect.
+                self.cursor = i + 1;
+                self.window_at = at;
+                self.s.obs.open_window(self.cursor);
+                return Ok(());
+            }
+            if self.s.now() >= deadline {
+                let what = if build.is_some() {
+                    "did not finish its self-test"
+                } else {
+                    "never sent its boot banner"
+                };
+                return Err(StepError::Rig(RigError::Console(format!(
+                    "controller {what} within {}s of power-on",
+                    READY_TIMEOUT.as_secs()
+                ))));
+            }
+            self.s.pump(deadline).await?;
+        }
+    }
+
+    async fn steps(&mut self, section: &str, top: bool, steps: &[Step]) -> Result<(), FailedStep> {
+        for (i, step) in steps.iter().enumerate() {
+            if top
+                && let Some(n) = crate::model::suite::SECTIONS
+                    .iter()
+                    .position(|s| *s == section)
+            {
+                self.started[n] = i + 1;
+            }
+            let mark = self.steps.len();
+            self.steps.push(StepMark {
+                at: self.s.now(),
+                obs_before: self.s.obs.len(),
+                text: step.to_string(),
+            });
+            self.steps_run += 1;
+            let r = match step {
+                Step::Repeat { times, steps } => {
+                    for n in 0..*times {
+                        let inner = format!("{section}[{i}].repeat#{}.steps", n + 1);
+                        Box::pin(self.steps(&inner, false, steps)).await?;
+                    }
+                    Ok(())
+                }
+                _ => self.step(step).await,
+            };
+            r.map_err(|error| FailedStep {
+                path: format!("{section}[{i}] `{step}`"),
+                mark,
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn compartment(&self, name: &str) -> Result<usize, StepError> {
+        self.desc
+            .compartments
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self
+                    .desc
+                    .compartments
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                StepError::Input(format!(
+                    "compartment `{name}` is not on rig `{}` (it has {})",
+                    self.desc.name,
+                    names.join(", ")
+                ))
+            })
+    }
+
+    fn mark(&mut self, text: String) {
+        self.cursor = self.s.obs.len();
+        self.window_at = self.s.now();
+        self.s.obs.open_window(self.cursor);
+        self.last_action = Some((text.clone(), self.window_at));
+        self.s.note(Dir::Act, text);
+    }
+}

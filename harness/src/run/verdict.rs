@@ -1,0 +1,125 @@
+//! What became of a case: its outcome, and everything known about it once
+//! it has finished (or never ran).
+
+use crate::model::suite::Quarantine;
+use crate::run::plan::{About, Planned};
+use crate::run::trace::Trace;
+use crate::run::transcript::Transcript;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    /// The controller misbehaved: which step, and what was expected and seen.
+    Failed {
+        step: String,
+        message: String,
+    },
+    /// The rig or harness broke.
+    Error {
+        step: String,
+        message: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Everything known about one finished case.
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    /// Position in this run's plan.
+    pub index: usize,
+    /// Position in the whole plan (see [`Planned::order`]).
+    pub order: usize,
+    pub suite: String,
+    pub suite_file: PathBuf,
+    pub suite_about: About,
+    pub name: String,
+    /// The case's own `description:` and `tags:`.
+    pub about: About,
+    pub outcome: Outcome,
+    pub rig: String,
+    pub build: Option<String>,
+    pub proto: Option<u16>,
+    pub seed: u64,
+    pub started: SystemTime,
+    pub wall: Duration,
+    pub rig_time: Duration,
+    pub steps_run: u64,
+    /// What was said and done: all of it, or of a long case the beginning
+    /// and the end, and the file that has the rest.
+    pub transcript: Transcript,
+    /// What was seen and done, at rig times: the timeline, and through
+    /// [`Trace::lines`] the normalised trace snapshots compare.
+    pub trace: Trace,
+    /// Earlier runs of this case in this run, oldest first: failures that a
+    /// retry followed, and rigs that broke under it. A passed case with
+    /// attempts is flaky.
+    pub attempts: Vec<Attempt>,
+    /// The suite's quarantine entry, when the case is quarantined.
+    pub quarantine: Option<Quarantine>,
+}
+
+/// An earlier run of a case that did not count.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub rig: String,
+    pub seed: u64,
+    pub started: SystemTime,
+    pub wall: Duration,
+    /// Its transcript, rendered: what a flaky failure looked like.
+    pub transcript: String,
+}
+
+impl Attempt {
+    pub(crate) fn of(r: &CaseReport) -> Self {
+        Self {
+            outcome: r.outcome.clone(),
+            rig: r.rig.clone(),
+            seed: r.seed,
+            started: r.started,
+            wall: r.wall,
+            transcript: r.transcript.rendered().collect::<Vec<_>>().join("\n"),
+        }
+    }
+}
+
+impl CaseReport {
+    /// Passed, but only after one or more failed runs.
+    pub fn is_flaky(&self) -> bool {
+        self.outcome == Outcome::Passed && !self.attempts.is_empty()
+    }
+}
+
+/// The report of a case that never ran on a rig (no healthy rig,
+/// interrupted), and where [`crate::run::case::run_case`] starts its own.
+pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseReport {
+    CaseReport {
+        index,
+        order: p.order,
+        suite: p.suite.clone(),
+        suite_file: p.suite_file.clone(),
+        suite_about: p.suite_about.clone(),
+        name: p.case.name.clone(),
+        about: About {
+            description: p.case.description.clone(),
+            tags: p.case.tags.clone(),
+        },
+        outcome,
+        rig: rig.to_owned(),
+        build: None,
+        proto: None,
+        seed: p.seed,
+        started: SystemTime::now(),
+        wall: Duration::ZERO,
+        rig_time: Duration::ZERO,
+        steps_run: 0,
+        transcript: Transcript::default(),
+        trace: Trace::default(),
+        attempts: Vec::new(),
+        quarantine: p.quarantine.clone(),
+    }
+}
