@@ -2,6 +2,7 @@
 
 use crate::cli::{Exit, FlashArgs, report_errors};
 use crate::model::rigfile::{RigDescription, RigKind};
+use crate::rigs::bench::flash::{FlashStep, flash_bench};
 
 /// `harness flash`: probe first (cheap, and the usual problem), then the
 /// image, then the write.
@@ -19,42 +20,6 @@ pub(super) fn flash(a: FlashArgs) -> Exit {
         );
         return Exit::BadInput;
     };
-    let fail = |e: crate::rigs::RigError| {
-        eprintln!("error: rig `{}`: {e}", rig.name);
-        Exit::RigError
-    };
-    let _lock = match crate::rigs::bench::lock::RigLock::acquire(
-        &rig.name,
-        &crate::rigs::bench::lock::resources(bench),
-    ) {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
-    let mut flasher = match crate::rigs::bench::flash::for_bench(&bench.probe) {
-        Ok(f) => f,
-        Err(e) => return fail(e),
-    };
-    match flasher.check() {
-        Ok(found) => out!("{found}"),
-        Err(e) => return fail(e),
-    }
-    let elf = match a
-        .elf
-        .clone()
-        .map_or_else(|| crate::rigs::image::locate(&rig.firmware), Ok)
-    {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    if let Err(e) = std::fs::metadata(&elf) {
-        return fail(crate::rigs::RigError::Flash(format!(
-            "cannot read {}: {e}",
-            elf.display()
-        )));
-    }
-    // A firmware team's own image may carry no identity; it is flashed all the same.
-    let build = crate::rigs::image::identify(&elf)
-        .map_or_else(|_| "(no LOCKER-IMAGE identity)".to_owned(), |id| id.build);
     // A bar on a terminal; nothing when stderr is a file or a CI log.
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -62,15 +27,15 @@ pub(super) fn flash(a: FlashArgs) -> Exit {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let mut progress = |step: crate::rigs::bench::flash::FlashStep| match step {
-        crate::rigs::bench::flash::FlashStep::Programming { done, total } => {
+    let mut progress = |step: FlashStep| match step {
+        FlashStep::Programming { done, total } => {
             bar.set_message("programming");
             bar.set_length(total);
             bar.set_position(done);
         }
         other => bar.set_message(format!("{other:?}").to_lowercase()),
     };
-    let result = flasher.flash(&elf, &build, &mut progress);
+    let result = flash_bench(&rig, bench, a.elf, |found| out!("{found}"), &mut progress);
     bar.finish_and_clear();
     match result {
         Ok(r) if r.skipped => {
@@ -91,6 +56,9 @@ pub(super) fn flash(a: FlashArgs) -> Exit {
             );
             Exit::Ok
         }
-        Err(e) => fail(e),
+        Err(e) => {
+            eprintln!("error: rig `{}`: {e}", rig.name);
+            Exit::RigError
+        }
     }
 }

@@ -315,7 +315,7 @@ fn select(sel: &Selection) -> Result<(Suites, Vec<runner::Planned>), Exit> {
                 "JUnit reports",
             )
             .map_err(|e| e.to_string())
-            .and_then(|xml| crate::run::shard::durations_from_junit(&xml));
+            .and_then(|xml| report::merge::durations(&xml));
             match known {
                 Ok(d) => Some(d),
                 Err(e) => {

@@ -60,14 +60,14 @@ pub(super) fn rig_check(path: &Path) -> Exit {
         Ok(r) => r,
         Err(e) => return report_errors(&e),
     };
-    let parts = crate::rigs::bench::preflight::check(&rig);
+    let parts = crate::rigs::preflight::check(&rig);
     out!(
         "{}",
-        crate::rigs::bench::preflight::render(&rig, &parts).trim_end()
+        crate::report::terminal::preflight(&rig, &parts).trim_end()
     );
     if parts
         .iter()
-        .all(|p| matches!(p.verdict, crate::rigs::bench::preflight::Verdict::Ok(_)))
+        .all(|p| matches!(p.verdict, crate::rigs::preflight::Verdict::Ok(_)))
     {
         Exit::Ok
     } else {

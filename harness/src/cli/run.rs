@@ -2,12 +2,13 @@
 //! reporters, stopped by a signal or finished.
 
 use crate::cli::{Exit, RunArgs, check_outputs, forget_journal, load_rig_for, select, stop};
-use crate::model::rigfile::{RigDescription, RigKind};
+use crate::model::rigfile::RigDescription;
 use crate::report::terminal::{Terminal, Verbosity};
 use crate::report::{self, RunState, Tally};
+use crate::rigs::any::AnyRig;
 use crate::run::runner::{self, RunEvent};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,9 +19,12 @@ pub(super) fn run(a: RunArgs) -> Exit {
     };
     let path = match a.rig_label.is_empty() {
         true => a.rig.clone(),
-        false => match rig_by_labels(&a.rigs_dir, &a.rig_label) {
+        false => match AnyRig::by_labels(&a.rigs_dir, &a.rig_label) {
             Ok(p) => p,
-            Err(e) => return e,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::BadInput;
+            }
         },
     };
     let rig = match load_rig_for(&suites, &path) {
@@ -44,14 +48,13 @@ pub(super) fn run(a: RunArgs) -> Exit {
     ) {
         return e;
     }
-    let jobs = match (a.jobs, &rig.kind) {
-        (Some(0), _) => {
+    let jobs = match a.jobs {
+        Some(0) => {
             eprintln!("error: --jobs must be at least 1");
             return Exit::BadInput;
         }
-        (Some(n), _) => n,
-        (None, RigKind::Qemu { .. }) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        (None, _) => 1,
+        Some(n) => n,
+        None => AnyRig::default_jobs(&rig),
     };
     if plan.is_empty() {
         match a.sel.shard {
@@ -84,56 +87,6 @@ pub(super) fn run(a: RunArgs) -> Exit {
         p.transcripts = Some(transcripts.clone());
     }
     execute(plan, &a, jobs, Arc::new(rig))
-}
-
-/// The rig file in `dir` whose labels include every one of `labels`; of
-/// several, the first (by file name) whose bench is not in use.
-fn rig_by_labels(dir: &Path, labels: &[String]) -> Result<PathBuf, Exit> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect(),
-        Err(e) => {
-            eprintln!("error: --rigs-dir {}: {e}", dir.display());
-            return Err(Exit::BadInput);
-        }
-    };
-    files.sort();
-    let mut seen = Vec::new();
-    let mut matching = Vec::new();
-    for f in files {
-        match RigDescription::load(&f) {
-            Ok(r) => {
-                if labels.iter().all(|l| r.labels.contains(l)) {
-                    matching.push((f, r));
-                } else {
-                    seen.push(format!("{} [{}]", f.display(), r.labels.join(", ")));
-                }
-            }
-            Err(e) => seen.push(format!("{} (unreadable: {e})", f.display())),
-        }
-    }
-    if matching.is_empty() {
-        eprintln!(
-            "error: no rig file in {} has the labels [{}]; there are:\n  {}",
-            dir.display(),
-            labels.join(", "),
-            seen.join("\n  ")
-        );
-        return Err(Exit::BadInput);
-    }
-    let free = matching.iter().position(|(_, r)| match &r.kind {
-        RigKind::Bench(b) => crate::rigs::bench::lock::RigLock::acquire(
-            &r.name,
-            &crate::rigs::bench::lock::resources(b),
-        )
-        .is_ok(),
-        _ => true,
-    });
-    let (path, _) = matching.swap_remove(free.unwrap_or(0));
-    Ok(path)
 }
 
 /// Run the plan, reporting as cases finish.
@@ -242,35 +195,10 @@ fn execute(
         let by = stopped_by.unwrap_or(stop::Stop::Interrupt);
         // Unfinished cases stay visible: the ones a rig was running are
         // errors (their verdict is lost), the others skipped with why.
-        let mut done = writer.finish().reports;
+        let done = writer.finish().reports;
         let finished = done.len();
-        let mut cut = 0;
-        for (i, p) in planned.iter().enumerate() {
-            if done.iter().any(|r| r.index == i) {
-                continue;
-            }
-            let outcome = match running.get(&i) {
-                Some(rig) => {
-                    cut += 1;
-                    runner::Outcome::Error {
-                        step: "interrupted".into(),
-                        message: format!(
-                            "the run was stopped by {} while this case ran on rig {rig}: it has no verdict",
-                            by.name()
-                        ),
-                    }
-                }
-                None => runner::Outcome::Skipped {
-                    reason: format!(
-                        "not run: the run was stopped by {} before this case started",
-                        by.name()
-                    ),
-                },
-            };
-            let rig = running.get(&i).map_or(rig_name.as_str(), String::as_str);
-            done.push(runner::not_run(i, p, rig, outcome));
-        }
-        done.sort_by_key(|r| r.index);
+        let (done, cut) =
+            crate::run::verdict::after_stop(&planned, done, &running, by.name(), &rig_name);
         // Each report on its own: one that cannot be written does not keep
         // the other from being written.
         let state = RunState::Interrupted(by.name().to_owned());

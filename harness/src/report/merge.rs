@@ -24,6 +24,22 @@ fn order(c: &TestCase) -> Option<usize> {
 /// A case with its plan order (if it has one) and the order it came in.
 type Placed = (Option<usize>, usize, TestCase);
 
+/// Case durations (`suite::case` -> time) from a JUnit report: what
+/// `--shard` balances by when `--durations` names an earlier run's report.
+pub fn durations(xml: &str) -> Result<HashMap<String, Duration>, String> {
+    let report = Report::deserialize_from_str(xml).map_err(|e| e.to_string())?;
+    let mut out = HashMap::new();
+    for s in &report.test_suites {
+        for c in &s.test_cases {
+            let suite = c.classname.as_ref().map_or(s.name.as_str(), |c| c.as_str());
+            if let Some(t) = c.time {
+                out.insert(format!("{suite}::{}", c.name.as_str()), t);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Merge the reports in `files`; errors name the file.
 pub fn merge(files: &[PathBuf]) -> Result<Report, String> {
     let mut suites: Vec<TestSuite> = Vec::new();

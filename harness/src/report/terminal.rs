@@ -17,7 +17,9 @@
 //! terminal (and `NO_COLOR` is not set; `CLICOLOR_FORCE` forces it), so a
 //! CI log or a pipe gets plain text.
 
+use crate::model::rigfile::RigDescription;
 use crate::report::{self, Tally};
+use crate::rigs::preflight::{Part, Verdict};
 use crate::run::runner::{CaseReport, NO_RIG_STEP, Outcome, RunEvent};
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -401,6 +403,32 @@ pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
         },
         wall.as_secs_f64()
     ));
+    out
+}
+
+/// `harness rig check`'s report as printed, one part a line.
+pub fn preflight(desc: &RigDescription, parts: &[Part]) -> String {
+    let mut out = format!("rig {} ({})\n", desc.name, desc.file.display());
+    let mut bad = 0;
+    for p in parts {
+        let (tag, text) = match &p.verdict {
+            Verdict::Ok(t) => ("ok", t),
+            Verdict::Fail(t) => {
+                bad += 1;
+                ("FAIL", t)
+            }
+            Verdict::Skipped(t) => {
+                bad += 1;
+                ("skip", t)
+            }
+        };
+        out.push_str(&format!("  {:<11} {tag:<5} {text}\n", p.name));
+    }
+    if bad == 0 {
+        out.push_str(&format!("all {} parts ready\n", parts.len()));
+    } else {
+        out.push_str(&format!("{bad} of {} parts not ready\n", parts.len()));
+    }
     out
 }
 

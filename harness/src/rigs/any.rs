@@ -4,9 +4,11 @@
 
 use crate::model::rigfile::{RigDescription, RigKind};
 use crate::rigs::bench::BenchRig;
+use crate::rigs::bench::lock;
 use crate::rigs::qemu::QemuRig;
 use crate::rigs::sim::SimRig;
 use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One of the rigs a rig file can describe.
@@ -25,6 +27,58 @@ impl AnyRig {
             RigKind::Bench(_) => 1,
             RigKind::Sim(_) | RigKind::Qemu { .. } => usize::MAX,
         }
+    }
+
+    /// How many rigs a run makes from `desc` when not told: one per core
+    /// for the qemu rig (each emulator is a process of its own), else one
+    /// (the sim runs a whole suite in well under a second).
+    pub fn default_jobs(desc: &RigDescription) -> usize {
+        match desc.kind {
+            RigKind::Qemu { .. } => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            RigKind::Sim(_) | RigKind::Bench(_) => 1,
+        }
+    }
+
+    /// The rig file in `dir` whose labels include every one of `labels`; of
+    /// several, the first (by file name) whose bench is not in use.
+    pub fn by_labels(dir: &Path, labels: &[String]) -> Result<PathBuf, String> {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect(),
+            Err(e) => return Err(format!("--rigs-dir {}: {e}", dir.display())),
+        };
+        files.sort();
+        let mut seen = Vec::new();
+        let mut matching = Vec::new();
+        for f in files {
+            match RigDescription::load(&f) {
+                Ok(r) => {
+                    if labels.iter().all(|l| r.labels.contains(l)) {
+                        matching.push((f, r));
+                    } else {
+                        seen.push(format!("{} [{}]", f.display(), r.labels.join(", ")));
+                    }
+                }
+                Err(e) => seen.push(format!("{} (unreadable: {e})", f.display())),
+            }
+        }
+        if matching.is_empty() {
+            return Err(format!(
+                "no rig file in {} has the labels [{}]; there are:\n  {}",
+                dir.display(),
+                labels.join(", "),
+                seen.join("\n  ")
+            ));
+        }
+        let free = matching.iter().position(|(_, r)| match &r.kind {
+            RigKind::Bench(b) => lock::RigLock::acquire(&r.name, &lock::resources(b)).is_ok(),
+            _ => true,
+        });
+        let (path, _) = matching.swap_remove(free.unwrap_or(0));
+        Ok(path)
     }
 
     /// Rig `worker` of the `of` a run makes from `desc`. Several from one

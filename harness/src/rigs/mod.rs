@@ -9,6 +9,7 @@ pub mod bench;
 pub mod faults;
 pub mod image;
 pub mod plant;
+pub mod preflight;
 pub mod qemu;
 pub mod sim;
 

@@ -93,21 +93,6 @@ pub fn select(
         .collect()
 }
 
-/// Case durations (`suite::case` -> time) from a JUnit report.
-pub fn durations_from_junit(xml: &str) -> Result<HashMap<String, Duration>, String> {
-    let report = quick_junit::Report::deserialize_from_str(xml).map_err(|e| e.to_string())?;
-    let mut out = HashMap::new();
-    for s in &report.test_suites {
-        for c in &s.test_cases {
-            let suite = c.classname.as_ref().map_or(s.name.as_str(), |c| c.as_str());
-            if let Some(t) = c.time {
-                out.insert(format!("{suite}::{}", c.name.as_str()), t);
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

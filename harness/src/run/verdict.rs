@@ -5,6 +5,7 @@ use crate::model::suite::Quarantine;
 use crate::run::plan::{About, Planned};
 use crate::run::trace::Trace;
 use crate::run::transcript::Transcript;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -122,4 +123,41 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         attempts: Vec::new(),
         quarantine: p.quarantine.clone(),
     }
+}
+
+/// A stopped run's reports made whole, in plan order: each case of
+/// `planned` not in `done` that a rig was running (`running`: plan index ->
+/// rig) is an error, since its verdict is lost; the others are skipped with
+/// why. Also how many were cut short.
+pub fn after_stop(
+    planned: &[Planned],
+    mut done: Vec<CaseReport>,
+    running: &HashMap<usize, String>,
+    by: &str,
+    rig: &str,
+) -> (Vec<CaseReport>, usize) {
+    let mut cut = 0;
+    for (i, p) in planned.iter().enumerate() {
+        if done.iter().any(|r| r.index == i) {
+            continue;
+        }
+        let outcome = match running.get(&i) {
+            Some(rig) => {
+                cut += 1;
+                Outcome::Error {
+                    step: "interrupted".into(),
+                    message: format!(
+                        "the run was stopped by {by} while this case ran on rig {rig}: it has no verdict"
+                    ),
+                }
+            }
+            None => Outcome::Skipped {
+                reason: format!("not run: the run was stopped by {by} before this case started"),
+            },
+        };
+        let rig = running.get(&i).map_or(rig, String::as_str);
+        done.push(not_run(i, p, rig, outcome));
+    }
+    done.sort_by_key(|r| r.index);
+    (done, cut)
 }

@@ -7,9 +7,11 @@
 //! Which probes exist is a [`probe_rs::probe::list::Lister`], so tests can
 //! put a lister with no probe, or a fake one, behind the real logic.
 
-use crate::model::rigfile::bench::ProbeSettings;
+use crate::model::rigfile::RigDescription;
+use crate::model::rigfile::bench::{BenchSettings, ProbeSettings};
+use crate::rigs::bench::lock::{self, RigLock};
 use crate::rigs::{FlashReport, RigError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What happened while flashing, for a progress display.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +224,30 @@ pub fn for_bench(settings: &ProbeSettings) -> Result<Box<dyn Flasher>, RigError>
                 .into(),
         ))
     }
+}
+
+/// What `harness flash` does on a bench, in the order that finds the
+/// usual problem first: the bench locked against other runs, the probe
+/// found (`found` is told what answered), the image (`elf`, else the one the
+/// rig's firmware builds to) read and identified, then written and verified
+/// unless the chip already holds it.
+pub fn flash_bench(
+    rig: &RigDescription,
+    bench: &BenchSettings,
+    elf: Option<PathBuf>,
+    found: impl FnOnce(&str),
+    progress: &mut dyn FnMut(FlashStep),
+) -> Result<FlashReport, RigError> {
+    let _lock = RigLock::acquire(&rig.name, &lock::resources(bench))?;
+    let mut flasher = for_bench(&bench.probe)?;
+    found(&flasher.check()?);
+    let elf = elf.map_or_else(|| crate::rigs::image::locate(&rig.firmware), Ok)?;
+    std::fs::metadata(&elf)
+        .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
+    // A firmware team's own image may carry no identity; it is flashed all the same.
+    let build = crate::rigs::image::identify(&elf)
+        .map_or_else(|_| "(no LOCKER-IMAGE identity)".to_owned(), |id| id.build);
+    flasher.flash(&elf, &build, progress)
 }
 
 #[cfg(all(test, feature = "probe"))]

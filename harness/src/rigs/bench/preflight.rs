@@ -1,55 +1,21 @@
-//! `harness rig check`: open every part of a rig and say, part by part,
-//! whether it is ready, and why not.
-//!
-//! ```text
-//! $ harness rig check --rig rigs/bench-example.yaml
-//! rig bench-3 (rigs/bench-example.yaml)
-//!   lock        ok    no other run holds this bench
-//!   probe       FAIL  no debug probe matches `0483:374b:066D...`; probes found: none
-//!   console     ok    /dev/ttyACM0 at 115200 baud
-//!   controller  ok    build locker-nucleo-0.1.0+1f2e... on nucleo-f446re, as flashed
-//!   chamber     ok    locker-hil,EMU-CHAMBER,0001,1.0; air 20.00C
-//!   supply      ok    locker-hil,EMU-SUPPLY,0002,1.0; output 0.000V
-//!   board       ok    locker-fixture-board 1.0, 5 compartments
-//! 1 of 7 parts not ready
-//! ```
+//! A bench's part of `harness rig check` (see [`crate::rigs::preflight`]):
+//! the lock, the probe, the console and the controller on it, and every
+//! instrument, each opened and asked who it is.
 //!
 //! Nothing is written to the controller and no instrument setting changes:
 //! a preflight only asks.
 
+use crate::model::rigfile::RigDescription;
 use crate::model::rigfile::bench::BenchSettings;
-use crate::model::rigfile::{RigDescription, RigKind};
 use crate::rigs::bench::fixtures::board::FixtureBoard;
 use crate::rigs::bench::fixtures::link::{LineLink, open};
 use crate::rigs::bench::fixtures::scpi::{Chamber, Supply};
+use crate::rigs::preflight::{Part, Verdict, verdict};
 use locker_proto::{Command, MAX_LINE, Response, encode_frame};
 use std::time::{Duration, Instant};
 
 /// How long an instrument or the controller may take to answer.
 const ANSWER: Duration = Duration::from_secs(2);
-
-/// The verdict on one part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Ok(String),
-    Fail(String),
-    /// Not checked, because a part it needs failed.
-    Skipped(String),
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    pub name: &'static str,
-    pub verdict: Verdict,
-}
-
-fn verdict<T>(r: Result<T, String>, ok: impl FnOnce(T) -> String) -> Verdict {
-    match r {
-        Ok(v) => Verdict::Ok(ok(v)),
-        Err(e) => Verdict::Fail(e),
-    }
-}
 
 /// The build id the rig's image carries, when it is at hand without building.
 fn expected_build(desc: &RigDescription) -> Option<String> {
@@ -99,7 +65,7 @@ fn identify(link: &mut LineLink) -> Result<(String, String), String> {
     ))
 }
 
-fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<Part> {
+pub(crate) fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<Part> {
     let mut parts = Vec::new();
     let lock = crate::rigs::bench::lock::RigLock::acquire(
         &desc.name,
@@ -187,54 +153,4 @@ fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<Part> {
         });
     }
     parts
-}
-
-/// Check every part of the rig.
-pub fn check(desc: &RigDescription) -> Vec<Part> {
-    match &desc.kind {
-        RigKind::Bench(bench) => bench_parts(desc, bench),
-        RigKind::Sim(_) => vec![Part {
-            name: "sim",
-            verdict: Verdict::Ok(
-                "firmware and plant run inside the harness; nothing to open".into(),
-            ),
-        }],
-        RigKind::Qemu { qemu, .. } => {
-            let r = std::process::Command::new(&qemu.executable)
-                .arg("--version")
-                .output()
-                .map_err(|e| format!("cannot run `{}`: {e}; apt-get install -y --no-install-recommends qemu-system-arm", qemu.executable))
-                .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned());
-            vec![Part {
-                name: "qemu",
-                verdict: verdict(r, |s| s),
-            }]
-        }
-    }
-}
-
-/// The report as printed, one part a line.
-pub fn render(desc: &RigDescription, parts: &[Part]) -> String {
-    let mut out = format!("rig {} ({})\n", desc.name, desc.file.display());
-    let mut bad = 0;
-    for p in parts {
-        let (tag, text) = match &p.verdict {
-            Verdict::Ok(t) => ("ok", t),
-            Verdict::Fail(t) => {
-                bad += 1;
-                ("FAIL", t)
-            }
-            Verdict::Skipped(t) => {
-                bad += 1;
-                ("skip", t)
-            }
-        };
-        out.push_str(&format!("  {:<11} {tag:<5} {text}\n", p.name));
-    }
-    if bad == 0 {
-        out.push_str(&format!("all {} parts ready\n", parts.len()));
-    } else {
-        out.push_str(&format!("{bad} of {} parts not ready\n", parts.len()));
-    }
-    out
 }
