@@ -1006,6 +1006,28 @@ fn on_off(what: &str, v: &str) -> Result<bool, String> {
     }
 }
 
+/// The keys an `expect` or `absent` looks for one of, in the order errors name them.
+const LOOKED_FOR: [&str; 18] = [
+    "event",
+    "display",
+    "led",
+    "lock",
+    "door",
+    "bolt",
+    "package",
+    "error",
+    "code",
+    "heater",
+    "temperature",
+    "pulse",
+    "lockout",
+    "unlock",
+    "link-active",
+    "uplink",
+    "backoffice",
+    "status",
+];
+
 /// What an `expect` or `absent` map says, before the two are told apart.
 struct ParsedExpect {
     matcher: Matcher,
@@ -1015,163 +1037,18 @@ struct ParsedExpect {
 }
 
 impl RawExpect {
-    fn matcher(self) -> Result<ParsedExpect, String> {
-        use locker_proto::{BoltState, DoorState, LockState};
-        let mut found: Vec<(&str, Result<Matcher, String>)> = Vec::new();
-        if let Some(k) = self.event {
-            let m = if Event::KINDS.contains(&k.as_str()) {
-                Ok(Matcher::Event(k))
-            } else {
-                Err(format!(
-                    "`{k}` is not an event kind; expected one of: {}",
-                    Event::KINDS.join(", ")
-                ))
-            };
-            found.push(("event", m));
-        }
-        if let Some(t) = self.display {
-            found.push(("display", Ok(Matcher::Display(t))));
-        }
-        if let Some(p) = self.led {
-            let m = LedPattern::parse(&p)
-                .map(Matcher::Led)
-                .map_err(|_| format!("`{p}` is not an LED pattern; expected a colour (off, green, amber, red) and an optional blink code like `red 2-1`"));
-            found.push(("led", m));
-        }
-        // The state words come from the protocol crate, so suites accept
-        // exactly what the controller can report.
-        macro_rules! state {
-            ($field:ident, $key:literal, $what:literal, $ty:ty, $variant:ident) => {
-                if let Some(v) = self.$field {
-                    let all = names(<$ty>::ALL, <$ty>::as_str);
-                    found.push((
-                        $key,
-                        word($what, &v, <$ty>::parse, &all).map(Matcher::$variant),
-                    ));
-                }
-            };
-        }
-        state!(lock, "lock", "lock state", LockState, Lock);
-        state!(door, "door", "door state", DoorState, Door);
-        state!(bolt, "bolt", "bolt state", BoltState, Bolt);
-        if let Some(s) = self.package {
-            let m = match s.as_str() {
-                "present" => Ok(Matcher::Package(true)),
-                "absent" => Ok(Matcher::Package(false)),
-                _ => Err(format!(
-                    "`{s}` is not a package state; expected `present` or `absent`"
-                )),
-            };
-            found.push(("package", m));
-        }
-        if let Some(e) = self.error {
-            let m = e
-                .strip_prefix('E')
-                .and_then(|n| n.parse().ok())
-                .map(|n| Matcher::Error(ErrorCode(n)))
-                .ok_or_else(|| {
-                    format!("`{e}` is not an error code; expected E and two digits, like E21")
-                });
-            found.push(("error", m));
-        }
-        if let Some(c) = self.code {
-            found.push((
-                "code",
-                word(
-                    "code result",
-                    &c,
-                    CodeResult::parse,
-                    &names(CodeResult::ALL, CodeResult::as_str),
-                )
-                .map(Matcher::Code),
-            ));
-        }
-        if let Some(h) = self.heater {
-            found.push(("heater", on_off("heater", &h).map(Matcher::Heater)));
-        }
-        if let Some(r) = self.temperature {
-            let m = if r.min.is_none() && r.max.is_none() {
-                Err("`temperature` needs `min`, `max` or both".to_owned())
-            } else {
-                Ok(Matcher::Temperature {
-                    min: r.min,
-                    max: r.max,
-                })
-            };
-            found.push(("temperature", m));
-        }
-        if let Some(r) = self.pulse {
-            found.push((
-                "pulse",
-                Ok(Matcher::Pulse {
-                    min: r.min.map(|d| d.0),
-                    max: r.max.map(|d| d.0),
-                }),
-            ));
-        }
-        if let Some(r) = self.lockout {
-            found.push((
-                "lockout",
-                Ok(Matcher::Lockout {
-                    min: r.min.map(|d| d.0),
-                    max: r.max.map(|d| d.0),
-                }),
-            ));
-        }
-        if let Some(u) = self.unlock {
-            let (min, max) = u
-                .pulse
-                .map_or((None, None), |p| (p.min.map(|d| d.0), p.max.map(|d| d.0)));
-            found.push((
-                "unlock",
-                Ok(Matcher::Unlock {
-                    attempt: u.attempt,
-                    min,
-                    max,
-                }),
-            ));
-        }
-        if let Some(l) = self.link_active {
-            let m = if l == "none" {
-                Ok(Matcher::LinkActive(None))
-            } else {
-                word("link", &l, Link::parse, &["primary", "secondary", "none"])
-                    .map(|l| Matcher::LinkActive(Some(l)))
-            };
-            found.push(("link-active", m));
-        }
-        let kinds = names(UplinkKind::ALL, UplinkKind::as_str);
-        if let Some(k) = self.uplink {
-            found.push((
-                "uplink",
-                word("record kind", &k, UplinkKind::parse, &kinds).map(Matcher::Uplink),
-            ));
-        }
-        if let Some(b) = self.backoffice {
-            let m = word("record kind", &b.kind, UplinkKind::parse, &kinds).map(|kind| {
-                Matcher::Backoffice {
-                    kind,
-                    count: b.count,
-                }
-            });
-            found.push(("backoffice", m));
-        }
-        if let Some(st) = self.status {
-            let m = if st.failed.is_none() && st.queued.is_none() && st.locked_out.is_none() {
-                Err("`status` needs `failed`, `queued` or `locked-out`".to_owned())
-            } else {
-                Ok(Matcher::Status {
-                    failed: st.failed,
-                    queued: st.queued,
-                    locked_out: st.locked_out,
-                })
-            };
-            found.push(("status", m));
-        }
+    fn matcher(mut self) -> Result<ParsedExpect, String> {
+        let mut found = self.words();
+        found.extend(self.measures());
+        found.sort_by_key(|(key, _)| LOOKED_FOR.iter().position(|k| k == key));
         match found.len() {
-            0 => Err("nothing to look for: expected one of `event`, `display`, `led`, `lock`, `door`, `bolt`, `package`, \
-                      `error`, `code`, `heater`, `temperature`, `pulse`, `lockout`, `unlock`, `link-active`, `uplink`, `backoffice`, `status`"
-                .into()),
+            0 => {
+                let keys: Vec<_> = LOOKED_FOR.iter().map(|k| format!("`{k}`")).collect();
+                Err(format!(
+                    "nothing to look for: expected one of {}",
+                    keys.join(", ")
+                ))
+            }
             1 => {
                 let (key, m) = found.remove(0);
                 let m = m.map_err(|e| format!("{key}: {e}"))?;
@@ -1184,9 +1061,180 @@ impl RawExpect {
             }
             _ => {
                 let keys: Vec<_> = found.iter().map(|(k, _)| format!("`{k}`")).collect();
-                Err(format!("one expectation looks for one thing, found {}; split it into several steps", keys.join(" and ")))
+                Err(format!(
+                    "one expectation looks for one thing, found {}; split it into several steps",
+                    keys.join(" and ")
+                ))
             }
         }
+    }
+
+    /// What the controller reports in words, each key read into its
+    /// matcher: an event kind, the display, the LED, a lock, door or bolt
+    /// state, a package, an error, a code result, the heater, the active
+    /// link, an uplink record.
+    fn words(&mut self) -> Vec<(&'static str, Result<Matcher, String>)> {
+        use locker_proto::{BoltState, DoorState, LockState};
+        let mut found: Vec<(&'static str, Result<Matcher, String>)> = Vec::new();
+        if let Some(k) = self.event.take() {
+            let m = if Event::KINDS.contains(&k.as_str()) {
+                Ok(Matcher::Event(k))
+            } else {
+                Err(format!(
+                    "`{k}` is not an event kind; expected one of: {}",
+                    Event::KINDS.join(", ")
+                ))
+            };
+            found.push(("event", m));
+        }
+        if let Some(t) = self.display.take() {
+            found.push(("display", Ok(Matcher::Display(t))));
+        }
+        if let Some(p) = self.led.take() {
+            let m = LedPattern::parse(&p)
+                .map(Matcher::Led)
+                .map_err(|_| format!("`{p}` is not an LED pattern; expected a colour (off, green, amber, red) and an optional blink code like `red 2-1`"));
+            found.push(("led", m));
+        }
+        // The state words come from the protocol crate, so suites accept
+        // exactly what the controller can report.
+        macro_rules! state {
+            ($field:ident, $key:literal, $what:literal, $ty:ty, $variant:ident) => {
+                if let Some(v) = self.$field.take() {
+                    let all = names(<$ty>::ALL, <$ty>::as_str);
+                    found.push((
+                        $key,
+                        word($what, &v, <$ty>::parse, &all).map(Matcher::$variant),
+                    ));
+                }
+            };
+        }
+        state!(lock, "lock", "lock state", LockState, Lock);
+        state!(door, "door", "door state", DoorState, Door);
+        state!(bolt, "bolt", "bolt state", BoltState, Bolt);
+        if let Some(s) = self.package.take() {
+            let m = match s.as_str() {
+                "present" => Ok(Matcher::Package(true)),
+                "absent" => Ok(Matcher::Package(false)),
+                _ => Err(format!(
+                    "`{s}` is not a package state; expected `present` or `absent`"
+                )),
+            };
+            found.push(("package", m));
+        }
+        if let Some(e) = self.error.take() {
+            let m = e
+                .strip_prefix('E')
+                .and_then(|n| n.parse().ok())
+                .map(|n| Matcher::Error(ErrorCode(n)))
+                .ok_or_else(|| {
+                    format!("`{e}` is not an error code; expected E and two digits, like E21")
+                });
+            found.push(("error", m));
+        }
+        if let Some(c) = self.code.take() {
+            found.push((
+                "code",
+                word(
+                    "code result",
+                    &c,
+                    CodeResult::parse,
+                    &names(CodeResult::ALL, CodeResult::as_str),
+                )
+                .map(Matcher::Code),
+            ));
+        }
+        if let Some(h) = self.heater.take() {
+            found.push(("heater", on_off("heater", &h).map(Matcher::Heater)));
+        }
+        if let Some(l) = self.link_active.take() {
+            let m = if l == "none" {
+                Ok(Matcher::LinkActive(None))
+            } else {
+                word("link", &l, Link::parse, &["primary", "secondary", "none"])
+                    .map(|l| Matcher::LinkActive(Some(l)))
+            };
+            found.push(("link-active", m));
+        }
+        let kinds = names(UplinkKind::ALL, UplinkKind::as_str);
+        if let Some(k) = self.uplink.take() {
+            found.push((
+                "uplink",
+                word("record kind", &k, UplinkKind::parse, &kinds).map(Matcher::Uplink),
+            ));
+        }
+        found
+    }
+
+    /// What is measured or counted, each within its bounds: a temperature,
+    /// a pulse, a lockout, an unlock, back-office records, the status.
+    fn measures(&mut self) -> Vec<(&'static str, Result<Matcher, String>)> {
+        let mut found: Vec<(&'static str, Result<Matcher, String>)> = Vec::new();
+        let kinds = names(UplinkKind::ALL, UplinkKind::as_str);
+        if let Some(r) = self.temperature.take() {
+            let m = if r.min.is_none() && r.max.is_none() {
+                Err("`temperature` needs `min`, `max` or both".to_owned())
+            } else {
+                Ok(Matcher::Temperature {
+                    min: r.min,
+                    max: r.max,
+                })
+            };
+            found.push(("temperature", m));
+        }
+        if let Some(r) = self.pulse.take() {
+            found.push((
+                "pulse",
+                Ok(Matcher::Pulse {
+                    min: r.min.map(|d| d.0),
+                    max: r.max.map(|d| d.0),
+                }),
+            ));
+        }
+        if let Some(r) = self.lockout.take() {
+            found.push((
+                "lockout",
+                Ok(Matcher::Lockout {
+                    min: r.min.map(|d| d.0),
+                    max: r.max.map(|d| d.0),
+                }),
+            ));
+        }
+        if let Some(u) = self.unlock.take() {
+            let (min, max) = u
+                .pulse
+                .map_or((None, None), |p| (p.min.map(|d| d.0), p.max.map(|d| d.0)));
+            found.push((
+                "unlock",
+                Ok(Matcher::Unlock {
+                    attempt: u.attempt,
+                    min,
+                    max,
+                }),
+            ));
+        }
+        if let Some(b) = self.backoffice.take() {
+            let m = word("record kind", &b.kind, UplinkKind::parse, &kinds).map(|kind| {
+                Matcher::Backoffice {
+                    kind,
+                    count: b.count,
+                }
+            });
+            found.push(("backoffice", m));
+        }
+        if let Some(st) = self.status.take() {
+            let m = if st.failed.is_none() && st.queued.is_none() && st.locked_out.is_none() {
+                Err("`status` needs `failed`, `queued` or `locked-out`".to_owned())
+            } else {
+                Ok(Matcher::Status {
+                    failed: st.failed,
+                    queued: st.queued,
+                    locked_out: st.locked_out,
+                })
+            };
+            found.push(("status", m));
+        }
+        found
     }
 }
 
@@ -1262,198 +1310,261 @@ fn compartment_name(s: String) -> Result<String, String> {
     Ok(s)
 }
 
+/// A step's raw form (what serde reads under the step's key), checked into
+/// the step: each kind's own rules beside its raw type.
+trait RawStep: de::DeserializeOwned {
+    fn check(self) -> Result<Step, String>;
+}
+
+/// The value under a step's key, read as `R` and checked.
+fn checked<'de, R: RawStep, A: MapAccess<'de>>(map: &mut A) -> Result<Step, A::Error> {
+    map.next_value::<R>()?.check().map_err(de::Error::custom)
+}
+
+/// The step under the key naming `kind`.
 fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Step, A::Error> {
-    fn custom<E: de::Error>(m: impl fmt::Display) -> E {
-        E::custom(m)
+    match kind {
+        StepKind::Keys => checked::<RawKeys, _>(map),
+        StepKind::Help => checked::<RawHelp, _>(map),
+        StepKind::Door => checked::<RawDoor, _>(map),
+        StepKind::Package => checked::<RawPackage, _>(map),
+        StepKind::Chamber => checked::<RawChamber, _>(map),
+        StepKind::Power => Ok(Step::Power(map.next_value::<RawPower>()?.0)),
+        StepKind::Link => checked::<RawLink, _>(map),
+        StepKind::Clock => checked::<RawClock, _>(map),
+        StepKind::Fault => checked::<RawFault, _>(map),
+        StepKind::Memory => Ok(Step::Memory(map.next_value()?)),
+        StepKind::Wait => Ok(Step::Wait(map.next_value::<Dur>()?.0)),
+        StepKind::WaitUntil => checked::<RawWaitUntil, _>(map),
+        StepKind::Repeat => checked::<RawRepeat, _>(map),
+        StepKind::Parcel => checked::<RawParcel, _>(map),
+        StepKind::Issue => checked::<RawIssue, _>(map),
+        StepKind::Expect => checked::<RawExpect, _>(map),
+        StepKind::Absent => checked::<RawAbsent, _>(map),
     }
-    Ok(match kind {
-        StepKind::Keys => {
-            let RawKeys(text, interval) = map.next_value()?;
-            Step::Keys {
-                text: KeyText::parse(&text).map_err(custom)?,
-                interval: interval.map_or(DEFAULT_KEY_INTERVAL, |d| d.0),
-            }
+}
+
+impl RawStep for RawKeys {
+    fn check(self) -> Result<Step, String> {
+        let RawKeys(text, interval) = self;
+        Ok(Step::Keys {
+            text: KeyText::parse(&text)?,
+            interval: interval.map_or(DEFAULT_KEY_INTERVAL, |d| d.0),
+        })
+    }
+}
+
+/// `help: N`: presses of the help button.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawHelp(u32);
+
+impl RawStep for RawHelp {
+    fn check(self) -> Result<Step, String> {
+        let presses = self.0;
+        if !(1..=10).contains(&presses) {
+            return Err(format!("help: {presses} presses; expected 1 to 10"));
         }
-        StepKind::Help => {
-            let presses: u32 = map.next_value()?;
-            if !(1..=10).contains(&presses) {
-                return Err(custom(format!("help: {presses} presses; expected 1 to 10")));
-            }
-            Step::Help { presses }
-        }
-        StepKind::Door => {
-            let r: RawDoor = map.next_value()?;
-            Step::Door {
-                compartment: compartment_name(r.compartment).map_err(custom)?,
-                action: r.action,
-            }
-        }
-        StepKind::Package => {
-            let r: RawPackage = map.next_value()?;
-            Step::Package {
-                compartment: compartment_name(r.compartment).map_err(custom)?,
-                action: r.action,
-            }
-        }
-        StepKind::Chamber => {
-            let r: RawChamber = map.next_value()?;
-            Step::Chamber {
-                set: r.set,
-                ramp: r.ramp,
-            }
-        }
-        StepKind::Power => Step::Power(map.next_value::<RawPower>()?.0),
-        StepKind::Link => {
-            let r: RawLink = map.next_value()?;
-            if r.primary.is_none() && r.secondary.is_none() {
-                return Err(custom(
-                    "link: expected `primary`, `secondary` or both, each `up` or `down`",
-                ));
-            }
-            Step::Link {
-                primary: r.primary,
-                secondary: r.secondary,
-            }
-        }
-        StepKind::Clock => {
-            let r: RawClock = map.next_value()?;
-            match (r.drift, r.set) {
-                (Some(d), None) => Step::Clock(ClockAction::Drift(d.0)),
-                (None, Some(t)) => Step::Clock(ClockAction::Set(parse_utc(&t).map_err(custom)?)),
-                _ => {
-                    return Err(custom(
-                        "clock: expected exactly one of `drift` (like -3m) or `set` (like 2026-03-02T23:58:00Z)",
-                    ));
-                }
-            }
-        }
-        StepKind::Fault => {
-            let r: RawFault = map.next_value()?;
-            let ok = matches!(
-                (r.sensor, r.stuck),
-                (_, Stuck::None)
-                    | (Sensor::Door, Stuck::Open | Stuck::Closed)
-                    | (Sensor::Bolt, Stuck::Extended | Stuck::Retracted)
-                    | (Sensor::Package, Stuck::Present | Stuck::Absent)
+        Ok(Step::Help { presses })
+    }
+}
+
+impl RawStep for RawDoor {
+    fn check(self) -> Result<Step, String> {
+        Ok(Step::Door {
+            compartment: compartment_name(self.compartment)?,
+            action: self.action,
+        })
+    }
+}
+
+impl RawStep for RawPackage {
+    fn check(self) -> Result<Step, String> {
+        Ok(Step::Package {
+            compartment: compartment_name(self.compartment)?,
+            action: self.action,
+        })
+    }
+}
+
+impl RawStep for RawChamber {
+    fn check(self) -> Result<Step, String> {
+        Ok(Step::Chamber {
+            set: self.set,
+            ramp: self.ramp,
+        })
+    }
+}
+
+impl RawStep for RawLink {
+    fn check(self) -> Result<Step, String> {
+        if self.primary.is_none() && self.secondary.is_none() {
+            return Err(
+                "link: expected `primary`, `secondary` or both, each `up` or `down`".into(),
             );
-            if !ok {
-                return Err(custom(format!(
-                    "fault: a {} sensor cannot be stuck {}; door: open|closed, bolt: extended|retracted, package: present|absent, or none",
-                    r.sensor, r.stuck
-                )));
-            }
-            Step::Fault {
-                compartment: compartment_name(r.compartment).map_err(custom)?,
-                sensor: r.sensor,
-                stuck: r.stuck,
-            }
         }
-        StepKind::Memory => Step::Memory(map.next_value()?),
-        StepKind::Wait => Step::Wait(map.next_value::<Dur>()?.0),
-        StepKind::WaitUntil => {
-            let s: String = map.next_value()?;
-            Step::WaitUntil {
-                second_of_day: parse_time_of_day(&s).map_err(custom)?,
-            }
+        Ok(Step::Link {
+            primary: self.primary,
+            secondary: self.secondary,
+        })
+    }
+}
+
+impl RawStep for RawClock {
+    fn check(self) -> Result<Step, String> {
+        match (self.drift, self.set) {
+            (Some(d), None) => Ok(Step::Clock(ClockAction::Drift(d.0))),
+            (None, Some(t)) => Ok(Step::Clock(ClockAction::Set(parse_utc(&t)?))),
+            _ => Err(
+                "clock: expected exactly one of `drift` (like -3m) or `set` (like 2026-03-02T23:58:00Z)"
+                    .into(),
+            ),
         }
-        StepKind::Repeat => {
-            let r: RawRepeat = map.next_value()?;
-            if !(1..=1000).contains(&r.times) {
-                return Err(custom(format!(
-                    "repeat: times is {}; expected 1 to 1000",
-                    r.times
-                )));
-            }
-            Step::Repeat {
-                times: r.times,
-                steps: r.steps,
-            }
+    }
+}
+
+impl RawStep for RawFault {
+    fn check(self) -> Result<Step, String> {
+        let ok = matches!(
+            (self.sensor, self.stuck),
+            (_, Stuck::None)
+                | (Sensor::Door, Stuck::Open | Stuck::Closed)
+                | (Sensor::Bolt, Stuck::Extended | Stuck::Retracted)
+                | (Sensor::Package, Stuck::Present | Stuck::Absent)
+        );
+        if !ok {
+            return Err(format!(
+                "fault: a {} sensor cannot be stuck {}; door: open|closed, bolt: extended|retracted, package: present|absent, or none",
+                self.sensor, self.stuck
+            ));
         }
-        StepKind::Parcel => {
-            let r: RawParcel = map.next_value()?;
-            Step::Parcel {
-                compartment: compartment_name(r.compartment).map_err(custom)?,
-                bind: var_name(&r.code).map_err(custom)?,
-            }
+        Ok(Step::Fault {
+            compartment: compartment_name(self.compartment)?,
+            sensor: self.sensor,
+            stuck: self.stuck,
+        })
+    }
+}
+
+/// `wait-until: "HH:MM"`: a time of day.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawWaitUntil(String);
+
+impl RawStep for RawWaitUntil {
+    fn check(self) -> Result<Step, String> {
+        Ok(Step::WaitUntil {
+            second_of_day: parse_time_of_day(&self.0)?,
+        })
+    }
+}
+
+impl RawStep for RawRepeat {
+    fn check(self) -> Result<Step, String> {
+        if !(1..=1000).contains(&self.times) {
+            return Err(format!(
+                "repeat: times is {}; expected 1 to 1000",
+                self.times
+            ));
         }
-        StepKind::Issue => {
-            let r: RawIssue = map.next_value()?;
-            let size = match r.size.as_deref() {
-                None => None,
-                Some(s @ ("S" | "M" | "L")) => s.chars().next(),
-                Some(s) => return Err(custom(format!("issue: size `{s}`; expected S, M or L"))),
-            };
-            let needs = match r.kind {
-                CodeKind::Pickup | CodeKind::Dropoff => r.compartment.is_some(),
-                CodeKind::Return => size.is_some(),
-                CodeKind::Collect => true,
-            };
-            if !needs {
-                return Err(custom(format!(
-                    "issue: a {:?} code needs {}",
-                    r.kind,
-                    if r.kind == CodeKind::Return {
-                        "`size` (S, M or L)"
-                    } else {
-                        "`compartment`"
-                    }
-                )));
-            }
-            Step::Issue {
-                kind: r.kind,
-                compartment: r
-                    .compartment
-                    .map(compartment_name)
-                    .transpose()
-                    .map_err(custom)?,
-                size,
-                station: r.station,
-                window: r.window,
-                bind: var_name(&r.as_).map_err(custom)?,
-            }
+        Ok(Step::Repeat {
+            times: self.times,
+            steps: self.steps,
+        })
+    }
+}
+
+impl RawStep for RawParcel {
+    fn check(self) -> Result<Step, String> {
+        Ok(Step::Parcel {
+            compartment: compartment_name(self.compartment)?,
+            bind: var_name(&self.code)?,
+        })
+    }
+}
+
+impl RawStep for RawIssue {
+    fn check(self) -> Result<Step, String> {
+        let size = match self.size.as_deref() {
+            None => None,
+            Some(s @ ("S" | "M" | "L")) => s.chars().next(),
+            Some(s) => return Err(format!("issue: size `{s}`; expected S, M or L")),
+        };
+        let needs = match self.kind {
+            CodeKind::Pickup | CodeKind::Dropoff => self.compartment.is_some(),
+            CodeKind::Return => size.is_some(),
+            CodeKind::Collect => true,
+        };
+        if !needs {
+            return Err(format!(
+                "issue: a {:?} code needs {}",
+                self.kind,
+                if self.kind == CodeKind::Return {
+                    "`size` (S, M or L)"
+                } else {
+                    "`compartment`"
+                }
+            ));
         }
-        StepKind::Expect => {
-            let r: RawExpect = map.next_value()?;
-            let ParsedExpect {
-                matcher,
-                compartment,
-                within,
-                for_,
-            } = r.matcher().map_err(custom)?;
-            if for_.is_some() {
-                return Err(custom(
-                    "expect takes `within` (how long to wait for it); `for` belongs to `absent`",
-                ));
-            }
-            Step::Expect(Expectation {
-                matcher,
-                compartment,
-                within: within.map_or(DEFAULT_WITHIN, |d| d.0),
-            })
+        Ok(Step::Issue {
+            kind: self.kind,
+            compartment: self.compartment.map(compartment_name).transpose()?,
+            size,
+            station: self.station,
+            window: self.window,
+            bind: var_name(&self.as_)?,
+        })
+    }
+}
+
+impl RawStep for RawExpect {
+    fn check(self) -> Result<Step, String> {
+        let ParsedExpect {
+            matcher,
+            compartment,
+            within,
+            for_,
+        } = self.matcher()?;
+        if for_.is_some() {
+            return Err(
+                "expect takes `within` (how long to wait for it); `for` belongs to `absent`".into(),
+            );
         }
-        StepKind::Absent => {
-            let r: RawExpect = map.next_value()?;
-            let ParsedExpect {
-                matcher,
-                compartment,
-                within,
-                for_,
-            } = r.matcher().map_err(custom)?;
-            if within.is_some() {
-                return Err(custom(
-                    "absent takes `for` (how long it must not happen); `within` belongs to `expect`",
-                ));
-            }
-            let for_ = for_.ok_or_else(|| {
-                custom("absent needs `for`: how long the thing must not happen, like 10s")
-            })?;
-            Step::Absent(Absence {
-                matcher,
-                compartment,
-                for_: for_.0,
-            })
+        Ok(Step::Expect(Expectation {
+            matcher,
+            compartment,
+            within: within.map_or(DEFAULT_WITHIN, |d| d.0),
+        }))
+    }
+}
+
+/// `absent:` is written as `expect:` is, with `for` instead of `within`.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawAbsent(RawExpect);
+
+impl RawStep for RawAbsent {
+    fn check(self) -> Result<Step, String> {
+        let ParsedExpect {
+            matcher,
+            compartment,
+            within,
+            for_,
+        } = self.0.matcher()?;
+        if within.is_some() {
+            return Err(
+                "absent takes `for` (how long it must not happen); `within` belongs to `expect`"
+                    .into(),
+            );
         }
-    })
+        let for_ =
+            for_.ok_or("absent needs `for`: how long the thing must not happen, like 10s")?;
+        Ok(Step::Absent(Absence {
+            matcher,
+            compartment,
+            for_: for_.0,
+        }))
+    }
 }
 
 impl<'de> Deserialize<'de> for Step {

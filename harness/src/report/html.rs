@@ -743,219 +743,305 @@ fn timelines(r: &CaseReport) -> String {
     out
 }
 
-/// The case's timeline from `from` to `end` as inline SVG.
-fn timeline(r: &CaseReport, l: &Lanes, from: Duration, end: Duration, what: &str) -> String {
-    let span = (end - from).as_secs_f64();
-    let x = |t: Duration| LEFT + (t.max(from).min(end) - from).as_secs_f64() / span * PLOT;
-    let inside = |t: Duration| t >= from && t <= end;
-    let mut svg = String::new();
-    let mut y = 20.0;
-    let mut rows = String::new();
-    // State lanes.
-    for (key, band) in &l.bands {
-        let name = key
-            .split_once(' ')
-            .map_or(key.as_str(), |(_, n)| n)
-            .to_owned();
-        let segments: Vec<&Segment> = (band.iter())
-            .filter(|s| s.to >= from && s.from <= end)
-            .collect();
-        // A compartment part that stayed at rest says nothing.
-        if segments.is_empty() && key.starts_with('1') {
-            continue;
-        }
-        let _ = write!(
-            rows,
-            r#"<text class="lane" x="{lx}" y="{ty}">{name}</text><line class="rest" x1="{LEFT}" x2="{x2}" y1="{my}" y2="{my}"/>"#,
-            lx = LEFT - 6.0,
-            ty = y + 12.0,
-            name = esc(&name),
-            x2 = LEFT + PLOT,
-            my = y + ROW / 2.0,
-        );
-        for s in segments {
-            let (x1, x2) = (x(s.from), x(s.to));
-            let w = (x2 - x1).max(1.0);
+/// One timeline being drawn: the case, its lanes, and the stretch of rig
+/// time shown (`from` to `end`, `span` seconds), each part a band of rows
+/// from a height down.
+struct Timeline<'a> {
+    r: &'a CaseReport,
+    l: &'a Lanes,
+    from: Duration,
+    end: Duration,
+    span: f64,
+}
+
+impl Timeline<'_> {
+    /// Where rig time `t` is across the plot (clamped to the window).
+    fn x(&self, t: Duration) -> f64 {
+        LEFT + (t.max(self.from).min(self.end) - self.from).as_secs_f64() / self.span * PLOT
+    }
+
+    fn inside(&self, t: Duration) -> bool {
+        t >= self.from && t <= self.end
+    }
+
+    /// A row per part that changed state: locks, doors, bolts, packages, the LED, the links.
+    fn states(&self, mut y: f64) -> (String, f64) {
+        let mut rows = String::new();
+        // State lanes.
+        for (key, band) in &self.l.bands {
+            let name = key
+                .split_once(' ')
+                .map_or(key.as_str(), |(_, n)| n)
+                .to_owned();
+            let segments: Vec<&Segment> = (band.iter())
+                .filter(|s| s.to >= self.from && s.from <= self.end)
+                .collect();
+            // A compartment part that stayed at rest says nothing.
+            if segments.is_empty() && key.starts_with('1') {
+                continue;
+            }
             let _ = write!(
                 rows,
-                r#"<g class="seg {class}"><rect x="{x1:.1}" y="{ry}" width="{w:.1}" height="{h}"><title>{name} {label}: {from} to {to}</title></rect>"#,
-                class = s.class,
-                ry = y + 2.0,
-                h = ROW - 4.0,
+                r#"<text class="lane" x="{lx}" y="{ty}">{name}</text><line class="rest" x1="{LEFT}" x2="{x2}" y1="{my}" y2="{my}"/>"#,
+                lx = LEFT - 6.0,
+                ty = y + 12.0,
                 name = esc(&name),
-                label = esc(&s.label),
-                from = fmt_at(s.from),
-                to = fmt_at(s.to),
+                x2 = LEFT + PLOT,
+                my = y + ROW / 2.0,
             );
-            if w > 7.0 * s.label.len() as f64 {
+            for s in segments {
+                let (x1, x2) = (self.x(s.from), self.x(s.to));
+                let w = (x2 - x1).max(1.0);
                 let _ = write!(
                     rows,
-                    r#"<text x="{tx:.1}" y="{ty}">{label}</text>"#,
-                    tx = x1 + 3.0,
-                    ty = y + 12.5,
-                    label = esc(&s.label)
+                    r#"<g class="seg {class}"><rect x="{x1:.1}" y="{ry}" width="{w:.1}" height="{h}"><title>{name} {label}: {from} to {to}</title></rect>"#,
+                    class = s.class,
+                    ry = y + 2.0,
+                    h = ROW - 4.0,
+                    name = esc(&name),
+                    label = esc(&s.label),
+                    from = fmt_at(s.from),
+                    to = fmt_at(s.to),
                 );
-            }
-            rows.push_str("</g>");
-        }
-        y += ROW;
-    }
-    // Temperature: measured and set point, heater shaded.
-    // The readings in the window, after the one it opens on (a reading
-    // holds until the next).
-    let before = (l.temps.iter().rev())
-        .find(|(t, _)| *t < from)
-        .map(|(_, v)| (from, *v));
-    let temps: Vec<(Duration, f64)> = (before.into_iter())
-        .chain(l.temps.iter().copied().filter(|(t, _)| inside(*t)))
-        .collect();
-    if !temps.is_empty() || !l.set_points.is_empty() {
-        let values = temps.iter().chain(&l.set_points).map(|(_, v)| *v);
-        let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let (lo, hi) = (lo.floor() - 1.0, hi.ceil() + 1.0);
-        let ty = |v: f64| y + TEMP_H - (v - lo) / (hi - lo) * TEMP_H;
-        let _ = write!(
-            rows,
-            r#"<text class="lane" x="{lx}" y="{t1}">temperature</text><text class="scale" x="{lx}" y="{t2}">{hi}C … {lo}C</text><rect class="temp-bg" x="{LEFT}" y="{y}" width="{PLOT}" height="{TEMP_H}"/>"#,
-            lx = LEFT - 6.0,
-            t1 = y + TEMP_H / 2.0,
-            t2 = y + TEMP_H / 2.0 + 12.0,
-        );
-        for s in (l.heater.iter()).filter(|s| s.to >= from && s.from <= end) {
-            let _ = write!(
-                rows,
-                r#"<rect class="heater" x="{x1:.1}" y="{hy}" width="{w:.1}" height="5"><title>heater on: {from} to {to}</title></rect>"#,
-                x1 = x(s.from),
-                hy = y + TEMP_H - 5.0,
-                w = (x(s.to) - x(s.from)).max(1.0),
-                from = fmt_at(s.from),
-                to = fmt_at(s.to),
-            );
-        }
-        if !l.set_points.is_empty() {
-            let mut pts = String::new();
-            for (i, (at, v)) in l.set_points.iter().enumerate() {
-                if i > 0 {
-                    let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(l.set_points[i - 1].1));
+                if w > 7.0 * s.label.len() as f64 {
+                    let _ = write!(
+                        rows,
+                        r#"<text x="{tx:.1}" y="{ty}">{label}</text>"#,
+                        tx = x1 + 3.0,
+                        ty = y + 12.5,
+                        label = esc(&s.label)
+                    );
                 }
-                let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(*v));
+                rows.push_str("</g>");
             }
-            if let Some((_, v)) = l.set_points.last() {
-                let _ = write!(pts, "{:.1},{:.1}", x(end), ty(*v));
-            }
+            y += ROW;
+        }
+        (rows, y)
+    }
+
+    /// Temperature: measured and set point, heater shaded.
+    fn temperature(&self, mut y: f64) -> (String, f64) {
+        let mut rows = String::new();
+        // Temperature: measured and set point, heater shaded.
+        // The readings in the window, after the one it opens on (a reading
+        // holds until the next).
+        let before = (self.l.temps.iter().rev())
+            .find(|(t, _)| *t < self.from)
+            .map(|(_, v)| (self.from, *v));
+        let temps: Vec<(Duration, f64)> = (before.into_iter())
+            .chain(
+                self.l
+                    .temps
+                    .iter()
+                    .copied()
+                    .filter(|(t, _)| self.inside(*t)),
+            )
+            .collect();
+        if !temps.is_empty() || !self.l.set_points.is_empty() {
+            let values = temps.iter().chain(&self.l.set_points).map(|(_, v)| *v);
+            let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (lo, hi) = (lo.floor() - 1.0, hi.ceil() + 1.0);
+            let ty = |v: f64| y + TEMP_H - (v - lo) / (hi - lo) * TEMP_H;
             let _ = write!(
                 rows,
-                r#"<polyline class="set-point" points="{pts}"><title>chamber set point</title></polyline>"#
+                r#"<text class="lane" x="{lx}" y="{t1}">temperature</text><text class="scale" x="{lx}" y="{t2}">{hi}C … {lo}C</text><rect class="temp-bg" x="{LEFT}" y="{y}" width="{PLOT}" height="{TEMP_H}"/>"#,
+                lx = LEFT - 6.0,
+                t1 = y + TEMP_H / 2.0,
+                t2 = y + TEMP_H / 2.0 + 12.0,
             );
-        }
-        if !temps.is_empty() {
-            let mut pts = String::new();
-            for (at, v) in &temps {
-                let _ = write!(pts, "{:.1},{:.1} ", x(*at), ty(*v));
-            }
-            // The controller reports a reading only when it changes: the
-            // last one holds until the end.
-            if let Some((_, v)) = temps.last() {
-                let _ = write!(pts, "{:.1},{:.1}", x(end), ty(*v));
-            }
-            let _ = write!(rows, r#"<polyline class="measured" points="{pts}"/>"#);
-            for (at, v) in &temps {
+            for s in (self.l.heater.iter()).filter(|s| s.to >= self.from && s.from <= self.end) {
                 let _ = write!(
                     rows,
-                    r#"<circle class="measured" cx="{:.1}" cy="{:.1}" r="1.5"><title>{v:.2}C at {}</title></circle>"#,
-                    x(*at),
-                    ty(*v),
-                    fmt_at(*at)
+                    r#"<rect class="heater" x="{x1:.1}" y="{hy}" width="{w:.1}" height="5"><title>heater on: {from} to {to}</title></rect>"#,
+                    x1 = self.x(s.from),
+                    hy = y + TEMP_H - 5.0,
+                    w = (self.x(s.to) - self.x(s.from)).max(1.0),
+                    from = fmt_at(s.from),
+                    to = fmt_at(s.to),
                 );
             }
+            if !self.l.set_points.is_empty() {
+                let mut pts = String::new();
+                for (i, (at, v)) in self.l.set_points.iter().enumerate() {
+                    if i > 0 {
+                        let _ = write!(
+                            pts,
+                            "{:.1},{:.1} ",
+                            self.x(*at),
+                            ty(self.l.set_points[i - 1].1)
+                        );
+                    }
+                    let _ = write!(pts, "{:.1},{:.1} ", self.x(*at), ty(*v));
+                }
+                if let Some((_, v)) = self.l.set_points.last() {
+                    let _ = write!(pts, "{:.1},{:.1}", self.x(self.end), ty(*v));
+                }
+                let _ = write!(
+                    rows,
+                    r#"<polyline class="set-point" points="{pts}"><title>chamber set point</title></polyline>"#
+                );
+            }
+            if !temps.is_empty() {
+                let mut pts = String::new();
+                for (at, v) in &temps {
+                    let _ = write!(pts, "{:.1},{:.1} ", self.x(*at), ty(*v));
+                }
+                // The controller reports a reading only when it changes: the
+                // last one holds until the self.end.
+                if let Some((_, v)) = temps.last() {
+                    let _ = write!(pts, "{:.1},{:.1}", self.x(self.end), ty(*v));
+                }
+                let _ = write!(rows, r#"<polyline class="measured" points="{pts}"/>"#);
+                for (at, v) in &temps {
+                    let _ = write!(
+                        rows,
+                        r#"<circle class="measured" cx="{:.1}" cy="{:.1}" r="1.5"><title>{v:.2}C at {}</title></circle>"#,
+                        self.x(*at),
+                        ty(*v),
+                        fmt_at(*at)
+                    );
+                }
+            }
+            y += TEMP_H + 6.0;
         }
-        y += TEMP_H + 6.0;
+        (rows, y)
     }
-    // Instants: errors, resets, door actions.
-    let ticks: Vec<_> = l.ticks.iter().filter(|(t, _, _)| inside(*t)).collect();
-    if !ticks.is_empty() {
+
+    /// Instants: errors, resets, door actions.
+    fn ticks(&self, mut y: f64) -> (String, f64) {
+        let mut rows = String::new();
+        // Instants: errors, resets, door actions.
+        let ticks: Vec<_> = self
+            .l
+            .ticks
+            .iter()
+            .filter(|(t, _, _)| self.inside(*t))
+            .collect();
+        if !ticks.is_empty() {
+            let _ = write!(
+                rows,
+                r#"<text class="lane" x="{lx}" y="{ty}">events</text>"#,
+                lx = LEFT - 6.0,
+                ty = y + 12.0
+            );
+            for (at, what, class) in ticks {
+                let _ = write!(
+                    rows,
+                    r#"<g class="tick {class}"><line x1="{tx:.1}" x2="{tx:.1}" y1="{y1}" y2="{y2}"/><title>{what} at {at}</title></g>"#,
+                    tx = self.x(*at),
+                    y1 = y + 2.0,
+                    y2 = y + ROW - 2.0,
+                    what = esc(what),
+                    at = fmt_at(*at),
+                );
+            }
+            y += ROW;
+        }
+        (rows, y)
+    }
+
+    /// The steps, and a line through everything at the failing one.
+    fn steps(&self, mut y: f64) -> (String, f64) {
+        let mut rows = String::new();
+        // Steps, and the failing one through everything.
+        let failing = failing_step(self.r);
         let _ = write!(
             rows,
-            r#"<text class="lane" x="{lx}" y="{ty}">events</text>"#,
+            r#"<text class="lane" x="{lx}" y="{ty}">steps</text>"#,
             lx = LEFT - 6.0,
             ty = y + 12.0
         );
-        for (at, what, class) in ticks {
+        for (i, s) in self.r.trace.steps.iter().enumerate() {
+            if !self.inside(s.at) {
+                continue;
+            }
+            let class = if Some(i) == failing {
+                "step failing-step"
+            } else {
+                "step"
+            };
             let _ = write!(
                 rows,
-                r#"<g class="tick {class}"><line x1="{tx:.1}" x2="{tx:.1}" y1="{y1}" y2="{y2}"/><title>{what} at {at}</title></g>"#,
-                tx = x(*at),
-                y1 = y + 2.0,
-                y2 = y + ROW - 2.0,
-                what = esc(what),
-                at = fmt_at(*at),
+                r#"<g class="{class}"><circle cx="{cx:.1}" cy="{cy}" r="4"/><title>{at} {text}</title></g>"#,
+                cx = self.x(s.at),
+                cy = y + ROW / 2.0,
+                at = fmt_at(s.at),
+                text = esc(&s.text),
             );
         }
         y += ROW;
-    }
-    // Steps, and the failing one through everything.
-    let failing = failing_step(r);
-    let _ = write!(
-        rows,
-        r#"<text class="lane" x="{lx}" y="{ty}">steps</text>"#,
-        lx = LEFT - 6.0,
-        ty = y + 12.0
-    );
-    for (i, s) in r.trace.steps.iter().enumerate() {
-        if !inside(s.at) {
-            continue;
+        if let Some(s) = failing
+            .map(|i| &self.r.trace.steps[i])
+            .filter(|s| self.inside(s.at))
+        {
+            let fx = self.x(s.at);
+            let _ = write!(
+                rows,
+                r#"<g class="failing-step-line"><line x1="{fx:.1}" x2="{fx:.1}" y1="14" y2="{y}"/><text x="{tx:.1}" y="12" text-anchor="{anchor}">✗ {text}</text></g>"#,
+                // Beside the line, on the side with room.
+                tx = if fx > LEFT + PLOT / 2.0 {
+                    fx - 4.0
+                } else {
+                    fx + 4.0
+                },
+                anchor = if fx > LEFT + PLOT / 2.0 {
+                    "end"
+                } else {
+                    "start"
+                },
+                text = esc(&s.text),
+            );
         }
-        let class = if Some(i) == failing {
-            "step failing-step"
-        } else {
-            "step"
-        };
-        let _ = write!(
-            rows,
-            r#"<g class="{class}"><circle cx="{cx:.1}" cy="{cy}" r="4"/><title>{at} {text}</title></g>"#,
-            cx = x(s.at),
-            cy = y + ROW / 2.0,
-            at = fmt_at(s.at),
-            text = esc(&s.text),
-        );
+        (rows, y)
     }
-    y += ROW;
-    if let Some(s) = failing.map(|i| &r.trace.steps[i]).filter(|s| inside(s.at)) {
-        let fx = x(s.at);
-        let _ = write!(
-            rows,
-            r#"<g class="failing-step-line"><line x1="{fx:.1}" x2="{fx:.1}" y1="14" y2="{y}"/><text x="{tx:.1}" y="12" text-anchor="{anchor}">✗ {text}</text></g>"#,
-            // Beside the line, on the side with room.
-            tx = if fx > LEFT + PLOT / 2.0 {
-                fx - 4.0
-            } else {
-                fx + 4.0
-            },
-            anchor = if fx > LEFT + PLOT / 2.0 {
-                "end"
-            } else {
-                "start"
-            },
-            text = esc(&s.text),
-        );
+
+    /// The time axis under the rows, at round times of the rig clock, also
+    /// in a window; `y` is where the rows end.
+    fn axis(&self, y: f64) -> String {
+        // Time axis.
+        // Ticks at round times of the rig clock, also in a window.
+        let step = tick_step(self.span);
+        let mut t = (self.from.as_secs_f64() / step).ceil() * step - self.from.as_secs_f64();
+        let mut axis = String::new();
+        while t <= self.span + 1e-9 {
+            let tx = LEFT + t / self.span * PLOT;
+            let at = self.from + Duration::from_secs_f64(t);
+            let _ = write!(
+                axis,
+                r#"<line class="grid" x1="{tx:.1}" x2="{tx:.1}" y1="16" y2="{y}"/><text class="axis" x="{tx:.1}" y="{ay}">{label}</text>"#,
+                ay = y + 14.0,
+                label = axis_label(at, step),
+            );
+            t += step;
+        }
+        axis
     }
-    // Time axis.
-    // Ticks at round times of the rig clock, also in a window.
-    let step = tick_step(span);
-    let mut t = (from.as_secs_f64() / step).ceil() * step - from.as_secs_f64();
-    let mut axis = String::new();
-    while t <= span + 1e-9 {
-        let tx = LEFT + t / span * PLOT;
-        let at = from + Duration::from_secs_f64(t);
-        let _ = write!(
-            axis,
-            r#"<line class="grid" x1="{tx:.1}" x2="{tx:.1}" y1="16" y2="{y}"/><text class="axis" x="{tx:.1}" y="{ay}">{label}</text>"#,
-            ay = y + 14.0,
-            label = axis_label(at, step),
-        );
-        t += step;
+}
+
+/// The case's timeline from `from` to `end` as inline SVG.
+fn timeline(r: &CaseReport, l: &Lanes, from: Duration, end: Duration, what: &str) -> String {
+    let t = Timeline {
+        r,
+        l,
+        from,
+        end,
+        span: (end - from).as_secs_f64(),
+    };
+    let mut rows = String::new();
+    let mut y = 20.0;
+    for lane in [
+        Timeline::states,
+        Timeline::temperature,
+        Timeline::ticks,
+        Timeline::steps,
+    ] {
+        let (drawn, below) = lane(&t, y);
+        rows.push_str(&drawn);
+        y = below;
     }
+    let axis = t.axis(y);
     let height = y + 22.0;
+    let mut svg = String::new();
     let _ = writeln!(
         svg,
         r#"<figure><figcaption>Timeline: {what} ({from} to {to})</figcaption><svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="timeline of {name}: {what}">{axis}{rows}</svg></figure>"#,
