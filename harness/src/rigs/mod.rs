@@ -8,6 +8,7 @@ pub mod any;
 pub mod bench;
 pub mod faults;
 pub mod image;
+pub mod instruments;
 pub mod plant;
 pub mod preflight;
 pub mod qemu;

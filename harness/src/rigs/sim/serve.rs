@@ -4,7 +4,8 @@
 //! the controller's console (the console protocol, as a real board's USB
 //! serial port speaks it), the fixture board (its line protocol: `KEY`,
 //! `HELP`, `DOOR`, `PKG`, `LINK`, `ID?`), and the thermal chamber and the
-//! bench supply (SCPI, see [`crate::rigs::bench::fixtures::scpi`]). Any serial tool can
+//! bench supply (SCPI, see [`crate::rigs::bench::fixtures::scpi`]), each answering
+//! as [`crate::rigs::instruments`] has the lab's instruments answer. Any serial tool can
 //! drive them, and so can the harness's own bench path: the printed rig
 //! snippet makes a bench of them. Plant time follows the wall clock (times
 //! `speed`), so the controller behaves as on a desk.
@@ -30,111 +31,39 @@ impl Served {
     }
 }
 
-/// The instruments' side of the served rig: what each was told, applied to
-/// the simulated plant.
+/// The served rig's plant as its chamber and supply act on it.
 #[cfg(all(unix, feature = "serial"))]
-struct Instruments {
-    /// Chamber set point and ramp (°C/min) as last told; applied when it runs.
-    chamber: (f64, f64, bool),
-    /// Supply volts as last told, and whether the output is on.
-    supply: (f64, bool),
+struct SimBench<'w, M: crate::rigs::plant::world::Mcu> {
+    world: &'w mut crate::rigs::plant::world::World<M>,
     /// Room temperature: where the air goes when the chamber stops.
     room: f64,
-    last: [Result<crate::rigs::bench::fixtures::scpi::Received, String>; 2],
 }
 
 #[cfg(all(unix, feature = "serial"))]
-impl Instruments {
-    /// Answer one SCPI line to the chamber (`0`) or the supply (`1`).
-    fn answer<M: crate::rigs::plant::world::Mcu>(
-        &mut self,
-        which: usize,
-        line: &str,
-        world: &mut crate::rigs::plant::world::World<M>,
-        rig: &str,
-    ) -> Result<Option<String>, String> {
-        use crate::model::suite::PowerAction;
+impl<M: crate::rigs::plant::world::Mcu> crate::rigs::instruments::scpi::Plant for SimBench<'_, M> {
+    fn chamber(&mut self, run: Option<(f64, f64)>) -> Result<(), String> {
         use crate::model::units::{Celsius, Ramp};
-        use crate::rigs::FixtureAction;
-        use crate::rigs::bench::fixtures::scpi::{InstrumentKind, Received, error_answer};
-        let to = [InstrumentKind::Chamber, InstrumentKind::Supply][which];
-        let command = Received::parse_for(line, to);
-        if let Ok(Received::NextError) = command {
-            return Ok(Some(error_answer(&self.last[which])));
-        }
-        let chamber = |set: f64, ramp: f64| FixtureAction::Chamber {
+        // Stopped, the chamber's air drifts back to the room.
+        let (set, ramp) = run.unwrap_or((self.room, 1.0));
+        let action = crate::rigs::FixtureAction::Chamber {
             set: Celsius(set),
             ramp: (ramp > 0.0).then_some(Ramp(ramp / 60.0)),
         };
-        let mut answer = None;
-        let taken = match &command {
-            Err(e) => Err(e.clone()),
-            Ok(Received::NextError) => Ok(()),
-            Ok(Received::Identify) => {
-                let model = match to {
-                    InstrumentKind::Chamber => "SIM-CHAMBER",
-                    InstrumentKind::Supply => "SIM-SUPPLY",
-                };
-                answer = Some(format!("locker-hil,{model},{rig},1.0"));
-                Ok(())
-            }
-            Ok(Received::Temp(t)) => {
-                self.chamber.0 = *t;
-                let (set, ramp, on) = self.chamber;
-                if on {
-                    world.act(&chamber(set, ramp))
-                } else {
-                    Ok(())
-                }
-                .map_err(|e| e.to_string())
-            }
-            Ok(Received::Ramp(r)) => {
-                self.chamber.1 = *r;
-                Ok(())
-            }
-            Ok(Received::Output(on)) if to == InstrumentKind::Chamber => {
-                self.chamber.2 = *on;
-                // Stopped, the chamber's air drifts back to the room.
-                let (set, ramp) = if *on {
-                    (self.chamber.0, self.chamber.1)
-                } else {
-                    (self.room, 1.0)
-                };
-                world.act(&chamber(set, ramp)).map_err(|e| e.to_string())
-            }
-            Ok(Received::MeasureTemp) => {
-                world.plant.thermal.advance(world.plant.now);
-                answer = Some(format!("{:.2}", world.plant.thermal.ambient));
-                Ok(())
-            }
-            Ok(Received::Volts(v)) => {
-                self.supply.0 = *v;
-                if self.supply.1 {
-                    world
-                        .act(&FixtureAction::Power(PowerAction::Volts(*v)))
-                        .map_err(|e| e.to_string())
-                } else {
-                    Ok(())
-                }
-            }
-            Ok(Received::Output(on)) => {
-                self.supply.1 = *on;
-                let p = if *on {
-                    PowerAction::Volts(self.supply.0)
-                } else {
-                    PowerAction::Off
-                };
-                world
-                    .act(&FixtureAction::Power(p))
-                    .map_err(|e| e.to_string())
-            }
-            Ok(Received::MeasureVolts) => {
-                answer = Some(format!("{:.3}", world.plant.volts));
-                Ok(())
-            }
-        };
-        self.last[which] = taken.clone().and(command);
-        taken.map(|()| answer)
+        self.world.act(&action).map_err(|e| e.to_string())
+    }
+    fn air(&mut self) -> f64 {
+        let plant = &mut self.world.plant;
+        plant.thermal.advance(plant.now);
+        plant.thermal.ambient
+    }
+    fn supply(&mut self, output: Option<f64>) -> Result<(), String> {
+        use crate::model::suite::PowerAction;
+        let p = output.map_or(PowerAction::Off, PowerAction::Volts);
+        let action = crate::rigs::FixtureAction::Power(p);
+        self.world.act(&action).map_err(|e| e.to_string())
+    }
+    fn volts(&mut self) -> f64 {
+        self.world.plant.volts
     }
 }
 
@@ -148,6 +77,7 @@ pub fn serve(
     ready: impl FnOnce(&Served),
     mut log: impl FnMut(String),
 ) -> Result<(), String> {
+    use crate::rigs::instruments::scpi::{InstrumentKind, ScpiInstrument};
     use crate::rigs::plant::world::World;
     use crate::rigs::sim::LocalMcu;
     use serialport::{SerialPort, TTYPort};
@@ -164,15 +94,22 @@ pub fn serve(
         &settings,
         settings.seed,
     );
-    let mut instruments = Instruments {
-        chamber: (settings.ambient.0, 0.0, false),
-        supply: (world.plant.volts, true),
-        room: settings.ambient.0,
-        last: [
-            Ok(crate::rigs::bench::fixtures::scpi::Received::Identify),
-            Ok(crate::rigs::bench::fixtures::scpi::Received::Identify),
-        ],
-    };
+    let mut instruments = [
+        ScpiInstrument::new(
+            InstrumentKind::Chamber,
+            format!("locker-hil,SIM-CHAMBER,{},1.0", desc.name),
+            settings.ambient.0,
+            0.0,
+            false,
+        ),
+        ScpiInstrument::new(
+            InstrumentKind::Supply,
+            format!("locker-hil,SIM-SUPPLY,{},1.0", desc.name),
+            0.0,
+            world.plant.volts,
+            true,
+        ),
+    ];
     let pair = || TTYPort::pair().map_err(|e| format!("cannot make a pseudo-terminal: {e}"));
     // Console, fixture board, chamber, supply: the masters the plant
     // answers on, and the slave ends users open.
@@ -266,22 +203,20 @@ pub fn serve(
             let text = String::from_utf8_lossy(line).trim().to_owned();
             line.clear();
             let answer = if device == 1 {
-                Some(
-                    match crate::rigs::bench::fixtures::board::parse_command(&text, compartments) {
-                        Ok(None) => format!("ID locker-fixture-board sim-1.0 {compartments}"),
-                        Ok(Some(action)) => match world.act(&action) {
-                            Ok(()) => {
-                                log(format!("! board: {text}"));
-                                "OK".into()
-                            }
-                            Err(e) => format!("ERR {e}"),
-                        },
-                        Err(e) => format!("ERR {e}"),
-                    },
-                )
+                let act = |a: &crate::rigs::FixtureAction| world.act(a).map_err(|e| e.to_string());
+                let answer =
+                    crate::rigs::instruments::board::answer(&text, compartments, "sim-1.0", act);
+                if answer == "OK" {
+                    log(format!("! board: {text}"));
+                }
+                Some(answer)
             } else {
                 let which = device - 2;
-                match instruments.answer(which, &text, &mut world, &desc.name) {
+                let mut bench = SimBench {
+                    world: &mut world,
+                    room: settings.ambient.0,
+                };
+                match instruments[which].answer(&text, &mut bench) {
                     Ok(answer) => {
                         if !text.ends_with('?') {
                             log(format!("! {}: {text}", ["chamber", "supply"][which]));
