@@ -8,8 +8,9 @@
 //!            load, diag: every problem, each at its node)
 //!   v
 //! rigs/    the `Rig` seam: sim/ and qemu/ on the shared plant/, and bench/
-//!            (console, flasher, fixtures, preflight, lock); any: the rig a
-//!            rig file describes
+//!            (console, flasher, fixtures, preflight, lock); instruments/:
+//!            the instruments' side of a bench's wires; any: the rig a rig
+//!            file describes
 //!   v
 //! run/     the plan (plan) dealt to a pool of rigs (runner), one case
 //!            (case: its steps, its expectations judged; verdict), its
@@ -24,7 +25,8 @@
 //! ```
 //!
 //! Each room uses only the rooms above it: a model knows nothing of rigs,
-//! a rig nothing of runs, a run nothing of reports.
+//! a rig nothing of runs, a run nothing of reports; and no two modules use
+//! each other.
 
 pub mod cli;
 pub mod model;

@@ -67,7 +67,7 @@ pub(super) fn rig_check(path: &Path) -> Exit {
     );
     if parts
         .iter()
-        .all(|p| matches!(p.verdict, crate::rigs::preflight::Verdict::Ok(_)))
+        .all(|p| matches!(p.verdict, crate::rigs::Verdict::Ok(_)))
     {
         Exit::Ok
     } else {

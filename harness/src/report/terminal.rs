@@ -19,7 +19,7 @@
 
 use crate::model::rigfile::RigDescription;
 use crate::report::{self, Tally};
-use crate::rigs::preflight::{Part, Verdict};
+use crate::rigs::{Part, Verdict};
 use crate::run::runner::{CaseReport, NO_RIG_STEP, Outcome, RunEvent};
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};

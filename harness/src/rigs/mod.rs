@@ -143,6 +143,31 @@ pub trait Rig: Send {
     fn release(&mut self) {}
 }
 
+// What `harness rig check` says of each part of a rig (see [`preflight`]).
+
+/// The verdict on one part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ok(String),
+    Fail(String),
+    /// Not checked, because a part it needs failed.
+    Skipped(String),
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub name: &'static str,
+    pub verdict: Verdict,
+}
+
+pub(crate) fn verdict<T>(r: Result<T, String>, ok: impl FnOnce(T) -> String) -> Verdict {
+    match r {
+        Ok(v) => Verdict::Ok(ok(v)),
+        Err(e) => Verdict::Fail(e),
+    }
+}
+
 /// Run `f`, which may block on I/O, without starving other tasks of a
 /// multi-threaded runtime (a current-thread runtime simply waits).
 pub(crate) fn blocking<T>(blocks: bool, f: impl FnOnce() -> T) -> T {

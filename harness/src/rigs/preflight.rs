@@ -19,29 +19,8 @@
 //! a preflight only asks.
 
 use crate::model::rigfile::{RigDescription, RigKind};
-
-/// The verdict on one part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Ok(String),
-    Fail(String),
-    /// Not checked, because a part it needs failed.
-    Skipped(String),
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    pub name: &'static str,
-    pub verdict: Verdict,
-}
-
-pub(crate) fn verdict<T>(r: Result<T, String>, ok: impl FnOnce(T) -> String) -> Verdict {
-    match r {
-        Ok(v) => Verdict::Ok(ok(v)),
-        Err(e) => Verdict::Fail(e),
-    }
-}
+use crate::rigs::verdict;
+use crate::rigs::{Part, Verdict};
 
 /// Check every part of the rig.
 pub fn check(desc: &RigDescription) -> Vec<Part> {

@@ -96,7 +96,7 @@ impl CaseReport {
 }
 
 /// The report of a case that never ran on a rig (no healthy rig,
-/// interrupted), and where [`crate::run::case::run_case`] starts its own.
+/// interrupted), and where a case's run starts its own.
 pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseReport {
     CaseReport {
         index,

@@ -10,7 +10,7 @@ use crate::model::rigfile::bench::BenchSettings;
 use crate::rigs::bench::fixtures::board::FixtureBoard;
 use crate::rigs::bench::fixtures::link::{LineLink, open};
 use crate::rigs::bench::fixtures::scpi::{Chamber, Supply};
-use crate::rigs::preflight::{Part, Verdict, verdict};
+use crate::rigs::{Part, Verdict, verdict};
 use locker_proto::{Command, MAX_LINE, Response, encode_frame};
 use std::time::{Duration, Instant};
 
