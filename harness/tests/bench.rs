@@ -100,6 +100,7 @@ fn controller(master: serialport::TTYPort) {
     let id = Identity {
         build: BUILD,
         board: "nucleo-f446re",
+        console: locker_core::console::Style::Framed,
     };
     let nv = desk.nv;
     let mut fw = Firmware::boot(

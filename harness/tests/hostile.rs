@@ -93,6 +93,18 @@ fn corpus(name: &str) -> Vec<u8> {
     }
 }
 
+/// The sim rig, its console read through the dialect file `dialect` (a
+/// name in the same folder).
+fn dialect_rig(dialect: &str) -> String {
+    let sim = std::fs::read_to_string(repo().join("rigs/sim.yaml")).unwrap();
+    let firmware = repo().join("firmware/core");
+    sim.replace(
+        "controller:\n",
+        &format!("controller:\n  dialect: {dialect}\n"),
+    )
+    .replace("../firmware/core", firmware.to_str().unwrap())
+}
+
 fn check(args: &[&str], dir: &Path) -> (Option<i32>, String, Duration) {
     let t = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -137,14 +149,20 @@ fn hostile_suite_files_are_refused_promptly(
     let file = format!("{name}.yaml");
     std::fs::write(dir.path().join(&file), corpus(name)).unwrap();
     let rig = repo().join("rigs/sim.yaml");
-    // As a suite, then as a rig file.
+    // As a suite, as a rig file, and as the console dialect a rig names.
     let abs = dir.path().join(&file);
+    let with_dialect = dir.path().join("with-dialect.yaml");
+    std::fs::write(&with_dialect, dialect_rig(&file)).unwrap();
     for (args, cwd) in [
         (
             vec!["check", file.as_str(), "--rig", rig.to_str().unwrap()],
             dir.path().to_owned(),
         ),
         (vec!["check", "--rig", abs.to_str().unwrap()], repo()),
+        (
+            vec!["check", "--rig", with_dialect.to_str().unwrap()],
+            repo(),
+        ),
     ] {
         let (code, text, took) = check(&args, &cwd);
         assert_eq!(code, Some(2), "{args:?}:\n{text}");
@@ -235,5 +253,54 @@ fn unbounded_inputs_are_refused_without_reading_them(#[case] input: &str, #[case
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
     assert!(text.contains(says), "{args:?}: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+/// Issue 16: a dialect that cannot work is refused by `harness check`,
+/// each mistake at its node in the dialect file, with what was expected.
+#[rstest]
+#[case::bad_regex(
+    "name: d\nevents:\n  - match: '^Door (?P<c\\w+)$'\n    event: \"door {c} open\"\n    example: Door S1\n",
+    "d.yaml:3:24",
+    "events[0].match: not a regular expression: invalid capture group character (column 12 of the pattern)"
+)]
+#[case::regex_too_big(
+    "name: d\nevents:\n  - match: '(\\w{200}){200}'\n    event: \"reset soft\"\n    example: x\n",
+    "d.yaml:3:12",
+    "events[0].match: not a regular expression"
+)]
+#[case::undefined_capture(
+    "name: d\nevents:\n  - match: '^Bolt (?P<c>\\w+)$'\n    event: \"bolt {c} {state}\"\n    example: Bolt S1\n",
+    "d.yaml:4:12",
+    "`{state}` is not a capture of events[0].match"
+)]
+#[case::missing_field(
+    "name: d\nevents:\n  - match: '^Lock (?P<c>\\w+)$'\n    event: \"lock {c}\"\n    example: Lock S1\n",
+    "d.yaml:5:14",
+    "`lock S1` is not an event the protocol knows: missing lock state"
+)]
+#[case::unknown_event(
+    "name: d\nevents:\n  - match: '^T (?P<v>\\S+)$'\n    event: \"tmep {v}\"\n    example: T 1.00\n",
+    "d.yaml:4:12",
+    "did you mean `temp`?"
+)]
+#[case::unknown_key(
+    "name: d\nevents:\n  - match: '^x$'\n    evnet: \"reset soft\"\n    example: x\n",
+    "d.yaml:4:5",
+    "unknown field `evnet`"
+)]
+fn hostile_dialects_are_refused_at_their_node(
+    #[case] dialect: &str,
+    #[case] at: &str,
+    #[case] says: &str,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.yaml"), dialect).unwrap();
+    let rig = dir.path().join("rig.yaml");
+    std::fs::write(&rig, dialect_rig("d.yaml")).unwrap();
+    let (code, text, _) = check(&["check", "--rig", rig.to_str().unwrap()], &repo());
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains(at), "{at}:\n{text}");
+    assert!(text.contains(says), "{says}:\n{text}");
     assert!(!text.contains("panicked"), "{text}");
 }

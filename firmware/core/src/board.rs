@@ -37,6 +37,8 @@ pub trait Board {
 pub struct Identity {
     pub build: &'static str,
     pub board: &'static str,
+    /// How the console speaks: framed, or plain-text logs.
+    pub console: crate::console::Style,
 }
 
 /// The controller, its console and its configuration: one running image.
@@ -99,7 +101,7 @@ impl Firmware {
         cause: ResetCause,
         board: &mut impl Board,
     ) -> Self {
-        let mut console = Console::new();
+        let mut console = Console::with_style(id.console);
         board.console_write(console.hello(id.build, id.board, cause).as_bytes());
         let mut hw = Wired {
             board,

@@ -22,17 +22,35 @@ pub enum Incoming {
     },
 }
 
+/// How the console speaks: the framed protocol, or plain-text logs the
+/// way vendor firmware prints them (see [`crate::plain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    #[default]
+    Framed,
+    Plain,
+}
+
 #[derive(Debug, Default)]
 pub struct Console {
+    style: Style,
     tx_seq: u16,
     rx: LineDecoder,
+    /// Uptime of the latest event, for the plain console's answers.
+    last_ms: u64,
 }
 
 impl Console {
     pub const fn new() -> Self {
+        Self::with_style(Style::Framed)
+    }
+
+    pub const fn with_style(style: Style) -> Self {
         Self {
+            style,
             tx_seq: 0,
             rx: LineDecoder::new(),
+            last_ms: 0,
         }
     }
 
@@ -46,6 +64,11 @@ impl Console {
     }
 
     pub fn hello(&mut self, build: &str, board: &str, reset: ResetCause) -> Line {
+        if self.style == Style::Plain {
+            let mut line = Line::new();
+            crate::plain::hello(&mut line, build, board, reset);
+            return line;
+        }
         let msg = ToHarness::Hello {
             proto: locker_proto::PROTOCOL_VERSION,
             build: Ident::try_from(build).unwrap_or_default(),
@@ -56,10 +79,21 @@ impl Console {
     }
 
     pub fn event(&mut self, t_ms: u64, event: Event) -> Line {
+        self.last_ms = t_ms;
+        if self.style == Style::Plain {
+            let mut line = Line::new();
+            crate::plain::event(&mut line, t_ms, &event);
+            return line;
+        }
         self.frame(&ToHarness::Event { t_ms, event })
     }
 
     pub fn response(&mut self, to: u16, response: Response) -> Line {
+        if self.style == Style::Plain {
+            let mut line = Line::new();
+            crate::plain::response(&mut line, self.last_ms, &response);
+            return line;
+        }
         self.frame(&ToHarness::Response { to, response })
     }
 
@@ -69,6 +103,13 @@ impl Console {
             Err(_) => Incoming::Bad {
                 seq: 0,
                 why: "unreadable line",
+            },
+            Ok(line) if self.style == Style::Plain => match crate::plain::command(line) {
+                Some(command) => Incoming::Command { seq: 0, command },
+                None => Incoming::Bad {
+                    seq: 0,
+                    why: "unknown command",
+                },
             },
             Ok(line) => match locker_proto::parse_frame(line) {
                 Err(_) => Incoming::Bad {

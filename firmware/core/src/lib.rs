@@ -22,6 +22,7 @@ pub mod config;
 pub mod console;
 mod controller;
 pub mod nv;
+pub mod plain;
 pub mod temp;
 mod uplink;
 

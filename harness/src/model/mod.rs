@@ -4,6 +4,7 @@
 //! runs anything.
 
 pub mod diag;
+pub mod dialect;
 pub mod filter;
 pub mod input;
 mod load;

@@ -1,12 +1,14 @@
 //! One case's conversation with a rig: decoding console frames into
 //! observations, the transcript, and the commands the harness sends.
 
+use crate::model::dialect::{Dialect, Heard};
 use crate::rigs::{Measurement, Rig, RigError, RigOutput};
 use crate::run::obs::{Dir, Obs, ObsKind, TranscriptLine, fmt_at};
 use crate::run::trace::ObsLog;
 use crate::run::transcript::{Live, SpillTo};
 use locker_proto::{Command, LineDecoder, Response, ToHarness, UplinkKind};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Idle answers in a row, with the rig clock standing still, that mean the
@@ -46,6 +48,15 @@ impl From<ToHarness> for Received {
 pub struct Session<'r, R: Rig> {
     pub rig: &'r mut R,
     decoder: LineDecoder,
+    /// The rules a plain-text console is read by; `None`: the framed protocol.
+    dialect: Option<Arc<Dialect>>,
+    /// A plain-text line being received.
+    plain: Vec<u8>,
+    /// What the command sent through the dialect waits for, and its answer.
+    awaiting: Option<(Command, Option<Response>)>,
+    /// A line the dialect matched but could not read: the dialect does not
+    /// fit the firmware, which is the rig's problem.
+    misread: Option<String>,
     rx_seq: Option<u16>,
     tx_seq: u16,
     /// What was said and done, in bounded memory (and on disk when long).
@@ -87,6 +98,10 @@ impl<'r, R: Rig> Session<'r, R> {
         Self {
             rig,
             decoder: LineDecoder::new(),
+            dialect: None,
+            plain: Vec::new(),
+            awaiting: None,
+            misread: None,
             rx_seq: None,
             tx_seq: 0,
             transcript: Live::new(spill),
@@ -101,6 +116,28 @@ impl<'r, R: Rig> Session<'r, R> {
             damaged: 0,
             limit: None,
         }
+    }
+
+    /// Read the console through `dialect` (a plain-text firmware) instead
+    /// of as the framed protocol.
+    pub fn read_through(mut self, dialect: Option<Arc<Dialect>>) -> Self {
+        if let Some(d) = &dialect {
+            self.note(
+                Dir::Note,
+                format!(
+                    "console read through dialect `{}` ({}): plain text has no sequence numbers, so lost lines cannot be detected",
+                    d.name,
+                    d.file.display()
+                ),
+            );
+        }
+        self.dialect = dialect;
+        self
+    }
+
+    /// The dialect the console is read through, if it is not the framed protocol.
+    pub fn dialect(&self) -> Option<&Dialect> {
+        self.dialect.as_deref()
     }
 
     pub fn now(&self) -> Duration {
@@ -152,6 +189,22 @@ impl<'r, R: Rig> Session<'r, R> {
                     self.stalls = 0;
                 }
                 Ok(false)
+            }
+            RigOutput::Console(bytes) if self.dialect.is_some() => {
+                for b in bytes {
+                    if b != b'\n' {
+                        if self.plain.len() < MAX_PLAIN_LINE {
+                            self.plain.push(b);
+                        }
+                        continue;
+                    }
+                    let raw = std::mem::take(&mut self.plain);
+                    self.plain_line(&raw);
+                }
+                match self.broken() {
+                    Some(e) => Err(e),
+                    None => Ok(true),
+                }
             }
             RigOutput::Console(bytes) => {
                 for b in bytes {
@@ -256,8 +309,53 @@ impl<'r, R: Rig> Session<'r, R> {
         self.damaged += 1;
     }
 
+    /// One plain-text line, read through the dialect: what a rule makes of
+    /// it is observed, the rest is only transcript.
+    fn plain_line(&mut self, raw: &[u8]) {
+        let Some(dialect) = self.dialect.clone() else {
+            return;
+        };
+        let at = self.now();
+        let text = printable(raw);
+        self.transcript.push(TranscriptLine {
+            at,
+            dir: Dir::Rx,
+            text: text.clone(),
+        });
+        if let Some((cmd, None)) = &self.awaiting
+            && let Some(answer) = dialect.answer(cmd, &text)
+        {
+            self.awaiting = Some((*cmd, Some(answer)));
+            return;
+        }
+        match dialect.read(&text) {
+            Ok(Heard::Other) => {}
+            Ok(Heard::Banner { build, board }) => self.obs.push(Obs {
+                at,
+                kind: ObsKind::Hello {
+                    build,
+                    board,
+                    proto: 0,
+                },
+            }),
+            Ok(Heard::Event { t_ms, event }) => self.obs.push(Obs {
+                at,
+                kind: ObsKind::Event {
+                    t_ms: t_ms.unwrap_or(at.as_millis() as u64),
+                    event,
+                },
+            }),
+            Err(e) => {
+                self.misread.get_or_insert(e);
+            }
+        }
+    }
+
     /// The console is corrupting lines one after another.
     pub fn broken(&self) -> Option<RigError> {
+        if let Some(e) = &self.misread {
+            return Some(RigError::Console(e.clone()));
+        }
         if self.gaps_in_row >= MAX_BAD_IN_ROW {
             return Some(RigError::Console(format!(
                 "the console's sequence numbers jump on every line ({} in a row): lines are lost as fast as they come, or this is not the console protocol's stream",
@@ -330,6 +428,9 @@ impl<'r, R: Rig> Session<'r, R> {
 
     /// Send a command and wait for its answer.
     pub async fn command(&mut self, cmd: Command) -> Result<Response, RigError> {
+        if let Some(d) = self.dialect.clone() {
+            return self.plain_command(&d, cmd).await;
+        }
         let seq = self.tx_seq;
         self.tx_seq = self.tx_seq.wrapping_add(1);
         let mut line = heapless::String::<{ locker_proto::MAX_LINE + 2 }>::new();
@@ -352,4 +453,59 @@ impl<'r, R: Rig> Session<'r, R> {
             self.pump(deadline).await?;
         }
     }
+
+    /// A command as the dialect has the firmware take it: its line sent,
+    /// and the line its answer is read from awaited.
+    async fn plain_command(&mut self, d: &Dialect, cmd: Command) -> Result<Response, RigError> {
+        let line = d.command_line(&cmd).map_err(RigError::Unsupported)?;
+        self.note(Dir::Tx, line.clone());
+        self.awaiting = Some((cmd, None));
+        self.rig.send(format!("{line}\r\n").as_bytes()).await?;
+        let deadline = self.now() + COMMAND_TIMEOUT;
+        loop {
+            if let Some((_, Some(answer))) = &self.awaiting {
+                let answer = answer.clone();
+                self.awaiting = None;
+                return Ok(answer);
+            }
+            if self.now() >= deadline {
+                self.awaiting = None;
+                return Err(RigError::Console(format!(
+                    "no answer to `{line}` within {}s (dialect `{}`)",
+                    COMMAND_TIMEOUT.as_secs(),
+                    d.name
+                )));
+            }
+            self.pump(deadline).await?;
+        }
+    }
+}
+
+/// The longest plain-text line kept whole; the rest of a longer one is cut.
+const MAX_PLAIN_LINE: usize = 4096;
+
+/// A plain-text console line as text: its `\r` and terminal colour codes
+/// dropped, bytes that are not UTF-8 replaced.
+fn printable(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // ESC [ ... final byte: a colour or cursor code.
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            '\r' => {}
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }

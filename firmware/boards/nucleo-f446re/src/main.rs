@@ -139,6 +139,7 @@ async fn main(_spawner: Spawner) {
     let id = Identity {
         build: BUILD_ID,
         board: BOARD,
+        console: locker_core::console::Style::Framed,
     };
     let nv = hw.nv_load();
     let mut boot_ms = Instant::now().as_millis();

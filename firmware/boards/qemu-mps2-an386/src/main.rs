@@ -227,6 +227,13 @@ fn main() -> ! {
     let id = Identity {
         build: BUILD_ID,
         board: BOARD,
+        // `--features plain-console`: logs the way vendor firmware prints
+        // them, for the harness's console dialects.
+        console: if cfg!(feature = "plain-console") {
+            locker_core::console::Style::Plain
+        } else {
+            locker_core::console::Style::Framed
+        },
     };
     let mut link = PlantLink {
         tx_seq: 0,

@@ -3,6 +3,7 @@
 pub mod bench;
 
 use crate::model::diag::{InputError, Problems, precheck, read_text};
+use crate::model::dialect::Dialect;
 use crate::model::places::{Origin, Seg};
 use crate::model::suite::parse_utc;
 use crate::model::units::{Celsius, Volts};
@@ -17,6 +18,9 @@ pub struct RigDescription {
     pub name: String,
     pub labels: Vec<String>,
     pub firmware: PathBuf,
+    /// How to read the controller's console when it is not the framed
+    /// protocol: a dialect file's rules from its plain-text lines to events.
+    pub dialect: Option<std::sync::Arc<Dialect>>,
     pub station: u32,
     pub key: [u8; 16],
     /// Compartments in door-sweep order (top right first).
@@ -92,6 +96,8 @@ fn default_machine() -> String {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawController {
     firmware: PathBuf,
+    /// A dialect file (relative to the rig file) for a plain-text console.
+    dialect: Option<PathBuf>,
     station: RawStation,
     compartments: Vec<RawCompartment>,
     flash: Option<bench::RawFlash>,
@@ -251,15 +257,38 @@ impl RigDescription {
             }
         };
         let mut found = Vec::new();
+        // A dialect's own problems are its file's, each at its node there.
+        let mut elsewhere = Vec::new();
+        let dialect = raw.controller.dialect.as_ref().and_then(|d| {
+            let file = normalise(&path.parent().unwrap_or(Path::new(".")).join(d));
+            if !file.is_file() {
+                found.push(Problem::new(
+                    "controller.dialect",
+                    format!(
+                        "controller.dialect: {} is not a file; expected a console dialect (see docs/own-firmware.md)",
+                        file.display()
+                    ),
+                ));
+                return None;
+            }
+            Dialect::load(&file)
+                .map_err(|p| elsewhere.extend(p.0))
+                .ok()
+                .map(std::sync::Arc::new)
+        });
         let rig = Self::checked(path, raw, &mut found);
         match rig {
-            Some(rig) if found.is_empty() => Ok(rig),
+            Some(mut rig) if found.is_empty() && elsewhere.is_empty() => {
+                rig.dialect = dialect;
+                Ok(rig)
+            }
             _ => {
                 let origin = Origin::new(text.to_owned());
                 let mut errors: Vec<InputError> = (found.into_iter())
                     .map(|p| InputError::placed(path, text, origin.nearest(&p.at), p.message))
                     .collect();
                 errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+                errors.extend(elsewhere);
                 Err(Problems(errors))
             }
         }
@@ -347,6 +376,7 @@ impl RigDescription {
             name: raw.name,
             labels: raw.labels,
             firmware,
+            dialect: None,
             station: raw.controller.station.id,
             key: key?,
             compartments,

@@ -15,6 +15,7 @@ use crate::rigs::plant::Plant;
 use crate::rigs::plant::world::{Mcu, McuKind, mcu_now};
 use crate::rigs::{FlashReport, RigError};
 use locker_core::board::{Firmware, Identity};
+use locker_core::console::Style;
 use locker_core::{Config, Input};
 use locker_proto::ResetCause;
 
@@ -36,12 +37,19 @@ impl SimRig {
 #[derive(Debug)]
 pub struct LocalMcu {
     cfg: Config,
+    console: Style,
     running: Option<(Firmware, u64)>,
 }
 
 impl LocalMcu {
-    pub(crate) fn new(cfg: Config) -> Self {
-        Self { cfg, running: None }
+    /// The reference firmware, provisioned with `cfg`, its console framed
+    /// or, for a rig that reads it through a dialect, plain text.
+    pub(crate) fn new(cfg: Config, console: Style) -> Self {
+        Self {
+            cfg,
+            console,
+            running: None,
+        }
     }
 }
 
@@ -58,6 +66,7 @@ impl Mcu for LocalMcu {
         let id = Identity {
             build: locker_core::BUILD_ID,
             board: SIM_BOARD,
+            console: self.console,
         };
         let nv = plant.nv;
         let fw = Firmware::boot(
@@ -137,6 +146,15 @@ impl McuKind for InProcess {
     }
 
     fn mcu(&mut self, desc: &RigDescription) -> Result<LocalMcu, RigError> {
-        Ok(LocalMcu::new(desc.controller_config()))
+        Ok(LocalMcu::new(desc.controller_config(), console_style(desc)))
+    }
+}
+
+/// The reference firmware's console for `desc`: plain text when the rig
+/// reads its console through a dialect, else framed.
+pub(crate) fn console_style(desc: &RigDescription) -> Style {
+    match desc.dialect {
+        Some(_) => Style::Plain,
+        None => Style::Framed,
     }
 }

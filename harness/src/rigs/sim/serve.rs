@@ -89,7 +89,10 @@ pub fn serve(
         .ok_or_else(|| format!("rig `{}` is not a sim rig", desc.name))?;
     let compartments = desc.compartments.len();
     let mut world = World::new(
-        LocalMcu::new(desc.controller_config()),
+        LocalMcu::new(
+            desc.controller_config(),
+            crate::rigs::sim::console_style(desc),
+        ),
         compartments,
         &settings,
         settings.seed,

@@ -108,7 +108,7 @@ pub async fn run_case<R: Rig>(
         stem: crate::run::transcript::stem(p.order, &p.suite, &p.case.name),
     });
     let mut run = CaseRun {
-        s: Session::new(rig, compartments, spill),
+        s: Session::new(rig, compartments, spill).read_through(desc.dialect.clone()),
         desc,
         vars: HashMap::new(),
         parcels: HashMap::new(),
@@ -226,14 +226,23 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 step,
             };
         }
-        if let Err(e) = self.s.command(Command::Ping).await {
-            self.s.note(Dir::Note, format!("liveness check: {e}"));
-            return Outcome::Error {
-                message: format!(
-                    "the controller stopped answering on the console ({e}), so this is the rig's problem, not a verdict:\n{message}"
-                ),
-                step,
-            };
+        match self.s.command(Command::Ping).await {
+            Ok(_) => {}
+            // A console that cannot be asked (a plain-text one without a
+            // version command) leaves the verdict as it is.
+            Err(RigError::Unsupported(why)) => {
+                self.s
+                    .note(Dir::Note, format!("no liveness check: cannot {why}"));
+            }
+            Err(e) => {
+                self.s.note(Dir::Note, format!("liveness check: {e}"));
+                return Outcome::Error {
+                    message: format!(
+                        "the controller stopped answering on the console ({e}), so this is the rig's problem, not a verdict:\n{message}"
+                    ),
+                    step,
+                };
+            }
         }
         Outcome::Failed { step, message }
     }
@@ -275,6 +284,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     /// Wait for the banner and the end of the boot self-test.
     async fn ready(&mut self, flash: &FlashReport) -> StepResult {
         let deadline = self.s.now() + READY_TIMEOUT;
+        // A plain-text firmware may not say who it is, or when its
+        // self-test ends: the dialect says which it does.
+        let (banner, self_test) = match self.s.dialect() {
+            None => (true, true),
+            Some(d) => (d.has_banner(), d.makes("diag")),
+        };
         let mut build = None;
         loop {
             // The banner's build, and where the self-test ended after it.
@@ -289,15 +304,23 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                                 ..
                             },
                         ..
-                    } if build.is_some() => {
-                        done = Some((i, o.at));
+                    } if build.is_some() || !banner => {
+                        // The first window opens after it.
+                        done = Some((i + 1, o.at));
                         break;
                     }
                     _ => {}
                 }
             }
-            if let (Some((i, at)), Some(b)) = (done, &build) {
-                if *b != flash.build_id {
+            if !self_test && (build.is_some() || !banner) {
+                done = Some((self.s.obs.len(), self.s.now()));
+            }
+            if let Some((cursor, at)) = done
+                && (build.is_some() || !banner)
+            {
+                if let Some(b) = &build
+                    && *b != flash.build_id
+                {
                     return Err(StepError::Rig(RigError::Flash(format!(
                         "controller announced build `{b}` but `{}` was flashed",
                         flash.build_id
@@ -306,7 +329,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 // The first window opens with the end of the self-test:
                 // what the idle controller says next (its display, its
                 // LED) is the case's to expect.
-                self.cursor = i + 1;
+                self.cursor = cursor;
                 self.window_at = at;
                 self.s.obs.open_window(self.cursor);
                 return Ok(());
