@@ -61,6 +61,14 @@ fn stamp_build_id(board: &str) {
         fnv1a(&mut hash, &std::fs::read(f).unwrap_or_default());
     }
     fnv1a(&mut hash, std::env::var("PROFILE").unwrap_or_default().as_bytes());
+    // A build with other features (a plain-text console) is another image.
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(str::to_owned))
+        .collect();
+    features.sort();
+    for f in &features {
+        fnv1a(&mut hash, f.as_bytes());
+    }
     let build = format!(
         "{}-{}+{:016x}",
         std::env::var("CARGO_PKG_NAME").unwrap_or_default(),

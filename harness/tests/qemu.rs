@@ -170,6 +170,54 @@ fn bundled_suites_pass_on_qemu_with_the_sim_traces() {
     assert_no_emulators(std::process::id(), "emulators left running");
 }
 
+/// Issue 16: the image built with its plain-text console, read through the
+/// bundled dialect, gives every bundled case the verdict the framed
+/// protocol gives it.
+#[test]
+fn bundled_suites_have_their_verdicts_on_qemu_through_the_plain_text_dialect() {
+    let Some(_one) = qemu_test() else { return };
+    let (plain, desc) = run_all("rigs/qemu-plain.yaml", 2);
+    let (framed, _) = run_all("rigs/sim.yaml", 1);
+    assert_eq!(plain.len(), framed.len());
+    let verdict = |o: &Outcome| match o {
+        Outcome::Passed => "passed",
+        Outcome::Failed { .. } => "failed",
+        Outcome::Error { .. } => "error",
+        Outcome::Skipped { .. } => "skipped",
+    };
+    let differ: Vec<String> = (plain.iter().zip(&framed))
+        .filter(|(p, f)| verdict(&p.outcome) != verdict(&f.outcome))
+        .map(|(p, f)| {
+            format!(
+                "{}::{}: plain {:?}, framed {:?}",
+                p.suite, p.name, p.outcome, f.outcome
+            )
+        })
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+    // Another build than the framed image, and a console of vendor logs.
+    let elf = locker_hil::rigs::image::built_path(&desc.firmware, &desc.features).unwrap();
+    let id = image_id(&std::fs::read(&elf).unwrap()).expect("the image carries its identity");
+    assert!(
+        plain
+            .iter()
+            .all(|r| r.build.as_deref() == Some(id.build.as_str()))
+    );
+    let framed_elf = locker_hil::rigs::image::built_path(&desc.firmware, &[]).unwrap();
+    if let Some(other) = std::fs::read(&framed_elf).ok().and_then(|b| image_id(&b)) {
+        assert_ne!(
+            other.build, id.build,
+            "the plain image has its own build id"
+        );
+    }
+    let t = &plain[0].transcript.lines;
+    assert!(
+        t.iter()
+            .any(|l| l.text.starts_with("I (") && l.text.contains("boot: Locker controller"))
+    );
+    assert_no_emulators(std::process::id(), "emulators left running");
+}
+
 #[test]
 fn an_image_whose_banner_disagrees_with_its_identity_is_refused() {
     let Some(_one) = qemu_test() else { return };

@@ -108,11 +108,17 @@ fn says_core_missing(log: &str) -> bool {
 /// Build the board crate for its target and return the ELF's path. A
 /// process builds each board once: every rig of a run shares the result,
 /// so a board that does not build is one error, not one per rig.
-pub fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
+/// `features` are the board crate's cargo features to build with (each set
+/// its own target folder, so two builds never overwrite each other).
+pub fn build_image(dir: &Path, features: &[String]) -> Result<PathBuf, RigError> {
     type Built = Result<PathBuf, RigError>;
-    static BUILT: std::sync::OnceLock<std::sync::Mutex<HashMap<PathBuf, Built>>> =
+    type Key = (PathBuf, Vec<String>);
+    static BUILT: std::sync::OnceLock<std::sync::Mutex<HashMap<Key, Built>>> =
         std::sync::OnceLock::new();
-    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let key = (
+        dir.canonicalize().unwrap_or_else(|_| dir.to_owned()),
+        features.to_vec(),
+    );
     // Held while cargo runs: a second rig waits for the first build.
     let mut built = BUILT
         .get_or_init(Default::default)
@@ -121,12 +127,12 @@ pub fn build_image(dir: &Path) -> Result<PathBuf, RigError> {
     if let Some(done) = built.get(&key) {
         return done.clone();
     }
-    let result = build_once(dir);
+    let result = build_once(dir, features);
     built.insert(key, result.clone());
     result
 }
 
-fn build_once(dir: &Path) -> Result<PathBuf, RigError> {
+fn build_once(dir: &Path, features: &[String]) -> Result<PathBuf, RigError> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(RigError::Flash(format!(
@@ -140,12 +146,19 @@ fn build_once(dir: &Path) -> Result<PathBuf, RigError> {
     // The board's own directory, so its .cargo/config.toml (target) and the
     // repository's rust-toolchain.toml apply.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = in_board(cargo, dir)
-        .args(["build", "--release", "--quiet", "--message-format=short"])
-        .output()
-        .map_err(|e| {
-            RigError::Flash(format!("cannot run cargo to build {}: {e}", dir.display()))
-        })?;
+    let mut build = in_board(cargo, dir);
+    build.args(["build", "--release", "--quiet", "--message-format=short"]);
+    if !features.is_empty() {
+        build
+            .arg("--features")
+            .arg(features.join(","))
+            // Relative to the board's folder, where cargo runs.
+            .arg("--target-dir")
+            .arg(target_dir(Path::new(""), features));
+    }
+    let out = build.output().map_err(|e| {
+        RigError::Flash(format!("cannot run cargo to build {}: {e}", dir.display()))
+    })?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
         if says_core_missing(&log) {
@@ -162,8 +175,17 @@ fn build_once(dir: &Path) -> Result<PathBuf, RigError> {
     if started.elapsed() > BUILD_TIMEOUT {
         return Err(RigError::Flash("the firmware build took too long".into()));
     }
-    built_path(dir)
+    built_path(dir, features)
         .ok_or_else(|| RigError::Flash(format!("{} names no package", manifest.display())))
+}
+
+/// Where a board crate built with `features` is put: its own `target/`
+/// without features, a folder of it per set of features.
+fn target_dir(dir: &Path, features: &[String]) -> PathBuf {
+    match features {
+        [] => dir.join("target"),
+        f => dir.join("target").join(format!("with-{}", f.join("+"))),
+    }
 }
 
 /// A `key = "value"` of a crate's Cargo.toml (the first, which for `name`
@@ -183,10 +205,10 @@ pub fn toml_field(manifest: &str, key: &str) -> Option<String> {
 }
 
 /// Where cargo puts a board crate's release image (built or not).
-pub fn built_path(dir: &Path) -> Option<PathBuf> {
+pub fn built_path(dir: &Path, features: &[String]) -> Option<PathBuf> {
     let name = manifest_field(dir, "name")?;
     Some(
-        dir.join("target")
+        target_dir(dir, features)
             .join(board_target(dir))
             .join("release")
             .join(name),
@@ -195,10 +217,10 @@ pub fn built_path(dir: &Path) -> Option<PathBuf> {
 
 /// The image a rig's `firmware:` names: a prebuilt ELF as it is, a board
 /// crate built first. Blocks while cargo runs.
-pub fn locate(firmware: &Path) -> Result<PathBuf, RigError> {
+pub fn locate(firmware: &Path, features: &[String]) -> Result<PathBuf, RigError> {
     match std::fs::metadata(firmware) {
         Ok(m) if m.is_file() => Ok(firmware.to_owned()),
-        Ok(m) if m.is_dir() => build_image(firmware),
+        Ok(m) if m.is_dir() => build_image(firmware, features),
         Ok(m) => Err(RigError::Flash(format!(
             "firmware {} is {}: expected a board crate's folder or an ELF file",
             firmware.display(),

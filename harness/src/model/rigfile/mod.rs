@@ -21,6 +21,9 @@ pub struct RigDescription {
     /// How to read the controller's console when it is not the framed
     /// protocol: a dialect file's rules from its plain-text lines to events.
     pub dialect: Option<std::sync::Arc<Dialect>>,
+    /// Cargo features the board crate is built with (a board's build
+    /// options, such as `plain-console`).
+    pub features: Vec<String>,
     pub station: u32,
     pub key: [u8; 16],
     /// Compartments in door-sweep order (top right first).
@@ -98,6 +101,8 @@ struct RawController {
     firmware: PathBuf,
     /// A dialect file (relative to the rig file) for a plain-text console.
     dialect: Option<PathBuf>,
+    #[serde(default)]
+    features: Vec<String>,
     station: RawStation,
     compartments: Vec<RawCompartment>,
     flash: Option<bench::RawFlash>,
@@ -334,6 +339,19 @@ impl RigDescription {
             };
             compartments.push((c.name.clone(), size));
         }
+        for (i, f) in raw.controller.features.iter().enumerate() {
+            let ok = !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                keep(Err(Problem {
+                    at: vec![Seg::Key("controller"), Seg::Key("features"), Seg::Index(i)],
+                    message: format!(
+                        "controller.features[{i}]: `{f}` is not a cargo feature name (letters, digits, `-`, `_`)"
+                    ),
+                }));
+            }
+        }
         let is_bench = raw.controller.flash.is_some()
             || raw.controller.console.is_some()
             || raw.fixtures.is_some();
@@ -377,6 +395,7 @@ impl RigDescription {
             labels: raw.labels,
             firmware,
             dialect: None,
+            features: raw.controller.features,
             station: raw.controller.station.id,
             key: key?,
             compartments,

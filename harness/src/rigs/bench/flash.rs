@@ -241,7 +241,10 @@ pub fn flash_bench(
     let _lock = RigLock::acquire(&rig.name, &lock::resources(bench))?;
     let mut flasher = for_bench(&bench.probe)?;
     found(&flasher.check()?);
-    let elf = elf.map_or_else(|| crate::rigs::image::locate(&rig.firmware), Ok)?;
+    let elf = elf.map_or_else(
+        || crate::rigs::image::locate(&rig.firmware, &rig.features),
+        Ok,
+    )?;
     std::fs::metadata(&elf)
         .map_err(|e| RigError::Flash(format!("cannot read {}: {e}", elf.display())))?;
     // A firmware team's own image may carry no identity; it is flashed all the same.

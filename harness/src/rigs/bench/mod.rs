@@ -231,10 +231,11 @@ impl Rig for BenchRig {
 
     async fn flash(&mut self) -> Result<FlashReport, RigError> {
         self.lock()?;
-        let firmware = self.desc.firmware.clone();
-        let elf = tokio::task::spawn_blocking(move || crate::rigs::image::locate(&firmware))
-            .await
-            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let (firmware, features) = (self.desc.firmware.clone(), self.desc.features.clone());
+        let elf =
+            tokio::task::spawn_blocking(move || crate::rigs::image::locate(&firmware, &features))
+                .await
+                .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
         let build = crate::rigs::image::identify(&elf)?.build;
         let probe = self.bench.probe.clone();
         let own = &mut self.flasher;

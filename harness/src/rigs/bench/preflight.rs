@@ -22,7 +22,7 @@ fn expected_build(desc: &RigDescription) -> Option<String> {
     let elf = if desc.firmware.is_file() {
         desc.firmware.clone()
     } else {
-        crate::rigs::image::built_path(&desc.firmware)?
+        crate::rigs::image::built_path(&desc.firmware, &desc.features)?
     };
     crate::rigs::image::identify(&elf).ok().map(|id| id.build)
 }

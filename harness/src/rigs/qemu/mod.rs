@@ -650,8 +650,8 @@ impl McuKind for InQemu {
         }
         // A board crate is built; a file is taken as a prebuilt image (a
         // firmware team's own ELF).
-        let path = desc.firmware.clone();
-        let elf = tokio::task::spawn_blocking(move || locate(&path))
+        let (path, features) = (desc.firmware.clone(), desc.features.clone());
+        let elf = tokio::task::spawn_blocking(move || locate(&path, &features))
             .await
             .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
         let id = identify(&elf)?;
