@@ -137,3 +137,66 @@ fn the_served_rig_passes_its_preflight_and_its_chamber_moves_the_air() {
     let refused = chamber.set(-60.0, None).unwrap_err();
     assert!(refused.contains("limits"), "{refused}");
 }
+
+/// Issue 16, from the command line: a bench whose controller prints
+/// plain-text logs (the served sim with its plain console), flashed by hand
+/// (`flash: none`), its console read through the bundled dialect, runs a
+/// bundled suite end to end with `harness run`.
+#[test]
+fn a_plain_text_bench_flashed_by_hand_runs_a_suite_from_the_command_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["rig", "serve", "--rig", "rigs/sim-plain.yaml", "--pty"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut path = |prefix: &str| {
+        let l = lines.next().unwrap().unwrap();
+        l.strip_prefix(prefix).unwrap().trim().to_owned()
+    };
+    let (console, board) = (path("console:"), path("board:"));
+    std::thread::spawn(move || for _ in lines {});
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("plain-bench.yaml");
+    let dialect = repo().join("dialects/locker-plain.yaml");
+    std::fs::write(
+        &rig,
+        format!(
+            "name: plain-bench\ncontroller:\n  firmware: image.elf\n  flash: none\n  expect-build: {}\n  dialect: {}\n  console: {{ port: {console}, baud: 115200 }}\n  station: {{ id: 4711, key: \"6c6f636b65722d68696c2d746573742d\" }}\n  compartments:\n    - {{ name: S1, size: S }}\n    - {{ name: S2, size: S }}\n    - {{ name: M1, size: M }}\n    - {{ name: M2, size: M }}\n    - {{ name: L1, size: L }}\nfixtures:\n  board: {{ driver: fixture-board, port: {board} }}\n",
+            locker_core::BUILD_ID,
+            dialect.display()
+        ),
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["run", "suites/code-entry.yaml", "--filter"])
+        .arg("name:\"valid code opens\" | name:\"wrong code\"")
+        .arg("--rig")
+        .arg(&rig)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--html")
+        .arg(dir.path().join("index.html"))
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("0 failed, 0 errors"), "{stdout}");
+    assert!(stdout.contains("2 cases: 2 passed"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("I ("), "the transcript is the plain log");
+    assert!(
+        xml.contains("lost lines cannot be detected"),
+        "the report says so"
+    );
+}

@@ -78,7 +78,9 @@ pub struct Instrument<L> {
 /// A checked real bench.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchSettings {
-    pub probe: ProbeSettings,
+    /// The debug probe that flashes it; `None`: flashed by hand
+    /// (`flash: none`), identity then read from its console.
+    pub probe: Option<ProbeSettings>,
     pub console: PortRef,
     pub chamber: Option<Instrument<ChamberLimits>>,
     pub supply: Option<Instrument<SupplyLimits>>,
@@ -88,9 +90,39 @@ pub struct BenchSettings {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct RawFlash {
+pub(crate) struct RawProbe {
     probe: String,
     chip: String,
+}
+
+/// `flash:` as written: `none` (the operator flashed it), or a probe.
+#[derive(Debug)]
+pub(crate) enum RawFlash {
+    ByHand,
+    Probe(RawProbe),
+}
+
+impl<'de> Deserialize<'de> for RawFlash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawFlash;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`none` (flashed by hand) or `{ probe: VID:PID[:SERIAL], chip: NAME }`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawFlash, E> {
+                match v {
+                    "none" => Ok(RawFlash::ByHand),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawFlash, A::Error> {
+                RawProbe::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawFlash::Probe)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,13 +317,17 @@ pub(crate) fn check(
             found.push(p);
         }
     };
-    match &flash {
-        None => keep(Err(Problem::new(
-            "controller",
-            "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`"
-                .into(),
-        ))),
-        Some(flash) => {
+    let probe = match flash {
+        None => {
+            keep(Err(Problem::new(
+                "controller",
+                "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`, or `flash: none` when it is flashed by hand"
+                    .into(),
+            )));
+            None
+        }
+        Some(RawFlash::ByHand) => Some(None),
+        Some(RawFlash::Probe(flash)) => {
             keep(check_selector(&flash.probe).map_err(|m| {
                 Problem::new(
                     "controller.flash.probe",
@@ -304,8 +340,12 @@ pub(crate) fn check(
                     format!("controller.flash.chip: {m}"),
                 )
             }));
+            Some(Some(ProbeSettings {
+                selector: flash.probe,
+                chip: flash.chip,
+            }))
         }
-    }
+    };
     let console = match console {
         None => Err(Problem::new(
             "controller",
@@ -382,14 +422,11 @@ pub(crate) fn check(
             .map_err(|p| keep(Err(p)))
             .ok()
     });
-    let (Some(flash), Some(console)) = (flash, console) else {
+    let (Some(probe), Some(console)) = (probe, console) else {
         return None;
     };
     (found.len() == before).then_some(BenchSettings {
-        probe: ProbeSettings {
-            selector: flash.probe,
-            chip: flash.chip,
-        },
+        probe,
         console,
         chamber,
         supply,

@@ -24,6 +24,9 @@ pub struct RigDescription {
     /// Cargo features the board crate is built with (a board's build
     /// options, such as `plain-console`).
     pub features: Vec<String>,
+    /// The build the controller must say it is (`controller.expect-build`);
+    /// for a controller flashed by hand, the only check of what it runs.
+    pub expect_build: Option<String>,
     pub station: u32,
     pub key: [u8; 16],
     /// Compartments in door-sweep order (top right first).
@@ -103,6 +106,7 @@ struct RawController {
     dialect: Option<PathBuf>,
     #[serde(default)]
     features: Vec<String>,
+    expect_build: Option<String>,
     station: RawStation,
     compartments: Vec<RawCompartment>,
     flash: Option<bench::RawFlash>,
@@ -396,6 +400,7 @@ impl RigDescription {
             firmware,
             dialect: None,
             features: raw.controller.features,
+            expect_build: raw.controller.expect_build,
             station: raw.controller.station.id,
             key: key?,
             compartments,

@@ -239,7 +239,13 @@ pub fn flash_bench(
     progress: &mut dyn FnMut(FlashStep),
 ) -> Result<FlashReport, RigError> {
     let _lock = RigLock::acquire(&rig.name, &lock::resources(bench))?;
-    let mut flasher = for_bench(&bench.probe)?;
+    let Some(probe) = &bench.probe else {
+        return Err(RigError::Unsupported(format!(
+            "flash rig `{}`: its rig file says `flash: none` (the controller is flashed by hand)",
+            rig.name
+        )));
+    };
+    let mut flasher = for_bench(probe)?;
     found(&flasher.check()?);
     let elf = elf.map_or_else(
         || crate::rigs::image::locate(&rig.firmware, &rig.features),

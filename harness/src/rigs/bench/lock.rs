@@ -89,7 +89,9 @@ fn addresses(addr: &str) -> Vec<String> {
 
 /// What a bench is made of, as lockable names (resolved, see the module doc).
 pub fn resources(bench: &BenchSettings) -> Vec<String> {
-    let mut r = vec![format!("probe {}", bench.probe.selector)];
+    let mut r: Vec<String> = (bench.probe.iter())
+        .map(|p| format!("probe {}", p.selector))
+        .collect();
     let mut port = |p: &PortRef| match p {
         PortRef::Serial { path, .. } => r.push(format!("port {}", device(path))),
         PortRef::UsbSerial { serial_number, .. } => r.push(format!("usb {serial_number}")),

@@ -13,6 +13,7 @@ pub mod flash;
 pub mod lock;
 pub mod preflight;
 
+use crate::model::dialect::Dialect;
 use crate::model::rigfile::bench::BenchSettings;
 use crate::model::rigfile::{RigDescription, RigKind};
 use crate::model::suite::{MemoryAction, PackageAction, PowerAction, UpDown};
@@ -157,6 +158,9 @@ impl BenchRig {
         if let Some(s) = self.supply.as_mut() {
             s.output(true).map_err(fixture("supply"))?;
         }
+        if let Some(d) = self.desc.dialect.clone() {
+            return self.reset_through(&d);
+        }
         // A controller still booting (or a line that lost bytes) may miss
         // the commands: send them again each second until acknowledged.
         // Both are harmless to repeat; the clock goes before the reset.
@@ -194,20 +198,86 @@ impl BenchRig {
     }
 }
 
-/// Where the output after the `FACTORY` acknowledgement starts, once it is there.
-fn acked(text: &[u8]) -> Option<usize> {
+impl BenchRig {
+    /// [`Self::reset_controller`]'s commands as a plain-text console takes
+    /// them: the clock set (when the dialect can), then the factory reset,
+    /// each answered before the next, each sent again every second until it
+    /// is.
+    fn reset_through(&mut self, d: &Dialect) -> Result<(), RigError> {
+        if d.commands.factory.is_none() {
+            return Err(RigError::Unsupported(format!(
+                "bring the controller to factory state before a case: dialect `{}` has no `commands.factory` ({})",
+                d.name,
+                d.file.display()
+            )));
+        }
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |x| x.as_secs());
+        let clock = d
+            .commands
+            .clock
+            .is_some()
+            .then_some(Command::ClockSet(unix));
+        let deadline = Instant::now() + FACTORY_ACK;
+        for cmd in clock.into_iter().chain([Command::FactoryReset]) {
+            let line = d.command_line(&cmd).map_err(RigError::Unsupported)?;
+            let mut text = Vec::new();
+            let mut next_try = Instant::now();
+            loop {
+                if Instant::now() >= next_try {
+                    self.console()?
+                        .write(format!("{line}\r\n").as_bytes())
+                        .map_err(RigError::Console)?;
+                    next_try = Instant::now() + Duration::from_secs(1);
+                }
+                if let Some(at) = answered(&text, |l| d.answer(&cmd, l).is_some()) {
+                    if cmd == Command::FactoryReset {
+                        self.pending = text.split_off(at);
+                    }
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(RigError::Console(format!(
+                        "the controller did not answer `{line}` within {} s (dialect `{}`)",
+                        FACTORY_ACK.as_secs(),
+                        d.name
+                    )));
+                }
+                match self
+                    .console()?
+                    .read(Duration::from_millis(50))
+                    .map_err(RigError::Console)?
+                {
+                    Read::Bytes(b) => text.extend_from_slice(&b),
+                    Read::Reopened | Read::Idle => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the output after the first whole line that `is_answer` starts.
+fn answered(text: &[u8], is_answer: impl Fn(&str) -> bool) -> Option<usize> {
     let mut at = 0;
     for line in text.split_inclusive(|&b| b == b'\n') {
         at += line.len();
         if !line.ends_with(b"\n") {
             return None;
         }
-        let l = String::from_utf8_lossy(line);
-        if locker_proto::response_to(l.trim_end(), SEQ_FACTORY) == Some(Response::Ok) {
+        if is_answer(String::from_utf8_lossy(line).trim_end()) {
             return Some(at);
         }
     }
     None
+}
+
+/// Where the output after the `FACTORY` acknowledgement starts, once it is there.
+fn acked(text: &[u8]) -> Option<usize> {
+    answered(text, |l| {
+        locker_proto::response_to(l, SEQ_FACTORY) == Some(Response::Ok)
+    })
 }
 
 impl Rig for BenchRig {
@@ -231,13 +301,21 @@ impl Rig for BenchRig {
 
     async fn flash(&mut self) -> Result<FlashReport, RigError> {
         self.lock()?;
+        let Some(probe) = self.bench.probe.clone() else {
+            // Flashed by hand: what it runs is what it says it is, checked
+            // against `expect-build` when the rig file gives one.
+            return Ok(FlashReport {
+                build_id: self.desc.expect_build.clone().unwrap_or_default(),
+                image: "flashed by hand (`flash: none`)".into(),
+                skipped: true,
+            });
+        };
         let (firmware, features) = (self.desc.firmware.clone(), self.desc.features.clone());
         let elf =
             tokio::task::spawn_blocking(move || crate::rigs::image::locate(&firmware, &features))
                 .await
                 .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
         let build = crate::rigs::image::identify(&elf)?.build;
-        let probe = self.bench.probe.clone();
         let own = &mut self.flasher;
         blocking(true, || match own {
             Some(f) => f.flash(&elf, &build, &mut |_| {}),

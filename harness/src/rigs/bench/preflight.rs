@@ -77,7 +77,10 @@ pub(crate) fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<P
             "no other run holds this bench".into()
         }),
     });
-    let probe = crate::rigs::bench::flash::for_bench(&bench.probe).and_then(|mut f| f.check());
+    let probe = match &bench.probe {
+        None => Ok("none: the controller is flashed by hand (`flash: none`)".to_owned()),
+        Some(p) => crate::rigs::bench::flash::for_bench(p).and_then(|mut f| f.check()),
+    };
     parts.push(Part {
         name: "probe",
         verdict: verdict(probe.map_err(|e| e.to_string()), |s| s),

@@ -318,7 +318,14 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             if let Some((cursor, at)) = done
                 && (build.is_some() || !banner)
             {
+                if build.is_some() && flash.build_id.is_empty() {
+                    self.s.note(
+                        Dir::Note,
+                        "the build was not verified: the rig knows no build to expect (flashed by hand, no `expect-build`)",
+                    );
+                }
                 if let Some(b) = &build
+                    && !flash.build_id.is_empty()
                     && *b != flash.build_id
                 {
                     return Err(StepError::Rig(RigError::Flash(format!(
