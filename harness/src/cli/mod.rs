@@ -123,6 +123,15 @@ enum RigCmd {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
+    /// Mint one code with the reference scheme and the rig's station key:
+    /// a code issuer command (`controller.issuer`) for the reference
+    /// firmware. Reads a request as JSON on standard input, prints
+    /// `{"code": ...}`.
+    IssueCode {
+        /// Rig description (its station key).
+        #[arg(long, default_value = "rigs/sim.yaml")]
+        rig: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +244,7 @@ pub fn main() -> Exit {
         Cmd::Flash(a) => flash(a),
         Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
         Cmd::Rig(RigCmd::Serve { rig, pty, speed }) => rig_serve(&rig, pty, speed),
+        Cmd::Rig(RigCmd::IssueCode { rig }) => rig::issue_code(&rig),
         Cmd::Report(ReportCmd::Merge {
             files,
             output,

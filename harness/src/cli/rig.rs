@@ -2,6 +2,7 @@
 
 use crate::cli::{Exit, report_errors};
 use crate::model::rigfile::{RigDescription, RigKind};
+use std::io::Read;
 use std::path::Path;
 
 /// `harness rig serve --pty`: runs until stopped.
@@ -72,5 +73,29 @@ pub(super) fn rig_check(path: &Path) -> Exit {
         Exit::Ok
     } else {
         Exit::RigError
+    }
+}
+
+/// `harness rig issue-code`: one request on standard input, its code on
+/// standard output.
+pub(super) fn issue_code(path: &Path) -> Exit {
+    let rig = match RigDescription::load(path) {
+        Ok(r) => r,
+        Err(e) => return report_errors(&e),
+    };
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().take(64 * 1024).read_to_string(&mut input) {
+        eprintln!("error: cannot read the request: {e}");
+        return Exit::BadInput;
+    }
+    match serde_json::from_str::<crate::run::issuer::CodeRequest>(input.trim()) {
+        Ok(req) => {
+            out!("{}", serde_json::json!({ "code": req.reference(&rig.key) }));
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("error: the request is not a code request: {e}");
+            Exit::BadInput
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod backoffice;
 pub mod case;
+pub mod issuer;
 pub mod obs;
 pub mod plan;
 pub mod privacy;

@@ -27,6 +27,8 @@ pub struct RigDescription {
     /// The build the controller must say it is (`controller.expect-build`);
     /// for a controller flashed by hand, the only check of what it runs.
     pub expect_build: Option<String>,
+    /// Who mints the codes the controller is given.
+    pub issuer: IssuerSpec,
     pub station: u32,
     pub key: [u8; 16],
     /// Compartments in door-sweep order (top right first).
@@ -45,6 +47,63 @@ pub enum RigKind {
     },
     /// A real controller with a debug probe, a console port and instruments.
     Bench(bench::BenchSettings),
+}
+
+/// Who mints a rig's codes (see [`crate::run::issuer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IssuerSpec {
+    /// The reference scheme, with the station's key.
+    #[default]
+    Reference,
+    /// The team's own back-office tool: a request as JSON on its standard
+    /// input, the code as JSON on its standard output, within `timeout`.
+    Command {
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+    },
+}
+
+/// The longest a command issuer may be given to answer.
+const MAX_ISSUER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `issuer:` as written: `reference`, or `{ command: [...], timeout: 5s }`.
+#[derive(Debug)]
+enum RawIssuer {
+    Reference,
+    Command(RawIssuerCommand),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawIssuerCommand {
+    command: Vec<String>,
+    timeout: Option<crate::model::units::Dur>,
+}
+
+impl<'de> Deserialize<'de> for RawIssuer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawIssuer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`reference` or `{ command: [PROGRAM, ARG...], timeout: 5s }`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawIssuer, E> {
+                match v {
+                    "reference" => Ok(RawIssuer::Reference),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawIssuer, A::Error> {
+                RawIssuerCommand::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawIssuer::Command)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// How the emulator is started.
@@ -107,6 +166,7 @@ struct RawController {
     #[serde(default)]
     features: Vec<String>,
     expect_build: Option<String>,
+    issuer: Option<RawIssuer>,
     station: RawStation,
     compartments: Vec<RawCompartment>,
     flash: Option<bench::RawFlash>,
@@ -356,6 +416,31 @@ impl RigDescription {
                 }));
             }
         }
+        let issuer = match raw.controller.issuer {
+            None | Some(RawIssuer::Reference) => IssuerSpec::Reference,
+            Some(RawIssuer::Command(c)) => {
+                let timeout = c.timeout.map_or(std::time::Duration::from_secs(5), |d| d.0);
+                if c.command.is_empty() || c.command[0].trim().is_empty() {
+                    keep(Err(Problem::new(
+                        "controller.issuer.command",
+                        "controller.issuer.command: empty; expected the program and its arguments, like [./mint-code, --test]".into(),
+                    )));
+                }
+                if timeout.is_zero() || timeout > MAX_ISSUER_TIMEOUT {
+                    keep(Err(Problem::new(
+                        "controller.issuer.timeout",
+                        format!(
+                            "controller.issuer.timeout: expected above 0 and at most {}s",
+                            MAX_ISSUER_TIMEOUT.as_secs()
+                        ),
+                    )));
+                }
+                IssuerSpec::Command {
+                    argv: c.command,
+                    timeout,
+                }
+            }
+        };
         let is_bench = raw.controller.flash.is_some()
             || raw.controller.console.is_some()
             || raw.fixtures.is_some();
@@ -401,6 +486,7 @@ impl RigDescription {
             dialect: None,
             features: raw.controller.features,
             expect_build: raw.controller.expect_build,
+            issuer,
             station: raw.controller.station.id,
             key: key?,
             compartments,

@@ -4,6 +4,7 @@ use super::{CaseRun, StepError, StepResult};
 use crate::model::suite::{ClockAction, CodeKind, DoorAction, Matcher, PackageAction, Step};
 use crate::rigs::{FixtureAction, Rig, RigError};
 use crate::run::backoffice;
+use crate::run::issuer::{self, CodeRequest, Kind};
 use crate::run::obs::ObsKind;
 use locker_proto::{Command, Event, LockState, Response};
 use std::time::Duration;
@@ -145,7 +146,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         self.wait(Duration::from_secs(wait)).await
     }
 
-    /// A code the back office issues for this rig's station (or `station`),
+    /// A code the rig's issuer gives for this rig's station (or `station`),
     /// for compartment `c`, in the day window `window` away from today's.
     fn issue(
         &self,
@@ -155,34 +156,43 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         station: Option<u32>,
         window: i64,
     ) -> Result<String, StepError> {
-        let station = station.unwrap_or(self.desc.station);
-        let w =
-            (backoffice::window(self.s.rig.true_unix_ms() / 1000) as i64 + window).max(0) as u64;
-        let key = &self.desc.key;
-        Ok(match kind {
-            CodeKind::Pickup => {
+        let unix_time = self.s.rig.true_unix_ms() / 1000;
+        let parcel = match (kind, c) {
+            (CodeKind::Pickup, c) => {
                 let c = c.unwrap_or(0);
-                let parcel = *self.parcels.get(&c).ok_or_else(|| {
+                Some(*self.parcels.get(&c).ok_or_else(|| {
                     StepError::Input(format!(
                         "issue pickup for {}: nothing was dropped off there in this case",
                         self.s.compartment_name(c)
                     ))
-                })?;
-                backoffice::pickup(key, station, c as u8, parcel, w)
+                })?)
             }
-            CodeKind::Dropoff => {
-                backoffice::service(key, station, backoffice::DROPOFF, c.unwrap_or(0) as u8, w)
-            }
-            CodeKind::Return => {
-                let digit = match size {
-                    Some('S') => 1,
-                    Some('M') => 2,
-                    _ => 3,
-                };
-                backoffice::service(key, station, backoffice::RETURN, digit, w)
-            }
-            CodeKind::Collect => backoffice::service(key, station, backoffice::COLLECT, 0, w),
+            _ => None,
+        };
+        let kind = match kind {
+            CodeKind::Pickup => Kind::Pickup,
+            CodeKind::Dropoff => Kind::Dropoff,
+            CodeKind::Return => Kind::Return,
+            CodeKind::Collect => Kind::Collect,
+        };
+        let c = c.or((kind == Kind::Pickup).then_some(0));
+        self.code(CodeRequest {
+            kind,
+            station: station.unwrap_or(self.desc.station),
+            compartment: c.map(|c| self.s.compartment_name(c)),
+            compartment_index: c,
+            parcel,
+            size,
+            window: (backoffice::window(unix_time) as i64 + window).max(0) as u64,
+            unix_time,
         })
+    }
+
+    /// What the rig's issuer answers `req` (a command issuer runs without
+    /// holding up the runtime's other rigs).
+    pub(super) fn code(&self, req: CodeRequest) -> Result<String, StepError> {
+        let desc = self.desc;
+        Ok(crate::rigs::blocking(true, || issuer::issue(desc, &req))?)
     }
 
     pub(super) async fn wait(&mut self, d: Duration) -> StepResult {
@@ -204,14 +214,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     /// A courier drop-off through the front panel, as a courier would do it.
     pub(super) async fn parcel(&mut self, compartment: &str, bind: &str) -> StepResult {
         let c = self.compartment(compartment)?;
-        let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
-        let code = backoffice::service(
-            &self.desc.key,
-            self.desc.station,
-            backoffice::DROPOFF,
-            c as u8,
-            w,
-        );
+        let code = self.issue(CodeKind::Dropoff, Some(c), None, None, 0)?;
         // The courier's code is a code too: scrubbed like a bound one (as
         // `$courier.M1`, a name no suite can bind or type).
         self.bind(format!("courier.{compartment}"), code.to_string());
@@ -271,11 +274,9 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                     _ => None,
                 });
             if let Some(parcel) = found {
-                let w = backoffice::window(self.s.rig.true_unix_ms() / 1000);
-                let code =
-                    backoffice::pickup(&self.desc.key, self.desc.station, c as u8, parcel, w);
-                self.bind(bind.to_owned(), code);
                 self.parcels.insert(c, parcel);
+                let code = self.issue(CodeKind::Pickup, Some(c), None, None, 0)?;
+                self.bind(bind.to_owned(), code);
                 return Ok(());
             }
             if self.s.now() >= deadline {
