@@ -28,26 +28,28 @@ impl Drop for Served {
     }
 }
 
-/// Each served rig is its own bench, with a probe selector (and so a lock) of its own.
-fn serve(name: &str) -> Served {
+/// `harness rig serve --pty` of `rig`, and the devices it serves on:
+/// console, board, chamber, supply.
+fn spawn(rig: &str) -> (std::process::Child, [String; 4]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(repo())
-        .args(["rig", "serve", "--rig", "rigs/sim.yaml", "--pty"])
+        .args(["rig", "serve", "--rig", rig, "--pty"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut path = |prefix: &str| {
+    let devices = ["console:", "board:", "chamber:", "supply:"].map(|prefix| {
         let l = lines.next().unwrap().unwrap();
         l.strip_prefix(prefix).unwrap().trim().to_owned()
-    };
-    let console = path("console:");
-    let board = path("board:");
-    let chamber = path("chamber:");
-    let supply = path("supply:");
+    });
     // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    (child, devices)
+}
 
+/// Each served rig is its own bench, with a probe selector (and so a lock) of its own.
+fn serve(name: &str) -> Served {
+    let (child, [console, board, chamber, supply]) = spawn("rigs/sim.yaml");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("image.elf"),
@@ -144,19 +146,7 @@ fn the_served_rig_passes_its_preflight_and_its_chamber_moves_the_air() {
 /// bundled suite end to end with `harness run`.
 #[test]
 fn a_plain_text_bench_flashed_by_hand_runs_a_suite_from_the_command_line() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo())
-        .args(["rig", "serve", "--rig", "rigs/sim-plain.yaml", "--pty"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut path = |prefix: &str| {
-        let l = lines.next().unwrap().unwrap();
-        l.strip_prefix(prefix).unwrap().trim().to_owned()
-    };
-    let (console, board) = (path("console:"), path("board:"));
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, [console, board, _, _]) = spawn("rigs/sim-plain.yaml");
     let dir = tempfile::tempdir().unwrap();
     let rig = dir.path().join("plain-bench.yaml");
     let dialect = repo().join("dialects/locker-plain.yaml");

@@ -276,155 +276,18 @@ impl Dialect {
             }
             Some(Banner { regex })
         });
-        let mut rules = Vec::new();
-        for (i, r) in raw.events.into_iter().enumerate() {
-            let at = |k: &'static str| vec![Seg::Key("events"), Seg::Index(i), Seg::Key(k)];
-            let name = format!("events[{i}]");
-            let Ok(regex) =
-                compile(&r.regex).map_err(|m| problem(at("match"), format!("{name}.match: {m}")))
-            else {
-                continue;
-            };
-            let Ok(event) = Template::parse(&r.event)
-                .map_err(|m| problem(at("event"), format!("{name}.event: {m}")))
-            else {
-                continue;
-            };
-            let kind = r.event.split_whitespace().next().unwrap_or("");
-            if !Event::KINDS.contains(&kind) {
-                problem(
-                    at("event"),
-                    format!(
-                        "{name}.event: `{kind}` is not an event kind; expected one of {}{}",
-                        Event::KINDS.join(", "),
-                        crate::model::diag::did_you_mean(kind, Event::KINDS.iter().copied())
-                    ),
-                );
-                continue;
-            }
-            let mut ok = true;
-            for v in event.values() {
-                if !has_group(&regex, v) {
-                    problem(
-                        at("event"),
-                        format!("{name}.event: `{{{v}}}` is not a capture of {name}.match"),
-                    );
-                    ok = false;
-                }
-            }
-            for m in r.map.keys() {
-                if !has_group(&regex, m) {
-                    problem(
-                        at("map"),
-                        format!("{name}.map: `{m}` is not a capture of {name}.match"),
-                    );
-                    ok = false;
-                }
-            }
-            if !ok {
-                continue;
-            }
-            let rule = Rule {
-                name: name.clone(),
-                kind: kind.to_owned(),
-                regex,
-                event,
-                maps: r.map,
-            };
-            match rule.event(&r.example) {
-                None => problem(
-                    at("example"),
-                    format!(
-                        "{name}.example: `{}` does not match {name}.match",
-                        r.example
-                    ),
-                ),
-                Some(Err(e)) => problem(
-                    at("example"),
-                    format!("{name}.example: `{}`: {e}", r.example),
-                ),
-                Some(Ok(ev)) if ev.kind() != kind => problem(
-                    at("example"),
-                    format!(
-                        "{name}.example: `{}` makes a `{}` event, not `{kind}`",
-                        r.example,
-                        ev.kind()
-                    ),
-                ),
-                Some(Ok(_)) => rules.push(rule),
-            }
-        }
-        let command = |key: &'static str,
-                       c: Option<RawCommand>,
-                       problem: &mut dyn FnMut(Vec<Seg<'static>>, String),
-                       allowed: &[&str]| {
-            let c = c?;
-            let at = |k: &'static str| vec![Seg::Key("commands"), Seg::Key(key), Seg::Key(k)];
-            let send = Template::parse(&c.send)
-                .map_err(|m| problem(at("send"), format!("commands.{key}.send: {m}")))
-                .ok()?;
-            for v in send.values() {
-                if !allowed.contains(&v) {
-                    problem(
-                        at("send"),
-                        format!(
-                            "commands.{key}.send: `{{{v}}}` is not a value of this command (it has {})",
-                            if allowed.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                allowed
-                                    .iter()
-                                    .map(|a| format!("`{{{a}}}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
-                        ),
-                    );
-                }
-            }
-            let answer = compile(&c.answer)
-                .map_err(|m| problem(at("answer"), format!("commands.{key}.answer: {m}")))
-                .ok()?;
-            Some(CommandRule { send, answer })
-        };
-        let mut p = |at: Vec<Seg<'static>>, m: String| found.push((at, m));
-        let identify = command("identify", raw.commands.identify, &mut p, &[]);
-        if let Some(id) = &identify
-            && !has_group(&id.answer, "build")
-        {
-            p(
-                vec![Seg::Key("commands"), Seg::Key("identify"), Seg::Key("answer")],
-                "commands.identify.answer: expected a capture `(?P<build>...)`: the build the firmware says it is".into(),
-            );
-        }
-        let clock = command("clock", raw.commands.clock, &mut p, &["unix"]);
-        let factory = command("factory", raw.commands.factory, &mut p, &[]);
-        let status = command("status", raw.commands.status, &mut p, &[]);
-        if let Some(st) = &status {
-            for need in ["failed", "lockout", "queued"] {
-                if !has_group(&st.answer, need) {
-                    p(
-                        vec![Seg::Key("commands"), Seg::Key("status"), Seg::Key("answer")],
-                        format!(
-                            "commands.status.answer: expected a capture `(?P<{need}>...)`: the controller's {need} count"
-                        ),
-                    );
-                }
-            }
-        }
+        let rules = (raw.events.into_iter().enumerate())
+            .filter_map(|(i, r)| rule(i, r, &mut problem))
+            .collect();
+        let commands = commands(raw.commands, &mut problem);
         Some(Self {
             file: path.to_owned(),
             name: raw.name,
-            line: line.or(None),
+            line,
             time: raw.line.and_then(|l| l.time),
             banner,
             rules,
-            commands: Commands {
-                identify,
-                clock,
-                factory,
-                status,
-            },
+            commands,
         })
     }
 
@@ -584,6 +447,161 @@ impl Dialect {
                 .and_then(|c| c.name("text"))
                 .map(|m| m.as_str()),
         }
+    }
+}
+
+/// A problem found while checking: the node it is about, and what is wrong.
+type Found<'a> = &'a mut dyn FnMut(Vec<Seg<'static>>, String);
+
+/// Event rule `i` checked: its pattern, its event, its maps and its example.
+fn rule(i: usize, r: RawRule, problem: Found<'_>) -> Option<Rule> {
+    let at = |k: &'static str| vec![Seg::Key("events"), Seg::Index(i), Seg::Key(k)];
+    let name = format!("events[{i}]");
+    let Ok(regex) =
+        compile(&r.regex).map_err(|m| problem(at("match"), format!("{name}.match: {m}")))
+    else {
+        return None;
+    };
+    let Ok(event) =
+        Template::parse(&r.event).map_err(|m| problem(at("event"), format!("{name}.event: {m}")))
+    else {
+        return None;
+    };
+    let kind = r.event.split_whitespace().next().unwrap_or("");
+    if !Event::KINDS.contains(&kind) {
+        problem(
+            at("event"),
+            format!(
+                "{name}.event: `{kind}` is not an event kind; expected one of {}{}",
+                Event::KINDS.join(", "),
+                crate::model::diag::did_you_mean(kind, Event::KINDS.iter().copied())
+            ),
+        );
+        return None;
+    }
+    let mut ok = true;
+    for v in event.values() {
+        if !has_group(&regex, v) {
+            problem(
+                at("event"),
+                format!("{name}.event: `{{{v}}}` is not a capture of {name}.match"),
+            );
+            ok = false;
+        }
+    }
+    for m in r.map.keys() {
+        if !has_group(&regex, m) {
+            problem(
+                at("map"),
+                format!("{name}.map: `{m}` is not a capture of {name}.match"),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let rule = Rule {
+        name: name.clone(),
+        kind: kind.to_owned(),
+        regex,
+        event,
+        maps: r.map,
+    };
+    match rule.event(&r.example) {
+        None => problem(
+            at("example"),
+            format!(
+                "{name}.example: `{}` does not match {name}.match",
+                r.example
+            ),
+        ),
+        Some(Err(e)) => problem(
+            at("example"),
+            format!("{name}.example: `{}`: {e}", r.example),
+        ),
+        Some(Ok(ev)) if ev.kind() != kind => problem(
+            at("example"),
+            format!(
+                "{name}.example: `{}` makes a `{}` event, not `{kind}`",
+                r.example,
+                ev.kind()
+            ),
+        ),
+        Some(Ok(_)) => return Some(rule),
+    }
+    None
+}
+
+/// A command's rule checked: its line (with only the values in `allowed`)
+/// and its answer's pattern.
+fn command(
+    key: &'static str,
+    c: Option<RawCommand>,
+    problem: Found<'_>,
+    allowed: &[&str],
+) -> Option<CommandRule> {
+    let c = c?;
+    let at = |k: &'static str| vec![Seg::Key("commands"), Seg::Key(key), Seg::Key(k)];
+    let send = Template::parse(&c.send)
+        .map_err(|m| problem(at("send"), format!("commands.{key}.send: {m}")))
+        .ok()?;
+    for v in send.values() {
+        if !allowed.contains(&v) {
+            problem(
+                at("send"),
+                format!(
+                    "commands.{key}.send: `{{{v}}}` is not a value of this command (it has {})",
+                    if allowed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        allowed
+                            .iter()
+                            .map(|a| format!("`{{{a}}}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            );
+        }
+    }
+    let answer = compile(&c.answer)
+        .map_err(|m| problem(at("answer"), format!("commands.{key}.answer: {m}")))
+        .ok()?;
+    Some(CommandRule { send, answer })
+}
+
+/// The commands a dialect has, checked.
+fn commands(raw: RawCommands, problem: Found<'_>) -> Commands {
+    let identify = command("identify", raw.identify, problem, &[]);
+    if let Some(id) = &identify
+        && !has_group(&id.answer, "build")
+    {
+        problem(
+            vec![Seg::Key("commands"), Seg::Key("identify"), Seg::Key("answer")],
+            "commands.identify.answer: expected a capture `(?P<build>...)`: the build the firmware says it is".into(),
+        );
+    }
+    let clock = command("clock", raw.clock, problem, &["unix"]);
+    let factory = command("factory", raw.factory, problem, &[]);
+    let status = command("status", raw.status, problem, &[]);
+    if let Some(st) = &status {
+        for need in ["failed", "lockout", "queued"] {
+            if !has_group(&st.answer, need) {
+                problem(
+                    vec![Seg::Key("commands"), Seg::Key("status"), Seg::Key("answer")],
+                    format!(
+                        "commands.status.answer: expected a capture `(?P<{need}>...)`: the controller's {need} count"
+                    ),
+                );
+            }
+        }
+    }
+    Commands {
+        identify,
+        clock,
+        factory,
+        status,
     }
 }
 

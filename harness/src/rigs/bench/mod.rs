@@ -132,13 +132,52 @@ impl BenchRig {
             .ok_or_else(|| RigError::Console("the console is not open".into()))
     }
 
-    fn command(&mut self, seq: u16, cmd: &Command) -> Result<(), RigError> {
+    /// `cmd` as a frame with sequence number `seq`.
+    fn frame(seq: u16, cmd: &Command) -> Result<Vec<u8>, RigError> {
         let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
         encode_frame(seq, cmd, &mut line)
             .map_err(|_| RigError::Console(format!("cannot encode `{cmd}`")))?;
-        self.console()?
-            .write(line.as_bytes())
-            .map_err(RigError::Console)
+        Ok(line.into_bytes().to_vec())
+    }
+
+    /// Write `send()` to the console, again every second, until a whole
+    /// line that `is_answer` takes comes back, by `deadline`; what the
+    /// controller printed after it. A controller still booting (or a line
+    /// that lost bytes) may miss a command; every one sent here is harmless
+    /// to repeat.
+    fn until_answered(
+        &mut self,
+        send: impl Fn() -> Result<Vec<u8>, RigError>,
+        is_answer: impl Fn(&str) -> bool,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Vec<u8>, RigError> {
+        let mut text = Vec::new();
+        let mut next_try = Instant::now();
+        loop {
+            if Instant::now() >= next_try {
+                let bytes = send()?;
+                self.console()?.write(&bytes).map_err(RigError::Console)?;
+                next_try = Instant::now() + Duration::from_secs(1);
+            }
+            if let Some(at) = answered(&text, &is_answer) {
+                return Ok(text.split_off(at));
+            }
+            if Instant::now() > deadline {
+                return Err(RigError::Console(format!(
+                    "the controller did not acknowledge {what} within {} s",
+                    FACTORY_ACK.as_secs()
+                )));
+            }
+            match self
+                .console()?
+                .read(Duration::from_millis(50))
+                .map_err(RigError::Console)?
+            {
+                Read::Bytes(b) => text.extend_from_slice(&b),
+                Read::Reopened | Read::Idle => {}
+            }
+        }
     }
 
     /// Fixtures at rest, clock set, controller back to factory state; keep
@@ -161,40 +200,19 @@ impl BenchRig {
         if let Some(d) = self.desc.dialect.clone() {
             return self.reset_through(&d);
         }
-        // A controller still booting (or a line that lost bytes) may miss
-        // the commands: send them again each second until acknowledged.
-        // Both are harmless to repeat; the clock goes before the reset.
+        // The clock goes before the reset, in one write.
+        let send = || {
+            let unix = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let mut bytes = Self::frame(SEQ_CLOCK, &Command::ClockSet(unix))?;
+            bytes.extend(Self::frame(SEQ_FACTORY, &Command::FactoryReset)?);
+            Ok(bytes)
+        };
+        let acked = |l: &str| locker_proto::response_to(l, SEQ_FACTORY) == Some(Response::Ok);
         let deadline = Instant::now() + FACTORY_ACK;
-        let mut text = Vec::new();
-        let mut next_try = Instant::now();
-        loop {
-            if Instant::now() >= next_try {
-                let unix = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                self.command(SEQ_CLOCK, &Command::ClockSet(unix))?;
-                self.command(SEQ_FACTORY, &Command::FactoryReset)?;
-                next_try = Instant::now() + Duration::from_secs(1);
-            }
-            if let Some(at) = acked(&text) {
-                self.pending = text.split_off(at);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(RigError::Console(format!(
-                    "the controller did not acknowledge FACTORY within {} s",
-                    FACTORY_ACK.as_secs()
-                )));
-            }
-            match self
-                .console()?
-                .read(Duration::from_millis(50))
-                .map_err(RigError::Console)?
-            {
-                Read::Bytes(b) => text.extend_from_slice(&b),
-                Read::Reopened | Read::Idle => {}
-            }
-        }
+        self.pending = self.until_answered(send, acked, deadline, "FACTORY")?;
+        Ok(())
     }
 }
 
@@ -222,36 +240,12 @@ impl BenchRig {
         let deadline = Instant::now() + FACTORY_ACK;
         for cmd in clock.into_iter().chain([Command::FactoryReset]) {
             let line = d.command_line(&cmd).map_err(RigError::Unsupported)?;
-            let mut text = Vec::new();
-            let mut next_try = Instant::now();
-            loop {
-                if Instant::now() >= next_try {
-                    self.console()?
-                        .write(format!("{line}\r\n").as_bytes())
-                        .map_err(RigError::Console)?;
-                    next_try = Instant::now() + Duration::from_secs(1);
-                }
-                if let Some(at) = answered(&text, |l| d.answer(&cmd, l).is_some()) {
-                    if cmd == Command::FactoryReset {
-                        self.pending = text.split_off(at);
-                    }
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(RigError::Console(format!(
-                        "the controller did not answer `{line}` within {} s (dialect `{}`)",
-                        FACTORY_ACK.as_secs(),
-                        d.name
-                    )));
-                }
-                match self
-                    .console()?
-                    .read(Duration::from_millis(50))
-                    .map_err(RigError::Console)?
-                {
-                    Read::Bytes(b) => text.extend_from_slice(&b),
-                    Read::Reopened | Read::Idle => {}
-                }
+            let what = format!("`{line}` (dialect `{}`)", d.name);
+            let send = || Ok(format!("{line}\r\n").into_bytes());
+            let after =
+                self.until_answered(send, |l| d.answer(&cmd, l).is_some(), deadline, &what)?;
+            if cmd == Command::FactoryReset {
+                self.pending = after;
             }
         }
         Ok(())
@@ -271,13 +265,6 @@ fn answered(text: &[u8], is_answer: impl Fn(&str) -> bool) -> Option<usize> {
         }
     }
     None
-}
-
-/// Where the output after the `FACTORY` acknowledgement starts, once it is there.
-fn acked(text: &[u8]) -> Option<usize> {
-    answered(text, |l| {
-        locker_proto::response_to(l, SEQ_FACTORY) == Some(Response::Ok)
-    })
 }
 
 impl Rig for BenchRig {
