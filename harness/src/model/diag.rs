@@ -28,6 +28,13 @@ pub struct InputError {
     shown_from: usize,
 }
 
+/// A file's problems in the order a reader meets them (unplaced ones
+/// last), each once.
+pub fn in_reading_order(errors: &mut Vec<InputError>) {
+    errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+    errors.dedup_by(|a, b| a.at == b.at && a.message == b.message);
+}
+
 /// Every problem found in an input file (or in every file of a run), in
 /// the order a reader meets them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@
 //! event of the kind it names: a rule that cannot work is refused when the
 //! dialect is loaded, at its node, not met in the middle of a run.
 
-use crate::model::diag::{InputError, Problems, precheck, read_text};
+use crate::model::diag::{InputError, Problems, in_reading_order, precheck, read_text};
 use crate::model::places::{Origin, Seg};
 use locker_proto::{Command, Event, Ident, Response, Status, ToHarness};
 use regex::Regex;
@@ -216,31 +216,29 @@ impl Dialect {
         let raw: RawDialect = yaml_serde::from_str(text)
             .map_err(|e| Problems::from(InputError::from_yaml(path, text, &e)))?;
         let origin = Origin::new(text.to_owned());
-        let mut found: Vec<(Vec<Seg<'static>>, String)> = Vec::new();
+        let mut found = Findings::default();
         let dialect = Self::checked(path, raw, &mut found);
         match dialect {
-            Some(d) if found.is_empty() => Ok(d),
+            Some(d) if found.0.is_empty() => Ok(d),
             _ => {
-                let mut errors: Vec<InputError> = (found.into_iter())
-                    .map(|(at, msg)| {
-                        let place = origin.nearest(&at).map(|p| inside_pattern(text, p, &msg));
-                        InputError::placed(path, text, place, msg)
+                let mut errors: Vec<InputError> = (found.0.into_iter())
+                    .map(|f| {
+                        let place = origin.nearest(&f.at).map(|p| match f.column {
+                            Some(c) => inside_pattern(text, p, c),
+                            None => p,
+                        });
+                        InputError::placed(path, text, place, f.message)
                     })
                     .collect();
-                errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+                in_reading_order(&mut errors);
                 Err(Problems(errors))
             }
         }
     }
 
-    fn checked(
-        path: &Path,
-        raw: RawDialect,
-        found: &mut Vec<(Vec<Seg<'static>>, String)>,
-    ) -> Option<Self> {
-        let mut problem = |at: Vec<Seg<'static>>, msg: String| found.push((at, msg));
+    fn checked(path: &Path, raw: RawDialect, found: &mut Findings) -> Option<Self> {
         if raw.events.len() > MAX_RULES {
-            problem(
+            found.add(
                 vec![Seg::Key("events")],
                 format!(
                     "events: {} rules; a dialect has at most {MAX_RULES}",
@@ -251,12 +249,12 @@ impl Dialect {
         }
         let line = raw.line.as_ref().and_then(|l| {
             let at = || vec![Seg::Key("line"), Seg::Key("match")];
-            let r = compile(&l.regex).map_err(|m| problem(at(), format!("line.match: {m}"))).ok()?;
+            let r = compile(&l.regex).map_err(|e| found.bad_pattern(at(), "line.match", e)).ok()?;
             if !has_group(&r, "text") {
-                problem(at(), "line.match: expected a capture `(?P<text>...)`: the part of the line the rules see".into());
+                found.add(at(), "line.match: expected a capture `(?P<text>...)`: the part of the line the rules see".into());
             }
             if l.time.is_some() != has_group(&r, "t") {
-                problem(
+                found.add(
                     at(),
                     "line.match: `time:` and a capture `(?P<t>...)` go together: the controller's time, in the unit `time` names".into(),
                 );
@@ -265,21 +263,21 @@ impl Dialect {
         });
         let banner = raw.banner.as_ref().and_then(|b| {
             let at = |k| vec![Seg::Key("banner"), Seg::Key(k)];
-            let regex = compile(&b.regex).map_err(|m| problem(at("match"), format!("banner.match: {m}"))).ok()?;
+            let regex = compile(&b.regex).map_err(|e| found.bad_pattern(at("match"), "banner.match", e)).ok()?;
             if !has_group(&regex, "build") {
-                problem(at("match"), "banner.match: expected a capture `(?P<build>...)`: the build the firmware says it is".into());
+                found.add(at("match"), "banner.match: expected a capture `(?P<build>...)`: the build the firmware says it is".into());
             }
             if let Some(ex) = &b.example
                 && !regex.is_match(ex)
             {
-                problem(at("example"), format!("banner.example: `{ex}` does not match banner.match"));
+                found.add(at("example"), format!("banner.example: `{ex}` does not match banner.match"));
             }
             Some(Banner { regex })
         });
         let rules = (raw.events.into_iter().enumerate())
-            .filter_map(|(i, r)| rule(i, r, &mut problem))
+            .filter_map(|(i, r)| rule(i, r, found))
             .collect();
-        let commands = commands(raw.commands, &mut problem);
+        let commands = commands(raw.commands, found);
         Some(Self {
             file: path.to_owned(),
             name: raw.name,
@@ -450,26 +448,72 @@ impl Dialect {
     }
 }
 
-/// A problem found while checking: the node it is about, and what is wrong.
-type Found<'a> = &'a mut dyn FnMut(Vec<Seg<'static>>, String);
+/// A problem found while checking a dialect: the node it is about, what is
+/// wrong, and, for a pattern that does not compile, the column in the
+/// pattern where it fails.
+struct Finding {
+    at: Vec<Seg<'static>>,
+    message: String,
+    column: Option<usize>,
+}
+
+/// The problems found in one dialect file.
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, at: Vec<Seg<'static>>, message: String) {
+        self.0.push(Finding {
+            at,
+            message,
+            column: None,
+        });
+    }
+
+    /// The pattern at `at` (`what`: `events[2].match`) does not compile.
+    fn bad_pattern(&mut self, at: Vec<Seg<'static>>, what: &str, e: BadPattern) {
+        self.0.push(Finding {
+            at,
+            message: format!("{what}: {e}"),
+            column: e.column,
+        });
+    }
+}
+
+/// Why a pattern does not compile, and where in it, as the regex crate says.
+struct BadPattern {
+    reason: String,
+    /// 1-based column in the pattern.
+    column: Option<usize>,
+}
+
+impl std::fmt::Display for BadPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a regular expression: {}", self.reason)?;
+        match self.column {
+            Some(c) => write!(f, " (column {c} of the pattern)"),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Event rule `i` checked: its pattern, its event, its maps and its example.
-fn rule(i: usize, r: RawRule, problem: Found<'_>) -> Option<Rule> {
+fn rule(i: usize, r: RawRule, found: &mut Findings) -> Option<Rule> {
     let at = |k: &'static str| vec![Seg::Key("events"), Seg::Index(i), Seg::Key(k)];
     let name = format!("events[{i}]");
     let Ok(regex) =
-        compile(&r.regex).map_err(|m| problem(at("match"), format!("{name}.match: {m}")))
+        compile(&r.regex).map_err(|e| found.bad_pattern(at("match"), &format!("{name}.match"), e))
     else {
         return None;
     };
     let Ok(event) =
-        Template::parse(&r.event).map_err(|m| problem(at("event"), format!("{name}.event: {m}")))
+        Template::parse(&r.event).map_err(|m| found.add(at("event"), format!("{name}.event: {m}")))
     else {
         return None;
     };
     let kind = r.event.split_whitespace().next().unwrap_or("");
     if !Event::KINDS.contains(&kind) {
-        problem(
+        found.add(
             at("event"),
             format!(
                 "{name}.event: `{kind}` is not an event kind; expected one of {}{}",
@@ -482,7 +526,7 @@ fn rule(i: usize, r: RawRule, problem: Found<'_>) -> Option<Rule> {
     let mut ok = true;
     for v in event.values() {
         if !has_group(&regex, v) {
-            problem(
+            found.add(
                 at("event"),
                 format!("{name}.event: `{{{v}}}` is not a capture of {name}.match"),
             );
@@ -491,7 +535,7 @@ fn rule(i: usize, r: RawRule, problem: Found<'_>) -> Option<Rule> {
     }
     for m in r.map.keys() {
         if !has_group(&regex, m) {
-            problem(
+            found.add(
                 at("map"),
                 format!("{name}.map: `{m}` is not a capture of {name}.match"),
             );
@@ -509,18 +553,18 @@ fn rule(i: usize, r: RawRule, problem: Found<'_>) -> Option<Rule> {
         maps: r.map,
     };
     match rule.event(&r.example) {
-        None => problem(
+        None => found.add(
             at("example"),
             format!(
                 "{name}.example: `{}` does not match {name}.match",
                 r.example
             ),
         ),
-        Some(Err(e)) => problem(
+        Some(Err(e)) => found.add(
             at("example"),
             format!("{name}.example: `{}`: {e}", r.example),
         ),
-        Some(Ok(ev)) if ev.kind() != kind => problem(
+        Some(Ok(ev)) if ev.kind() != kind => found.add(
             at("example"),
             format!(
                 "{name}.example: `{}` makes a `{}` event, not `{kind}`",
@@ -538,17 +582,17 @@ fn rule(i: usize, r: RawRule, problem: Found<'_>) -> Option<Rule> {
 fn command(
     key: &'static str,
     c: Option<RawCommand>,
-    problem: Found<'_>,
+    found: &mut Findings,
     allowed: &[&str],
 ) -> Option<CommandRule> {
     let c = c?;
     let at = |k: &'static str| vec![Seg::Key("commands"), Seg::Key(key), Seg::Key(k)];
     let send = Template::parse(&c.send)
-        .map_err(|m| problem(at("send"), format!("commands.{key}.send: {m}")))
+        .map_err(|m| found.add(at("send"), format!("commands.{key}.send: {m}")))
         .ok()?;
     for v in send.values() {
         if !allowed.contains(&v) {
-            problem(
+            found.add(
                 at("send"),
                 format!(
                     "commands.{key}.send: `{{{v}}}` is not a value of this command (it has {})",
@@ -566,29 +610,29 @@ fn command(
         }
     }
     let answer = compile(&c.answer)
-        .map_err(|m| problem(at("answer"), format!("commands.{key}.answer: {m}")))
+        .map_err(|e| found.bad_pattern(at("answer"), &format!("commands.{key}.answer"), e))
         .ok()?;
     Some(CommandRule { send, answer })
 }
 
 /// The commands a dialect has, checked.
-fn commands(raw: RawCommands, problem: Found<'_>) -> Commands {
-    let identify = command("identify", raw.identify, problem, &[]);
+fn commands(raw: RawCommands, found: &mut Findings) -> Commands {
+    let identify = command("identify", raw.identify, found, &[]);
     if let Some(id) = &identify
         && !has_group(&id.answer, "build")
     {
-        problem(
+        found.add(
             vec![Seg::Key("commands"), Seg::Key("identify"), Seg::Key("answer")],
             "commands.identify.answer: expected a capture `(?P<build>...)`: the build the firmware says it is".into(),
         );
     }
-    let clock = command("clock", raw.clock, problem, &["unix"]);
-    let factory = command("factory", raw.factory, problem, &[]);
-    let status = command("status", raw.status, problem, &[]);
+    let clock = command("clock", raw.clock, found, &["unix"]);
+    let factory = command("factory", raw.factory, found, &[]);
+    let status = command("status", raw.status, found, &[]);
     if let Some(st) = &status {
         for need in ["failed", "lockout", "queued"] {
             if !has_group(&st.answer, need) {
-                problem(
+                found.add(
                     vec![Seg::Key("commands"), Seg::Key("status"), Seg::Key("answer")],
                     format!(
                         "commands.status.answer: expected a capture `(?P<{need}>...)`: the controller's {need} count"
@@ -606,15 +650,9 @@ fn commands(raw: RawCommands, problem: Found<'_>) -> Commands {
 }
 
 /// Where a bad pattern's fault is in the file: the pattern's scalar at
-/// `at`, moved to the column the regex crate names when the pattern is
-/// written there as it is (quoted or plain, no escapes on the way).
-fn inside_pattern(text: &str, at: (usize, usize), msg: &str) -> (usize, usize) {
-    let Some(column) = msg
-        .rsplit_once("(column ")
-        .and_then(|(_, c)| c.split(' ').next()?.parse::<usize>().ok())
-    else {
-        return at;
-    };
+/// `at`, moved to `column` of the pattern (quoted or plain, no escapes on
+/// the way).
+fn inside_pattern(text: &str, at: (usize, usize), column: usize) -> (usize, usize) {
     let Some(line) = text.lines().nth(at.0 - 1) else {
         return at;
     };
@@ -640,19 +678,15 @@ fn has_group(r: &Regex, name: &str) -> bool {
     r.capture_names().flatten().any(|n| n == name)
 }
 
-/// `pattern` compiled, or the regex crate's reason with the column in the
+/// `pattern` compiled, or the regex crate's reason and the column in the
 /// pattern where it is.
-fn compile(pattern: &str) -> Result<Regex, String> {
+fn compile(pattern: &str) -> Result<Regex, BadPattern> {
     regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE)
         .dfa_size_limit(REGEX_SIZE)
         .build()
-        .map_err(|e| {
-            let column = regex_syntax::ast::parse::Parser::new()
-                .parse(pattern)
-                .err()
-                .map(|a| format!(" (column {} of the pattern)", a.span().start.column));
-            let reason = match &e {
+        .map_err(|e| BadPattern {
+            reason: match &e {
                 regex::Error::Syntax(s) => s
                     .lines()
                     .last()
@@ -660,11 +694,11 @@ fn compile(pattern: &str) -> Result<Regex, String> {
                     .trim_start_matches("error: ")
                     .to_owned(),
                 other => other.to_string(),
-            };
-            format!(
-                "not a regular expression: {reason}{}",
-                column.unwrap_or_default()
-            )
+            },
+            column: regex_syntax::ast::parse::Parser::new()
+                .parse(pattern)
+                .err()
+                .map(|a| a.span().start.column),
         })
 }
 
@@ -870,6 +904,19 @@ commands:
         assert_eq!(lines, [2, 4, 8, 11, 15, 18, 20], "{e}");
         // The bad character itself: `\` of `(?P<c\w+)`, after the quote.
         assert_eq!(got[1].0, Some((4, 24)), "{e}");
+    }
+
+    /// Only a pattern that does not compile is placed inside itself: an
+    /// example that merely says "(column 9" stays at its own scalar.
+    #[test]
+    fn only_a_bad_pattern_moves_its_error_into_the_pattern() {
+        let text = "name: x\nevents:\n  - match: '^Door (?P<c>\\w+) open$'\n    event: \"door {c} open\"\n    example: 'Door (column 9 of the pattern)'\n";
+        let e = Dialect::from_text(Path::new("d.yaml"), text).unwrap_err();
+        assert!(
+            e[0].message.contains("does not match events[0].match"),
+            "{e}"
+        );
+        assert_eq!(e[0].at, Some((5, 14)), "{e}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Suite files from disk to checked suites: every file of a run read and
 //! checked, and every problem in every file collected.
 
-use crate::model::diag::{InputError, did_you_mean, parse_yaml, precheck, read_text};
+use crate::model::diag::{
+    InputError, did_you_mean, in_reading_order, parse_yaml, precheck, read_text,
+};
 use crate::model::locate::part;
 use crate::model::places::{Origin, Places, Seg};
 use crate::model::rigfile::RigDescription;
@@ -98,14 +100,8 @@ fn checked(path: &Path, text: String) -> Result<Suite, Vec<InputError>> {
         }
         Err(first) => every_problem(path, &text, first),
     };
-    sort(&mut found);
+    in_reading_order(&mut found);
     Err(found)
-}
-
-/// A file's problems in the order a reader meets them.
-fn sort(errors: &mut Vec<InputError>) {
-    errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
-    errors.dedup_by(|a, b| a.at == b.at && a.message == b.message);
 }
 
 /// A file that does not parse as a suite: its first problem, and those of

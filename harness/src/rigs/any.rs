@@ -144,9 +144,13 @@ impl Rig for AnyRig {
 
 impl std::fmt::Debug for AnyRig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = each!(self, _r => std::any::type_name_of_val(&**_r));
+        let kind = match self {
+            Self::Sim(_) => "sim",
+            Self::Qemu(_) => "qemu",
+            Self::Bench(_) => "bench",
+        };
         f.debug_struct("AnyRig")
-            .field("kind", &kind.rsplit("::").next().unwrap_or(kind))
+            .field("kind", &kind)
             .field("name", &self.name())
             .finish()
     }

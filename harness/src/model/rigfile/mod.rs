@@ -2,7 +2,7 @@
 
 pub mod bench;
 
-use crate::model::diag::{InputError, Problems, precheck, read_text};
+use crate::model::diag::{InputError, Problems, in_reading_order, precheck, read_text};
 use crate::model::dialect::Dialect;
 use crate::model::places::{Origin, Seg};
 use crate::model::suite::parse_utc;
@@ -280,8 +280,7 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
     }
     let mut found = vec![first];
     found.extend((errors.into_iter().flatten()).map(|e| InputError::from_yaml(path, text, &e)));
-    found.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
-    found.dedup_by(|a, b| a.at == b.at && a.message == b.message);
+    in_reading_order(&mut found);
     found
 }
 
@@ -356,7 +355,7 @@ impl RigDescription {
                 let mut errors: Vec<InputError> = (found.into_iter())
                     .map(|p| InputError::placed(path, text, origin.nearest(&p.at), p.message))
                     .collect();
-                errors.sort_by_key(|e| e.at.unwrap_or((usize::MAX, 0)));
+                in_reading_order(&mut errors);
                 errors.extend(elsewhere);
                 Err(Problems(errors))
             }
