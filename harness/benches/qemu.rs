@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Boot to banner.
     let (flash, times) = common::boot_to_banner(&rt, &desc, boots)?;
-    println!("image: {} ({})", flash.image, flash.build_id);
+    println!("image: {} ({})", flash.image, flash.build());
     println!("boot to banner: {}", stats(times));
 
     // Every bundled case, one rig, then two.

@@ -461,6 +461,35 @@ const BENCH_HEAD: &str = "name: b\ncontroller:\n  firmware: fw.elf\n  station: {
     "  flash: { probe: \"0483:374b\", chip: STM32F446RETx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\nfixtures:\n  supply: { driver: visa, port: /dev/ttyUSB1, limits: { max: 15V } }\n",
     &["rig.yaml:9:", "unknown variant `visa`", "scpi"]
 )]
+// Issue 16: the lab's own flashing tool, and the build it must run.
+#[case::flash_probe_and_command(
+    "  flash: { probe: \"0483:374b\", chip: STM32F446RETx, command: [openocd] }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.flash: expected `none`", "do not go together"]
+)]
+#[case::flash_command_without_the_image(
+    "  flash: { command: [openocd, -f, board.cfg] }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.flash.command: no argument has `{elf}`"]
+)]
+#[case::flash_command_empty(
+    "  flash: { command: [], verify: [] }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["controller.flash.command: empty", "controller.flash.verify: empty"]
+)]
+#[case::flash_timeout(
+    "  flash: { command: [st-flash, write, \"{elf}\", \"0x8000000\"], timeout: 2h }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.flash.timeout: expected above 0 and at most 30m"]
+)]
+#[case::verify_alone(
+    "  flash: { verify: [true] }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["controller.flash: `verify` and `timeout` go with a `command`"]
+)]
+#[case::build_pattern(
+    "  expect-build: { matches: 'v(2' }\n  flash: none\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "controller.expect-build.matches: not a regular expression: unclosed group"]
+)]
+#[case::build_unknown_key(
+    "  expect-build: { regex: 'v2' }\n  flash: none\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
+    &["rig.yaml:6:", "unknown field `regex`, expected `matches`"]
+)]
 #[cfg_attr(feature = "probe", case::unknown_chip(
     "  flash: { probe: \"0483:374b\", chip: STM32F446RTx }\n  console: { port: /dev/ttyACM0, baud: 115200 }\n",
     &["rig.yaml:6:", "controller.flash.chip", "probe-rs knows no chip `STM32F446RTx`", "STM32F446RE"]

@@ -67,6 +67,75 @@ fn every_bundled_case_has_the_same_verdict_through_the_plain_text_dialect() {
     );
 }
 
+/// `harness run` of one bundled case on the sim rig read through a copy
+/// of the bundled dialect without its `banner`, with `expect`: exit code
+/// and what it printed.
+fn without_banner(expect: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let dialect = std::fs::read_to_string(repo().join("dialects/locker-plain.yaml")).unwrap();
+    let start = dialect.find("banner:").unwrap();
+    let end = dialect.find("events:").unwrap();
+    let dialect = format!("{}{}", &dialect[..start], &dialect[end..]);
+    std::fs::write(dir.path().join("quiet.yaml"), dialect).unwrap();
+    let rig = std::fs::read_to_string(repo().join("rigs/sim-plain.yaml"))
+        .unwrap()
+        .replace("../dialects/locker-plain.yaml", "quiet.yaml")
+        .replace(
+            "../firmware/core",
+            repo().join("firmware/core").to_str().unwrap(),
+        )
+        .replace(
+            "controller:\n",
+            &format!("controller:\n  expect-build: {expect}\n"),
+        );
+    std::fs::write(dir.path().join("rig.yaml"), rig).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["run", "--filter", "name:\"valid code opens\"", "--rig"])
+        .arg(dir.path().join("rig.yaml"))
+        .arg("--junit")
+        .arg(dir.path().join("j.xml"))
+        .arg("--html")
+        .arg(dir.path().join("r.html"))
+        .output()
+        .unwrap();
+    let xml = std::fs::read_to_string(dir.path().join("j.xml")).unwrap_or_default();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &xml,
+    )
+}
+
+/// Issue 16: a firmware without a start-up banner says its build when
+/// asked (`commands.identify`): that is what `expect-build` is checked
+/// against, a pattern as well as a string; an image whose identity differs
+/// from it is the rig's error before any case.
+#[rstest::rstest]
+#[case::exact(&locker_core::BUILD_ID.to_owned(), Some(0), "1 passed")]
+#[case::pattern("{ matches: '^locker-core-' }", Some(0), "1 passed")]
+// The image's own identity is checked against it before any case.
+#[case::other(
+    "acme-2.4.1",
+    Some(3),
+    "is build `locker-core-0.1.0`, but `acme-2.4.1` was expected (controller.expect-build in"
+)]
+fn a_firmware_without_a_banner_is_identified_by_asking_it(
+    #[case] expect: &str,
+    #[case] code: Option<i32>,
+    #[case] says: &str,
+) {
+    let (got, text) = without_banner(expect);
+    assert_eq!(got, code, "{text}");
+    assert!(text.contains(says), "{says}\n{text}");
+    if code == Some(0) {
+        assert!(
+            text.contains("&gt; version") || text.contains("> version"),
+            "it was asked: {text}"
+        );
+        assert!(!text.contains("caveat.build"), "{text}");
+    }
+}
+
 mod plain_codec {
     use locker_hil::model::dialect::{Dialect, Heard};
     use locker_proto::{

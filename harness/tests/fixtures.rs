@@ -148,6 +148,21 @@ fn fixture_board_drives_keys_doors_and_reports_refusals() {
     assert_eq!(sent, ["ID?", "KEY 5", "DOOR 2 HOLD", "DOOR 7 PUSH"]);
 }
 
+/// Issue 16: every fixture at rest in one word; a board from before `REST`
+/// is brought there one fixture at a time.
+#[rstest::rstest]
+#[case::rest(Kind::FixtureBoard { compartments: 2 }, &["REST"])]
+#[case::one_at_a_time(
+    Kind::FixtureBoardWithoutRest { compartments: 2 },
+    &["REST", "DOOR 0 FREE", "DOOR 0 PUSH", "PKG 0 OUT", "DOOR 1 FREE", "DOOR 1 PUSH", "PKG 1 OUT", "LINK 1 UP", "LINK 2 UP"]
+)]
+fn fixture_board_comes_to_rest(#[case] kind: Kind, #[case] sent: &[&str]) {
+    let e = Emulated::spawn(kind, Behaviour::Good).unwrap();
+    let mut b = FixtureBoard::new(link(&e, "fixture board", 500));
+    b.rest(2).unwrap();
+    assert_eq!(e.state.lock().unwrap().lines, sent);
+}
+
 #[cfg(all(unix, feature = "serial"))]
 #[test]
 fn fixture_board_over_a_pseudo_terminal() {
@@ -260,7 +275,7 @@ fn rig_check_reports_every_part_of_a_bench() {
         })
     };
     assert!(has("lock", "ok", "no other run"), "{stdout}");
-    assert!(has("probe", "FAIL", "0483:374b:0000EMU"), "{stdout}");
+    assert!(has("flash", "FAIL", "0483:374b:0000EMU"), "{stdout}");
     assert!(has("console", "ok", &console), "{stdout}");
     assert!(
         has(
@@ -392,7 +407,9 @@ fn every_driver_reports_a_misbehaving_instrument(
         Kind::Supply => Supply::new(Scpi::new(l), SupplyLimits { max: Volts(15.0) })
             .identify()
             .unwrap_err(),
-        Kind::FixtureBoard { .. } => FixtureBoard::new(l).identify().map(|_| ()).unwrap_err(),
+        Kind::FixtureBoard { .. } | Kind::FixtureBoardWithoutRest { .. } => {
+            FixtureBoard::new(l).identify().map(|_| ()).unwrap_err()
+        }
     };
     assert!(err.starts_with("instrument: "), "{err}");
     let expected = match behaviour {

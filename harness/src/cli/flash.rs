@@ -42,7 +42,7 @@ pub(super) fn flash(a: FlashArgs) -> Exit {
             out!(
                 "{}: already holds {} ({}); not written",
                 rig.name,
-                r.build_id,
+                r.build(),
                 r.image
             );
             Exit::Ok
@@ -51,7 +51,7 @@ pub(super) fn flash(a: FlashArgs) -> Exit {
             out!(
                 "{}: wrote and verified {} ({})",
                 rig.name,
-                r.build_id,
+                r.build(),
                 r.image
             );
             Exit::Ok

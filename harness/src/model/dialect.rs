@@ -481,7 +481,7 @@ impl Findings {
 }
 
 /// Why a pattern does not compile, and where in it, as the regex crate says.
-struct BadPattern {
+pub(crate) struct BadPattern {
     reason: String,
     /// 1-based column in the pattern.
     column: Option<usize>,
@@ -680,7 +680,7 @@ fn has_group(r: &Regex, name: &str) -> bool {
 
 /// `pattern` compiled, or the regex crate's reason and the column in the
 /// pattern where it is.
-fn compile(pattern: &str) -> Result<Regex, BadPattern> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, BadPattern> {
     regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE)
         .dfa_size_limit(REGEX_SIZE)

@@ -409,12 +409,17 @@ pub enum ClockAction {
     Set(u64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// What kind of code is asked for (of an issuer, as in a suite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CodeKind {
+    /// A customer's code for a parcel that was dropped off.
     Pickup,
+    /// A courier's code to drop a parcel into a compartment.
     Dropoff,
+    /// A customer's code to return a parcel into a free compartment of a size.
     Return,
+    /// A courier's code to collect the returns.
     Collect,
 }
 

@@ -73,6 +73,9 @@ struct Header {
     /// Written before the run ended: a run killed leaves this page.
     #[serde(default)]
     in_progress: bool,
+    /// What the verdicts could not check, once each (see [`Caveat`]).
+    #[serde(default)]
+    caveats: Vec<String>,
 }
 
 /// One case's row and section, with its plan order, outcome class and
@@ -101,6 +104,13 @@ pub fn render(reports: &[CaseReport], info: &RunInfo) -> String {
         wall_ms: info.wall.as_millis() as u64,
         interrupted: matches!(info.state, super::RunState::Interrupted(_)),
         in_progress: info.state == super::RunState::InProgress,
+        caveats: reports
+            .iter()
+            .flat_map(|r| &r.caveats)
+            .map(|c| c.text.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     };
     let parts: Vec<Part> = reports
         .iter()
@@ -157,7 +167,7 @@ fn page(h: &Header, parts: &[Part]) -> String {
 <h1>locker-hil report</h1>
 <p class="run">rig <b>{rig}</b> · firmware {builds} · started {started} · {wall:.2}s wall{interrupted}</p>
 <p class="counts"><span class="badge passed">{passed} passed</span> <span class="badge failed">{failed} failed</span> <span class="badge error">{errors} errors</span> <span class="badge skipped">{skipped} skipped</span> <span class="badge flaky">{flaky} flaky</span></p>
-<p class="filters">Show: <button data-show="all" class="on">all</button> <button data-show="bad">failed and errors</button> <button data-show="flaky">flaky</button> <button data-show="skipped">skipped</button></p>
+{caveats}<p class="filters">Show: <button data-show="all" class="on">all</button> <button data-show="bad">failed and errors</button> <button data-show="flaky">flaky</button> <button data-show="skipped">skipped</button></p>
 </header>
 <main>
 <table class="cases"><thead><tr><th>outcome</th><th>case</th><th>rig time</th><th>wall</th><th>rig</th></tr></thead><tbody>
@@ -165,6 +175,7 @@ fn page(h: &Header, parts: &[Part]) -> String {
         meta = comment_json(h),
         rig = esc(&rig),
         builds = esc(&h.builds.join(", ")),
+        caveats = caveats(&h.caveats),
         wall = h.wall_ms as f64 / 1e3,
         interrupted = if h.interrupted {
             " · <b>interrupted</b>: cases that were running are errors, cases never started are skipped"
@@ -227,6 +238,11 @@ pub fn merge(pages: &[(String, String)]) -> Result<String, String> {
                 for b in h.builds {
                     if !acc.builds.contains(&b) {
                         acc.builds.push(b);
+                    }
+                }
+                for c in h.caveats {
+                    if !acc.caveats.contains(&c) {
+                        acc.caveats.push(c);
                     }
                 }
                 acc.started_ms = acc.started_ms.min(h.started_ms);
@@ -315,6 +331,8 @@ fn case_section(page: &mut String, r: &CaseReport, at: Option<&std::path::Path>)
         seed = r.seed,
     );
     about(page, r);
+    let texts: Vec<String> = r.caveats.iter().map(|c| c.text.clone()).collect();
+    page.push_str(&caveats(&texts));
     match &r.outcome {
         Outcome::Failed { step, message } | Outcome::Error { step, message } => {
             let _ = writeln!(
@@ -384,6 +402,18 @@ fn case_section(page: &mut String, r: &CaseReport, at: Option<&std::path::Path>)
         page.push_str("</pre></details>\n");
     }
     page.push_str("</details></section>\n");
+}
+
+/// What the verdicts could not check, as a list (nothing when all was).
+fn caveats(texts: &[String]) -> String {
+    if texts.is_empty() {
+        return String::new();
+    }
+    let items: String = texts
+        .iter()
+        .map(|t| format!("<li>{}</li>", esc(t)))
+        .collect();
+    format!("<div class=\"caveats\"><p>Not checked on this rig:</p><ul>{items}</ul></div>\n")
 }
 
 /// The case's header: what the suite file says the case (and its suite)
@@ -1070,6 +1100,7 @@ section.case summary{cursor:pointer;padding:4px 0}
 .meta{color:#667;font-size:12px}
 .reason{border-left:4px solid #c62828;background:#fdecea;padding:2px 10px;margin:6px 0}
 .reason.error{border-color:#8e24aa;background:#f6e9f8}.reason.skipped{border-color:#9e9e9e;background:#f1f1f1}
+.caveats{border-left:4px solid #ef6c00;background:#fff3e0;padding:2px 10px;margin:6px 0}.caveats ul{margin:2px 0}
 pre{white-space:pre-wrap;margin:4px 0;font:12px/1.35 ui-monospace,monospace}
 pre.transcript{max-height:420px;overflow:auto;background:#fafbfc;border:1px solid #eee;padding:4px}
 ol.steps{font:12px/1.5 ui-monospace,monospace;padding-left:28px}

@@ -202,6 +202,9 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
     if let Some(p) = r.proto {
         tc.add_property(Property::new("protocol.version", p.to_string()));
     }
+    for c in &r.caveats {
+        tc.add_property(Property::new(format!("caveat.{}", c.key), c.text.clone()));
+    }
     tc.add_property(Property::new("seed", r.seed.to_string()));
     tc.add_property(Property::new(merge::ORDER, r.order.to_string()));
     if r.is_flaky() {

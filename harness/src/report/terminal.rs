@@ -189,7 +189,8 @@ impl Terminal {
                 if self.verbosity != Verbosity::Quiet {
                     self.say(&format!(
                         "rig {rig}: firmware {} from {}",
-                        flash.build_id, flash.image
+                        flash.build(),
+                        flash.image
                     ));
                 }
             }
@@ -386,6 +387,17 @@ pub fn summary(reports: &[CaseReport], wall: Duration) -> String {
                 }
             }
             out.push('\n');
+        }
+    }
+    let caveats: std::collections::BTreeSet<&str> = reports
+        .iter()
+        .flat_map(|r| &r.caveats)
+        .map(|c| c.text.as_str())
+        .collect();
+    if !caveats.is_empty() {
+        out.push_str("\nNot checked on this rig:\n");
+        for c in caveats {
+            out.push_str(&format!("  {}\n", printable(c)));
         }
     }
     let style = if t.failed + t.errors > 0 { FAIL } else { PASS };

@@ -1,6 +1,7 @@
 //! Firmware images: building a board crate for the Cortex-M target, and
 //! reading the identity its build script stamps into the ELF.
 
+use crate::model::rigfile::{ExpectBuild, RigDescription};
 use crate::rigs::RigError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -244,6 +245,28 @@ pub fn identify(elf: &Path) -> Result<ImageId, RigError> {
             elf.display()
         ))
     })
+}
+
+/// What the controller must say it runs once `image` is on it: the
+/// build in the image's identity (`build`, when it has one), which must
+/// agree with the rig's `expect-build`; for an image without one, the
+/// rig's `expect-build` alone.
+pub fn expected_build(
+    desc: &RigDescription,
+    image: &Path,
+    build: Option<&str>,
+) -> Result<ExpectBuild, RigError> {
+    let Some(build) = build else {
+        return Ok(desc.expect_build.clone());
+    };
+    desc.expect_build.check(build).map_err(|why| {
+        RigError::Flash(format!(
+            "{} is build `{build}`, but {why} (controller.expect-build in {})",
+            image.display(),
+            desc.file.display()
+        ))
+    })?;
+    Ok(ExpectBuild::Exact(build.to_owned()))
 }
 
 #[cfg(test)]

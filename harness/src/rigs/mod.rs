@@ -13,6 +13,7 @@ pub mod plant;
 pub mod preflight;
 pub mod qemu;
 pub mod sim;
+pub mod tool;
 
 use crate::model::suite::{
     DoorAction, MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown,
@@ -50,10 +51,21 @@ pub enum RigError {
 /// Proof of what was put on the controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlashReport {
-    pub build_id: String,
+    /// What the controller must then say it runs.
+    pub expect: crate::model::rigfile::ExpectBuild,
     pub image: String,
     /// The write was skipped because the controller already held this image.
     pub skipped: bool,
+    /// What a flashing command printed (`flash: { command: ... }`), kept
+    /// for the transcripts of the cases run on what it flashed.
+    pub output: Vec<String>,
+}
+
+impl FlashReport {
+    /// The build as reports name it before the controller says it.
+    pub fn build(&self) -> String {
+        self.expect.describe()
+    }
 }
 
 /// One physical influence on the rig, as the fixture drivers receive it.

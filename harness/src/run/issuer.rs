@@ -13,30 +13,17 @@
 //! `harness issue-code --rig RIG` is such a command for the reference
 //! scheme: what a team's tool must answer for the reference firmware.
 
-use crate::model::rigfile::{IssuerSpec, RigDescription};
-use crate::rigs::RigError;
+use crate::model::rigfile::issuer::{CODE_DIGITS, is_code};
+use crate::model::rigfile::{IssuerSpec, RigDescription, TableCode};
+use crate::rigs::{RigError, tool};
 use crate::run::backoffice;
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use crate::model::suite::CodeKind as Kind;
 
 /// The most a command issuer may print: a code and its metadata.
-const MAX_ANSWER: u64 = 64 * 1024;
-
-/// What kind of code is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A customer's code for a parcel that was dropped off.
-    Pickup,
-    /// A courier's code to drop a parcel into a compartment.
-    Dropoff,
-    /// A customer's code to return a parcel into a free compartment of a size.
-    Return,
-    /// A courier's code to collect the returns.
-    Collect,
-}
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// One request for a code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +56,29 @@ struct Answer {
 }
 
 impl CodeRequest {
+    /// The request as an error message names it: `a pickup code for M1
+    /// (parcel 17) at station 4711`.
+    pub fn describe(&self) -> String {
+        let kind = match self.kind {
+            Kind::Pickup => "pickup",
+            Kind::Dropoff => "drop-off",
+            Kind::Return => "return",
+            Kind::Collect => "collect",
+        };
+        let mut s = format!("a {kind} code");
+        if let Some(c) = &self.compartment {
+            s.push_str(&format!(" for {c}"));
+        }
+        if let Some(p) = self.parcel {
+            s.push_str(&format!(" (parcel {p})"));
+        }
+        if let Some(z) = self.size {
+            s.push_str(&format!(" of size {z}"));
+        }
+        s.push_str(&format!(" at station {}", self.station));
+        s
+    }
+
     /// The code the reference scheme gives this request with `key`.
     pub fn reference(&self, key: &[u8; 16]) -> String {
         let c = self.compartment_index.unwrap_or(0) as u8;
@@ -95,7 +105,49 @@ pub fn issue(desc: &RigDescription, req: &CodeRequest) -> Result<String, RigErro
     match &desc.issuer {
         IssuerSpec::Reference => Ok(req.reference(&desc.key)),
         IssuerSpec::Command { argv, timeout } => run(desc, argv, *timeout, req),
+        IssuerSpec::Table(codes) => from_table(desc, codes, req),
     }
+}
+
+/// The most specific entry of a provisioned table that `req` matches.
+fn from_table(
+    desc: &RigDescription,
+    codes: &[TableCode],
+    req: &CodeRequest,
+) -> Result<String, RigError> {
+    // A provisioned code is good on any day: a case that asks for another
+    // day's code tests what a table cannot give.
+    let today = backoffice::window(req.unix_time);
+    if req.window != today {
+        return Err(RigError::Unsupported(format!(
+            "give {} for another day ({:+} from today) from the code table (controller.issuer.table in {}): provisioned codes have no days",
+            req.describe(),
+            req.window as i64 - today as i64,
+            desc.file.display()
+        )));
+    }
+    let matches = |c: &TableCode| {
+        c.kind == req.kind
+            && c.compartment
+                .as_ref()
+                .is_none_or(|n| req.compartment.as_ref() == Some(n))
+            && c.size.is_none_or(|s| req.size == Some(s))
+            && c.parcel.is_none_or(|p| req.parcel == Some(p))
+            && c.station.unwrap_or(desc.station) == req.station
+    };
+    // The first of the most specific, as the table lists them.
+    let best = codes
+        .iter()
+        .filter(|c| matches(c))
+        .rev()
+        .max_by_key(|c| c.specificity());
+    best.map(|c| c.code.clone()).ok_or_else(|| {
+        RigError::Console(format!(
+            "the code table (controller.issuer.table in {}) has no code for {}",
+            desc.file.display(),
+            req.describe()
+        ))
+    })
 }
 
 fn run(
@@ -104,77 +156,88 @@ fn run(
     timeout: Duration,
     req: &CodeRequest,
 ) -> Result<String, RigError> {
-    let who = format!(
-        "the code issuer `{}` (controller.issuer in {})",
-        argv.join(" "),
-        desc.file.display()
-    );
-    let fail = |what: String| RigError::Console(format!("{who}: {what}"));
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| fail("no command".into()))?;
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(desc.file.parent().unwrap_or(std::path::Path::new(".")))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot start: {e}")))?;
-    let request = serde_json::to_string(req).map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A tool that does not read its input is told so by a broken pipe,
-        // which is not ours to report: its answer (or silence) says.
-        let _ = stdin.write_all(request.as_bytes());
-        let _ = stdin.write_all(b"\n");
-    }
-    // Read its output on the side, so a tool that prints much never blocks.
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(s) = stdout {
-            let _ = s.take(MAX_ANSWER).read_to_end(&mut out);
-        }
-        out
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(format!(
-                    "no answer within {}s; it was stopped",
-                    timeout.as_secs_f64()
-                )));
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
+    let fail = |what: String| {
+        RigError::Console(format!(
+            "the code issuer `{}` (controller.issuer in {}): {what}",
+            argv.join(" "),
+            desc.file.display()
+        ))
     };
-    let out = reader.join().unwrap_or_default();
-    if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = (&mut e).take(4096).read_to_string(&mut err);
-        }
-        return Err(fail(format!("it failed ({status}): {}", err.trim())));
+    let mut request = serde_json::to_string(req).map_err(|e| fail(e.to_string()))?;
+    request.push('\n');
+    let dir = desc.file.parent().unwrap_or(std::path::Path::new("."));
+    let ran = tool::run(argv, dir, request.as_bytes(), timeout, MAX_ANSWER)
+        .map_err(|e| fail(e.to_string()))?;
+    if !ran.status.success() {
+        let err = String::from_utf8_lossy(&ran.stderr);
+        let err: String = err.trim().chars().take(4096).collect();
+        return Err(fail(format!("it failed ({}): {err}", ran.status)));
     }
-    let text = String::from_utf8_lossy(&out);
+    let text = String::from_utf8_lossy(&ran.stdout);
     let answer: Answer = serde_json::from_str(text.trim()).map_err(|e| {
         let shown: String = text.trim().chars().take(120).collect();
         fail(format!(
             "its answer `{shown}` is not `{{\"code\": \"DIGITS\"}}`: {e}"
         ))
     })?;
-    let ok =
-        (4..=16).contains(&answer.code.len()) && answer.code.bytes().all(|b| b.is_ascii_digit());
-    if !ok {
+    if !is_code(&answer.code) {
         return Err(fail(format!(
-            "its code `{}` is not 4 to 16 digits",
-            answer.code.chars().take(40).collect::<String>()
+            "its code `{}` is not {} to {} digits",
+            answer.code.chars().take(40).collect::<String>(),
+            CODE_DIGITS.start(),
+            CODE_DIGITS.end()
         )));
     }
     Ok(answer.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rig(issuer: &str) -> RigDescription {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("rigs/sim.yaml"))
+            .unwrap_or_default()
+            .replace(
+                "controller:\n",
+                &format!("controller:\n  issuer: {issuer}\n"),
+            );
+        RigDescription::from_text(&root.join("rigs/table.yaml"), &text)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn pickup(compartment: &str, parcel: u32, station: u32, window: u64) -> CodeRequest {
+        CodeRequest {
+            kind: Kind::Pickup,
+            station,
+            compartment: Some(compartment.into()),
+            compartment_index: Some(2),
+            parcel: Some(parcel),
+            size: None,
+            window,
+            unix_time: 20_514 * 86_400 + 3_600,
+        }
+    }
+
+    /// The entry that names the most wins; another station's entry is for
+    /// that station only; another day's code is not the table's to give.
+    #[test]
+    fn a_table_gives_the_most_specific_matching_code_for_today() {
+        let desc = rig(
+            "{ table: [{ kind: pickup, code: \"1111\" }, { kind: pickup, compartment: M1, code: \"2222\" }, { kind: pickup, compartment: M1, parcel: 7, code: \"3333\" }, { kind: pickup, station: 9, code: \"4444\" }] }",
+        );
+        let code = |r: CodeRequest| issue(&desc, &r);
+        assert_eq!(code(pickup("M1", 7, 4711, 20_514)).as_deref(), Ok("3333"));
+        assert_eq!(code(pickup("M1", 8, 4711, 20_514)).as_deref(), Ok("2222"));
+        assert_eq!(code(pickup("S1", 8, 4711, 20_514)).as_deref(), Ok("1111"));
+        assert_eq!(code(pickup("M1", 7, 9, 20_514)).as_deref(), Ok("4444"));
+        let e = code(pickup("M1", 7, 10, 20_514)).unwrap_err().to_string();
+        assert!(
+            e.contains("has no code for a pickup code for M1 (parcel 7) at station 10"),
+            "{e}"
+        );
+        let e = code(pickup("M1", 7, 4711, 20_513)).unwrap_err().to_string();
+        assert!(e.contains("for another day (-1 from today)"), "{e}");
+    }
 }

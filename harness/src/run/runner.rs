@@ -114,6 +114,9 @@ where
                 }
             }
             () = &mut stop => {
+                // A flashing tool or an issuer in its own process group
+                // did not get the terminal's signal: stop it here.
+                crate::rigs::tool::stop_all();
                 for w in &workers {
                     w.abort();
                 }
@@ -186,7 +189,7 @@ impl<F> Pool<F> {
             });
             Some(error)
         };
-        let (mut rig, flash) = match (self.make_rig)(j) {
+        let (mut rig, mut flash) = match (self.make_rig)(j) {
             Ok(mut rig) => match rig.flash().await {
                 Ok(f) => {
                     let _ = tx.send(RunEvent::RigReady {
@@ -199,8 +202,17 @@ impl<F> Pool<F> {
             },
             Err(e) => return broken(format!("{}-{j}", self.desc.name), e),
         };
+        let mut told = false;
         while let Some((i, p)) = self.take() {
             let mut report = self.with_retries(&mut rig, &flash, i, &p, &tx).await;
+            // The flashing tool's output is told once, in the first case.
+            if !flash.output.is_empty() && !told {
+                told = true;
+                flash.output = vec![format!(
+                    "the flash command's output is in the transcript of {}::{}",
+                    report.suite, report.name
+                )];
+            }
             // A rig that cannot even be brought to a known state is
             // unhealthy: it leaves the pool, and its case goes back once
             // for a healthy rig to take; its report says so.

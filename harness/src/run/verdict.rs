@@ -61,6 +61,33 @@ pub struct CaseReport {
     pub attempts: Vec<Attempt>,
     /// The suite's quarantine entry, when the case is quarantined.
     pub quarantine: Option<Quarantine>,
+    /// What its verdict could not check on its rig.
+    pub caveats: Vec<Caveat>,
+}
+
+/// Something a case's verdict could not check on its rig, as the reports
+/// say it: a JUnit property `caveat.<key>`, a line in the HTML report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caveat {
+    pub key: &'static str,
+    pub text: String,
+}
+
+impl Caveat {
+    /// The build the controller runs is not known to be the one meant.
+    pub fn build(text: String) -> Self {
+        Self { key: "build", text }
+    }
+
+    /// A plain-text console: lines lost on the way are not noticed.
+    pub fn loss(dialect: &str) -> Self {
+        Self {
+            key: "loss",
+            text: format!(
+                "lost console lines cannot be detected: the console is plain text read through dialect `{dialect}`, without sequence numbers or checksums"
+            ),
+        }
+    }
 }
 
 /// An earlier run of a case that did not count.
@@ -122,6 +149,7 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         trace: Trace::default(),
         attempts: Vec::new(),
         quarantine: p.quarantine.clone(),
+        caveats: Vec::new(),
     }
 }
 

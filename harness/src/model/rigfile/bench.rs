@@ -18,8 +18,9 @@
 //! sense), so `harness check` catches a typo before anyone walks to the lab.
 
 use crate::model::rigfile::Problem;
-use crate::model::units::{Celsius, Ramp, Volts};
+use crate::model::units::{Celsius, Dur, Ramp, Volts};
 use serde::Deserialize;
+use std::time::Duration;
 
 /// Where an instrument or console is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +76,41 @@ pub struct Instrument<L> {
     pub limits: L,
 }
 
+/// The lab's own flashing tool (`flash: { command: [...], verify: [...] }`):
+/// `{elf}` in an argument is the image's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashCommand {
+    /// Writes the image (and leaves the controller running it).
+    pub write: Vec<String>,
+    /// Proves the image is there, when the lab has a way (exit status 0).
+    pub verify: Option<Vec<String>>,
+    /// The longest each of the two may take.
+    pub timeout: Duration,
+}
+
+/// What `{elf}` in a flash command's argument stands for.
+pub const ELF: &str = "{elf}";
+/// How long a flash command is given when the rig file does not say.
+pub const DEFAULT_FLASH_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest a flash command may be given.
+pub const MAX_FLASH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How a bench's controller gets its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlashMethod {
+    /// The operator flashed it (`flash: none`); its identity is read from
+    /// its console.
+    ByHand,
+    /// A debug probe, through probe-rs.
+    Probe(ProbeSettings),
+    /// The lab's own tool.
+    Command(FlashCommand),
+}
+
 /// A checked real bench.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchSettings {
-    /// The debug probe that flashes it; `None`: flashed by hand
-    /// (`flash: none`), identity then read from its console.
-    pub probe: Option<ProbeSettings>,
+    pub flash: FlashMethod,
     pub console: PortRef,
     pub chamber: Option<Instrument<ChamberLimits>>,
     pub supply: Option<Instrument<SupplyLimits>>,
@@ -88,18 +118,22 @@ pub struct BenchSettings {
     pub board: Option<PortRef>,
 }
 
+/// `flash: { ... }` as written: a probe's keys or a command's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct RawProbe {
-    probe: String,
-    chip: String,
+pub(crate) struct RawFlashMap {
+    probe: Option<String>,
+    chip: Option<String>,
+    command: Option<Vec<String>>,
+    verify: Option<Vec<String>>,
+    timeout: Option<Dur>,
 }
 
-/// `flash:` as written: `none` (the operator flashed it), or a probe.
+/// `flash:` as written: `none` (the operator flashed it), a probe or a command.
 #[derive(Debug)]
 pub(crate) enum RawFlash {
     ByHand,
-    Probe(RawProbe),
+    Map(RawFlashMap),
 }
 
 impl<'de> Deserialize<'de> for RawFlash {
@@ -108,7 +142,7 @@ impl<'de> Deserialize<'de> for RawFlash {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = RawFlash;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("`none` (flashed by hand) or `{ probe: VID:PID[:SERIAL], chip: NAME }`")
+                f.write_str(FLASH_FORMS)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawFlash, E> {
                 match v {
@@ -117,12 +151,107 @@ impl<'de> Deserialize<'de> for RawFlash {
                 }
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawFlash, A::Error> {
-                RawProbe::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawFlash::Probe)
+                RawFlashMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawFlash::Map)
             }
         }
         d.deserialize_any(V)
     }
+}
+
+/// The three ways of flashing, as an error message lists them.
+const FLASH_FORMS: &str = "`none` (flashed by hand), `{ probe: VID:PID[:SERIAL], chip: NAME }` or `{ command: [PROGRAM, ARG..., \"{elf}\"], verify: [...], timeout: 2min }`";
+
+/// `flash:` checked: every problem into `found`.
+fn flash_method(raw: RawFlash, found: &mut Vec<Problem>) -> FlashMethod {
+    let m = match raw {
+        RawFlash::ByHand => return FlashMethod::ByHand,
+        RawFlash::Map(m) => m,
+    };
+    let probe_keys = m.probe.is_some() || m.chip.is_some();
+    let command_keys = m.command.is_some() || m.verify.is_some() || m.timeout.is_some();
+    if probe_keys == command_keys {
+        found.push(Problem::new(
+            "controller.flash",
+            format!(
+                "controller.flash: expected {FLASH_FORMS}{}",
+                if probe_keys {
+                    "; `probe`/`chip` and `command`/`verify`/`timeout` do not go together"
+                } else {
+                    ""
+                }
+            ),
+        ));
+        return FlashMethod::ByHand;
+    }
+    if probe_keys {
+        let (Some(probe), Some(chip)) = (m.probe, m.chip) else {
+            found.push(Problem::new(
+                "controller.flash",
+                "controller.flash: a probe needs both `probe: VID:PID[:SERIAL]` and `chip: NAME`"
+                    .into(),
+            ));
+            return FlashMethod::ByHand;
+        };
+        if let Err(m) = check_selector(&probe) {
+            found.push(Problem::new(
+                "controller.flash.probe",
+                format!("controller.flash.probe: {m}"),
+            ));
+        }
+        if let Err(m) = check_chip(&chip) {
+            found.push(Problem::new(
+                "controller.flash.chip",
+                format!("controller.flash.chip: {m}"),
+            ));
+        }
+        return FlashMethod::Probe(ProbeSettings {
+            selector: probe,
+            chip,
+        });
+    }
+    let Some(write) = m.command else {
+        found.push(Problem::new(
+            "controller.flash",
+            "controller.flash: `verify` and `timeout` go with a `command` that writes the image"
+                .into(),
+        ));
+        return FlashMethod::ByHand;
+    };
+    let mut argv = |key: &'static str, argv: &[String], needs_elf: bool| {
+        if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            found.push(Problem::under(
+                "controller.flash",
+                key,
+                format!("controller.flash.{key}: empty; expected the program and its arguments, like [openocd, -f, board.cfg, -c, \"program {ELF} verify reset exit\"]"),
+            ));
+        } else if needs_elf && !argv.iter().any(|a| a.contains(ELF)) {
+            found.push(Problem::under(
+                "controller.flash",
+                key,
+                format!("controller.flash.{key}: no argument has `{ELF}`, which the harness replaces with the path of the image to write"),
+            ));
+        }
+    };
+    argv("command", &write, true);
+    if let Some(v) = &m.verify {
+        argv("verify", v, false);
+    }
+    let timeout = m.timeout.map_or(DEFAULT_FLASH_TIMEOUT, |d| d.0);
+    if timeout.is_zero() || timeout > MAX_FLASH_TIMEOUT {
+        found.push(Problem::new(
+            "controller.flash.timeout",
+            format!(
+                "controller.flash.timeout: expected above 0 and at most {}",
+                crate::model::units::fmt_duration(MAX_FLASH_TIMEOUT)
+            ),
+        ));
+    }
+    FlashMethod::Command(FlashCommand {
+        write,
+        verify: m.verify,
+        timeout,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,38 +441,19 @@ pub(crate) fn check(
     found: &mut Vec<Problem>,
 ) -> Option<BenchSettings> {
     let before = found.len();
+    let flash = match flash {
+        None => {
+            found.push(Problem::new(
+                "controller",
+                format!("controller.flash: a bench rig needs `flash:`, one of {FLASH_FORMS}"),
+            ));
+            None
+        }
+        Some(raw) => Some(flash_method(raw, found)),
+    };
     let mut keep = |r: Result<(), Problem>| {
         if let Err(p) = r {
             found.push(p);
-        }
-    };
-    let probe = match flash {
-        None => {
-            keep(Err(Problem::new(
-                "controller",
-                "controller.flash: a bench rig needs `flash: { probe: VID:PID[:SERIAL], chip: NAME }`, or `flash: none` when it is flashed by hand"
-                    .into(),
-            )));
-            None
-        }
-        Some(RawFlash::ByHand) => Some(None),
-        Some(RawFlash::Probe(flash)) => {
-            keep(check_selector(&flash.probe).map_err(|m| {
-                Problem::new(
-                    "controller.flash.probe",
-                    format!("controller.flash.probe: {m}"),
-                )
-            }));
-            keep(check_chip(&flash.chip).map_err(|m| {
-                Problem::new(
-                    "controller.flash.chip",
-                    format!("controller.flash.chip: {m}"),
-                )
-            }));
-            Some(Some(ProbeSettings {
-                selector: flash.probe,
-                chip: flash.chip,
-            }))
         }
     };
     let console = match console {
@@ -422,11 +532,11 @@ pub(crate) fn check(
             .map_err(|p| keep(Err(p)))
             .ok()
     });
-    let (Some(probe), Some(console)) = (probe, console) else {
+    let (Some(flash), Some(console)) = (flash, console) else {
         return None;
     };
     (found.len() == before).then_some(BenchSettings {
-        probe,
+        flash,
         console,
         chamber,
         supply,

@@ -1,6 +1,9 @@
 //! Rig descriptions: what is on the bench, parsed raw then checked.
 
 pub mod bench;
+pub mod issuer;
+
+pub use issuer::{IssuerSpec, TableCode};
 
 use crate::model::diag::{InputError, Problems, in_reading_order, precheck, read_text};
 use crate::model::dialect::Dialect;
@@ -25,8 +28,9 @@ pub struct RigDescription {
     /// options, such as `plain-console`).
     pub features: Vec<String>,
     /// The build the controller must say it is (`controller.expect-build`);
-    /// for a controller flashed by hand, the only check of what it runs.
-    pub expect_build: Option<String>,
+    /// for an image without a `LOCKER-IMAGE` identity, the only check of
+    /// what it runs.
+    pub expect_build: ExpectBuild,
     /// Who mints the codes the controller is given.
     pub issuer: IssuerSpec,
     pub station: u32,
@@ -49,57 +53,87 @@ pub enum RigKind {
     Bench(bench::BenchSettings),
 }
 
-/// Who mints a rig's codes (see [`crate::run::issuer`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum IssuerSpec {
-    /// The reference scheme, with the station's key.
+/// What the controller must say it runs, as its banner or its answer to
+/// `identify` gives its build.
+#[derive(Debug, Clone, Default)]
+pub enum ExpectBuild {
+    /// Nothing is known: what it says is reported, not checked.
     #[default]
-    Reference,
-    /// The team's own back-office tool: a request as JSON on its standard
-    /// input, the code as JSON on its standard output, within `timeout`.
-    Command {
-        argv: Vec<String>,
-        timeout: std::time::Duration,
-    },
+    Unstated,
+    /// Exactly this build (`expect-build: 2.4.1`, or the image's identity).
+    Exact(String),
+    /// A build this pattern matches (`expect-build: { matches: '^2\.4\.' }`).
+    Matches(regex::Regex),
 }
 
-/// The longest a command issuer may be given to answer.
-const MAX_ISSUER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+impl PartialEq for ExpectBuild {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Unstated, Self::Unstated) => true,
+            (Self::Exact(a), Self::Exact(b)) => a == b,
+            (Self::Matches(a), Self::Matches(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
 
-/// `issuer:` as written: `reference`, or `{ command: [...], timeout: 5s }`.
+impl Eq for ExpectBuild {}
+
+impl ExpectBuild {
+    /// Whether a controller that says it is `build` runs what is expected;
+    /// why not when it does not.
+    pub fn check(&self, build: &str) -> Result<(), String> {
+        match self {
+            Self::Unstated => Ok(()),
+            Self::Exact(b) if b == build => Ok(()),
+            Self::Exact(b) => Err(format!("`{b}` was expected")),
+            Self::Matches(r) if r.is_match(build) => Ok(()),
+            Self::Matches(r) => Err(format!("the rig expects a build matching `{}`", r.as_str())),
+        }
+    }
+
+    /// The build as the reports name it before the controller says: the
+    /// exact one, or the pattern.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Unstated => "(build not known)".into(),
+            Self::Exact(b) => b.clone(),
+            Self::Matches(r) => format!("(a build matching `{}`)", r.as_str()),
+        }
+    }
+}
+
+/// `expect-build:` as written: the build, or `{ matches: REGEX }`.
 #[derive(Debug)]
-enum RawIssuer {
-    Reference,
-    Command(RawIssuerCommand),
+enum RawExpectBuild {
+    Exact(String),
+    Matches(String),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawIssuerCommand {
-    command: Vec<String>,
-    timeout: Option<crate::model::units::Dur>,
-}
-
-impl<'de> Deserialize<'de> for RawIssuer {
+impl<'de> Deserialize<'de> for RawExpectBuild {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct M {
+            matches: String,
+        }
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawIssuer;
+            type Value = RawExpectBuild;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("`reference` or `{ command: [PROGRAM, ARG...], timeout: 5s }`")
+                f.write_str(
+                    "the build the controller says it is (`2.4.1`), or `{ matches: REGEX }`",
+                )
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawIssuer, E> {
-                match v {
-                    "reference" => Ok(RawIssuer::Reference),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
-                }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawExpectBuild, E> {
+                Ok(RawExpectBuild::Exact(v.to_owned()))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<RawIssuer, A::Error> {
-                RawIssuerCommand::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawIssuer::Command)
+            ) -> Result<RawExpectBuild, A::Error> {
+                M::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|m| RawExpectBuild::Matches(m.matches))
             }
         }
         d.deserialize_any(V)
@@ -165,8 +199,8 @@ struct RawController {
     dialect: Option<PathBuf>,
     #[serde(default)]
     features: Vec<String>,
-    expect_build: Option<String>,
-    issuer: Option<RawIssuer>,
+    expect_build: Option<RawExpectBuild>,
+    issuer: Option<issuer::RawIssuer>,
     station: RawStation,
     compartments: Vec<RawCompartment>,
     flash: Option<bench::RawFlash>,
@@ -187,11 +221,21 @@ struct RawCompartment {
     size: RawSize,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy)]
 enum RawSize {
     S,
     M,
     L,
+}
+
+impl RawSize {
+    fn letter(self) -> char {
+        match self {
+            Self::S => 'S',
+            Self::M => 'M',
+            Self::L => 'L',
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -261,6 +305,8 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
     let (c, f) = (Seg::Key("controller"), Seg::Key("fixtures"));
     let mut errors = vec![
         problem::<RawStation>(text, &[c, Seg::Key("station")]),
+        problem::<issuer::RawIssuer>(text, &[c, Seg::Key("issuer")]),
+        problem::<RawExpectBuild>(text, &[c, Seg::Key("expect-build")]),
         problem::<bench::RawFlash>(text, &[c, Seg::Key("flash")]),
         problem::<bench::RawConsole>(text, &[c, Seg::Key("console")]),
         problem::<RawPlant>(text, &[Seg::Key("plant")]),
@@ -345,6 +391,20 @@ impl RigDescription {
                 .map(std::sync::Arc::new)
         });
         let rig = Self::checked(path, raw, &mut found);
+        // A build to expect needs a way to hear it.
+        if let (Some(rig), Some(d)) = (&rig, &dialect)
+            && rig.expect_build != ExpectBuild::Unstated
+            && !d.has_banner()
+            && d.command_line(&locker_proto::Command::Identify).is_err()
+        {
+            found.push(Problem::new(
+                "controller.expect-build",
+                format!(
+                    "controller.expect-build: dialect `{}` gives no way to hear the build: it has no `banner` and no `commands.identify`",
+                    d.name
+                ),
+            ));
+        }
         match rig {
             Some(mut rig) if found.is_empty() && elsewhere.is_empty() => {
                 rig.dialect = dialect;
@@ -415,31 +475,6 @@ impl RigDescription {
                 }));
             }
         }
-        let issuer = match raw.controller.issuer {
-            None | Some(RawIssuer::Reference) => IssuerSpec::Reference,
-            Some(RawIssuer::Command(c)) => {
-                let timeout = c.timeout.map_or(std::time::Duration::from_secs(5), |d| d.0);
-                if c.command.is_empty() || c.command[0].trim().is_empty() {
-                    keep(Err(Problem::new(
-                        "controller.issuer.command",
-                        "controller.issuer.command: empty; expected the program and its arguments, like [./mint-code, --test]".into(),
-                    )));
-                }
-                if timeout.is_zero() || timeout > MAX_ISSUER_TIMEOUT {
-                    keep(Err(Problem::new(
-                        "controller.issuer.timeout",
-                        format!(
-                            "controller.issuer.timeout: expected above 0 and at most {}s",
-                            MAX_ISSUER_TIMEOUT.as_secs()
-                        ),
-                    )));
-                }
-                IssuerSpec::Command {
-                    argv: c.command,
-                    timeout,
-                }
-            }
-        };
         let is_bench = raw.controller.flash.is_some()
             || raw.controller.console.is_some()
             || raw.fixtures.is_some();
@@ -454,6 +489,35 @@ impl RigDescription {
             bench::check(flash, console, raw.fixtures, found).map(RigKind::Bench)
         } else {
             Self::model(raw.plant, raw.qemu, found)
+        };
+        let issuer = issuer::check(
+            raw.controller.issuer,
+            raw.controller.station.id,
+            &compartments,
+            found,
+        );
+        let expect_build = match raw.controller.expect_build {
+            None => ExpectBuild::Unstated,
+            Some(RawExpectBuild::Exact(b)) if b.trim().is_empty() => {
+                found.push(Problem::new(
+                    "controller.expect-build",
+                    "controller.expect-build: empty; expected the build the controller says it is"
+                        .into(),
+                ));
+                ExpectBuild::Unstated
+            }
+            Some(RawExpectBuild::Exact(b)) => ExpectBuild::Exact(b),
+            Some(RawExpectBuild::Matches(m)) => match crate::model::dialect::compile(&m) {
+                Ok(r) => ExpectBuild::Matches(r),
+                Err(e) => {
+                    found.push(Problem::under(
+                        "controller.expect-build",
+                        "matches",
+                        format!("controller.expect-build.matches: {e}"),
+                    ));
+                    ExpectBuild::Unstated
+                }
+            },
         };
         // Relative paths in a rig file are relative to the file, as in Cargo.toml.
         let firmware = normalise(
@@ -484,7 +548,7 @@ impl RigDescription {
             firmware,
             dialect: None,
             features: raw.controller.features,
-            expect_build: raw.controller.expect_build,
+            expect_build,
             issuer,
             station: raw.controller.station.id,
             key: key?,

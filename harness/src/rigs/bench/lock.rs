@@ -15,7 +15,7 @@
 //! and `/dev/ttyACM0` are one port), an instrument on the network by every
 //! address its name resolves to (`localhost:5025` and `127.0.0.1:5025`).
 
-use crate::model::rigfile::bench::{BenchSettings, PortRef};
+use crate::model::rigfile::bench::{BenchSettings, FlashMethod, PortRef};
 use crate::rigs::RigError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -89,9 +89,10 @@ fn addresses(addr: &str) -> Vec<String> {
 
 /// What a bench is made of, as lockable names (resolved, see the module doc).
 pub fn resources(bench: &BenchSettings) -> Vec<String> {
-    let mut r: Vec<String> = (bench.probe.iter())
-        .map(|p| format!("probe {}", p.selector))
-        .collect();
+    let mut r: Vec<String> = match &bench.flash {
+        FlashMethod::Probe(p) => vec![format!("probe {}", p.selector)],
+        FlashMethod::ByHand | FlashMethod::Command(_) => Vec::new(),
+    };
     let mut port = |p: &PortRef| match p {
         PortRef::Serial { path, .. } => r.push(format!("port {}", device(path))),
         PortRef::UsbSerial { serial_number, .. } => r.push(format!("usb {serial_number}")),

@@ -14,9 +14,9 @@ pub mod lock;
 pub mod preflight;
 
 use crate::model::dialect::Dialect;
-use crate::model::rigfile::bench::BenchSettings;
+use crate::model::rigfile::bench::{BenchSettings, FlashMethod};
 use crate::model::rigfile::{RigDescription, RigKind};
-use crate::model::suite::{MemoryAction, PackageAction, PowerAction, UpDown};
+use crate::model::suite::{MemoryAction, PowerAction};
 use crate::rigs::bench::console::{ConsolePort, Read};
 use crate::rigs::bench::fixtures::board::FixtureBoard;
 use crate::rigs::bench::fixtures::scpi::{Chamber, Supply};
@@ -185,14 +185,7 @@ impl BenchRig {
     fn reset_controller(&mut self) -> Result<(), RigError> {
         let compartments = self.desc.compartments.len();
         if let Some(b) = self.board.as_mut() {
-            let f = fixture("board");
-            for c in 0..compartments {
-                b.door(c, crate::model::suite::DoorAction::Release)
-                    .map_err(&f)?;
-                b.package(c, PackageAction::Out).map_err(&f)?;
-            }
-            b.link(Link::Primary, UpDown::Up).map_err(&f)?;
-            b.link(Link::Secondary, UpDown::Up).map_err(&f)?;
+            b.rest(compartments).map_err(fixture("board"))?;
         }
         if let Some(s) = self.supply.as_mut() {
             s.output(true).map_err(fixture("supply"))?;
@@ -288,25 +281,28 @@ impl Rig for BenchRig {
 
     async fn flash(&mut self) -> Result<FlashReport, RigError> {
         self.lock()?;
-        let Some(probe) = self.bench.probe.clone() else {
+        if self.flasher.is_none() && self.bench.flash == FlashMethod::ByHand {
             // Flashed by hand: what it runs is what it says it is, checked
             // against `expect-build` when the rig file gives one.
             return Ok(FlashReport {
-                build_id: self.desc.expect_build.clone().unwrap_or_default(),
+                expect: self.desc.expect_build.clone(),
                 image: "flashed by hand (`flash: none`)".into(),
                 skipped: true,
+                output: Vec::new(),
             });
-        };
-        let (firmware, features) = (self.desc.firmware.clone(), self.desc.features.clone());
-        let elf =
-            tokio::task::spawn_blocking(move || crate::rigs::image::locate(&firmware, &features))
-                .await
-                .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
-        let build = crate::rigs::image::identify(&elf)?.build;
-        let own = &mut self.flasher;
+        }
+        let desc = self.desc.clone();
+        let (elf, expect) = tokio::task::spawn_blocking(move || flash::image(&desc, None))
+            .await
+            .map_err(|e| RigError::Flash(format!("build task: {e}")))??;
+        let (own, desc, bench) = (&mut self.flasher, &self.desc, &self.bench);
         blocking(true, || match own {
-            Some(f) => f.flash(&elf, &build, &mut |_| {}),
-            None => flash::for_bench(&probe)?.flash(&elf, &build, &mut |_| {}),
+            Some(f) => flash::write(f.as_mut(), &elf, expect, &mut |_| {}),
+            // A probe's flasher stays on the thread that opened it.
+            None => match flash::for_bench(desc, bench)? {
+                Some(mut f) => flash::write(f.as_mut(), &elf, expect, &mut |_| {}),
+                None => Err(RigError::Flash("flashed by hand".into())),
+            },
         })
     }
 

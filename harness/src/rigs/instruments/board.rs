@@ -6,9 +6,21 @@ use crate::model::suite::{DoorAction, PackageAction, UpDown};
 use crate::rigs::FixtureAction;
 use locker_proto::Key;
 
-/// The board's side of the protocol: what a command line asks of the
-/// fixtures (`None` for `ID?`), or why it is refused (the `ERR` text).
-pub fn parse_command(line: &str, compartments: usize) -> Result<Option<FixtureAction>, String> {
+/// What a line asks of the board.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// `ID?`: who it is.
+    Identify,
+    /// One fixture moved.
+    Act(FixtureAction),
+    /// `REST`: every fixture at rest (doors free and shut, package sensors
+    /// clear, both links up).
+    Rest,
+}
+
+/// The board's side of the protocol: what a command line asks, or why it
+/// is refused (the `ERR` text).
+pub fn parse_command(line: &str, compartments: usize) -> Result<Request, String> {
     let mut w = line.split_whitespace();
     let verb = w.next().unwrap_or("");
     let comp = |w: Option<&str>| {
@@ -16,7 +28,7 @@ pub fn parse_command(line: &str, compartments: usize) -> Result<Option<FixtureAc
             .filter(|&n| n < compartments)
             .ok_or_else(|| "no such compartment".to_owned())
     };
-    Ok(Some(match verb {
+    Ok(Request::Act(match verb {
         "KEY" => {
             let mut chars = w.next().unwrap_or("").chars();
             let k = match (chars.next(), chars.next()) {
@@ -66,23 +78,24 @@ pub fn parse_command(line: &str, compartments: usize) -> Result<Option<FixtureAc
                 secondary: (!state.0).then_some(state.1),
             }
         }
-        "ID?" => return Ok(None),
+        "ID?" => return Ok(Request::Identify),
+        "REST" => return Ok(Request::Rest),
         other => return Err(format!("unknown command `{other}`")),
     }))
 }
 
 /// The board's answer to one line: `ID ...` naming `version` and the
-/// compartments, `OK` once `act` has done what the line asks, or
-/// `ERR <reason>`.
+/// compartments, `OK` once `act` has done what the line asks (a fixture
+/// action or `REST`), or `ERR <reason>`.
 pub fn answer(
     line: &str,
     compartments: usize,
     version: &str,
-    act: impl FnOnce(&FixtureAction) -> Result<(), String>,
+    act: impl FnOnce(&Request) -> Result<(), String>,
 ) -> String {
     match parse_command(line, compartments) {
-        Ok(None) => format!("ID locker-fixture-board {version} {compartments}"),
-        Ok(Some(action)) => match act(&action) {
+        Ok(Request::Identify) => format!("ID locker-fixture-board {version} {compartments}"),
+        Ok(request) => match act(&request) {
             Ok(()) => "OK".into(),
             Err(e) => format!("ERR {e}"),
         },
@@ -96,15 +109,19 @@ mod tests {
 
     #[test]
     fn board_protocol_maps_to_fixture_actions() {
-        assert_eq!(parse_command("KEY 5", 5), Ok(Some(FixtureAction::Key('5'))));
+        assert_eq!(
+            parse_command("KEY 5", 5),
+            Ok(Request::Act(FixtureAction::Key('5')))
+        );
         assert_eq!(
             parse_command("DOOR 2 HOLD", 5),
-            Ok(Some(FixtureAction::Door {
+            Ok(Request::Act(FixtureAction::Door {
                 compartment: 2,
                 action: DoorAction::Hold
             }))
         );
-        assert_eq!(parse_command("ID?", 5), Ok(None));
+        assert_eq!(parse_command("ID?", 5), Ok(Request::Identify));
+        assert_eq!(parse_command("REST", 5), Ok(Request::Rest));
         assert!(
             parse_command("DOOR 9 PUSH", 5)
                 .unwrap_err()

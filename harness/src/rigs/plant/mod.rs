@@ -400,6 +400,24 @@ impl Plant {
         }
     }
 
+    /// Every fixture at rest, as a case starts on a fresh plant: doors shut
+    /// and latched, actuators free, package sensors clear, both links up (a
+    /// served bench brought back between cases; the fixture board's `REST`).
+    pub fn rest(&mut self) {
+        for comp in &mut self.comps {
+            // Events already scheduled for the door or the bolt are stale.
+            *comp = Comp {
+                solenoid: comp.solenoid,
+                on_since: comp.on_since,
+                bolt_epoch: comp.bolt_epoch + 1,
+                door_epoch: comp.door_epoch + 1,
+                ..Comp::default()
+            };
+        }
+        self.links = [true, true];
+        self.sensors_changed = true;
+    }
+
     pub fn package(&mut self, c: usize, present: bool) -> Result<(), String> {
         let comp = &mut self.comps[c];
         // Already so: nothing moves (a fixture brought to rest, for one).
@@ -428,6 +446,41 @@ pub fn idx(link: Link) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16: a served bench whose last case left a parcel behind a
+    /// locked door could not be brought to rest (`PKG OUT` is refused
+    /// through a closed door), so its next case never started.
+    #[test]
+    fn rest_brings_every_compartment_back_to_how_a_case_starts() {
+        use crate::model::suite::DoorAction;
+        let mut p = Plant::new(0, 20.0, 12.0, 2, 0);
+        let settle = |p: &mut Plant| {
+            p.now += 10_000;
+            while let Some(e) = p.pop_due() {
+                p.mechanics(e);
+            }
+        };
+        // A parcel left behind a closed door; another door held open.
+        p.comps[0].bolt_retracted = true;
+        p.comps[1].bolt_retracted = true;
+        p.door(0, DoorAction::Pull);
+        p.door(1, DoorAction::Pull);
+        p.package(0, true).unwrap();
+        p.door(0, DoorAction::Push);
+        p.door(1, DoorAction::Hold);
+        settle(&mut p);
+        p.links = [false, true];
+        assert!(p.package(0, false).is_err(), "{:?}", p.comps[0]);
+        // A close scheduled before the rest changes nothing after it.
+        p.door(1, DoorAction::Push);
+        p.rest();
+        settle(&mut p);
+        for c in 0..2 {
+            assert!(p.door_closed(c) && p.bolt_extended(c) && !p.package_present(c));
+            assert!(!p.comps[c].hold);
+        }
+        assert_eq!(p.links, [true, true]);
+    }
 
     #[test]
     fn body_follows_ambient_with_time_constant() {

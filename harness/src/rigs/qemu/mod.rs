@@ -664,9 +664,10 @@ impl McuKind for InQemu {
             )));
         }
         let report = FlashReport {
-            build_id: id.build.clone(),
+            expect: crate::rigs::image::expected_build(desc, &elf, Some(&id.build))?,
             image: elf.display().to_string(),
             skipped: false,
+            output: Vec::new(),
         };
         self.image = Some((elf, id));
         Ok(report)

@@ -138,10 +138,13 @@ impl McuKind for InProcess {
                 locker_core::BUILD_ID
             )));
         }
+        let expect =
+            crate::rigs::image::expected_build(desc, &manifest, Some(locker_core::BUILD_ID))?;
         Ok(FlashReport {
-            build_id: locker_core::BUILD_ID.to_owned(),
+            expect,
             image: desc.firmware.display().to_string(),
             skipped: false,
+            output: Vec::new(),
         })
     }
 

@@ -206,7 +206,15 @@ pub fn serve(
             let text = String::from_utf8_lossy(line).trim().to_owned();
             line.clear();
             let answer = if device == 1 {
-                let act = |a: &crate::rigs::FixtureAction| world.act(a).map_err(|e| e.to_string());
+                use crate::rigs::instruments::board::Request;
+                let act = |r: &Request| match r {
+                    Request::Act(a) => world.act(a).map_err(|e| e.to_string()),
+                    Request::Rest => {
+                        world.plant.rest();
+                        Ok(())
+                    }
+                    Request::Identify => Ok(()),
+                };
                 let answer =
                     crate::rigs::instruments::board::answer(&text, compartments, "sim-1.0", act);
                 if answer == "OK" {

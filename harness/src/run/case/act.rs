@@ -4,7 +4,7 @@ use super::{CaseRun, StepError, StepResult};
 use crate::model::suite::{ClockAction, CodeKind, DoorAction, Matcher, PackageAction, Step};
 use crate::rigs::{FixtureAction, Rig, RigError};
 use crate::run::backoffice;
-use crate::run::issuer::{self, CodeRequest, Kind};
+use crate::run::issuer::{self, CodeRequest};
 use crate::run::obs::ObsKind;
 use locker_proto::{Command, Event, LockState, Response};
 use std::time::Duration;
@@ -169,13 +169,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             }
             _ => None,
         };
-        let kind = match kind {
-            CodeKind::Pickup => Kind::Pickup,
-            CodeKind::Dropoff => Kind::Dropoff,
-            CodeKind::Return => Kind::Return,
-            CodeKind::Collect => Kind::Collect,
-        };
-        let c = c.or((kind == Kind::Pickup).then_some(0));
+        let c = c.or((kind == CodeKind::Pickup).then_some(0));
         self.code(CodeRequest {
             kind,
             station: station.unwrap_or(self.desc.station),

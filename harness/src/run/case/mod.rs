@@ -5,7 +5,7 @@
 mod act;
 mod judge;
 
-use crate::model::rigfile::RigDescription;
+use crate::model::rigfile::{ExpectBuild, RigDescription};
 use crate::model::suite::Step;
 use crate::rigs::{FixtureAction, FlashReport, Rig, RigError};
 use crate::run::obs::{Dir, ObsKind, TranscriptLine};
@@ -13,8 +13,8 @@ use crate::run::plan::Planned;
 use crate::run::session::Session;
 use crate::run::trace::{StepMark, Trace};
 use crate::run::transcript::Live;
-use crate::run::verdict::{CaseReport, Outcome, not_run};
-use locker_proto::{Command, DiagItem, Event};
+use crate::run::verdict::{CaseReport, Caveat, Outcome, not_run};
+use locker_proto::{Command, DiagItem, Event, Response};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,9 @@ struct CaseRun<'s, 'r, R: Rig> {
     /// Top-level steps started, by section (see [`crate::model::suite::SECTIONS`]).
     started: [usize; 3],
     steps_run: u64,
+    /// The build the controller said it runs.
+    announced: Option<String>,
+    caveats: Vec<Caveat>,
 }
 
 /// Run one case on a rig that has been flashed.
@@ -87,7 +90,10 @@ pub async fn run_case<R: Rig>(
 ) -> CaseReport {
     let wall = Instant::now();
     let mut report = not_run(index, p, rig.name(), Outcome::Passed);
-    report.build = Some(flash.build_id.clone());
+    report.build = match &flash.expect {
+        ExpectBuild::Exact(b) => Some(b.clone()),
+        _ => None,
+    };
     let quarantined = p.quarantine.as_ref().map(|q| match &q.link {
         Some(link) => format!("quarantined: {} ({link})", q.reason),
         None => format!("quarantined: {}", q.reason),
@@ -120,6 +126,10 @@ pub async fn run_case<R: Rig>(
         actions: Vec::new(),
         started: [0; 3],
         steps_run: 0,
+        announced: None,
+        caveats: (desc.dialect.iter())
+            .map(|d| Caveat::loss(&d.name))
+            .collect(),
     };
     let limit = p
         .timeout
@@ -157,6 +167,8 @@ pub async fn run_case<R: Rig>(
             .collect(),
     };
     let vars = run.vars;
+    report.build = run.announced.or(report.build);
+    report.caveats = run.caveats;
     drop(run.s);
     rig.release();
     report.wall = wall.elapsed();
@@ -167,6 +179,10 @@ pub async fn run_case<R: Rig>(
 
 impl<R: Rig> CaseRun<'_, '_, R> {
     async fn whole_case(&mut self, p: &Planned, flash: &FlashReport) -> Outcome {
+        // How the image got there, as the lab's tool said it.
+        for line in &flash.output {
+            self.s.note(Dir::Note, format!("flash| {line}"));
+        }
         if let Err(e) = self.s.rig.prepare(p.seed).await {
             return Outcome::Error {
                 step: "prepare".into(),
@@ -318,21 +334,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             if let Some((cursor, at)) = done
                 && (build.is_some() || !banner)
             {
-                if build.is_some() && flash.build_id.is_empty() {
-                    self.s.note(
-                        Dir::Note,
-                        "the build was not verified: the rig knows no build to expect (flashed by hand, no `expect-build`)",
-                    );
+                // A firmware that does not say who it is at start-up may
+                // say so when asked.
+                if build.is_none() && flash.expect != ExpectBuild::Unstated {
+                    build = self.ask_build(deadline).await?;
                 }
-                if let Some(b) = &build
-                    && !flash.build_id.is_empty()
-                    && *b != flash.build_id
-                {
-                    return Err(StepError::Rig(RigError::Flash(format!(
-                        "controller announced build `{b}` but `{}` was flashed",
-                        flash.build_id
-                    ))));
-                }
+                self.check_build(flash, build.as_deref())?;
                 // The first window opens with the end of the self-test:
                 // what the idle controller says next (its display, its
                 // LED) is the case's to expect.
@@ -354,6 +361,58 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             }
             self.s.pump(deadline).await?;
         }
+    }
+
+    /// The build the controller says when asked (`identify`), asked again
+    /// until `deadline` while it does not answer (it may still be booting);
+    /// `None` when its console cannot be asked.
+    async fn ask_build(&mut self, deadline: Duration) -> Result<Option<String>, StepError> {
+        loop {
+            match self.s.command(Command::Identify).await {
+                Ok(Response::Ident { build, .. }) => return Ok(Some(build.to_string())),
+                Err(RigError::Unsupported(_)) => return Ok(None),
+                Ok(_) | Err(RigError::Console(_)) if self.s.now() < deadline => {}
+                Ok(_) | Err(RigError::Console(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The controller said it runs `build` (or nothing): is that what
+    /// was flashed? What cannot be told is a caveat of the case, or, when
+    /// the rig names a build to expect, the rig's error.
+    fn check_build(&mut self, flash: &FlashReport, build: Option<&str>) -> StepResult {
+        self.announced = build.map(str::to_owned);
+        let unverified = match (&flash.expect, build) {
+            (ExpectBuild::Unstated, _) => Some(
+                "the rig knows no build to expect (an image without a `LOCKER-IMAGE` identity, or flashed by hand, and no `expect-build`)",
+            ),
+            // The image says which build it is, but nobody asked for a check.
+            (_, None) if self.desc.expect_build == ExpectBuild::Unstated => Some(
+                "the controller never said which build it runs (no banner with a build, no `identify` answer)",
+            ),
+            (expect, None) => {
+                return Err(StepError::Rig(RigError::Flash(format!(
+                    "the controller never said which build it runs (no banner with a build, no answer to `identify` within {}s of power-on), so the expected build {} cannot be checked",
+                    READY_TIMEOUT.as_secs(),
+                    expect.describe()
+                ))));
+            }
+            (expect, Some(b)) => {
+                expect.check(b).map_err(|why| {
+                    StepError::Rig(RigError::Flash(format!(
+                        "controller announced build `{b}`, but {why}"
+                    )))
+                })?;
+                None
+            }
+        };
+        if let Some(why) = unverified {
+            let text = format!("the build was not verified: {why}");
+            self.s.note(Dir::Note, text.clone());
+            self.caveats.push(Caveat::build(text));
+        }
+        Ok(())
     }
 
     async fn steps(&mut self, section: &str, top: bool, steps: &[Step]) -> Result<(), FailedStep> {

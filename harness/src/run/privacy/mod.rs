@@ -15,8 +15,7 @@ pub mod redact;
 pub use redact::code_digits;
 use redact::redact_line;
 
-/// The codes a case bound, `(digits, name)`: only real codes (eight digits
-/// or more), since short literals could match timestamps by chance.
+/// The codes a case bound, `(digits, name)`.
 fn codes(vars: &HashMap<String, String>) -> Vec<(&str, &str)> {
     let mut codes: Vec<(&str, &str)> = vars
         .iter()
@@ -64,15 +63,22 @@ pub fn guard(report: &mut CaseReport, vars: &HashMap<String, String>) {
     // notes that quote the console) is scrubbed too, but a code there is
     // an echo of the console, not a second leak.
     let mut shown = BTreeSet::new();
+    let mut in_lines = BTreeSet::new();
     let mut quoted = BTreeSet::new();
     for t in &mut report.transcript.lines {
         let found = if t.dir == Dir::Rx {
-            &mut shown
+            &mut in_lines
         } else {
             &mut quoted
         };
         scrub(&mut t.text, &codes, found);
     }
+    // A short code in a console line may be a timestamp (see LEAK_DIGITS).
+    shown.extend(in_lines.into_iter().filter(|n| {
+        codes
+            .iter()
+            .any(|(d, name)| name == n && redact::leaks_in_lines(d))
+    }));
     for o in &mut report.trace.obs {
         if let ObsKind::Event {
             event: Event::Display(text),
@@ -192,7 +198,12 @@ mod tests {
         guard(&mut r, &vars());
         let all = format!("{r:?}");
         assert!(!all.contains("12345678"), "{all}");
-        assert!(all.contains("CODE 1234\\\""), "short literals stay: {all}");
+        // Issue 16: a team's issuer gives short codes; they are scrubbed too,
+        // but one in a console line alone is not called a leak.
+        assert!(
+            all.contains("CODE $short"),
+            "short codes are scrubbed: {all}"
+        );
         let Outcome::Failed { step, message } = &r.outcome else {
             panic!("{:?}", r.outcome)
         };
@@ -206,6 +217,31 @@ mod tests {
             "{message}"
         );
         assert!(r.trace.lines().iter().all(|l| !l.contains("12345678")));
+    }
+
+    /// Issue 16: a code of fewer than eight digits (a team's issuer) was
+    /// neither scrubbed nor a leak when the controller displayed it.
+    #[test]
+    fn a_short_code_on_the_display_is_a_leak() {
+        let mut r = report(Outcome::Passed);
+        r.transcript.lines = vec![line(Dir::Rx, "I (350) lcd: \"CODE 1234\"")];
+        r.trace.obs.push(Obs {
+            at: Duration::from_millis(400),
+            kind: ObsKind::Event {
+                t_ms: 350,
+                event: Event::Display(
+                    locker_proto::Text::try_from("CODE 1234").unwrap_or_default(),
+                ),
+            },
+        });
+        guard(&mut r, &vars());
+        let all = format!("{r:?}");
+        assert!(!all.contains("1234"), "{all}");
+        let Outcome::Failed { step, message } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(step, "privacy");
+        assert!(message.contains("($short)"), "{message}");
     }
 
     #[test]

@@ -4,11 +4,24 @@
 use std::collections::BTreeSet;
 
 /// The digits of a bound value that is a code a report must never show
-/// (typed with its `#` or not): eight digits or more, since short literals
-/// could match timestamps by chance.
+/// (typed with its `#` or not): every code an issuer gives, 4 digits or more.
 pub fn code_digits(value: &str) -> Option<&str> {
     let digits = value.trim_end_matches('#');
-    (digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+    (digits.len() >= MIN_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// The fewest digits of a code (an issuer's codes have 4 to 16).
+const MIN_DIGITS: usize = 4;
+
+/// Digits from which a code seen anywhere on the console is a leak. A
+/// shorter one is scrubbed all the same, but in a log line it is as likely
+/// an uptime or a counter as the code, so only the controller's display
+/// showing it counts as a leak.
+pub const LEAK_DIGITS: usize = 8;
+
+/// Whether a code with these digits leaks when a console line shows it.
+pub fn leaks_in_lines(digits: &str) -> bool {
+    digits.len() >= LEAK_DIGITS
 }
 
 /// `text` with every whole number (a run of digits not inside a longer one,
