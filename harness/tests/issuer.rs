@@ -172,6 +172,12 @@ fn recorded(filter: &str) -> Vec<(serde_json::Value, String)> {
         .collect()
 }
 
+/// `table:` of these rows, as `rig_with_issuer` takes an issuer.
+fn table(rows: &[String]) -> String {
+    let rows: String = rows.iter().map(|r| format!("      - {r}\n")).collect();
+    format!("\n    table:\n{}", rows.trim_end())
+}
+
 /// A table row (YAML flow map) for a recorded request and its code.
 fn row(req: &serde_json::Value, code: &str) -> String {
     let mut row = format!("{{ kind: {}", req["kind"].as_str().unwrap());
@@ -205,13 +211,7 @@ fn a_provisioned_code_table_gives_every_code_of_the_cases() {
         assert!(rows.iter().any(|r| r.contains(kind)), "{kind}: {rows:?}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let table = format!(
-        "\n    table:\n{}",
-        rows.iter()
-            .map(|r| format!("      - {r}\n"))
-            .collect::<String>()
-    );
-    let rig = rig_with_issuer(dir.path(), table.trim_end());
+    let rig = rig_with_issuer(dir.path(), &table(&rows));
     let (code, text) = run(&rig, dir.path(), filter);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("4 cases: 4 passed"), "{text}");
@@ -224,19 +224,9 @@ fn a_provisioned_code_table_gives_every_code_of_the_cases() {
     // A table without the pickup code: the case that needs it is a rig
     // error naming the table and the request; a wrong code is refused by
     // the controller, as any wrong code.
-    let pickup: Vec<&String> = rows
-        .iter()
-        .filter(|r| r.contains("pickup") && !r.contains("station"))
-        .collect();
-    let without: Vec<&String> = rows.iter().filter(|r| !pickup.contains(r)).collect();
-    let table = format!(
-        "\n    table:\n{}",
-        without
-            .iter()
-            .map(|r| format!("      - {r}\n"))
-            .collect::<String>()
-    );
-    let rig = rig_with_issuer(dir.path(), table.trim_end());
+    let (pickup, without): (Vec<String>, Vec<String>) =
+        (rows.iter().cloned()).partition(|r| r.contains("pickup") && !r.contains("station"));
+    let rig = rig_with_issuer(dir.path(), &table(&without));
     let (code, text) = run(&rig, dir.path(), "name:\"valid code opens\"");
     assert_eq!(code, Some(3), "{text}");
     assert!(
@@ -244,15 +234,8 @@ fn a_provisioned_code_table_gives_every_code_of_the_cases() {
             && text.contains("has no code for a pickup code for M1 (parcel "),
         "{text}"
     );
-    let wrong = pickup[0].replace("code: \"", "code: \"9");
-    let table = format!(
-        "\n    table:\n{}      - {wrong}\n",
-        without
-            .iter()
-            .map(|r| format!("      - {r}\n"))
-            .collect::<String>()
-    );
-    let rig = rig_with_issuer(dir.path(), table.trim_end());
+    let wrong = [without, vec![pickup[0].replace("code: \"", "code: \"9")]].concat();
+    let rig = rig_with_issuer(dir.path(), &table(&wrong));
     let (code, text) = run(&rig, dir.path(), "name:\"valid code opens\"");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("code wrong"), "{text}");

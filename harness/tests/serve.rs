@@ -166,6 +166,18 @@ fn script(dir: &std::path::Path, name: &str, body: &str) {
     std::fs::set_permissions(&path, mode).unwrap();
 }
 
+/// `harness run` of one bundled case (`valid code opens`) on `rig`.
+fn run_one(rig: &std::path::Path) -> (Option<i32>, String, String) {
+    harness(&[
+        "run".as_ref(),
+        "suites/code-entry.yaml".as_ref(),
+        "--filter".as_ref(),
+        "name:\"valid code opens\"".as_ref(),
+        "--rig".as_ref(),
+        rig.as_os_str(),
+    ])
+}
+
 /// `harness` with `args`, from the repository: exit code, stdout, stderr.
 fn harness(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -286,14 +298,7 @@ fn a_bench_flashed_by_the_labs_command_with_its_own_issuer_runs_a_suite() {
     // parcel behind a locked door: issue 16 found that refused).
     let wrong = controller.replace("^locker-core-", "^acme-");
     let rig = plain_bench(dir.path(), &console, &board, &wrong);
-    let (code, stdout, _) = harness(&[
-        "run".as_ref(),
-        "suites/code-entry.yaml".as_ref(),
-        "--filter".as_ref(),
-        "name:\"valid code opens\"".as_ref(),
-        "--rig".as_ref(),
-        rig.as_os_str(),
-    ]);
+    let (code, stdout, _) = run_one(&rig);
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(code, Some(3), "{stdout}");
@@ -341,14 +346,7 @@ fn a_broken_flash_command_is_a_rig_error(
         &controller,
     );
     let t = std::time::Instant::now();
-    let (code, stdout, stderr) = harness(&[
-        "run".as_ref(),
-        "suites/code-entry.yaml".as_ref(),
-        "--filter".as_ref(),
-        "name:\"valid code opens\"".as_ref(),
-        "--rig".as_ref(),
-        rig.as_os_str(),
-    ]);
+    let (code, stdout, stderr) = run_one(&rig);
     assert_eq!(code, Some(3), "{stdout}\n{stderr}");
     assert!(stdout.contains(says), "{says}\n{stdout}");
     assert!(

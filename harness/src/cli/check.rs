@@ -1,7 +1,8 @@
 //! `harness list` and `harness check`.
 
 use crate::cli::{CheckArgs, Exit, ListArgs, load_rig_for, report_errors, select};
-use crate::model::load_suites;
+use crate::model::rigfile::RigDescription;
+use crate::model::{cost, fit, load_suites, units};
 use crate::report;
 
 pub(super) fn list(a: ListArgs) -> Exit {
@@ -9,6 +10,11 @@ pub(super) fn list(a: ListArgs) -> Exit {
         Ok(x) => x,
         Err(e) => return e,
     };
+    let rig = match a.rig.as_deref().map(RigDescription::load).transpose() {
+        Ok(r) => r,
+        Err(e) => return report_errors(&e),
+    };
+    let mut totals = Totals::default();
     for p in &plan {
         let suite = suites
             .iter()
@@ -20,8 +26,12 @@ pub(super) fn list(a: ListArgs) -> Exit {
                 tags.push(t.clone());
             }
         }
+        let on_rig = rig.as_ref().map(|r| OnRig::of(r, &p.case));
+        if let Some(o) = &on_rig {
+            totals.add(o);
+        }
         if a.json {
-            let obj = serde_json::json!({
+            let mut obj = serde_json::json!({
                 "suite": p.suite,
                 "name": p.case.name,
                 "tags": tags,
@@ -34,6 +44,9 @@ pub(super) fn list(a: ListArgs) -> Exit {
                     "link": q.link,
                 })),
             });
+            if let (Some(o), Some(r)) = (&on_rig, &rig) {
+                obj["rig"] = o.json(r);
+            }
             out!("{obj}");
         } else {
             let quarantined = if p.quarantine.is_some() {
@@ -41,14 +54,124 @@ pub(super) fn list(a: ListArgs) -> Exit {
             } else {
                 ""
             };
+            let verdict = on_rig
+                .as_ref()
+                .map_or_else(String::new, |o| format!("  {}", o.line()));
             out!(
-                "{}  [{}]{quarantined}",
+                "{}  [{}]{quarantined}{}",
                 report::terminal::printable(&p.id()),
-                report::terminal::printable(&tags.join(", "))
+                report::terminal::printable(&tags.join(", ")),
+                report::terminal::printable(&verdict)
             );
         }
     }
+    if let (Some(r), false) = (&rig, a.json) {
+        out!("{}", totals.line(r));
+    }
     Exit::Ok
+}
+
+/// What becomes of a case on a rig: run (and what it costs), skipped, or
+/// refused.
+enum OnRig {
+    Run {
+        wall: std::time::Duration,
+        waits: Vec<(std::time::Duration, String)>,
+    },
+    Skip(String),
+    Refuse(Vec<String>),
+}
+
+impl OnRig {
+    fn of(rig: &RigDescription, case: &crate::model::suite::Case) -> Self {
+        if let Some(why) = fit::skipped(rig, case) {
+            return Self::Skip(why.to_owned());
+        }
+        let unfit = fit::unfit_steps(rig, case);
+        if !unfit.is_empty() {
+            return Self::Refuse(
+                (unfit.into_iter())
+                    .map(|(_, step, u)| format!("{step}: {}", u.why))
+                    .collect(),
+            );
+        }
+        Self::Run {
+            wall: cost::wall(case),
+            waits: cost::longest_waits(case, 2),
+        }
+    }
+
+    fn line(&self) -> String {
+        match self {
+            Self::Run { wall, waits } => {
+                let mut s = format!("run, ~{}", units::fmt_span(*wall));
+                if !waits.is_empty() {
+                    let w: Vec<String> = waits.iter().map(|(_, w)| w.clone()).collect();
+                    s.push_str(&format!(" ({})", w.join(", ")));
+                }
+                s
+            }
+            Self::Skip(why) => format!("skip: {why}"),
+            Self::Refuse(why) => format!("refused: {}", why.join("; ")),
+        }
+    }
+
+    fn json(&self, rig: &RigDescription) -> serde_json::Value {
+        let wall_clock = rig.kind_name() == "bench";
+        match self {
+            Self::Run { wall, .. } => serde_json::json!({
+                "name": rig.name,
+                "verdict": "run",
+                // What the case waits on purpose, in the rig's time; on a
+                // bench that is wall time, a model rig skips through it.
+                "rig_time_s": wall.as_secs_f64(),
+                "wall_s": wall_clock.then_some(wall.as_secs_f64()),
+            }),
+            Self::Skip(why) => {
+                serde_json::json!({ "name": rig.name, "verdict": "skip", "why": [why] })
+            }
+            Self::Refuse(why) => {
+                serde_json::json!({ "name": rig.name, "verdict": "refused", "why": why })
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    run: usize,
+    skip: usize,
+    refuse: usize,
+    wall: std::time::Duration,
+}
+
+impl Totals {
+    fn add(&mut self, o: &OnRig) {
+        match o {
+            OnRig::Run { wall, .. } => {
+                self.run += 1;
+                self.wall += *wall;
+            }
+            OnRig::Skip(_) => self.skip += 1,
+            OnRig::Refuse(_) => self.refuse += 1,
+        }
+    }
+
+    fn line(&self, rig: &RigDescription) -> String {
+        let time = if rig.kind_name() == "bench" {
+            format!("about {} of wall time", units::fmt_span(self.wall))
+        } else {
+            format!(
+                "{} of rig time, which a {} rig runs faster than the wall clock",
+                units::fmt_span(self.wall),
+                rig.kind_name()
+            )
+        };
+        format!(
+            "rig {}: {} to run ({time}), {} skipped, {} refused",
+            rig.name, self.run, self.skip, self.refuse
+        )
+    }
 }
 
 pub(super) fn check(a: CheckArgs) -> Exit {
@@ -56,7 +179,7 @@ pub(super) fn check(a: CheckArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return report_errors(&e),
     };
-    let rig = match load_rig_for(&suites, &a.rig) {
+    let rig = match load_rig_for(&suites, &a.rig, |_, _| true) {
         Ok(r) => r,
         Err(e) => return e,
     };

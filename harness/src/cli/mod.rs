@@ -209,6 +209,10 @@ struct RunArgs {
     /// a retry is reported flaky.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=crate::model::suite::MAX_RETRIES as i64))]
     retries: u32,
+    /// The longest a run on a wall-clock rig (a bench) should take: above
+    /// it, the run says so before it starts and names the longest cases.
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = crate::model::units::parse_duration)]
+    max_wall: std::time::Duration,
     /// Wall time a case may take before it is cut short as an error, for
     /// cases whose suite does not say (`timeout:` in a suite or case wins).
     /// Default: 5m on a bench, none on sim and qemu rigs (virtual time).
@@ -223,6 +227,10 @@ struct ListArgs {
     /// One JSON object per case.
     #[arg(long)]
     json: bool,
+    /// Say for each case whether it would run on this rig, be skipped (and
+    /// why) or be refused (and why), and what it would cost in wall time.
+    #[arg(long)]
+    rig: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -344,10 +352,16 @@ fn select(sel: &Selection) -> Result<(Suites, Vec<runner::Planned>), Exit> {
     ))
 }
 
-/// Load a rig description and check the suites against it.
-fn load_rig_for(suites: &Suites, path: &Path) -> Result<RigDescription, Exit> {
+/// Load a rig description and check the suites against it: the
+/// compartments of every case, and what the rig can do for the `chosen`
+/// cases (by suite and case name).
+fn load_rig_for(
+    suites: &Suites,
+    path: &Path,
+    chosen: impl Fn(&str, &str) -> bool,
+) -> Result<RigDescription, Exit> {
     let rig = RigDescription::load(path).map_err(|e| report_errors(&e))?;
-    let errors = check_against_rig(suites, &rig);
+    let errors = check_against_rig(suites, &rig, chosen);
     if errors.is_empty() {
         Ok(rig)
     } else {

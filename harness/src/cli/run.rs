@@ -27,7 +27,10 @@ pub(super) fn run(a: RunArgs) -> Exit {
             }
         },
     };
-    let rig = match load_rig_for(&suites, &path) {
+    // Only what this run will run must be in the rig's power.
+    let chosen =
+        |suite: &str, case: &str| plan.iter().any(|p| p.suite == suite && p.case.name == case);
+    let rig = match load_rig_for(&suites, &path, chosen) {
         Ok(r) => r,
         Err(e) => return e,
     };
@@ -76,6 +79,9 @@ pub(super) fn run(a: RunArgs) -> Exit {
             }
         }
     }
+    if let Some(warning) = wall_warning(&rig, &plan, jobs, a.max_wall) {
+        eprintln!("{warning}");
+    }
     let transcripts = crate::run::transcript::folder_for(&a.junit);
     if let Err(e) = crate::run::transcript::prepare(&transcripts) {
         eprintln!("error: {e}");
@@ -87,6 +93,58 @@ pub(super) fn run(a: RunArgs) -> Exit {
         p.transcripts = Some(transcripts.clone());
     }
     execute(plan, &a, jobs, Arc::new(rig))
+}
+
+/// Cases named in a wall-time warning.
+const LONGEST: usize = 5;
+
+/// On a wall-clock rig (a bench), what the plan would cost when that is
+/// more than `max`: the estimate and its longest cases, each with what
+/// makes it long (see [`crate::model::cost`]). `None` when it fits.
+fn wall_warning(
+    rig: &RigDescription,
+    plan: &[runner::Planned],
+    jobs: usize,
+    max: std::time::Duration,
+) -> Option<String> {
+    use crate::model::{cost, fit, units::fmt_span};
+    if rig.kind_name() != "bench" {
+        return None;
+    }
+    let mut cases: Vec<(std::time::Duration, &runner::Planned)> = (plan.iter())
+        .filter(|p| fit::skipped(rig, &p.case).is_none())
+        .map(|p| (cost::wall(&p.case), p))
+        .collect();
+    let total: std::time::Duration = cases.iter().map(|(w, _)| *w).sum();
+    let wall = total / u32::try_from(jobs.max(1)).unwrap_or(1);
+    if wall <= max {
+        return None;
+    }
+    cases.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let mut text = format!(
+        "warning: this plan would take about {} of wall time on bench `{}` ({} cases; --max-wall {}), mostly waiting on purpose. The longest:",
+        fmt_span(wall),
+        rig.name,
+        cases.len(),
+        fmt_span(max)
+    );
+    for (w, p) in cases.iter().take(LONGEST) {
+        let why: Vec<String> = (cost::longest_waits(&p.case, 2).into_iter())
+            .map(|(_, s)| s)
+            .collect();
+        text.push_str(&format!(
+            "\n  ~{}  {}{}",
+            fmt_span(*w),
+            report::terminal::printable(&p.id()),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join(", "))
+            }
+        ));
+    }
+    text.push_str("\n  `harness list --rig` estimates every case; --filter or --shard K/N cut the plan, and `tag:slow` marks the long ones.");
+    Some(text)
 }
 
 /// Run the plan, reporting as cases finish.

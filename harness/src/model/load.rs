@@ -276,8 +276,13 @@ fn step_compartments<'a>(
 }
 
 /// Every compartment a suite names must be on the rig: each one that is
-/// not, at the node that names it.
-pub fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> Vec<InputError> {
+/// not, at the node that names it; and every step of the `chosen` cases
+/// must be one the rig can do ([`check_fit`]).
+pub fn check_against_rig(
+    suites: &[(PathBuf, Suite)],
+    rig: &RigDescription,
+    chosen: impl Fn(&str, &str) -> bool,
+) -> Vec<InputError> {
     let mut errors = Vec::new();
     let have: Vec<&str> = rig.compartments.iter().map(|(n, _)| n.as_str()).collect();
     for (path, s) in suites {
@@ -294,6 +299,47 @@ pub fn check_against_rig(suites: &[(PathBuf, Suite)], rig: &RigDescription) -> V
                     rig.name,
                     have.join(", "),
                     did_you_mean(bad, have.iter().copied())
+                );
+                let o = &s.origin;
+                errors.push(InputError::placed(path, &o.text, o.nearest(&at), msg));
+            }
+        }
+    }
+    errors.extend(check_fit(suites, rig, chosen));
+    errors
+}
+
+/// Every step of the `chosen` cases (by suite and case name) that `rig`
+/// cannot do (see [`crate::model::fit`]), at the step, naming the rig
+/// file's line that says why. Cases the rig skips are not looked at.
+pub fn check_fit(
+    suites: &[(PathBuf, Suite)],
+    rig: &RigDescription,
+    chosen: impl Fn(&str, &str) -> bool,
+) -> Vec<InputError> {
+    let mut errors = Vec::new();
+    for (path, s) in suites {
+        for (i, c) in s.cases.iter().enumerate() {
+            if !chosen(&s.name, &c.name) || crate::model::fit::skipped(rig, c).is_some() {
+                continue;
+            }
+            for (at, step, unfit) in crate::model::fit::unfit_steps(rig, c) {
+                let at = [vec![Seg::Key("cases"), Seg::Index(i)], at].concat();
+                let key = (unfit.rig_at.iter())
+                    .map(|s| match s {
+                        Seg::Key(k) => (*k).to_owned(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(".");
+                let rig_line = if key.is_empty() {
+                    rig.place(&[])
+                } else {
+                    format!("`{key}` at {}", rig.place(&unfit.rig_at))
+                };
+                let msg = format!(
+                    "cases[{i}] `{}`: {step}: rig `{}` cannot: {} ({rig_line})",
+                    c.name, rig.name, unfit.why
                 );
                 let o = &s.origin;
                 errors.push(InputError::placed(path, &o.text, o.nearest(&at), msg));

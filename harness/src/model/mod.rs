@@ -3,9 +3,11 @@
 //! they are written in, and the errors that point into them. Nothing here
 //! runs anything.
 
+pub mod cost;
 pub mod diag;
 pub mod dialect;
 pub mod filter;
+pub mod fit;
 pub mod input;
 mod load;
 pub mod locate;
@@ -14,4 +16,4 @@ pub mod rigfile;
 pub mod suite;
 pub mod units;
 
-pub use load::{Suites, check_against_rig, load_suites};
+pub use load::{Suites, check_against_rig, check_fit, load_suites};

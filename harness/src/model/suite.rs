@@ -260,6 +260,17 @@ enum KeyPart {
 }
 
 impl KeyText {
+    /// How many keys it presses, a variable counted as a code of `code`
+    /// digits (its value is known only when the case runs).
+    pub fn presses(&self, code: usize) -> usize {
+        (self.0.iter())
+            .map(|p| match p {
+                KeyPart::Keys(k) => k.chars().count(),
+                KeyPart::Var(_) => code,
+            })
+            .sum()
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut chars = s.chars().peekable();

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct RigDescription {
     pub file: PathBuf,
+    /// The rig file's text and where each of its nodes is: what lets a
+    /// check of a suite against the rig point at the rig's line too.
+    pub origin: std::sync::Arc<Origin>,
     pub name: String,
     pub labels: Vec<String>,
     pub firmware: PathBuf,
@@ -408,6 +411,7 @@ impl RigDescription {
         match rig {
             Some(mut rig) if found.is_empty() && elsewhere.is_empty() => {
                 rig.dialect = dialect;
+                rig.origin = std::sync::Arc::new(Origin::new(text.to_owned()));
                 Ok(rig)
             }
             _ => {
@@ -543,6 +547,7 @@ impl RigDescription {
         }
         Some(Self {
             file: path.to_owned(),
+            origin: std::sync::Arc::default(),
             name: raw.name,
             labels: raw.labels,
             firmware,
@@ -618,6 +623,15 @@ impl RigDescription {
             RigKind::Sim(_) => "sim",
             RigKind::Qemu { .. } => "qemu",
             RigKind::Bench(_) => "bench",
+        }
+    }
+
+    /// Where `path` is in the rig file, as `FILE:LINE` (the nearest node
+    /// there is; the file alone when the path is empty).
+    pub fn place(&self, path: &[Seg<'_>]) -> String {
+        match (path.is_empty(), self.origin.nearest(path)) {
+            (false, Some((line, _))) => format!("{}:{line}", self.file.display()),
+            _ => self.file.display().to_string(),
         }
     }
 
