@@ -10,15 +10,10 @@
 mod common;
 
 use common::repo;
-use std::process::Command;
 
 /// `harness` from the repository: exit code, stdout, stderr.
 fn harness(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .unwrap();
+    let out = common::harness(args);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

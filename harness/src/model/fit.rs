@@ -105,7 +105,7 @@ fn console(rig: &RigDescription, step: &Step) -> Option<Unfit> {
             )
         });
     }
-    let kind = event_kind(matcher)?;
+    let kind = matcher.event_kind()?;
     (!d.makes(kind)).then(|| {
         Unfit::new(
             format!(
@@ -114,30 +114,6 @@ fn console(rig: &RigDescription, step: &Step) -> Option<Unfit> {
             ),
             &at,
         )
-    })
-}
-
-/// The event kind (its first word) a matcher looks for, if it looks at events.
-fn event_kind(m: &Matcher) -> Option<&str> {
-    Some(match m {
-        Matcher::Event(k) => k.as_str(),
-        Matcher::Display(_) => "display",
-        Matcher::Led(_) => "led",
-        Matcher::Lock(_) => "lock",
-        Matcher::Door(_) => "door",
-        Matcher::Bolt(_) => "bolt",
-        Matcher::Package(_) => "pkg",
-        Matcher::Error(_) => "error",
-        Matcher::Code(_) => "code",
-        Matcher::Heater(_) => "heater",
-        Matcher::Temperature { .. } => "temp",
-        Matcher::Lockout { .. } => "lockout",
-        Matcher::Unlock { .. } => "unlock",
-        Matcher::LinkActive(_) => "link-active",
-        Matcher::Uplink(_) => "uplink",
-        Matcher::Pulse { .. } | Matcher::Status { .. } | Matcher::Backoffice { .. } => {
-            return None;
-        }
     })
 }
 

@@ -655,6 +655,31 @@ pub enum Matcher {
     },
 }
 
+impl Matcher {
+    /// The kind of event (its first word) it looks for, if it looks at
+    /// events (not at measurements or at the controller's answers).
+    pub fn event_kind(&self) -> Option<&str> {
+        Some(match self {
+            Self::Event(k) => k.as_str(),
+            Self::Display(_) => "display",
+            Self::Led(_) => "led",
+            Self::Lock(_) => "lock",
+            Self::Door(_) => "door",
+            Self::Bolt(_) => "bolt",
+            Self::Package(_) => "pkg",
+            Self::Error(_) => "error",
+            Self::Code(_) => "code",
+            Self::Heater(_) => "heater",
+            Self::Temperature { .. } => "temp",
+            Self::Lockout { .. } => "lockout",
+            Self::Unlock { .. } => "unlock",
+            Self::LinkActive(_) => "link-active",
+            Self::Uplink(_) => "uplink",
+            Self::Pulse { .. } | Self::Status { .. } | Self::Backoffice { .. } => return None,
+        })
+    }
+}
+
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn range<T: fmt::Display>(

@@ -94,29 +94,7 @@ fn same_kind(m: &Matcher, o: &Obs) -> bool {
     match (&o.kind, m) {
         (ObsKind::Measured(Measurement::Pulse { .. }), Matcher::Pulse { .. }) => true,
         (ObsKind::Measured(Measurement::Backoffice { .. }), Matcher::Backoffice { .. }) => true,
-        (ObsKind::Event { event, .. }, m) => {
-            let kind = match m {
-                Matcher::Event(k) => k.as_str(),
-                Matcher::Display(_) => "display",
-                Matcher::Led(_) => "led",
-                Matcher::Lock(_) => "lock",
-                Matcher::Door(_) => "door",
-                Matcher::Bolt(_) => "bolt",
-                Matcher::Package(_) => "pkg",
-                Matcher::Error(_) => "error",
-                Matcher::Code(_) => "code",
-                Matcher::Heater(_) => "heater",
-                Matcher::Temperature { .. } => "temp",
-                Matcher::Lockout { .. } => "lockout",
-                Matcher::Unlock { .. } => "unlock",
-                Matcher::LinkActive(_) => "link-active",
-                Matcher::Uplink(_) => "uplink",
-                Matcher::Pulse { .. } | Matcher::Backoffice { .. } | Matcher::Status { .. } => {
-                    return false;
-                }
-            };
-            event.kind() == kind
-        }
+        (ObsKind::Event { event, .. }, m) => m.event_kind() == Some(event.kind()),
         _ => false,
     }
 }
