@@ -82,7 +82,10 @@ fn supply_obeys_its_limit() {
     let e = Emulated::spawn(Kind::Supply, Behaviour::Good).unwrap();
     let mut s = Supply::new(
         Scpi::new(link(&e, "supply", 500)),
-        SupplyLimits { max: Volts(15.0) },
+        SupplyLimits {
+            max: Volts(15.0),
+            channel: None,
+        },
     );
     assert!(s.identify().unwrap().contains("EMU-SUPPLY"));
     let err = s.set_volts(16.0).unwrap_err();
@@ -108,7 +111,10 @@ fn an_instrument_that_answers_garbage_is_an_error_showing_it() {
     let e = Emulated::spawn(Kind::Supply, Behaviour::Garbage).unwrap();
     let mut s = Supply::new(
         Scpi::new(link(&e, "supply", 500)),
-        SupplyLimits { max: Volts(15.0) },
+        SupplyLimits {
+            max: Volts(15.0),
+            channel: None,
+        },
     );
     let err = s.identify().unwrap_err();
     assert!(
@@ -122,7 +128,10 @@ fn an_instrument_that_disappears_is_an_error_not_a_hang() {
     let e = Emulated::spawn(Kind::Supply, Behaviour::Vanish { after: 1 }).unwrap();
     let mut s = Supply::new(
         Scpi::new(link(&e, "supply", 2000)),
-        SupplyLimits { max: Volts(15.0) },
+        SupplyLimits {
+            max: Volts(15.0),
+            channel: None,
+        },
     );
     s.identify().unwrap();
     let err = s.set_volts(12.0).unwrap_err();
@@ -404,9 +413,15 @@ fn every_driver_reports_a_misbehaving_instrument(
     let l = link(&e, "instrument", 100);
     let err = match kind {
         Kind::Chamber => Chamber::new(Scpi::new(l), limits()).identify().unwrap_err(),
-        Kind::Supply => Supply::new(Scpi::new(l), SupplyLimits { max: Volts(15.0) })
-            .identify()
-            .unwrap_err(),
+        Kind::Supply => Supply::new(
+            Scpi::new(l),
+            SupplyLimits {
+                max: Volts(15.0),
+                channel: None,
+            },
+        )
+        .identify()
+        .unwrap_err(),
         Kind::FixtureBoard { .. } | Kind::FixtureBoardWithoutRest { .. } => {
             FixtureBoard::new(l).identify().map(|_| ()).unwrap_err()
         }

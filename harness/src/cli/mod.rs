@@ -122,6 +122,12 @@ enum RigCmd {
         /// Plant time per wall time (1 = real time).
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// Wire the served rig as this bench rig file says: its serial
+        /// ports become links to the served devices, its Modbus modules
+        /// are served where it names them (TCP on loopback), its I/O map
+        /// says what each coil does; the file then runs unchanged.
+        #[arg(long = "as", value_name = "BENCH")]
+        as_bench: Option<PathBuf>,
     },
     /// Mint one code with the reference scheme and the rig's station key:
     /// a code issuer command (`controller.issuer`) for the reference
@@ -251,7 +257,12 @@ pub fn main() -> Exit {
         Cmd::Check(a) => check(a),
         Cmd::Flash(a) => flash(a),
         Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
-        Cmd::Rig(RigCmd::Serve { rig, pty, speed }) => rig_serve(&rig, pty, speed),
+        Cmd::Rig(RigCmd::Serve {
+            rig,
+            pty,
+            speed,
+            as_bench,
+        }) => rig_serve(&rig, pty, speed, as_bench.as_deref()),
         Cmd::Rig(RigCmd::IssueCode { rig }) => rig::issue_code(&rig),
         Cmd::Report(ReportCmd::Merge {
             files,

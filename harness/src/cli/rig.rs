@@ -6,10 +6,15 @@ use std::io::Read;
 use std::path::Path;
 
 /// `harness rig serve --pty`: runs until stopped.
-pub(super) fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
+pub(super) fn rig_serve(path: &Path, pty: bool, speed: f64, as_bench: Option<&Path>) -> Exit {
     let rig = match RigDescription::load(path) {
         Ok(r) => r,
         Err(e) => return report_errors(&e),
+    };
+    let bench = match as_bench.map(RigDescription::load) {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => return report_errors(&e),
     };
     if !pty {
         eprintln!("error: say how to serve the rig: `--pty` (pseudo-terminals)");
@@ -29,6 +34,7 @@ pub(super) fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
     }
     let result = crate::rigs::sim::serve::serve(
         &rig,
+        bench.as_ref(),
         speed,
         |s| {
             use std::io::Write;
@@ -36,12 +42,24 @@ pub(super) fn rig_serve(path: &Path, pty: bool, speed: f64) -> Exit {
             out!("board:   {}", s.board);
             out!("chamber: {}", s.chamber);
             out!("supply:  {}", s.supply);
-            out!(
-                "serving rig `{}` in real time (x{speed}); Ctrl-C stops it. As a bench rig file:\n  console: {{ port: {}, baud: 115200 }}\nfixtures:\n{}",
-                rig.name,
-                s.console,
-                s.fixtures_yaml()
-            );
+            if let Some(b) = &bench {
+                out!("as bench `{}` ({}):", b.name, b.file.display());
+                for line in &s.also {
+                    out!("  {line}");
+                }
+                out!(
+                    "serving rig `{}` in real time (x{speed}) as {}; Ctrl-C stops it.",
+                    rig.name,
+                    b.file.display()
+                );
+            } else {
+                out!(
+                    "serving rig `{}` in real time (x{speed}); Ctrl-C stops it. As a bench rig file:\n  console: {{ port: {}, baud: 115200 }}\nfixtures:\n{}",
+                    rig.name,
+                    s.console,
+                    s.fixtures_yaml()
+                );
+            }
             let _ = std::io::stdout().flush();
         },
         |line| out!("{line}"),

@@ -7,8 +7,10 @@
 //! that says why; `harness list --rig` lists the cases that would be refused.
 
 use crate::model::places::Seg;
+use crate::model::rigfile::bench::BenchSettings;
 use crate::model::rigfile::{RigDescription, RigKind};
-use crate::model::suite::{Case, Matcher, PowerAction, Step};
+use crate::model::suite::{Case, DoorAction, Matcher, PowerAction, Step};
+use std::collections::BTreeSet;
 
 /// Why a rig cannot do a step, and the node of its rig file that says so
 /// (empty: the rig file as a whole).
@@ -122,24 +124,13 @@ fn bench(rig: &RigDescription, step: &Step) -> Vec<Unfit> {
     let RigKind::Bench(b) = &rig.kind else {
         return Vec::new();
     };
-    let board = |what: &str| {
-        b.board.is_none().then(|| {
-            Unfit::new(
-                format!(
-                    "{what}: bench `{}` has no fixture board (`fixtures.board`)",
-                    rig.name
-                ),
-                &["fixtures"],
-            )
-        })
-    };
     let one = match step {
-        Step::Keys { .. } => board("press keys"),
-        Step::Help { .. } => board("press the help button"),
-        Step::Door { .. } => board("move a door"),
-        Step::Package { .. } => board("place or take a package"),
-        Step::Link { .. } => board("switch a network link"),
-        Step::Parcel { .. } => board("drop off a parcel (keys, a door and a package)"),
+        Step::Keys { .. }
+        | Step::Help { .. }
+        | Step::Door { .. }
+        | Step::Package { .. }
+        | Step::Link { .. }
+        | Step::Parcel { .. } => reach(rig, b, step),
         Step::Chamber { set, ramp } => {
             let Some(c) = &b.chamber else {
                 return vec![Unfit::new(
@@ -218,20 +209,132 @@ fn bench(rig: &RigDescription, step: &Step) -> Vec<Unfit> {
             "corrupt non-volatile memory: a bench cannot write the controller's flash mid-run (mark the case `skip-on: { bench: ... }`)",
             &[],
         )),
-        Step::Expect(e) => measured(&e.matcher),
-        Step::Absent(a) => measured(&a.matcher),
+        Step::Expect(e) => measured(rig, b, &e.matcher, e.compartment.as_deref()),
+        Step::Absent(a) => measured(rig, b, &a.matcher, a.compartment.as_deref()),
         _ => None,
     };
     one.into_iter().collect()
 }
 
+/// Why a bench cannot perform the fixture actions of `step` (none: it
+/// can). The fixture board does them all; without one, the I/O map needs
+/// an output for each.
+fn reach(rig: &RigDescription, b: &BenchSettings, step: &Step) -> Option<Unfit> {
+    if b.board.is_some() {
+        return None;
+    }
+    let io = &b.io;
+    let index = |c: &str| rig.compartments.iter().position(|(n, _)| n == c);
+    let unfit = |what: String, at: &[&'static str]| {
+        Some(Unfit::new(
+            format!(
+                "{what}: bench `{}` has no fixture board (`fixtures.board`) and its I/O map has no output for it",
+                rig.name
+            ),
+            at,
+        ))
+    };
+    let keys = |needed: BTreeSet<char>| {
+        let missing: String = (needed.into_iter())
+            .filter(|k| !io.keys.contains_key(k))
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        (!missing.is_empty()).then_some(missing)
+    };
+    let digits = || ('0'..='9').collect::<BTreeSet<char>>();
+    match step {
+        Step::Keys { text, .. } => {
+            let mut needed: BTreeSet<char> = text.literal_keys().collect();
+            if text.vars().next().is_some() {
+                needed.extend(digits());
+            }
+            let missing = keys(needed)?;
+            unfit(format!("press keys {missing}"), &["io", "keys"])
+        }
+        Step::Help { .. } if io.help.is_none() => {
+            unfit("press the help button".into(), &["io", "help"])
+        }
+        Step::Door {
+            compartment,
+            action,
+        } => {
+            let door = index(compartment).and_then(|i| io.doors.get(&i));
+            let (has, verb) = match action {
+                DoorAction::Push => (door.is_some_and(|d| d.push.is_some()), "push"),
+                DoorAction::Pull => (door.is_some_and(|d| d.pull.is_some()), "pull"),
+                DoorAction::Hold => (door.is_some_and(|d| d.hold.is_some()), "hold"),
+                DoorAction::Release => (true, "release"),
+            };
+            (!has).then(|| unfit(format!("{verb} door {compartment}"), &["io", "doors"]))?
+        }
+        Step::Package { compartment, .. } => {
+            let has = index(compartment).is_some_and(|i| io.packages.contains_key(&i));
+            (!has).then(|| {
+                unfit(
+                    format!("place or take a package in {compartment}"),
+                    &["io", "packages"],
+                )
+            })?
+        }
+        Step::Link { primary, secondary } => {
+            let cut = |state: &Option<_>, pin: &Option<_>| state.is_some() && pin.is_none();
+            if cut(primary, &io.primary) {
+                unfit("switch the primary link".into(), &["io", "links"])
+            } else if cut(secondary, &io.secondary) {
+                unfit("switch the secondary link".into(), &["io", "links"])
+            } else {
+                None
+            }
+        }
+        Step::Parcel { compartment, .. } => {
+            let i = index(compartment);
+            let mut needed = digits();
+            needed.insert('#');
+            if let Some(missing) = keys(needed) {
+                unfit(
+                    format!("drop off a parcel: press keys {missing}"),
+                    &["io", "keys"],
+                )
+            } else if !i.is_some_and(|i| io.packages.contains_key(&i)) {
+                unfit(
+                    format!("drop off a parcel: place a package in {compartment}"),
+                    &["io", "packages"],
+                )
+            } else if i.is_none_or(|i| io.doors.get(&i).is_none_or(|d| d.push.is_none())) {
+                unfit(
+                    format!("drop off a parcel: push door {compartment} shut"),
+                    &["io", "doors"],
+                )
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// What a bench cannot measure.
-fn measured(m: &Matcher) -> Option<Unfit> {
+fn measured(
+    rig: &RigDescription,
+    b: &BenchSettings,
+    m: &Matcher,
+    compartment: Option<&str>,
+) -> Option<Unfit> {
     match m {
-        Matcher::Pulse { .. } => Some(Unfit::new(
-            "measure a solenoid's on-time: a bench has no current probe to do it (mark the case `skip-on: { bench: ... }`)",
-            &[],
-        )),
+        Matcher::Pulse { .. } => {
+            let solenoids = &b.io.solenoids;
+            let has = match compartment {
+                Some(c) => (rig.compartments.iter())
+                    .position(|(n, _)| n == c)
+                    .is_some_and(|i| solenoids.contains_key(&i)),
+                None => !solenoids.is_empty(),
+            };
+            (!has).then(|| Unfit::new(
+                "measure a solenoid's on-time: this bench reads no solenoid (`io.inputs.solenoids`: a discrete input that is on while it is energised), or mark the case `skip-on: { bench: ... }`",
+                &["io"],
+            ))
+        }
         Matcher::Backoffice { .. } => Some(Unfit::new(
             "look at what reached the back office: only the model rigs observe it (mark the case `skip-on: { bench: ... }`)",
             &[],

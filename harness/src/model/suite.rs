@@ -313,6 +313,14 @@ impl KeyText {
         Ok(Self(parts))
     }
 
+    /// The keys it names itself (not those of its variables).
+    pub fn literal_keys(&self) -> impl Iterator<Item = char> + '_ {
+        self.0.iter().flat_map(|p| match p {
+            KeyPart::Keys(k) => k.chars().collect::<Vec<_>>(),
+            KeyPart::Var(_) => Vec::new(),
+        })
+    }
+
     pub fn vars(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|p| match p {
             KeyPart::Var(v) => Some(v.as_str()),

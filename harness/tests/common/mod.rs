@@ -52,7 +52,7 @@ where
     let desc = Arc::new(desc);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .enable_time()
+        .enable_all()
         .build()
         .unwrap();
     let d = desc.clone();

@@ -17,7 +17,8 @@
 //! selector's form, the chip against probe-rs's registry, limits that make
 //! sense), so `harness check` catches a typo before anyone walks to the lab.
 
-use crate::model::rigfile::Problem;
+use crate::model::rigfile::io::{self, IoMap};
+use crate::model::rigfile::{Node, Problem};
 use crate::model::units::{Celsius, Dur, Ramp, Volts};
 use serde::Deserialize;
 use std::time::Duration;
@@ -64,10 +65,15 @@ pub struct ChamberLimits {
     pub ramp: Option<Ramp>,
 }
 
-/// Safe range of the bench supply, enforced by the harness.
+/// Safe range of the bench supply, enforced by the harness, and the
+/// channel that powers the controller on a supply with several.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SupplyLimits {
     pub max: Volts,
+    /// `None`: a single-output supply (`VOLT 12`); `Some(n)`: commands
+    /// name the channel (`VOLT 12,(@1)`), and the others are outputs the
+    /// I/O map may switch (`supply/2`).
+    pub channel: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +122,8 @@ pub struct BenchSettings {
     pub supply: Option<Instrument<SupplyLimits>>,
     /// Keypad injector, door actuator, package sensor and link relays.
     pub board: Option<PortRef>,
+    /// The lab's own relay modules and I/O boxes, and what each output does.
+    pub io: IoMap,
 }
 
 /// `flash: { ... }` as written: a probe's keys or a command's.
@@ -268,6 +276,8 @@ pub(crate) struct RawFixtures {
     chamber: Option<RawChamber>,
     supply: Option<RawSupply>,
     board: Option<RawBoard>,
+    #[serde(default)]
+    modules: std::collections::BTreeMap<String, io::RawModule>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -307,6 +317,7 @@ pub(crate) struct RawSupply {
     driver: ScpiDriver,
     port: String,
     baud: Option<u32>,
+    channel: Option<u16>,
     limits: RawSupplyLimits,
 }
 
@@ -326,23 +337,28 @@ pub(crate) struct RawBoard {
 }
 
 /// `text` as a port; a serial port without a `baud` gets `default_baud`.
-/// `key` is the instrument's (`fixtures.chamber`).
-fn port(
-    key: &'static str,
+/// `key` is the instrument's path (`fixtures`, `chamber`).
+pub(crate) fn port(
+    key: &[&str],
     text: &str,
     baud: Option<u32>,
     default_baud: u32,
 ) -> Result<PortRef, Problem> {
+    let shown = key.join(".");
+    let at = || {
+        (key.iter().chain(&["port"]))
+            .map(|k| Node::key((*k).to_owned()))
+            .collect()
+    };
     if let Some(addr) = text.strip_prefix("tcp://") {
         let ok = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok || baud.is_some() {
-            return Err(Problem::under(
-                key,
-                "port",
+            return Err(Problem::nodes(
+                at(),
                 format!(
-                    "{key}.port: expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
+                    "{shown}.port: expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
                 ),
             ));
         }
@@ -351,10 +367,9 @@ fn port(
         });
     }
     if text.trim().is_empty() {
-        return Err(Problem::under(
-            key,
-            "port",
-            format!("{key}.port: empty; expected a serial device path or `tcp://HOST:PORT`"),
+        return Err(Problem::nodes(
+            at(),
+            format!("{shown}.port: empty; expected a serial device path or `tcp://HOST:PORT`"),
         ));
     }
     Ok(PortRef::Serial {
@@ -432,12 +447,19 @@ pub fn check_chip(chip: &str) -> Result<(), String> {
     }
 }
 
+/// What [`check`] needs to know of the rest of the rig file.
+pub(crate) struct Context<'a> {
+    pub compartments: &'a [(String, locker_core::Size)],
+}
+
 /// Check the bench sections of a rig file: every problem into `found`,
 /// the settings when there were none.
 pub(crate) fn check(
     flash: Option<RawFlash>,
     console: Option<RawConsole>,
     fixtures: Option<RawFixtures>,
+    io_map: Option<io::RawIo>,
+    cx: &Context<'_>,
     found: &mut Vec<Problem>,
 ) -> Option<BenchSettings> {
     let before = found.len();
@@ -480,6 +502,7 @@ pub(crate) fn check(
         chamber: None,
         supply: None,
         board: None,
+        modules: Default::default(),
     });
     let chamber = fixtures.chamber.and_then(|c| {
         let key = "fixtures.chamber";
@@ -499,7 +522,7 @@ pub(crate) fn check(
                 ),
             )));
         }
-        let port = port(key, &c.port, c.baud, 9600)
+        let port = port(&["fixtures", "chamber"], &c.port, c.baud, 9600)
             .map_err(|p| keep(Err(p)))
             .ok()?;
         Some(Instrument { port, limits })
@@ -513,12 +536,21 @@ pub(crate) fn check(
                 "fixtures.supply.limits.max: expected a voltage above 0V".into(),
             )));
         }
-        let port = port(key, &s.port, s.baud, 9600)
+        let port = port(&["fixtures", "supply"], &s.port, s.baud, 9600)
             .map_err(|p| keep(Err(p)))
             .ok()?;
+        if s.channel == Some(0) {
+            keep(Err(Problem::new(
+                "fixtures.supply.channel",
+                "fixtures.supply.channel: expected the channel's number, from 1".into(),
+            )));
+        }
         Some(Instrument {
             port,
-            limits: SupplyLimits { max: s.limits.max },
+            limits: SupplyLimits {
+                max: s.limits.max,
+                channel: s.channel,
+            },
         })
     });
     let board = fixtures.board.and_then(|b| {
@@ -528,10 +560,24 @@ pub(crate) fn check(
                 .map_or(Ok(0), |baud| check_baud(key, baud))
                 .map(|_| ()),
         );
-        port(key, &b.port, b.baud, 115_200)
+        port(&["fixtures", "board"], &b.port, b.baud, 115_200)
             .map_err(|p| keep(Err(p)))
             .ok()
     });
+    let modules = io::modules(fixtures.modules, found);
+    let io = match io_map {
+        Some(raw) => {
+            let cx = io::Context {
+                compartments: cx.compartments,
+                supply_channels: supply.as_ref().is_some_and(|s| s.limits.channel.is_some()),
+            };
+            io::map(raw, modules, &cx, found)
+        }
+        None => IoMap {
+            modules,
+            ..IoMap::default()
+        },
+    };
     let (Some(flash), Some(console)) = (flash, console) else {
         return None;
     };
@@ -541,6 +587,7 @@ pub(crate) fn check(
         chamber,
         supply,
         board,
+        io,
     })
 }
 
@@ -564,15 +611,15 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(
-            port("f", "tcp://chamber-3.lab:5025", None, 9600),
+            port(&["f"], "tcp://chamber-3.lab:5025", None, 9600),
             Ok(PortRef::Tcp {
                 addr: "chamber-3.lab:5025".into()
             })
         );
-        assert!(port("f", "tcp://chamber-3.lab", None, 9600).is_err());
-        assert!(port("f", "tcp://h:5025", Some(9600), 9600).is_err());
+        assert!(port(&["f"], "tcp://chamber-3.lab", None, 9600).is_err());
+        assert!(port(&["f"], "tcp://h:5025", Some(9600), 9600).is_err());
         assert_eq!(
-            port("f", "/dev/ttyUSB1", None, 9600),
+            port(&["f"], "/dev/ttyUSB1", None, 9600),
             Ok(PortRef::Serial {
                 path: "/dev/ttyUSB1".into(),
                 baud: 9600

@@ -12,8 +12,7 @@
 //!     - { kind: collect, code: "13572468" }
 //! ```
 
-use crate::model::places::Seg;
-use crate::model::rigfile::Problem;
+use crate::model::rigfile::{Node, Problem};
 use crate::model::suite::CodeKind;
 use crate::model::units::Dur;
 use serde::Deserialize;
@@ -231,15 +230,17 @@ fn table(
     }
     let mut codes: Vec<TableCode> = Vec::with_capacity(rows.len());
     for (i, r) in rows.into_iter().enumerate() {
-        let at = |key: &'static str, message: String| Problem {
-            at: vec![
-                Seg::Key("controller"),
-                Seg::Key("issuer"),
-                Seg::Key("table"),
-                Seg::Index(i),
-                Seg::Key(key),
-            ],
-            message: format!("controller.issuer.table[{i}].{key}: {message}"),
+        let at = |key: &'static str, message: String| {
+            Problem::nodes(
+                vec![
+                    Node::key("controller"),
+                    Node::key("issuer"),
+                    Node::key("table"),
+                    Node::Index(i),
+                    Node::key(key),
+                ],
+                format!("controller.issuer.table[{i}].{key}: {message}"),
+            )
         };
         if !is_code(&r.code) {
             found.push(at(

@@ -1,6 +1,7 @@
 //! Rig descriptions: what is on the bench, parsed raw then checked.
 
 pub mod bench;
+pub mod io;
 pub mod issuer;
 
 pub use issuer::{IssuerSpec, TableCode};
@@ -53,7 +54,7 @@ pub enum RigKind {
         qemu: QemuSettings,
     },
     /// A real controller with a debug probe, a console port and instruments.
-    Bench(bench::BenchSettings),
+    Bench(Box<bench::BenchSettings>),
 }
 
 /// What the controller must say it runs, as its banner or its answer to
@@ -175,6 +176,7 @@ struct RawRig {
     plant: Option<RawPlant>,
     qemu: Option<RawQemu>,
     fixtures: Option<bench::RawFixtures>,
+    io: Option<io::RawIo>,
 }
 
 #[derive(Deserialize)]
@@ -266,33 +268,70 @@ fn parse_key(s: &str) -> Result<[u8; 16], String> {
     Ok(key)
 }
 
+/// One step of the path to a node a problem is about: a key (of the file's
+/// own text, such as a compartment's or a module's name, or a fixed one),
+/// the key itself rather than its value, or a list's item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Node {
+    Key(std::borrow::Cow<'static, str>),
+    KeyItself(std::borrow::Cow<'static, str>),
+    Index(usize),
+}
+
+impl Node {
+    pub(crate) fn key(k: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::Key(k.into())
+    }
+
+    pub(crate) fn key_itself(k: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::KeyItself(k.into())
+    }
+
+    fn seg(&self) -> Seg<'_> {
+        match self {
+            Self::Key(k) => Seg::Key(k),
+            Self::KeyItself(k) => Seg::KeyItself(k),
+            Self::Index(i) => Seg::Index(*i),
+        }
+    }
+}
+
 /// A check of a rig file that failed: the node it is about (a key path
 /// such as `fixtures.board.port`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
-    at: Vec<Seg<'static>>,
+    at: Vec<Node>,
     message: String,
 }
 
 impl Problem {
     pub(crate) fn new(path: &'static str, message: String) -> Self {
         Self {
-            at: path.split('.').map(Seg::Key).collect(),
+            at: path.split('.').map(Node::key).collect(),
             message,
         }
+    }
+
+    /// About the node at `at`.
+    pub(crate) fn nodes(at: Vec<Node>, message: String) -> Self {
+        Self { at, message }
     }
 
     /// About `key` of the node at `path`.
     pub(crate) fn under(path: &'static str, key: &'static str, message: String) -> Self {
         let mut p = Self::new(path, message);
-        p.at.push(Seg::Key(key));
+        p.at.push(Node::key(key));
         p
     }
 
     fn item(mut self, list: usize, index: usize, key: &'static str) -> Self {
         self.at.truncate(list);
-        self.at.extend([Seg::Index(index), Seg::Key(key)]);
+        self.at.extend([Node::Index(index), Node::key(key)]);
         self
+    }
+
+    fn segs(&self) -> Vec<Seg<'_>> {
+        self.at.iter().map(Node::seg).collect()
     }
 }
 
@@ -317,6 +356,11 @@ fn every_problem(path: &Path, text: &str, first: InputError) -> Vec<InputError> 
         problem::<bench::RawChamber>(text, &[f, Seg::Key("chamber")]),
         problem::<bench::RawSupply>(text, &[f, Seg::Key("supply")]),
         problem::<bench::RawBoard>(text, &[f, Seg::Key("board")]),
+        problem::<std::collections::BTreeMap<String, io::RawModule>>(
+            text,
+            &[f, Seg::Key("modules")],
+        ),
+        problem::<io::RawIo>(text, &[Seg::Key("io")]),
     ];
     let compartments = [c, Seg::Key("compartments")];
     let n = part::<Vec<IgnoredAny>>(text, &compartments)
@@ -417,7 +461,7 @@ impl RigDescription {
             _ => {
                 let origin = Origin::new(text.to_owned());
                 let mut errors: Vec<InputError> = (found.into_iter())
-                    .map(|p| InputError::placed(path, text, origin.nearest(&p.at), p.message))
+                    .map(|p| InputError::placed(path, text, origin.nearest(&p.segs()), p.message))
                     .collect();
                 in_reading_order(&mut errors);
                 errors.extend(elsewhere);
@@ -472,7 +516,11 @@ impl RigDescription {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
                 keep(Err(Problem {
-                    at: vec![Seg::Key("controller"), Seg::Key("features"), Seg::Index(i)],
+                    at: vec![
+                        Node::key("controller"),
+                        Node::key("features"),
+                        Node::Index(i),
+                    ],
                     message: format!(
                         "controller.features[{i}]: `{f}` is not a cargo feature name (letters, digits, `-`, `_`)"
                     ),
@@ -481,7 +529,8 @@ impl RigDescription {
         }
         let is_bench = raw.controller.flash.is_some()
             || raw.controller.console.is_some()
-            || raw.fixtures.is_some();
+            || raw.fixtures.is_some()
+            || raw.io.is_some();
         let kind = if is_bench {
             if raw.plant.is_some() || raw.qemu.is_some() {
                 keep(Err(Problem::new(
@@ -490,7 +539,11 @@ impl RigDescription {
                 )));
             }
             let (flash, console) = (raw.controller.flash, raw.controller.console);
-            bench::check(flash, console, raw.fixtures, found).map(RigKind::Bench)
+            let cx = bench::Context {
+                compartments: &compartments,
+            };
+            bench::check(flash, console, raw.fixtures, raw.io, &cx, found)
+                .map(|b| RigKind::Bench(Box::new(b)))
         } else {
             Self::model(raw.plant, raw.qemu, found)
         };

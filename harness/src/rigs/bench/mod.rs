@@ -19,6 +19,7 @@ use crate::model::rigfile::{RigDescription, RigKind};
 use crate::model::suite::{MemoryAction, PowerAction};
 use crate::rigs::bench::console::{ConsolePort, Read};
 use crate::rigs::bench::fixtures::board::FixtureBoard;
+use crate::rigs::bench::fixtures::io::{self as io_map, Shared, Solenoids, Wiring};
 use crate::rigs::bench::fixtures::scpi::{Chamber, Supply};
 use crate::rigs::bench::lock::RigLock;
 use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput, blocking};
@@ -53,6 +54,10 @@ pub struct BenchRig {
     chamber: Option<Chamber>,
     supply: Option<Supply>,
     board: Option<FixtureBoard>,
+    /// The lab's own modules, through the rig file's I/O map.
+    wiring: Option<Shared>,
+    /// Solenoid inputs read on the side while a case runs.
+    solenoids: Option<Solenoids>,
     started: Instant,
     /// Console bytes read while preparing, from the banner on.
     pending: Vec<u8>,
@@ -74,15 +79,20 @@ impl BenchRig {
                 desc.name
             )));
         };
+        let dir = desc.file.parent().unwrap_or(std::path::Path::new("."));
+        let wiring = (!bench.io.modules.is_empty())
+            .then(|| Shared::new(Wiring::new(bench.io.clone(), dir, ANSWER).into()));
         Ok(Self {
             desc,
-            bench,
+            bench: *bench,
             flasher: None,
             lock: None,
             console: None,
             chamber: None,
             supply: None,
             board: None,
+            wiring,
+            solenoids: None,
             started: Instant::now(),
             pending: Vec::new(),
         })
@@ -190,6 +200,12 @@ impl BenchRig {
         if let Some(s) = self.supply.as_mut() {
             s.output(true).map_err(fixture("supply"))?;
         }
+        Ok(())
+    }
+
+    /// The controller's clock set, and the controller back to factory
+    /// state; keep what it prints after acknowledging the reset.
+    fn reset_to_factory(&mut self) -> Result<(), RigError> {
         if let Some(d) = self.desc.dialect.clone() {
             return self.reset_through(&d);
         }
@@ -307,11 +323,26 @@ impl Rig for BenchRig {
     }
 
     async fn prepare(&mut self, _seed: u64) -> Result<(), RigError> {
+        self.solenoids = None;
         blocking(true, || {
             self.lock()?;
             self.open_parts()?;
             self.reset_controller()
         })?;
+        let map = self.bench.io.clone();
+        if let Some(w) = &self.wiring {
+            let ops = io_map::rest(&map);
+            io_map::run(w, &ops, self.supply.as_mut())
+                .await
+                .map_err(fixture("io"))?;
+        }
+        blocking(true, || self.reset_to_factory())?;
+        if let Some(w) = &self.wiring
+            && !map.solenoids.is_empty()
+        {
+            let pins = map.solenoids.clone();
+            self.solenoids = Some(Solenoids::start(w.clone(), pins, map.poll));
+        }
         self.started = Instant::now();
         Ok(())
     }
@@ -321,6 +352,13 @@ impl Rig for BenchRig {
     }
 
     async fn recv(&mut self, until: Duration) -> Result<RigOutput, RigError> {
+        if let Some(s) = self.solenoids.as_mut() {
+            match s.measured() {
+                Ok(Some(m)) => return Ok(RigOutput::Measurement(m)),
+                Ok(None) => {}
+                Err(e) => return Err(fixture("io")(e)),
+            }
+        }
         if !self.pending.is_empty() {
             return Ok(RigOutput::Console(std::mem::take(&mut self.pending)));
         }
@@ -343,6 +381,14 @@ impl Rig for BenchRig {
                 self.desc.name
             ))
         };
+        if let Some(w) = &self.wiring
+            && w.lock().await.performs(action)
+        {
+            let ops = io_map::plan(&self.bench.io, action).map_err(RigError::Unsupported)?;
+            return io_map::run(w, &ops, self.supply.as_mut())
+                .await
+                .map_err(fixture("io"));
+        }
         match action {
             FixtureAction::Key(k) => {
                 let b = self.board.as_mut().ok_or_else(|| missing("press a key", "board"))?;
@@ -413,5 +459,6 @@ impl Rig for BenchRig {
     fn release(&mut self) {
         // Fixtures stay open between cases; the bench lock stays held for the run.
         self.pending.clear();
+        self.solenoids = None;
     }
 }

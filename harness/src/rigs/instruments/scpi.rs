@@ -74,6 +74,24 @@ impl Received {
     }
 }
 
+/// A command without the channel list at its end (`VOLT 12,(@2)`,
+/// `MEAS:VOLT? (@2)`, `OUTP ON,(@2)`), and the channel it names.
+pub fn channel_of(line: &str) -> Result<(&str, Option<u16>), String> {
+    let line = line.trim();
+    let Some(open) = line.rfind("(@") else {
+        return Ok((line, None));
+    };
+    let list = line[open + 2..]
+        .strip_suffix(')')
+        .ok_or_else(|| format!("`{line}`: a channel list is `(@N)`"))?;
+    let n = list
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| format!("`{line}`: a channel list is `(@N)`, one channel"))?;
+    let rest = line[..open].trim_end();
+    Ok((rest.strip_suffix(',').unwrap_or(rest).trim_end(), Some(n)))
+}
+
 /// `SYST:ERR?`'s answer after a command, as instruments word it.
 pub fn error_answer(last: &Result<Received, String>) -> String {
     match last {
@@ -91,6 +109,11 @@ pub trait Plant {
     fn air(&mut self) -> f64;
     /// The supply's output at this voltage, or, `None`, off.
     fn supply(&mut self, output: Option<f64>) -> Result<(), String>;
+    /// Another channel of the supply than the controller's, switched.
+    fn channel(&mut self, n: u16, on: bool) -> Result<(), String> {
+        let _ = on;
+        Err(format!("channel {n} is not connected to anything"))
+    }
     /// The voltage at the supply's terminals now.
     fn volts(&mut self) -> f64;
 }
@@ -106,6 +129,11 @@ pub struct ScpiInstrument {
     pub volts: f64,
     /// Running (chamber) or output on (supply).
     pub output: bool,
+    /// The supply channel that powers the controller (1 unless told);
+    /// commands naming another go to [`Plant::channel`].
+    pub main_channel: u16,
+    /// The other channels' outputs, as last told.
+    others: std::collections::BTreeMap<u16, bool>,
     /// The last command, for `SYST:ERR?`.
     last: Result<Received, String>,
 }
@@ -127,6 +155,8 @@ impl ScpiInstrument {
             ramp: 0.0,
             volts,
             output,
+            main_channel: 1,
+            others: std::collections::BTreeMap::new(),
             last: Ok(Received::Identify),
         }
     }
@@ -134,7 +164,17 @@ impl ScpiInstrument {
     /// Take one line: its answer, if the command has one, or why it was
     /// refused (real instruments say nothing then; `SYST:ERR?` tells).
     pub fn answer(&mut self, line: &str, plant: &mut impl Plant) -> Result<Option<String>, String> {
+        let (line, channel) = match channel_of(line) {
+            Ok(c) => c,
+            Err(e) => {
+                self.last = Err(e.clone());
+                return Err(e);
+            }
+        };
         let command = Received::parse_for(line, self.kind);
+        if let Some(n) = channel.filter(|&n| n != self.main_channel) {
+            return self.other_channel(line, n, command, plant);
+        }
         if let Ok(Received::NextError) = command {
             return Ok(Some(error_answer(&self.last)));
         }
@@ -190,10 +230,86 @@ impl ScpiInstrument {
     }
 }
 
+impl ScpiInstrument {
+    /// A command for a supply channel other than the controller's.
+    fn other_channel(
+        &mut self,
+        line: &str,
+        n: u16,
+        command: Result<Received, String>,
+        plant: &mut impl Plant,
+    ) -> Result<Option<String>, String> {
+        let taken = match (self.kind, &command) {
+            (InstrumentKind::Supply, Ok(Received::Output(on))) => plant.channel(n, *on).map(|()| {
+                self.others.insert(n, *on);
+                None
+            }),
+            (InstrumentKind::Supply, Ok(Received::Volts(_))) => Ok(None),
+            (InstrumentKind::Supply, Ok(Received::MeasureVolts)) => {
+                let on = self.others.get(&n).copied().unwrap_or(false);
+                Ok(Some(if on { "5.000" } else { "0.000" }.to_owned()))
+            }
+            (_, Err(e)) => Err(e.clone()),
+            _ => Err(format!("`{line}` takes no channel")),
+        };
+        self.last = taken.clone().and(command);
+        taken
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[rstest]
+    #[case("VOLT 12,(@2)", Ok(("VOLT 12", Some(2))))]
+    #[case("MEAS:VOLT? (@1)", Ok(("MEAS:VOLT?", Some(1))))]
+    #[case("OUTP ON, (@3)", Ok(("OUTP ON", Some(3))))]
+    #[case("OUTP ON", Ok(("OUTP ON", None)))]
+    #[case("OUTP ON,(@x)", Err("`OUTP ON,(@x)`: a channel list is `(@N)`, one channel".to_owned()))]
+    fn channel_lists(#[case] line: &str, #[case] want: Result<(&str, Option<u16>), String>) {
+        assert_eq!(channel_of(line), want);
+    }
+
+    #[test]
+    fn a_supply_switches_its_other_channels_through_the_plant() {
+        #[derive(Default)]
+        struct Channels(Vec<(u16, bool)>, Vec<Option<f64>>);
+        impl Plant for Channels {
+            fn chamber(&mut self, _: Option<(f64, f64)>) -> Result<(), String> {
+                Ok(())
+            }
+            fn air(&mut self) -> f64 {
+                20.0
+            }
+            fn supply(&mut self, output: Option<f64>) -> Result<(), String> {
+                self.1.push(output);
+                Ok(())
+            }
+            fn volts(&mut self) -> f64 {
+                12.0
+            }
+            fn channel(&mut self, n: u16, on: bool) -> Result<(), String> {
+                self.0.push((n, on));
+                Ok(())
+            }
+        }
+        let mut s = ScpiInstrument::new(InstrumentKind::Supply, "s".into(), 0.0, 12.0, true);
+        let mut p = Channels::default();
+        assert_eq!(s.answer("OUTP OFF,(@2)", &mut p), Ok(None));
+        assert_eq!(s.answer("OUTP ON,(@1)", &mut p), Ok(None));
+        assert_eq!(
+            s.answer("MEAS:VOLT? (@2)", &mut p),
+            Ok(Some("0.000".into()))
+        );
+        assert_eq!(
+            s.answer("MEAS:VOLT? (@1)", &mut p),
+            Ok(Some("12.000".into()))
+        );
+        assert_eq!(p.0, [(2, false)]);
+        assert_eq!(p.1, [Some(12.0)]);
+    }
 
     #[rstest]
     #[case("*IDN?", Ok(Received::Identify))]

@@ -418,6 +418,16 @@ impl Plant {
         self.sensors_changed = true;
     }
 
+    /// A fixture's flag in front of the package sensor (a bench's relay
+    /// rather than a parcel): the sensor reads `present`, door or not.
+    pub fn flag_package(&mut self, c: usize, present: bool) {
+        let comp = &mut self.comps[c];
+        if comp.package != present {
+            comp.package = present;
+            self.sensors_changed = true;
+        }
+    }
+
     pub fn package(&mut self, c: usize, present: bool) -> Result<(), String> {
         let comp = &mut self.comps[c];
         // Already so: nothing moves (a fixture brought to rest, for one).

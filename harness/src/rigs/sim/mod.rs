@@ -9,6 +9,7 @@
 //! pseudo-terminal and emulated instruments.
 
 pub mod serve;
+pub mod wired;
 
 use crate::model::rigfile::RigDescription;
 use crate::rigs::plant::Plant;

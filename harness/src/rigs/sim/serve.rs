@@ -19,6 +19,8 @@ pub struct Served {
     pub board: String,
     pub chamber: String,
     pub supply: String,
+    /// Served as a bench rig file says (`--as`): one line each.
+    pub also: Vec<String>,
 }
 
 impl Served {
@@ -37,6 +39,33 @@ struct SimBench<'w, M: crate::rigs::plant::world::Mcu> {
     world: &'w mut crate::rigs::plant::world::World<M>,
     /// Room temperature: where the air goes when the chamber stops.
     room: f64,
+    /// What the supply's other channels are wired to (`--as`).
+    wired: &'w mut super::wired::Wired,
+}
+
+/// `action` done to the plant by a bench's fixture. A relay's package is a
+/// flag in front of the sensor, not a parcel: it needs no open door.
+#[cfg(all(unix, feature = "serial"))]
+fn apply<M: crate::rigs::plant::world::Mcu>(
+    world: &mut crate::rigs::plant::world::World<M>,
+    action: &crate::rigs::FixtureAction,
+    flag: bool,
+) -> Result<(), String> {
+    use crate::rigs::FixtureAction;
+    match (world.act(action), action) {
+        (
+            Err(_),
+            FixtureAction::Package {
+                compartment,
+                action,
+            },
+        ) if flag => {
+            let present = *action == crate::model::suite::PackageAction::In;
+            world.plant.flag_package(*compartment, present);
+            Ok(())
+        }
+        (r, _) => r.map_err(|e| e.to_string()),
+    }
 }
 
 #[cfg(all(unix, feature = "serial"))]
@@ -65,6 +94,13 @@ impl<M: crate::rigs::plant::world::Mcu> crate::rigs::instruments::scpi::Plant fo
     fn volts(&mut self) -> f64 {
         self.world.plant.volts
     }
+    fn channel(&mut self, n: u16, on: bool) -> Result<(), String> {
+        use crate::model::rigfile::io::SUPPLY;
+        match self.wired.write(SUPPLY, n, on) {
+            Some(action) => apply(self.world, &action, true),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Serve `desc` (a sim rig) until the process is stopped. `ready` is told
@@ -73,10 +109,13 @@ impl<M: crate::rigs::plant::world::Mcu> crate::rigs::instruments::scpi::Plant fo
 #[cfg(all(unix, feature = "serial"))]
 pub fn serve(
     desc: &RigDescription,
+    bench: Option<&RigDescription>,
     speed: f64,
     ready: impl FnOnce(&Served),
     mut log: impl FnMut(String),
 ) -> Result<(), String> {
+    use crate::model::rigfile::RigKind;
+    use crate::model::rigfile::bench::PortRef;
     use crate::rigs::instruments::scpi::{InstrumentKind, ScpiInstrument};
     use crate::rigs::plant::world::World;
     use crate::rigs::sim::LocalMcu;
@@ -128,12 +167,60 @@ pub fn serve(
         .iter()
         .map(|s| s.name().unwrap_or_default())
         .collect();
-    let served = Served {
+    let mut served = Served {
         console: names[0].clone(),
         board: names[1].clone(),
         chamber: names[2].clone(),
         supply: names[3].clone(),
+        also: Vec::new(),
     };
+    // Wired as a bench rig file says: its serial ports are links to these
+    // devices, its Modbus modules served where it names them.
+    let mut wired = super::wired::Wired::default();
+    #[cfg(feature = "modbus")]
+    let (calls_tx, calls) = std::sync::mpsc::channel::<super::wired::Call>();
+    #[cfg(feature = "modbus")]
+    let mut _modbus = None;
+    if let Some(b) = bench {
+        let RigKind::Bench(settings) = &b.kind else {
+            return Err(format!("--as {}: not a bench rig file", b.file.display()));
+        };
+        let serial = |what: &str, p: &PortRef| match p {
+            PortRef::Serial { path, .. } => Ok(path.clone()),
+            other => Err(format!(
+                "{}: the {what} is on {other}; `rig serve --as` serves serial ports by path (and Modbus TCP modules on loopback)",
+                b.file.display()
+            )),
+        };
+        let mut parts = vec![("console", serial("console", &settings.console)?, &names[0])];
+        if let Some(p) = &settings.board {
+            parts.push(("board", serial("fixture board", p)?, &names[1]));
+        }
+        if let Some(c) = &settings.chamber {
+            parts.push(("chamber", serial("chamber", &c.port)?, &names[2]));
+        }
+        if let Some(s) = &settings.supply {
+            parts.push(("supply", serial("supply", &s.port)?, &names[3]));
+            if let Some(ch) = s.limits.channel {
+                instruments[1].main_channel = ch;
+            }
+        }
+        for (what, path, device) in parts {
+            super::wired::link(&path, device)?;
+            served.also.push(format!("{what}: {path} -> {device}"));
+        }
+        wired = super::wired::Wired::new(&settings.io);
+        #[cfg(feature = "modbus")]
+        {
+            let servers = super::wired::serve_modbus(&settings.io.modules, &calls_tx)?;
+            served.also.extend(servers.served.iter().cloned());
+            _modbus = Some(servers);
+        }
+        #[cfg(not(feature = "modbus"))]
+        if !settings.io.modules.is_empty() {
+            return Err("serving Modbus modules needs the `modbus` feature".into());
+        }
+    }
     // One reader thread per device: a byte wakes the loop at once, instead
     // of waiting for the next poll.
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
@@ -179,6 +266,31 @@ pub fn serve(
             for m in world.plant.measurements.drain(..) {
                 log(format!("~ {m:?}"));
             }
+        }
+        #[cfg(feature = "modbus")]
+        while let Ok(call) = calls.try_recv() {
+            let super::wired::Call {
+                module,
+                request,
+                reply,
+            } = call;
+            let comps = world
+                .plant
+                .comps
+                .iter()
+                .map(|c| c.solenoid)
+                .collect::<Vec<_>>();
+            let answer = super::wired::answer(
+                &mut wired,
+                &module,
+                &request,
+                |c| comps.get(c).copied().unwrap_or(false),
+                |action| {
+                    log(format!("! {module}: {action:?}"));
+                    apply(&mut world, &action, true)
+                },
+            );
+            let _ = reply.send(answer);
         }
         let (device, bytes) = match rx.recv_timeout(Duration::from_millis(1)) {
             Ok(i) => i,
@@ -226,6 +338,7 @@ pub fn serve(
                 let mut bench = SimBench {
                     world: &mut world,
                     room: settings.ambient.0,
+                    wired: &mut wired,
                 };
                 match instruments[which].answer(&text, &mut bench) {
                     Ok(answer) => {
@@ -254,6 +367,7 @@ pub fn serve(
 #[cfg(not(all(unix, feature = "serial")))]
 pub fn serve(
     _desc: &RigDescription,
+    _bench: Option<&RigDescription>,
     _speed: f64,
     _ready: impl FnOnce(&Served),
     _log: impl FnMut(String),
