@@ -241,7 +241,7 @@ pub(crate) struct RawModule {
     driver: RawDriver,
     port: Option<String>,
     baud: Option<u32>,
-    unit: Option<u8>,
+    unit: Option<u32>,
     on: Option<String>,
     off: Option<String>,
     read: Option<String>,
@@ -332,15 +332,19 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                 }
             }
         };
-        let unit = |found: &mut Vec<Problem>| match m.unit {
-            Some(u) if !(1..=247).contains(&u) => {
+        let unit = |found: &mut Vec<Problem>| match m.unit.map(u8::try_from) {
+            None => 1,
+            Some(Ok(u)) if (1..=247).contains(&u) => u,
+            Some(_) => {
                 found.push(problem(
                     &sub("unit"),
-                    format!("expected a Modbus unit (slave) id from 1 to 247, found {u}"),
+                    format!(
+                        "expected a Modbus unit (slave) id from 1 to 247, found {}",
+                        m.unit.unwrap_or_default()
+                    ),
                 ));
                 1
             }
-            u => u.unwrap_or(1),
         };
         let driver = match m.driver {
             RawDriver::ModbusTcp => {

@@ -1,0 +1,252 @@
+//! A bench without the fixture board: bundled cases run from the command
+//! line through `rigs/bench-relays.yaml`'s I/O map (keys on a Modbus RTU
+//! relay module, doors, package flags and a link on Modbus TCP modules, the
+//! primary modem on the SCPI supply's second channel, solenoids read back
+//! from discrete inputs), against `harness rig serve --as`, which plays the
+//! modules with tokio-modbus's own servers around the simulated controller.
+#![cfg(all(unix, feature = "serial", feature = "modbus"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::repo;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// `rigs/bench-relays.yaml` served on this machine, stopped when dropped.
+struct Served {
+    child: Child,
+    rig: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The example bench with its ports moved onto this machine and flashed by
+/// hand: the wiring (`fixtures.modules`, `io:`) is the example's own.
+fn served_copy(dir: &Path) -> String {
+    let text = std::fs::read_to_string(repo().join("rigs/bench-relays.yaml")).unwrap();
+    let d = dir.display();
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = if line.trim_start().starts_with("flash:") {
+            "  flash: none".to_owned()
+        } else if line.trim_start().starts_with("console:") {
+            format!("  console: {{ port: {d}/console, baud: 115200 }}")
+        } else if line.contains("tcp://psu-3.lab:5025") {
+            line.replace("\"tcp://psu-3.lab:5025\"", &format!("{d}/supply"))
+        } else if line.contains("usb-FTDI") {
+            format!("    keypad: {{ driver: modbus-rtu, port: {d}/keypad, baud: 9600, unit: 1 }}")
+        } else if line.contains("relay-3.lab:502") {
+            line.replace("relay-3.lab:502", &format!("127.0.0.1:{}", free_port()))
+        } else if line.contains("relay-4.lab:502") {
+            line.replace("relay-4.lab:502", &format!("127.0.0.1:{}", free_port()))
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    assert_eq!(out.matches("127.0.0.1:").count(), 2, "{out}");
+    out
+}
+
+fn serve() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("bench-relays.yaml");
+    std::fs::write(&rig, served_copy(dir.path())).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["rig", "serve", "--pty", "--as"])
+        .arg(&rig)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = Vec::new();
+    loop {
+        let l = lines.next().expect("rig serve said it serves").unwrap();
+        let ready = l.starts_with("serving rig");
+        said.push(l);
+        if ready {
+            break;
+        }
+    }
+    // The wiring it announced: every module where the file puts it.
+    let said = said.join("\n");
+    for module in [
+        "keypad: Modbus RTU unit 1",
+        "doors: Modbus TCP",
+        "flags: Modbus TCP",
+    ] {
+        assert!(said.contains(module), "{said}");
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Served { child, rig, dir }
+}
+
+/// `harness run --rig` on the served bench: exit code and output.
+fn run(served: &Served, args: &[&str]) -> (Option<i32>, String) {
+    let junit = served.dir.path().join("junit.xml");
+    let html = served.dir.path().join("index.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["run", "--rig"])
+        .arg(&served.rig)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--html")
+        .arg(&html)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn bundled_cases_pass_through_modbus_relays_and_a_supply_channel() {
+    let served = serve();
+    let (code, out) = run(
+        &served,
+        &[
+            "suites/code-entry.yaml",
+            "suites/jams.yaml",
+            "suites/network.yaml",
+            "--filter",
+            "name:\"valid code opens its compartment\" | name:\"door held during unlock is a jam\" | name:\"both links down raises E61 and codes still work\"",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("3 cases: 3 passed"), "{out}");
+}
+
+#[test]
+fn a_solenoid_pulse_is_measured_through_discrete_inputs() {
+    let served = serve();
+    // The reference firmware's unlock pulse at 20C is 230 ms; a bench reads
+    // it by polling its input every 5 ms, so it is held to a bench's
+    // precision here, not to the sim's exact figure.
+    let suite = served.dir.path().join("pulse.yaml");
+    std::fs::write(
+        &suite,
+        "name: pulse\ncases:\n  - name: an unlock is one pulse of the documented length\n    setup:\n      - parcel: { compartment: M1, code: $pickup }\n    steps:\n      - keys: \"$pickup#\"\n      - expect: { pulse: { min: 200ms, max: 260ms }, compartment: M1, within: 2s }\n      - expect: { lock: released, compartment: M1, within: 1s }\n",
+    )
+    .unwrap();
+    let (code, out) = run(&served, &[suite.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    // A pulse the solenoid never gives is not seen either.
+    std::fs::write(
+        &suite,
+        "name: pulse\ncases:\n  - name: no pulse of half a second\n    setup:\n      - parcel: { compartment: M1, code: $pickup }\n    steps:\n      - keys: \"$pickup#\"\n      - expect: { pulse: { min: 450ms, max: 550ms }, compartment: M1, within: 2s }\n",
+    )
+    .unwrap();
+    let (code, out) = run(&served, &[suite.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+}
+
+#[test]
+fn check_refuses_what_the_map_cannot_do_at_the_step_and_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = served_copy(dir.path())
+        .replace("    \"5\": keypad/5\n", "")
+        .replace("  help: keypad/12\n", "");
+    let rig = dir.path().join("bench.yaml");
+    std::fs::write(&rig, text).unwrap();
+    let suite = dir.path().join("s.yaml");
+    std::fs::write(
+        &suite,
+        "name: s\ncases:\n  - name: five\n    steps:\n      - keys: \"15#\"\n      - help: 3\n",
+    )
+    .unwrap();
+    let out = common::harness(&[
+        "check",
+        "--rig",
+        rig.to_str().unwrap(),
+        suite.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("press keys 5"), "{err}");
+    assert!(err.contains("press the help button"), "{err}");
+    assert!(err.contains("s.yaml:5"), "the step's line: {err}");
+    assert!(err.contains("bench.yaml:"), "the rig's line: {err}");
+}
+
+/// One mistake in the example's wiring: refused at its node, saying what
+/// was expected.
+#[rstest::rstest]
+#[case(
+    "\"5\": keypad/5",
+    "\"5\": keypda/5",
+    "io.keys.5: `keypda` is not a module of `fixtures.modules`; did you mean `keypad`?"
+)]
+#[case(
+    "\"7\": keypad/7",
+    "\"7\": keypad/1",
+    "io.keys.7: `keypad/1` is already io.keys.1"
+)]
+#[case(
+    "help: keypad/12",
+    "help: keypad12",
+    "io.help: `keypad12` is not an output; expected MODULE/N"
+)]
+#[case("    M2: { push", "    M9: { push", "io.doors.M9: no compartment `M9`")]
+#[case("\"#\": keypad/11", "\"+\": keypad/11", "io.keys.+: not a keypad key")]
+#[case(
+    "baud: 9600, unit: 1",
+    "baud: 9600, unit: 0",
+    "fixtures.modules.keypad.unit: expected a Modbus unit (slave) id from 1 to 247, found 0"
+)]
+#[case("channel: 1, ", "", "`!supply/2`: the bench supply has no channels")]
+#[case(
+    "\"tcp://relay-4.lab:502\"",
+    "\"relay-4.lab:502\"",
+    "fixtures.modules.flags.port: a Modbus TCP module needs `port: \"tcp://HOST:PORT\"`"
+)]
+#[case(
+    "solenoids: { S1: doors/0",
+    "solenoids: { S1: supply/3",
+    "`supply/3`: the supply's channels are outputs, not inputs"
+)]
+fn a_wrong_wiring_is_refused_at_its_node(#[case] was: &str, #[case] now: &str, #[case] said: &str) {
+    use locker_hil::model::rigfile::RigDescription;
+    let path = repo().join("rigs/bench-relays.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(was), "{was}");
+    let bad = text.replacen(was, now, 1);
+    let line = bad
+        .lines()
+        .position(|l| l.contains(now.trim()) && !now.trim().is_empty())
+        .map(|i| i + 1);
+    let e = RigDescription::from_text(&path, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(said), "{e}");
+    if let Some(line) = line {
+        assert!(
+            e.contains(&format!("bench-relays.yaml:{line}:")),
+            "line {line}: {e}"
+        );
+    }
+}
