@@ -250,3 +250,35 @@ fn a_wrong_wiring_is_refused_at_its_node(#[case] was: &str, #[case] now: &str, #
         );
     }
 }
+
+/// Days of a code's window on a bench: the clocks move instead, the cases
+/// have their sim verdicts, and the report says the waits were not waited.
+/// The first case ends as its door is let go: the bench's rest waits for
+/// the door to spring open before it pushes it shut, so the second does
+/// not boot with a door open (E31).
+#[test]
+fn a_calendar_wait_is_taken_by_moving_the_clocks_and_said() {
+    let served = serve();
+    let started = std::time::Instant::now();
+    let (code, out) = run(
+        &served,
+        &[
+            "suites/code-entry.yaml",
+            "--filter",
+            "name:\"code is still good on its last day\" | name:\"code has expired after three days\"",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("2 cases: 2 passed"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(180));
+    assert!(
+        out.contains("long waits (from 10m) were taken by moving the controller's and the back office's clocks forward"),
+        "{out}"
+    );
+    let junit = std::fs::read_to_string(served.dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"caveat.clock\""), "{junit}");
+    assert!(
+        junit.contains("wait 72h taken by moving the clocks 72h forward"),
+        "the transcript says which wait: {junit}"
+    );
+}

@@ -96,8 +96,8 @@ impl OnRig {
             );
         }
         Self::Run {
-            wall: cost::wall(case),
-            waits: cost::longest_waits(case, 2),
+            wall: cost::wall(case, cost::moves_clocks(rig, case)),
+            waits: cost::longest_waits(case, cost::moves_clocks(rig, case), 2),
         }
     }
 

@@ -113,7 +113,7 @@ fn wall_warning(
     }
     let mut cases: Vec<(std::time::Duration, &runner::Planned)> = (plan.iter())
         .filter(|p| fit::skipped(rig, &p.case).is_none())
-        .map(|p| (cost::wall(&p.case), p))
+        .map(|p| (cost::wall(&p.case, cost::moves_clocks(rig, &p.case)), p))
         .collect();
     let total: std::time::Duration = cases.iter().map(|(w, _)| *w).sum();
     let wall = total / u32::try_from(jobs.max(1)).unwrap_or(1);
@@ -129,9 +129,10 @@ fn wall_warning(
         fmt_span(max)
     );
     for (w, p) in cases.iter().take(LONGEST) {
-        let why: Vec<String> = (cost::longest_waits(&p.case, 2).into_iter())
-            .map(|(_, s)| s)
-            .collect();
+        let why: Vec<String> = (cost::longest_waits(&p.case, cost::moves_clocks(rig, &p.case), 2)
+            .into_iter())
+        .map(|(_, s)| s)
+        .collect();
         text.push_str(&format!(
             "\n  ~{}  {}{}",
             fmt_span(*w),

@@ -11,8 +11,32 @@
 //! expectation met early and a controller slower than the reference make
 //! the real figure differ, but never by days.
 
-use crate::model::suite::{Case, PowerAction, Step};
+use crate::model::rigfile::{RigDescription, RigKind};
+use crate::model::suite::{Case, PowerAction, Step, Waits};
 use std::time::Duration;
+
+/// The shortest wait a bench takes by moving the clocks rather than
+/// waiting (in a case whose waits mean calendar time).
+pub const SHORTEN_FROM: Duration = Duration::from_secs(10 * 60);
+/// After the clocks move, the controller is given this long for its
+/// periodic work to see the new date (the reference firmware looks at its
+/// parcels' expiry every 10 s of uptime) before the case goes on.
+pub const CLOCK_SETTLE: Duration = Duration::from_secs(15);
+/// What a wait taken by moving the clocks costs: the clock set, answered,
+/// and the controller's time to see it.
+pub const SHORTENED: Duration = Duration::from_secs(16);
+
+/// Whether `rig` takes `case`'s long waits by moving the clocks: a
+/// wall-clock rig whose controller can be told the time (the framed
+/// protocol's `CLOCK`, a dialect's `commands.clock`), in a case whose
+/// waits mean calendar time.
+pub fn moves_clocks(rig: &RigDescription, case: &Case) -> bool {
+    let told = rig
+        .dialect
+        .as_ref()
+        .is_none_or(|d| d.commands.clock.is_some());
+    matches!(rig.kind, RigKind::Bench(_)) && told && case.waits != Some(Waits::Real)
+}
 
 /// A bench controller's factory reset, boot and self-test before each case
 /// (the reference firmware: about 3 s).
@@ -26,25 +50,33 @@ pub const PARCEL: Duration = Duration::from_secs(4);
 /// The digits of a code typed from a variable.
 const CODE_DIGITS: usize = 8;
 
-/// The wall time `case` takes on a wall-clock rig.
-pub fn wall(case: &Case) -> Duration {
+/// The wall time `case` takes on a wall-clock rig; `moves` when the rig
+/// takes its long waits by moving the clocks ([`moves_clocks`]).
+pub fn wall(case: &Case, moves: bool) -> Duration {
     BOOT + case
         .sections()
         .iter()
-        .map(|(_, steps)| steps_wall(steps))
+        .map(|(_, steps)| steps_wall(steps, moves))
         .sum::<Duration>()
 }
 
-fn steps_wall(steps: &[Step]) -> Duration {
-    steps.iter().map(step_wall).sum()
+fn steps_wall(steps: &[Step], moves: bool) -> Duration {
+    steps.iter().map(|s| step_wall(s, moves)).sum()
 }
 
-fn step_wall(step: &Step) -> Duration {
+fn step_wall(step: &Step, moves: bool) -> Duration {
+    let waited = |d: Duration| {
+        if moves && d >= SHORTEN_FROM {
+            SHORTENED
+        } else {
+            d
+        }
+    };
     match step {
-        Step::Wait(d) => *d,
+        Step::Wait(d) => waited(*d),
         // Until that second of the day comes round: at most a day; half
         // of one on average, but a bench run is planned for the worst.
-        Step::WaitUntil { .. } => Duration::from_secs(86_400),
+        Step::WaitUntil { .. } => waited(Duration::from_secs(86_400)),
         Step::Keys { text, interval } => {
             *interval * u32::try_from(text.presses(CODE_DIGITS)).unwrap_or(u32::MAX)
         }
@@ -55,29 +87,31 @@ fn step_wall(step: &Step) -> Duration {
         Step::Parcel { .. } => PARCEL,
         Step::Expect(e) => e.within.min(EXPECTATION),
         Step::Absent(a) => a.for_,
-        Step::Repeat { times, steps } => steps_wall(steps) * *times,
+        Step::Repeat { times, steps } => steps_wall(steps, moves) * *times,
         _ => Duration::ZERO,
     }
 }
 
 /// The waits in `case` that take longest, longest first: what makes it
 /// long (`wait 3d`, `absent ... for 1h`).
-pub fn longest_waits(case: &Case, n: usize) -> Vec<(Duration, String)> {
+pub fn longest_waits(case: &Case, moves: bool, n: usize) -> Vec<(Duration, String)> {
     let mut waits = Vec::new();
     for (_, steps) in case.sections() {
-        collect(steps, 1, &mut waits);
+        collect(steps, 1, moves, &mut waits);
     }
     waits.sort_by_key(|w| std::cmp::Reverse(w.0));
     waits.truncate(n);
     waits
 }
 
-fn collect(steps: &[Step], times: u32, out: &mut Vec<(Duration, String)>) {
+fn collect(steps: &[Step], times: u32, moves: bool, out: &mut Vec<(Duration, String)>) {
     for s in steps {
         match s {
-            Step::Repeat { times: t, steps } => collect(steps, times.saturating_mul(*t), out),
+            Step::Repeat { times: t, steps } => {
+                collect(steps, times.saturating_mul(*t), moves, out)
+            }
             s => {
-                let d = step_wall(s) * times;
+                let d = step_wall(s, moves) * times;
                 if d >= Duration::from_secs(60) {
                     let shown = if times > 1 {
                         format!("`{s}` x{times}")

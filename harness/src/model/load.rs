@@ -92,6 +92,9 @@ fn checked(path: &Path, text: String) -> Result<Suite, Vec<InputError>> {
     let mut found = match parse_yaml::<Suite>(path, &text) {
         Ok(mut s) => {
             s.origin = Arc::new(Origin::new(text));
+            for c in &mut s.cases {
+                c.waits = c.waits.or(s.waits);
+            }
             let found = check_suite(path, &s);
             if found.is_empty() {
                 return Ok(s);

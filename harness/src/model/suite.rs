@@ -62,10 +62,28 @@ pub struct Suite {
     /// each is reported as skipped with its reason and link, never dropped.
     #[serde(default)]
     pub quarantine: Vec<Quarantine>,
+    /// Whether the waits of this suite's cases may be shortened on a
+    /// bench by moving the clocks (a case's own `waits` wins).
+    pub waits: Option<Waits>,
     pub cases: Vec<Case>,
     /// The file's text, as it was read, and where each node of it is.
     #[serde(skip)]
     pub origin: std::sync::Arc<crate::model::places::Origin>,
+}
+
+/// What a case's long waits mean. On a bench, where waits are spent for
+/// real, a wait of [`crate::model::cost::SHORTEN_FROM`] or more in a case
+/// that means calendar time (a code's day window, a parcel's expiry) is
+/// taken by moving the controller's and the back office's clocks forward;
+/// a case whose meaning depends on time really passing (a lockout's
+/// backoff, an hourly self-test, a thermal soak) says `waits: real`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Waits {
+    /// Waits pass in full on every rig.
+    Real,
+    /// Long waits may be taken by moving the clocks (the default).
+    Calendar,
 }
 
 /// One quarantined case: which, why, and where the work to fix it is.
@@ -105,6 +123,8 @@ pub struct Case {
     pub retries: Option<u32>,
     /// Wall time the case may take.
     pub timeout: Option<Duration>,
+    /// What its long waits mean (the suite's when the case does not say).
+    pub waits: Option<Waits>,
 }
 
 /// A case's sections by name, in the order they run.
@@ -167,6 +187,7 @@ struct RawCase {
     /// Read as text and parsed in the conversion, so that a bad value is
     /// reported with its key (a `Dur` field's error would name the case only).
     timeout: Option<String>,
+    waits: Option<Waits>,
 }
 
 impl TryFrom<RawCase> for Case {
@@ -215,6 +236,7 @@ impl TryFrom<RawCase> for Case {
             skip_on: raw.skip_on,
             retries: raw.retries,
             timeout,
+            waits: raw.waits,
         })
     }
 }

@@ -83,6 +83,10 @@ pub struct Session<'r, R: Rig> {
     /// every pump, and no rig is asked to wait past it, so it holds on a
     /// bench whose reads block as well as on a rig in the runtime.
     pub limit: Option<(Duration, std::time::Instant)>,
+    /// How far the case has moved the calendar instead of waiting (a
+    /// bench's long waits, see [`crate::model::cost::moves_clocks`]): true
+    /// time for the case is the rig's plus this.
+    pub moved: Duration,
 }
 
 impl<R: Rig> std::fmt::Debug for Session<'_, R> {
@@ -115,6 +119,7 @@ impl<'r, R: Rig> Session<'r, R> {
             gaps_in_row: 0,
             damaged: 0,
             limit: None,
+            moved: Duration::ZERO,
         }
     }
 
@@ -272,6 +277,12 @@ impl<'r, R: Rig> Session<'r, R> {
     }
 
     /// Let rig time pass until `until`, taking in everything that happens.
+    /// True time as the case sees it (unix ms): the back office's clock,
+    /// moved forward by the waits the case took by moving the clocks.
+    pub fn true_unix_ms(&self) -> u64 {
+        self.rig.true_unix_ms() + self.moved.as_millis() as u64
+    }
+
     pub async fn wait_until(&mut self, until: Duration) -> Result<(), RigError> {
         while self.now() < until {
             let before = self.now();

@@ -78,6 +78,8 @@ struct CaseRun<'s, 'r, R: Rig> {
     /// The build the controller said it runs.
     announced: Option<String>,
     caveats: Vec<Caveat>,
+    /// This rig takes this case's long waits by moving the clocks.
+    moves_clocks: bool,
 }
 
 /// Run one case on a rig that has been flashed.
@@ -130,6 +132,7 @@ pub async fn run_case<R: Rig>(
         caveats: (desc.dialect.iter())
             .map(|d| Caveat::loss(&d.name))
             .collect(),
+        moves_clocks: wall_clock && crate::model::cost::moves_clocks(desc, &p.case),
     };
     let limit = p
         .timeout
