@@ -139,6 +139,31 @@ fn bundled_cases_pass_through_modbus_relays_and_a_supply_channel() {
     );
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("3 cases: 3 passed"), "{out}");
+    // The preflight has every module answer; a unit that is not on the
+    // line is said, and the bench is not ready.
+    let rig = served.rig.to_str().unwrap();
+    let out = common::harness(&["rig", "check", "--rig", rig]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("io modules  ok    module `doors` (Modbus TCP"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&served.rig).unwrap();
+    let wrong = served.dir.path().join("wrong-unit.yaml");
+    let doors = text
+        .lines()
+        .find(|l| l.contains("doors: { driver: modbus-tcp"))
+        .unwrap();
+    std::fs::write(
+        &wrong,
+        text.replace(doors, &doors.replace("unit: 1", "unit: 7")),
+    )
+    .unwrap();
+    let out = common::harness(&["rig", "check", "--rig", wrong.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("unit 7): refused to read coil 0"), "{said}");
 }
 
 #[test]

@@ -193,5 +193,33 @@ pub(crate) fn bench_parts(desc: &RigDescription, bench: &BenchSettings) -> Vec<P
             verdict: verdict(r, |s| s),
         });
     }
+    if !bench.io.modules.is_empty() {
+        parts.push(Part {
+            name: "io modules",
+            verdict: verdict(modules(desc, bench), |s| s),
+        });
+    }
     parts
+}
+
+/// Every module of the I/O map connected (a SCPI one asked who it is) and
+/// every input it reads read once; no output is switched.
+fn modules(desc: &RigDescription, bench: &BenchSettings) -> Result<String, String> {
+    use crate::rigs::bench::fixtures::io::Wiring;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let dir = desc.file.parent().unwrap_or(std::path::Path::new("."));
+    rt.block_on(async {
+        let mut w = Wiring::new(bench.io.clone(), dir, ANSWER);
+        let found = w.connect_all().await?;
+        for pin in bench.io.solenoids.values() {
+            w.read(pin).await?;
+        }
+        Ok((found.into_iter())
+            .map(|(_, shown)| shown)
+            .collect::<Vec<_>>()
+            .join("; "))
+    })
 }
