@@ -48,6 +48,8 @@ fn served_copy(dir: &Path) -> String {
             "  flash: none".to_owned()
         } else if line.trim_start().starts_with("console:") {
             format!("  console: {{ port: {d}/console, baud: 115200 }}")
+        } else if line.contains("tcp://chamber-3.lab:5025") {
+            line.replace("\"tcp://chamber-3.lab:5025\"", &format!("{d}/chamber"))
         } else if line.contains("tcp://psu-3.lab:5025") {
             line.replace("\"tcp://psu-3.lab:5025\"", &format!("{d}/supply"))
         } else if line.contains("usb-FTDI") {
@@ -306,4 +308,29 @@ fn a_calendar_wait_is_taken_by_moving_the_clocks_and_said() {
         junit.contains("wait 72h taken by moving the clocks 72h forward"),
         "the transcript says which wait: {junit}"
     );
+}
+
+/// Every bundled rig file, the relay bench and its served twin too, takes
+/// every bundled suite: what a rig cannot do, its cases skip with a reason.
+#[test]
+fn every_bundled_rig_checks_with_every_bundled_suite() {
+    let mut rigs: Vec<_> = std::fs::read_dir(repo().join("rigs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    rigs.sort();
+    assert!(rigs.len() >= 7, "{rigs:?}");
+    for rig in rigs {
+        let out = common::harness(&["check", "--rig", rig.to_str().unwrap()]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {said}{}",
+            rig.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains("9 suites, 86 cases"), "{said}");
+    }
 }
