@@ -69,17 +69,27 @@ fn served_copy(dir: &Path) -> String {
 }
 
 fn serve() -> Served {
+    serve_with(|text, _| text.to_owned())
+}
+
+/// [`serve`] of the served copy as `change` leaves it.
+fn serve_with(change: impl Fn(&str, &Path) -> String) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let rig = dir.path().join("bench-relays.yaml");
-    std::fs::write(&rig, served_copy(dir.path())).unwrap();
+    std::fs::write(&rig, change(&served_copy(dir.path()), dir.path())).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(repo())
         .args(["rig", "serve", "--pty", "--as"])
         .arg(&rig)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut errors = child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut errors, &mut std::io::stderr()));
+    // Stopped when dropped, whatever is asserted next.
+    let served = Served { child, rig, dir };
     let mut said = Vec::new();
     loop {
         let l = lines.next().expect("rig serve said it serves").unwrap();
@@ -89,17 +99,13 @@ fn serve() -> Served {
             break;
         }
     }
-    // The wiring it announced: every module where the file puts it.
+    // The wiring it announced: the modules where the file puts them.
     let said = said.join("\n");
-    for module in [
-        "keypad: Modbus RTU unit 1",
-        "doors: Modbus TCP",
-        "flags: Modbus TCP",
-    ] {
+    for module in ["Modbus RTU on", "keypad (unit 1)", "doors (unit 1)"] {
         assert!(said.contains(module), "{said}");
     }
     std::thread::spawn(move || for _ in lines {});
-    Served { child, rig, dir }
+    served
 }
 
 /// `harness run --rig` on the served bench: exit code and output.
@@ -256,6 +262,11 @@ fn check_refuses_what_the_map_cannot_do_at_the_step_and_the_map() {
     "solenoids: { S1: supply/3",
     "`supply/3`: the supply's channels are outputs, not inputs"
 )]
+#[case(
+    "primary: \"!supply/2\"",
+    "primary: \"!supply/1\"",
+    "`!supply/1`: channel 1 powers the controller (`fixtures.supply.channel`)"
+)]
 fn a_wrong_wiring_is_refused_at_its_node(#[case] was: &str, #[case] now: &str, #[case] said: &str) {
     use locker_hil::model::rigfile::RigDescription;
     let path = repo().join("rigs/bench-relays.yaml");
@@ -333,4 +344,120 @@ fn every_bundled_rig_checks_with_every_bundled_suite() {
         );
         assert!(said.contains("9 suites, 86 cases"), "{said}");
     }
+}
+
+/// Modules on one line: one speed, each unit once; said at the module that
+/// clashes with one before it (modules are read in name order).
+#[test]
+fn units_on_one_line_must_agree() {
+    use locker_hil::model::rigfile::RigDescription;
+    let path = repo().join("rigs/bench-relays.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let flags = text
+        .lines()
+        .find(|l| l.contains("flags: { driver"))
+        .unwrap();
+    let keypad = text
+        .lines()
+        .find(|l| l.contains("keypad: { driver"))
+        .unwrap();
+    let keypad_line = text.lines().position(|l| l == keypad).unwrap() + 1;
+    let rtu = keypad
+        .split("port: ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    for (flags_now, said) in [
+        (
+            format!("    flags: {{ driver: modbus-rtu, port: {rtu}, baud: 19200, unit: 2 }}"),
+            "fixtures.modules.keypad.baud: 9600 baud, but module `flags` on the same line",
+        ),
+        (
+            format!("    flags: {{ driver: modbus-rtu, port: {rtu}, baud: 9600, unit: 1 }}"),
+            "fixtures.modules.keypad.unit: unit 1 is module `flags` on the same line",
+        ),
+    ] {
+        let bad = text.replace(flags, &flags_now);
+        let e = RigDescription::from_text(&path, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(said), "{e}");
+        assert!(
+            e.contains(&format!("bench-relays.yaml:{keypad_line}:")),
+            "{e}"
+        );
+    }
+    let doors = text
+        .lines()
+        .find(|l| l.contains("doors: { driver"))
+        .unwrap();
+    let bad = text.replace(flags, &doors.replace("doors:", "flags:"));
+    let e = RigDescription::from_text(&path, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unit 1 at relay-3.lab:502 is module `doors` too"),
+        "{e}"
+    );
+    // Two units on one line, each its own: fine.
+    let ok = text.replace(
+        flags,
+        &format!("    flags: {{ driver: modbus-rtu, port: {rtu}, baud: 9600, unit: 2 }}"),
+    );
+    RigDescription::from_text(&path, &ok).unwrap();
+}
+
+/// Two relay modules on one RS-485 line, as labs chain them: the keypad's
+/// unit 1 and the package flags' unit 2 share the served line.
+#[test]
+fn two_units_share_one_rtu_line() {
+    let served = serve_with(|text, dir| {
+        let flags = text
+            .lines()
+            .find(|l| l.contains("flags: { driver"))
+            .unwrap()
+            .to_owned();
+        text.replace(
+            &flags,
+            &format!(
+                "    flags: {{ driver: modbus-rtu, port: {}/keypad, baud: 9600, unit: 2 }}",
+                dir.display()
+            ),
+        )
+    });
+    let (code, out) = run(
+        &served,
+        &[
+            "suites/code-entry.yaml",
+            "--filter",
+            "name:\"valid code opens its compartment\"",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// `serve --as` a bench whose compartments are not the served rig's: its
+/// coils would act on doors the plant does not have.
+#[test]
+fn serve_as_refuses_a_bench_that_is_not_the_served_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("bench.yaml");
+    let text = served_copy(dir.path()).replace("    - { name: L1, size: L }\n", "");
+    let text = text.replace(
+        "    L1: { push: doors/12, pull: doors/13, hold: doors/14 }\n",
+        "",
+    );
+    let text = text
+        .replace(", L1: flags/4", "")
+        .replace(", L1: doors/4", "");
+    std::fs::write(&rig, text).unwrap();
+    let out = common::harness(&["rig", "serve", "--pty", "--as", rig.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("its compartments and station must be those of the served rig `sim`"),
+        "{err}"
+    );
 }

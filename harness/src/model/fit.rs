@@ -220,9 +220,13 @@ fn bench(rig: &RigDescription, step: &Step) -> Vec<Unfit> {
 /// can). The fixture board does them all; without one, the I/O map needs
 /// an output for each.
 fn reach(rig: &RigDescription, b: &BenchSettings, step: &Step) -> Option<Unfit> {
-    if b.board.is_some() {
-        return None;
-    }
+    // The bench acts through the map where it has the outputs, else
+    // through the board.
+    map_reach(rig, b, step).filter(|_| b.board.is_none())
+}
+
+/// Why the I/O map cannot perform the fixture actions of `step`.
+fn map_reach(rig: &RigDescription, b: &BenchSettings, step: &Step) -> Option<Unfit> {
     let io = &b.io;
     let index = |c: &str| rig.compartments.iter().position(|(n, _)| n == c);
     let unfit = |what: String, at: &[&'static str]| {

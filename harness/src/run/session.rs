@@ -87,6 +87,9 @@ pub struct Session<'r, R: Rig> {
     /// bench's long waits, see [`crate::model::cost::moves_clocks`]): true
     /// time for the case is the rig's plus this.
     pub moved: Duration,
+    /// How far the case set the controller's clock from true time
+    /// (`clock:`), in ms: kept when the clocks move.
+    pub drift_ms: i64,
 }
 
 impl<R: Rig> std::fmt::Debug for Session<'_, R> {
@@ -120,6 +123,7 @@ impl<'r, R: Rig> Session<'r, R> {
             damaged: 0,
             limit: None,
             moved: Duration::ZERO,
+            drift_ms: 0,
         }
     }
 
@@ -276,13 +280,13 @@ impl<'r, R: Rig> Session<'r, R> {
         }
     }
 
-    /// Let rig time pass until `until`, taking in everything that happens.
     /// True time as the case sees it (unix ms): the back office's clock,
     /// moved forward by the waits the case took by moving the clocks.
     pub fn true_unix_ms(&self) -> u64 {
         self.rig.true_unix_ms() + self.moved.as_millis() as u64
     }
 
+    /// Let rig time pass until `until`, taking in everything that happens.
     pub async fn wait_until(&mut self, until: Duration) -> Result<(), RigError> {
         while self.now() < until {
             let before = self.now();

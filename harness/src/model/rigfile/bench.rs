@@ -569,7 +569,7 @@ pub(crate) fn check(
         Some(raw) => {
             let cx = io::Context {
                 compartments: cx.compartments,
-                supply_channels: supply.as_ref().is_some_and(|s| s.limits.channel.is_some()),
+                supply_channel: supply.as_ref().and_then(|s| s.limits.channel),
             };
             io::map(raw, modules, &cx, found)
         }

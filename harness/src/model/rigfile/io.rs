@@ -292,15 +292,6 @@ pub(crate) struct RawInputs {
 /// The forms a module takes, as an error lists them.
 const MODULE_FORMS: &str = "`{ driver: modbus-tcp, port: \"tcp://HOST:502\", unit: 1 }`, `{ driver: modbus-rtu, port: /dev/ttyUSB2, baud: 19200, unit: 1 }`, `{ driver: scpi, port: ..., on: \"ROUT:CLOS (@{n})\", off: \"ROUT:OPEN (@{n})\" }` or `{ driver: command, command: [PROGRAM, \"{n}\", \"{state}\"] }`";
 
-fn at(path: &[&str]) -> Vec<Node> {
-    path.iter().map(|k| Node::key((*k).to_owned())).collect()
-}
-
-fn problem(path: &[&str], message: String) -> Problem {
-    let shown = path.join(".");
-    Problem::nodes(at(path), format!("{shown}: {message}"))
-}
-
 /// Check `fixtures.modules`: every problem into `found`.
 pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>) -> Vec<Module> {
     let mut out = Vec::new();
@@ -323,7 +314,7 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
         let stray = |keys: &[(&'static str, bool)], found: &mut Vec<Problem>| {
             for (k, present) in keys {
                 if *present {
-                    found.push(problem(
+                    found.push(Problem::path(
                         &sub(k),
                         format!(
                             "`{k}` does not go with this driver; expected one of {MODULE_FORMS}"
@@ -336,7 +327,7 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
             None => 1,
             Some(Ok(u)) if (1..=247).contains(&u) => u,
             Some(_) => {
-                found.push(problem(
+                found.push(Problem::path(
                     &sub("unit"),
                     format!(
                         "expected a Modbus unit (slave) id from 1 to 247, found {}",
@@ -360,26 +351,27 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                     found,
                 );
                 let unit = unit(found);
-                let addr = m.port.as_deref().and_then(|p| p.strip_prefix("tcp://"));
-                let ok = addr
-                    .and_then(|a| a.rsplit_once(':'))
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-                if !ok {
-                    let port = sub("port");
-                    let path: &[&str] = if m.port.is_some() { &port } else { &key };
-                    found.push(problem(
-                        path,
-                        format!(
-                            "a Modbus TCP module needs `port: \"tcp://HOST:PORT\"` (502 by convention){}",
-                            m.port.as_deref().map(|p| format!(", found `{p}`")).unwrap_or_default()
-                        ),
-                    ));
-                    continue;
-                }
-                ModuleDriver::ModbusTcp {
-                    addr: addr.unwrap_or_default().to_owned(),
-                    unit,
-                }
+                let port = m
+                    .port
+                    .as_deref()
+                    .map(|p| super::bench::port(&key, p, None, 0));
+                let addr = match port {
+                    Some(Ok(super::bench::PortRef::Tcp { addr })) => addr,
+                    Some(Err(p)) => {
+                        found.push(p);
+                        continue;
+                    }
+                    other => {
+                        let port = sub("port");
+                        let at: &[&str] = if other.is_some() { &port } else { &key };
+                        found.push(Problem::path(
+                            at,
+                            "a Modbus TCP module needs `port: \"tcp://HOST:PORT\"` (502 by convention)",
+                        ));
+                        continue;
+                    }
+                };
+                ModuleDriver::ModbusTcp { addr, unit }
             }
             RawDriver::ModbusRtu => {
                 stray(
@@ -393,20 +385,26 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                     found,
                 );
                 let unit = unit(found);
-                let Some(path) = m
-                    .port
-                    .filter(|p| !p.trim().is_empty() && !p.starts_with("tcp://"))
-                else {
-                    found.push(problem(
-                        &key,
-                        "a Modbus RTU module needs `port:` (a serial device path) and `baud:`"
-                            .into(),
-                    ));
-                    continue;
+                let path = match m.port {
+                    Some(p) if !p.trim().is_empty() && !p.starts_with("tcp://") => p,
+                    Some(p) => {
+                        found.push(Problem::path(
+                            &sub("port"),
+                            format!("expected the serial device a Modbus RTU line is on, found `{p}` (a module on the network is `driver: modbus-tcp`)"),
+                        ));
+                        continue;
+                    }
+                    None => {
+                        found.push(Problem::path(
+                            &key,
+                            "a Modbus RTU module needs `port:` (a serial device path; `baud:` is 9600 unless given)",
+                        ));
+                        continue;
+                    }
                 };
                 let baud = m.baud.unwrap_or(9600);
                 if !(300..=4_000_000).contains(&baud) {
-                    found.push(problem(
+                    found.push(Problem::path(
                         &sub("baud"),
                         format!("expected 300 to 4000000, found {baud}"),
                     ));
@@ -423,10 +421,9 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                     found,
                 );
                 let Some(text) = m.port else {
-                    found.push(problem(
+                    found.push(Problem::path(
                         &key,
-                        "a SCPI module needs `port:` (a serial device path or `tcp://HOST:PORT`)"
-                            .into(),
+                        "a SCPI module needs `port:` (a serial device path or `tcp://HOST:PORT`)",
                     ));
                     continue;
                 };
@@ -437,14 +434,14 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                         continue;
                     }
                 };
-                let on = m.on.unwrap_or_else(|| "ROUT:CLOS (@{n})".into());
-                let off = m.off.unwrap_or_else(|| "ROUT:OPEN (@{n})".into());
+                let on = m.on.unwrap_or_else(|| "ROUT:CLOS (@{n})".to_owned());
+                let off = m.off.unwrap_or_else(|| "ROUT:OPEN (@{n})".to_owned());
                 for (k, t) in [("on", &on), ("off", &off)]
                     .into_iter()
                     .chain(m.read.as_ref().map(|r| ("read", r)))
                 {
                     if !t.contains(N) {
-                        found.push(problem(
+                        found.push(Problem::path(
                             &sub(k),
                             format!(
                                 "`{t}` has no `{N}`, which the harness replaces with the channel"
@@ -473,25 +470,25 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                 );
                 let argv = m.command.unwrap_or_default();
                 if argv.first().is_none_or(|p| p.trim().is_empty()) {
-                    found.push(problem(
+                    found.push(Problem::path(
                         &key,
-                        "a command module needs `command: [PROGRAM, ARG...]`, with `{n}` and `{state}` (on/off) where the output and its state go".into(),
+                        "a command module needs `command: [PROGRAM, ARG...]`, with `{n}` and `{state}` (on/off) where the output and its state go",
                     ));
                     continue;
                 }
                 if !argv.iter().any(|a| a.contains(N))
                     || !argv.iter().any(|a| a.contains("{state}"))
                 {
-                    found.push(problem(
+                    found.push(Problem::path(
                         &sub("command"),
-                        "no argument has `{n}` and `{state}`, which the harness replaces with the output and `on` or `off`".into(),
+                        "no argument has `{n}` and `{state}`, which the harness replaces with the output and `on` or `off`",
                     ));
                 }
                 let timeout = m.timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |d| d.0);
                 if timeout.is_zero() || timeout > Duration::from_secs(60) {
-                    found.push(problem(
+                    found.push(Problem::path(
                         &sub("timeout"),
-                        "expected above 0 and at most 1m".into(),
+                        "expected above 0 and at most 1m",
                     ));
                 }
                 ModuleDriver::Command { argv, timeout }
@@ -499,14 +496,61 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
         };
         out.push(Module { name, driver });
     }
+    // Units on one line: one baud, each unit once.
+    for (i, m) in out.iter().enumerate() {
+        let before = &out[..i];
+        let clash = |at: &'static str, message: String| {
+            Problem::path(&["fixtures", "modules", m.name.as_str(), at], message)
+        };
+        match &m.driver {
+            ModuleDriver::ModbusRtu { path, baud, unit } => {
+                for o in before {
+                    if let ModuleDriver::ModbusRtu {
+                        path: p,
+                        baud: b,
+                        unit: u,
+                    } = &o.driver
+                        && p == path
+                    {
+                        if b != baud {
+                            found.push(clash("baud", format!("{baud} baud, but module `{}` on the same line {path} is at {b}: a line has one speed", o.name)));
+                        } else if u == unit {
+                            found.push(clash(
+                                "unit",
+                                format!(
+                                    "unit {unit} is module `{}` on the same line {path} too",
+                                    o.name
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            ModuleDriver::ModbusTcp { addr, unit } => {
+                for o in before {
+                    if let ModuleDriver::ModbusTcp { addr: a, unit: u } = &o.driver
+                        && a == addr
+                        && u == unit
+                    {
+                        found.push(clash(
+                            "unit",
+                            format!("unit {unit} at {addr} is module `{}` too", o.name),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     out
 }
 
 /// What [`map`] needs to know of the rest of the rig file.
 pub(crate) struct Context<'a> {
     pub compartments: &'a [(String, locker_core::Size)],
-    /// The supply's channel, when the bench supply has channels.
-    pub supply_channels: bool,
+    /// The supply's channel that powers the controller, when the bench
+    /// supply has channels.
+    pub supply_channel: Option<u16>,
 }
 
 /// Check `io:` against the modules: every problem into `found`.
@@ -525,30 +569,40 @@ pub(crate) fn map(
         let p = match Pin::parse(text) {
             Ok(p) => p,
             Err(e) => {
-                found.push(problem(path, e));
+                found.push(Problem::path(path, e));
                 return None;
             }
         };
         let shown = path.join(".");
         if p.module == SUPPLY {
             if input {
-                found.push(problem(
+                found.push(Problem::path(
                     path,
                     format!("`{text}`: the supply's channels are outputs, not inputs"),
                 ));
                 return None;
             }
-            if !cx.supply_channels {
-                found.push(problem(
-                    path,
-                    format!("`{text}`: the bench supply has no channels; give `fixtures.supply` a `channel:` (the one that powers the controller) to switch its others"),
-                ));
-                return None;
+            match cx.supply_channel {
+                None => {
+                    found.push(Problem::path(
+                        path,
+                        format!("`{text}`: the bench supply has no channels; give `fixtures.supply` a `channel:` (the one that powers the controller) to switch its others"),
+                    ));
+                    return None;
+                }
+                Some(c) if c == p.n => {
+                    found.push(Problem::path(
+                        path,
+                        format!("`{text}`: channel {c} powers the controller (`fixtures.supply.channel`); `power:` steps switch it"),
+                    ));
+                    return None;
+                }
+                Some(_) => {}
             }
         } else {
             let Some(m) = modules.iter().find(|m| m.name == p.module) else {
                 let names = modules.iter().map(|m| m.name.as_str()).chain([SUPPLY]);
-                found.push(problem(
+                found.push(Problem::path(
                     path,
                     format!(
                         "`{}` is not a module of `fixtures.modules`{}",
@@ -561,11 +615,11 @@ pub(crate) fn map(
             if input {
                 match &m.driver {
                     ModuleDriver::Command { .. } => {
-                        found.push(problem(path, format!("`{text}`: a command module cannot be read; use a Modbus module's discrete inputs or a SCPI module with `read:`")));
+                        found.push(Problem::path(path, format!("`{text}`: a command module cannot be read; use a Modbus module's discrete inputs or a SCPI module with `read:`")));
                         return None;
                     }
                     ModuleDriver::Scpi { read: None, .. } => {
-                        found.push(problem(path, format!("`{text}`: SCPI module `{}` has no `read:` query to read an input with", m.name)));
+                        found.push(Problem::path(path, format!("`{text}`: SCPI module `{}` has no `read:` query to read an input with", m.name)));
                         return None;
                     }
                     _ => {}
@@ -575,7 +629,7 @@ pub(crate) fn map(
         if !input {
             let key = (p.module.clone(), p.n);
             if let Some(before) = used.get(&key) {
-                found.push(problem(
+                found.push(Problem::path(
                     path,
                     format!("`{text}` is already {before}: one output, one action"),
                 ));
@@ -612,7 +666,7 @@ pub(crate) fn map(
                     found: &mut Vec<Problem>| {
         let d = d.map_or(default, |d| d.0);
         if d.is_zero() || d > max {
-            found.push(problem(
+            found.push(Problem::path(
                 path,
                 format!(
                     "expected above 0 and at most {}",

@@ -317,6 +317,15 @@ impl Problem {
         Self { at, message }
     }
 
+    /// About the node at the keys `path` (which may be the file's own,
+    /// such as a module's name); the message starts with the dotted path.
+    pub(crate) fn path(path: &[&str], message: impl std::fmt::Display) -> Self {
+        Self {
+            at: path.iter().map(|k| Node::key((*k).to_owned())).collect(),
+            message: format!("{}: {message}", path.join(".")),
+        }
+    }
+
     /// About `key` of the node at `path`.
     pub(crate) fn under(path: &'static str, key: &'static str, message: String) -> Self {
         let mut p = Self::new(path, message);

@@ -108,6 +108,26 @@ pub fn resources(bench: &BenchSettings) -> Vec<String> {
     if let Some(b) = &bench.board {
         port(b);
     }
+    // Modules on one line are locked once.
+    let mut lines = std::collections::BTreeSet::new();
+    for m in &bench.io.modules {
+        use crate::model::rigfile::io::ModuleDriver;
+        let p = match &m.driver {
+            ModuleDriver::ModbusTcp { addr, .. } => PortRef::Tcp { addr: addr.clone() },
+            ModuleDriver::ModbusRtu { path, baud, .. } => PortRef::Serial {
+                path: path.clone(),
+                baud: *baud,
+            },
+            ModuleDriver::Scpi { port, .. } => port.clone(),
+            ModuleDriver::Command { .. } => continue,
+        };
+        if lines.insert(p.to_string()) {
+            port(&p);
+        }
+    }
+    // One lock a resource, however many parts share it.
+    let mut seen = std::collections::BTreeSet::new();
+    r.retain(|x| seen.insert(x.clone()));
     r
 }
 

@@ -329,14 +329,14 @@ impl Rig for BenchRig {
             self.open_parts()?;
             self.reset_controller()
         })?;
-        let map = self.bench.io.clone();
         if let Some(w) = &self.wiring {
-            let ops = io_map::rest(&map);
+            let ops = io_map::rest(&self.bench.io);
             io_map::run(w, &ops, self.supply.as_mut())
                 .await
                 .map_err(fixture("io"))?;
         }
         blocking(true, || self.reset_to_factory())?;
+        let map = &self.bench.io;
         if let Some(w) = &self.wiring
             && !map.solenoids.is_empty()
         {
@@ -375,20 +375,40 @@ impl Rig for BenchRig {
     }
 
     async fn act(&mut self, action: &FixtureAction) -> Result<(), RigError> {
-        let missing = |what: &str, fixture: &str| {
-            RigError::Unsupported(format!(
-                "{what}: bench `{}` has no {fixture} fixture",
-                self.desc.name
-            ))
+        // The I/O map first, where it has the outputs; else the fixture
+        // board, as `harness check` judged it.
+        let planned = self
+            .wiring
+            .as_ref()
+            .map(|w| (w, io_map::plan(&self.bench.io, action)));
+        let unmapped = match planned {
+            Some((w, Ok(ops))) => {
+                return io_map::run(w, &ops, self.supply.as_mut())
+                    .await
+                    .map_err(fixture("io"));
+            }
+            // What the map lacks, for the kinds of action a map can do.
+            Some((_, Err(why)))
+                if matches!(
+                    action,
+                    FixtureAction::Key(_)
+                        | FixtureAction::HelpButton
+                        | FixtureAction::Door { .. }
+                        | FixtureAction::Package { .. }
+                        | FixtureAction::Link { .. }
+                ) =>
+            {
+                Some(why)
+            }
+            _ => None,
         };
-        if let Some(w) = &self.wiring
-            && w.lock().await.performs(action)
-        {
-            let ops = io_map::plan(&self.bench.io, action).map_err(RigError::Unsupported)?;
-            return io_map::run(w, &ops, self.supply.as_mut())
-                .await
-                .map_err(fixture("io"));
-        }
+        let (name, no_board) = (&self.desc.name, self.board.is_none());
+        let missing = |what: &str, fixture: &str| {
+            RigError::Unsupported(match &unmapped {
+                Some(why) if no_board => format!("{what}: {why}"),
+                _ => format!("{what}: bench `{name}` has no {fixture} fixture"),
+            })
+        };
         match action {
             FixtureAction::Key(k) => {
                 let b = self.board.as_mut().ok_or_else(|| missing("press a key", "board"))?;

@@ -214,9 +214,8 @@ fn modules(desc: &RigDescription, bench: &BenchSettings) -> Result<String, Strin
     rt.block_on(async {
         let mut w = Wiring::new(bench.io.clone(), dir, ANSWER);
         let found = w.connect_all().await?;
-        for pin in bench.io.solenoids.values() {
-            w.read(pin).await?;
-        }
+        let inputs: Vec<_> = bench.io.solenoids.values().cloned().collect();
+        w.read_all(&inputs).await?;
         Ok((found.into_iter())
             .map(|(_, shown)| shown)
             .collect::<Vec<_>>()

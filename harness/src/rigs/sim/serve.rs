@@ -185,6 +185,17 @@ pub fn serve(
         let RigKind::Bench(settings) = &b.kind else {
             return Err(format!("--as {}: not a bench rig file", b.file.display()));
         };
+        // The bench's file must describe the controller served: its
+        // compartments (what a coil's compartment is) and its station
+        // (what its codes are minted for).
+        if b.compartments != desc.compartments || b.station != desc.station || b.key != desc.key {
+            return Err(format!(
+                "--as {}: its compartments and station must be those of the served rig `{}` ({}), which its wiring and its codes are for",
+                b.file.display(),
+                desc.name,
+                desc.file.display()
+            ));
+        }
         let serial = |what: &str, p: &PortRef| match p {
             PortRef::Serial { path, .. } => Ok(path.clone()),
             other => Err(format!(

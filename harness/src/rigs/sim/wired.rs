@@ -173,19 +173,20 @@ pub fn answer(
     }
 }
 
-/// A served module's Modbus service: each request handed to the serve loop.
+/// A served Modbus line's service: each request for one of its units
+/// handed to the serve loop as that unit's module's.
 #[cfg(feature = "modbus")]
 #[derive(Debug, Clone)]
-struct Relay {
-    module: String,
-    unit: u8,
+struct Line {
+    /// Unit id to module name.
+    units: BTreeMap<u8, String>,
     /// RTU: a request for another unit on the line is not ours to answer.
     rtu: bool,
     tx: std::sync::mpsc::Sender<Call>,
 }
 
 #[cfg(feature = "modbus")]
-impl tokio_modbus::server::Service for Relay {
+impl tokio_modbus::server::Service for Line {
     type Request = tokio_modbus::SlaveRequest<'static>;
     type Response = Option<tokio_modbus::Response>;
     type Exception = tokio_modbus::ExceptionCode;
@@ -194,7 +195,8 @@ impl tokio_modbus::server::Service for Relay {
 
     fn call(&self, req: Self::Request) -> Self::Future {
         use tokio_modbus::ExceptionCode;
-        if req.slave != self.unit {
+        let Some(module) = self.units.get(&req.slave).cloned() else {
+            // No such unit: silence on a serial line, a gateway's answer on TCP.
             let rtu = self.rtu;
             return Box::pin(async move {
                 if rtu {
@@ -203,14 +205,13 @@ impl tokio_modbus::server::Service for Relay {
                     Err(ExceptionCode::GatewayTargetDevice)
                 }
             });
-        }
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let call = Call {
-            module: self.module.clone(),
+        let sent = self.tx.send(Call {
+            module,
             request: req.request,
             reply,
-        };
-        let sent = self.tx.send(call);
+        });
         Box::pin(async move {
             sent.map_err(|_| ExceptionCode::ServerDeviceFailure)?;
             match answer.await {
@@ -221,14 +222,15 @@ impl tokio_modbus::server::Service for Relay {
     }
 }
 
-/// The Modbus modules of a bench rig file, served: TCP ones on the
-/// loopback addresses they name, RTU ones on pseudo-terminals linked where
-/// they name. Kept alive while this lives.
+/// The Modbus modules of a bench rig file, served: each TCP address the
+/// file names on loopback, each RTU line on a pseudo-terminal linked where
+/// the file names it, with every unit the file puts there. Kept alive
+/// while this lives.
 #[cfg(feature = "modbus")]
 #[derive(Debug)]
 pub struct ModbusServers {
     _runtime: tokio::runtime::Runtime,
-    /// Where each module is served, for the operator.
+    /// Where each line is served, for the operator.
     pub served: Vec<String>,
 }
 
@@ -243,69 +245,78 @@ pub fn serve_modbus(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the Modbus servers: {e}"))?;
-    let mut served = Vec::new();
+    // Modules by line: (TCP address or RTU path) -> units.
+    let mut lines: BTreeMap<(bool, String), BTreeMap<u8, String>> = BTreeMap::new();
     for m in modules {
-        let relay = |unit: u8, rtu: bool| Relay {
-            module: m.name.clone(),
-            unit,
-            rtu,
-            tx: tx.clone(),
-        };
-        match &m.driver {
-            ModuleDriver::ModbusTcp { addr, unit } => {
-                let sock: std::net::SocketAddr = addr
-                    .parse()
-                    .ok()
-                    .filter(|s: &std::net::SocketAddr| s.ip().is_loopback())
-                    .ok_or_else(|| {
-                        format!(
-                            "module `{}`: tcp://{addr} is not a loopback address with a port (127.0.0.1:PORT); only those can be served here",
-                            m.name
-                        )
-                    })?;
-                let listener = runtime
-                    .block_on(tokio::net::TcpListener::bind(sock))
-                    .map_err(|e| format!("module `{}`: cannot listen on {addr}: {e}", m.name))?;
-                let service = relay(*unit, false);
-                runtime.spawn(async move {
-                    let server = Server::new(listener);
-                    let new_service = move |_| Ok(Some(service.clone()));
-                    let on_connected = |stream, addr| {
-                        let made = accept_tcp_connection(stream, addr, &new_service);
-                        async move { made }
-                    };
-                    let _ = server.serve(&on_connected, |_| {}).await;
-                });
-                served.push(format!("{}: Modbus TCP unit {unit} on {addr}", m.name));
-            }
-            ModuleDriver::ModbusRtu { path, unit, .. } => {
-                let (master, slave) = {
-                    let _guard = runtime.enter();
-                    tokio_serial::SerialStream::pair()
-                        .map_err(|e| format!("cannot make a pseudo-terminal: {e}"))?
-                };
-                let name = tokio_serial::SerialPort::name(&slave)
-                    .ok_or("a pseudo-terminal without a name")?;
-                link(path, &name)?;
-                let service = relay(*unit, true);
-                runtime.spawn(async move {
-                    // The slave end stays open here too, so a client that
-                    // closes its end never leaves the master without a peer.
-                    let _slave = slave;
-                    let server = tokio_modbus::server::rtu::Server::new(master);
-                    let _ = server.serve_forever(service).await;
-                });
-                served.push(format!(
-                    "{}: Modbus RTU unit {unit} on {path} -> {name}",
-                    m.name
-                ));
-            }
+        let (rtu, at, unit) = match &m.driver {
+            ModuleDriver::ModbusTcp { addr, unit } => (false, addr.clone(), *unit),
+            ModuleDriver::ModbusRtu { path, unit, .. } => (true, path.clone(), *unit),
             ModuleDriver::Scpi { .. } | ModuleDriver::Command { .. } => {
                 return Err(format!(
                     "module `{}`: `rig serve` plays Modbus modules and the supply's channels; not SCPI or command modules",
                     m.name
                 ));
             }
+        };
+        lines
+            .entry((rtu, at))
+            .or_default()
+            .insert(unit, m.name.clone());
+    }
+    let mut served = Vec::new();
+    for ((rtu, at), units) in lines {
+        let names: Vec<String> = (units.iter())
+            .map(|(u, m)| format!("{m} (unit {u})"))
+            .collect();
+        let line = Line {
+            units,
+            rtu,
+            tx: tx.clone(),
+        };
+        if rtu {
+            let (master, slave) = {
+                let _guard = runtime.enter();
+                tokio_serial::SerialStream::pair()
+                    .map_err(|e| format!("cannot make a pseudo-terminal: {e}"))?
+            };
+            let name =
+                tokio_serial::SerialPort::name(&slave).ok_or("a pseudo-terminal without a name")?;
+            link(&at, &name)?;
+            runtime.spawn(async move {
+                // The slave end stays open here too, so a client that
+                // closes its end never leaves the master without a peer.
+                let _slave = slave;
+                let server = tokio_modbus::server::rtu::Server::new(master);
+                let _ = server.serve_forever(line).await;
+            });
+            served.push(format!(
+                "Modbus RTU on {at} -> {name}: {}",
+                names.join(", ")
+            ));
+        } else {
+            let sock: std::net::SocketAddr = at
+                .parse()
+                .ok()
+                .filter(|s: &std::net::SocketAddr| s.ip().is_loopback())
+                .ok_or_else(|| {
+                    format!(
+                        "tcp://{at} ({}) is not a loopback address with a port (127.0.0.1:PORT); only those can be served here",
+                        names.join(", ")
+                    )
+                })?;
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind(sock))
+                .map_err(|e| format!("cannot listen on {at}: {e}"))?;
+            runtime.spawn(async move {
+                let server = Server::new(listener);
+                let new_service = move |_| Ok(Some(line.clone()));
+                let on_connected = |stream, addr| {
+                    let made = accept_tcp_connection(stream, addr, &new_service);
+                    async move { made }
+                };
+                let _ = server.serve(&on_connected, |_| {}).await;
+            });
+            served.push(format!("Modbus TCP on {at}: {}", names.join(", ")));
         }
     }
     Ok(ModbusServers {

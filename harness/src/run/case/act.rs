@@ -120,10 +120,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     /// The controller's clock set (`clock: { set: ... }`) or moved from true
     /// time (`clock: { drift: ... }`).
     async fn set_clock(&mut self, action: &ClockAction) -> StepResult {
+        let truth = self.s.true_unix_ms() as i64;
         let unix = match action {
-            ClockAction::Drift(ms) => ((self.s.true_unix_ms() as i64 + ms).max(0) / 1000) as u64,
+            ClockAction::Drift(ms) => ((truth + ms).max(0) / 1000) as u64,
             ClockAction::Set(t) => *t,
         };
+        self.s.drift_ms = unix as i64 * 1000 - truth;
         match self.s.command(Command::ClockSet(unix)).await? {
             Response::Ok => Ok(()),
             other => Err(StepError::Rig(RigError::Console(format!(
@@ -201,7 +203,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     /// at once, and the report says so.
     async fn move_clocks(&mut self, d: Duration) -> StepResult {
         self.s.moved += d;
-        let unix = self.s.true_unix_ms() / 1000;
+        // The controller's clock keeps what the case set it off by.
+        let unix = ((self.s.true_unix_ms() as i64 + self.s.drift_ms).max(0) / 1000) as u64;
         let shown = crate::model::units::fmt_duration(d);
         self.mark(format!(
             "wait {shown} taken by moving the clocks {shown} forward"
