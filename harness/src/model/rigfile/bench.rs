@@ -17,8 +17,8 @@
 //! selector's form, the chip against probe-rs's registry, limits that make
 //! sense), so `harness check` catches a typo before anyone walks to the lab.
 
+use crate::model::rigfile::Problem;
 use crate::model::rigfile::io::{self, IoMap};
-use crate::model::rigfile::{Node, Problem};
 use crate::model::units::{Celsius, Dur, Ramp, Volts};
 use serde::Deserialize;
 use std::time::Duration;
@@ -344,21 +344,16 @@ pub(crate) fn port(
     baud: Option<u32>,
     default_baud: u32,
 ) -> Result<PortRef, Problem> {
-    let shown = key.join(".");
-    let at = || {
-        (key.iter().chain(&["port"]))
-            .map(|k| Node::key((*k).to_owned()))
-            .collect()
-    };
+    let at: Vec<&str> = key.iter().copied().chain(["port"]).collect();
     if let Some(addr) = text.strip_prefix("tcp://") {
         let ok = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok || baud.is_some() {
-            return Err(Problem::nodes(
-                at(),
+            return Err(Problem::path(
+                &at,
                 format!(
-                    "{shown}.port: expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
+                    "expected `tcp://HOST:PORT` (and no `baud` for a network instrument), found `{text}`"
                 ),
             ));
         }
@@ -367,9 +362,9 @@ pub(crate) fn port(
         });
     }
     if text.trim().is_empty() {
-        return Err(Problem::nodes(
-            at(),
-            format!("{shown}.port: empty; expected a serial device path or `tcp://HOST:PORT`"),
+        return Err(Problem::path(
+            &at,
+            "empty; expected a serial device path or `tcp://HOST:PORT`",
         ));
     }
     Ok(PortRef::Serial {
