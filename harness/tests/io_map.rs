@@ -263,6 +263,11 @@ fn check_refuses_what_the_map_cannot_do_at_the_step_and_the_map() {
     "`supply/3`: the supply's channels are outputs, not inputs"
 )]
 #[case(
+    "\"tcp://relay-4.lab:502\", unit: 1",
+    "\"tcp://relay-4.lab:502\", baud: 9600, unit: 1",
+    "fixtures.modules.flags.baud: `baud` does not go with this driver"
+)]
+#[case(
     "primary: \"!supply/2\"",
     "primary: \"!supply/1\"",
     "`!supply/1`: channel 1 powers the controller (`fixtures.supply.channel`)"

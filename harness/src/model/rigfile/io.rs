@@ -311,18 +311,29 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
             ));
             continue;
         }
-        let stray = |keys: &[(&'static str, bool)], found: &mut Vec<Problem>| {
-            for (k, present) in keys {
-                if *present {
-                    found.push(Problem::path(
-                        &sub(k),
-                        format!(
-                            "`{k}` does not go with this driver; expected one of {MODULE_FORMS}"
-                        ),
-                    ));
-                }
-            }
+        // Each driver's own keys; any other is a mistake worth saying.
+        let own: &[&str] = match m.driver {
+            RawDriver::ModbusTcp => &["port", "unit"],
+            RawDriver::ModbusRtu => &["port", "baud", "unit"],
+            RawDriver::Scpi => &["port", "baud", "on", "off", "read"],
+            RawDriver::Command => &["command", "timeout"],
         };
+        let given = [
+            ("port", m.port.is_some()),
+            ("baud", m.baud.is_some()),
+            ("unit", m.unit.is_some()),
+            ("on", m.on.is_some()),
+            ("off", m.off.is_some()),
+            ("read", m.read.is_some()),
+            ("command", m.command.is_some()),
+            ("timeout", m.timeout.is_some()),
+        ];
+        for (k, _) in given.iter().filter(|(k, is)| *is && !own.contains(k)) {
+            found.push(Problem::path(
+                &sub(k),
+                format!("`{k}` does not go with this driver; expected one of {MODULE_FORMS}"),
+            ));
+        }
         let unit = |found: &mut Vec<Problem>| match m.unit.map(u8::try_from) {
             None => 1,
             Some(Ok(u)) if (1..=247).contains(&u) => u,
@@ -339,17 +350,6 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
         };
         let driver = match m.driver {
             RawDriver::ModbusTcp => {
-                stray(
-                    &[
-                        ("baud", m.baud.is_some()),
-                        ("on", m.on.is_some()),
-                        ("off", m.off.is_some()),
-                        ("read", m.read.is_some()),
-                        ("command", m.command.is_some()),
-                        ("timeout", m.timeout.is_some()),
-                    ],
-                    found,
-                );
                 let unit = unit(found);
                 let port = m
                     .port
@@ -374,16 +374,6 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                 ModuleDriver::ModbusTcp { addr, unit }
             }
             RawDriver::ModbusRtu => {
-                stray(
-                    &[
-                        ("on", m.on.is_some()),
-                        ("off", m.off.is_some()),
-                        ("read", m.read.is_some()),
-                        ("command", m.command.is_some()),
-                        ("timeout", m.timeout.is_some()),
-                    ],
-                    found,
-                );
                 let unit = unit(found);
                 let path = match m.port {
                     Some(p) if !p.trim().is_empty() && !p.starts_with("tcp://") => p,
@@ -412,14 +402,6 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                 ModuleDriver::ModbusRtu { path, baud, unit }
             }
             RawDriver::Scpi => {
-                stray(
-                    &[
-                        ("unit", m.unit.is_some()),
-                        ("command", m.command.is_some()),
-                        ("timeout", m.timeout.is_some()),
-                    ],
-                    found,
-                );
                 let Some(text) = m.port else {
                     found.push(Problem::path(
                         &key,
@@ -457,17 +439,6 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                 }
             }
             RawDriver::Command => {
-                stray(
-                    &[
-                        ("port", m.port.is_some()),
-                        ("baud", m.baud.is_some()),
-                        ("unit", m.unit.is_some()),
-                        ("on", m.on.is_some()),
-                        ("off", m.off.is_some()),
-                        ("read", m.read.is_some()),
-                    ],
-                    found,
-                );
                 let argv = m.command.unwrap_or_default();
                 if argv.first().is_none_or(|p| p.trim().is_empty()) {
                     found.push(Problem::path(
