@@ -205,3 +205,72 @@ fn a_search_for_problems_that_stops_early_says_so() {
         "{err}"
     );
 }
+
+/// What can never be true is refused at check, at its step, for an `absent`
+/// as for an `expect` (an absence that cannot be seen would pass without
+/// checking anything).
+#[rstest::rstest]
+#[case(
+    "expect: { display: \"PLEASE ENTER YOUR PICKUP CODE\" }",
+    "longer than the display's 24 characters"
+)]
+#[case(
+    "absent: { display: \"A*B\", for: 1s }",
+    "has `*`, which a display text never holds"
+)]
+#[case(
+    "expect: { temperature: { min: 10C, max: 5C } }",
+    "`min` (10C) is above `max` (5C): nothing is ever in this range"
+)]
+#[case(
+    "absent: { pulse: { min: 300ms, max: 200ms }, for: 1s }",
+    "`min` (300ms) is above `max` (200ms)"
+)]
+#[case(
+    "expect: { lockout: { min: 2m, max: 30s } }",
+    "`min` (2m) is above `max` (30s)"
+)]
+#[case(
+    "expect: { unlock: { pulse: { min: 1s, max: 10ms } } }",
+    "`min` (1s) is above `max` (10ms)"
+)]
+#[case(
+    "absent: { uplink: dropoff, compartment: M1, for: 2s }",
+    "`compartment` does not go with `uplink`"
+)]
+#[case(
+    "expect: { led: green, compartment: M1 }",
+    "`compartment` does not go with `led`"
+)]
+#[case(
+    "expect: { event: keypad, compartment: M1 }",
+    "`compartment` does not go with `event`"
+)]
+fn what_can_never_be_true_is_refused_at_its_step(#[case] step: &str, #[case] said: &str) {
+    let (code, err) = check(&format!(
+        "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n      - {step}\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(said), "{err}");
+    assert_eq!(
+        places(&err).first().map(|p| p.split(':').next()),
+        Some(Some("6")),
+        "{err}"
+    );
+}
+
+#[test]
+fn what_can_be_true_is_not_refused() {
+    for step in [
+        "expect: { display: \"ENTER CODE\" }",
+        "expect: { temperature: { min: 5C, max: 5C } }",
+        "expect: { event: diag, compartment: M1 }",
+        "expect: { error: E31, compartment: M1 }",
+        "absent: { lock: released, compartment: M1, for: 1s }",
+    ] {
+        let (code, err) = check(&format!(
+            "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n      - {step}\n"
+        ));
+        assert_eq!(code, Some(0), "{step}: {err}");
+    }
+}

@@ -493,6 +493,25 @@ impl Event {
     }
 
     /// Every event kind name, for suite validation.
+    /// The kinds whose events may name a compartment (`door S1 open`,
+    /// `error E31 M1`, `diag door S1 ok`); the others never do.
+    pub const WITH_COMPARTMENT: &'static [&'static str] = &[
+        "door",
+        "bolt",
+        "lock",
+        "pkg",
+        "error",
+        "error-clear",
+        "code",
+        "unlock",
+        "dropoff",
+        "pickup",
+        "return",
+        "collect",
+        "expired",
+        "diag",
+    ];
+
     pub const KINDS: &'static [&'static str] = &[
         "door",
         "bolt",

@@ -686,6 +686,32 @@ pub enum Matcher {
 }
 
 impl Matcher {
+    /// Whether what it looks for may name a compartment (so that a
+    /// `compartment:` beside it can ever be met).
+    pub fn looks_at_compartments(&self) -> bool {
+        match self {
+            Self::Event(k) => Event::WITH_COMPARTMENT.contains(&k.as_str()),
+            Self::Lock(_)
+            | Self::Door(_)
+            | Self::Bolt(_)
+            | Self::Package(_)
+            | Self::Error(_)
+            | Self::Code(_)
+            | Self::Unlock { .. }
+            | Self::Pulse { .. }
+            // Records name one; narrowing a count by it is still to come.
+            | Self::Backoffice { .. } => true,
+            Self::Display(_)
+            | Self::Led(_)
+            | Self::Heater(_)
+            | Self::Temperature { .. }
+            | Self::Lockout { .. }
+            | Self::LinkActive(_)
+            | Self::Uplink(_)
+            | Self::Status { .. } => false,
+        }
+    }
+
     /// The kind of event (its first word) it looks for, if it looks at
     /// events (not at measurements or at the controller's answers).
     pub fn event_kind(&self) -> Option<&str> {
@@ -1005,6 +1031,21 @@ struct RawDurRange {
     max: Option<Dur>,
 }
 
+impl RawDurRange {
+    /// Its bounds, refused when nothing can be between them.
+    fn bounds(self) -> Result<(Option<Duration>, Option<Duration>), String> {
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) if lo.0 > hi.0 => Err(empty(lo, hi)),
+            (min, max) => Ok((min.map(|d| d.0), max.map(|d| d.0))),
+        }
+    }
+}
+
+/// Why a range whose `min` is above its `max` is refused.
+fn empty(min: impl fmt::Display, max: impl fmt::Display) -> String {
+    format!("`min` ({min}) is above `max` ({max}): nothing is ever in this range")
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawUnlock {
@@ -1123,6 +1164,11 @@ impl RawExpect {
             1 => {
                 let (key, m) = found.remove(0);
                 let m = m.map_err(|e| format!("{key}: {e}"))?;
+                if self.compartment.is_some() && !m.looks_at_compartments() {
+                    return Err(format!(
+                        "`compartment` does not go with `{key}`: what it looks for never names a compartment, so this could never be seen"
+                    ));
+                }
                 Ok(ParsedExpect {
                     matcher: m,
                     compartment: self.compartment.map(compartment_name).transpose()?,
@@ -1159,7 +1205,20 @@ impl RawExpect {
             found.push(("event", m));
         }
         if let Some(t) = self.display.take() {
-            found.push(("display", Ok(Matcher::Display(t))));
+            // The protocol's display text: what the controller can show.
+            let width = locker_proto::Text::new().capacity();
+            let m = if t.chars().count() > width {
+                Err(format!(
+                    "`{t}` is longer than the display's {width} characters: the controller can never show it"
+                ))
+            } else if let Some(c) = t.chars().find(|c| matches!(c, '*' | '"' | '\\')) {
+                Err(format!(
+                    "`{t}` has `{c}`, which a display text never holds (PROTOCOL.md)"
+                ))
+            } else {
+                Ok(Matcher::Display(t))
+            };
+            found.push(("display", m));
         }
         if let Some(p) = self.led.take() {
             let m = LedPattern::parse(&p)
@@ -1245,6 +1304,10 @@ impl RawExpect {
         if let Some(r) = self.temperature.take() {
             let m = if r.min.is_none() && r.max.is_none() {
                 Err("`temperature` needs `min`, `max` or both".to_owned())
+            } else if let (Some(lo), Some(hi)) = (r.min, r.max)
+                && lo.0 > hi.0
+            {
+                Err(empty(lo, hi))
             } else {
                 Ok(Matcher::Temperature {
                     min: r.min,
@@ -1254,35 +1317,21 @@ impl RawExpect {
             found.push(("temperature", m));
         }
         if let Some(r) = self.pulse.take() {
-            found.push((
-                "pulse",
-                Ok(Matcher::Pulse {
-                    min: r.min.map(|d| d.0),
-                    max: r.max.map(|d| d.0),
-                }),
-            ));
+            let m = r.bounds().map(|(min, max)| Matcher::Pulse { min, max });
+            found.push(("pulse", m));
         }
         if let Some(r) = self.lockout.take() {
-            found.push((
-                "lockout",
-                Ok(Matcher::Lockout {
-                    min: r.min.map(|d| d.0),
-                    max: r.max.map(|d| d.0),
-                }),
-            ));
+            let m = r.bounds().map(|(min, max)| Matcher::Lockout { min, max });
+            found.push(("lockout", m));
         }
         if let Some(u) = self.unlock.take() {
-            let (min, max) = u
-                .pulse
-                .map_or((None, None), |p| (p.min.map(|d| d.0), p.max.map(|d| d.0)));
-            found.push((
-                "unlock",
-                Ok(Matcher::Unlock {
-                    attempt: u.attempt,
-                    min,
-                    max,
-                }),
-            ));
+            let bounds = u.pulse.map_or(Ok((None, None)), RawDurRange::bounds);
+            let m = bounds.map(|(min, max)| Matcher::Unlock {
+                attempt: u.attempt,
+                min,
+                max,
+            });
+            found.push(("unlock", m));
         }
         if let Some(b) = self.backoffice.take() {
             let m = word("record kind", &b.kind, UplinkKind::parse, &kinds).map(|kind| {
