@@ -492,7 +492,6 @@ impl Event {
         }
     }
 
-    /// Every event kind name, for suite validation.
     /// The kinds whose events may name a compartment (`door S1 open`,
     /// `error E31 M1`, `diag door S1 ok`); the others never do.
     pub const WITH_COMPARTMENT: &'static [&'static str] = &[
@@ -512,6 +511,7 @@ impl Event {
         "diag",
     ];
 
+    /// Every event kind name, for suite validation.
     pub const KINDS: &'static [&'static str] = &[
         "door",
         "bolt",

@@ -16,7 +16,7 @@ pub mod preflight;
 use crate::model::dialect::Dialect;
 use crate::model::rigfile::bench::{BenchSettings, FlashMethod};
 use crate::model::rigfile::{RigDescription, RigKind};
-use crate::model::suite::{MemoryAction, PowerAction};
+use crate::model::suite::{DoorAction, MemoryAction, PowerAction};
 use crate::rigs::bench::console::{ConsolePort, Read};
 use crate::rigs::bench::fixtures::board::FixtureBoard;
 use crate::rigs::bench::fixtures::io::{self as io_map, Shared, Solenoids, Wiring};
@@ -80,7 +80,8 @@ impl BenchRig {
             )));
         };
         let dir = desc.file.parent().unwrap_or(std::path::Path::new("."));
-        let wiring = (!bench.io.modules.is_empty())
+        // A map of the supply's channels alone is a wiring too.
+        let wiring = (!bench.io.modules.is_empty() || !bench.io.outputs().is_empty())
             .then(|| Shared::new(Wiring::new(bench.io.clone(), dir, ANSWER).into()));
         Ok(Self {
             desc,
@@ -418,6 +419,11 @@ impl Rig for BenchRig {
                 let b = self.board.as_mut().ok_or_else(|| missing("press help", "board"))?;
                 blocking(true, || b.help()).map_err(fixture("board"))
             }
+            // Nothing on this bench can hold a door, so none is held.
+            FixtureAction::Door {
+                action: DoorAction::Release,
+                ..
+            } if self.board.is_none() => Ok(()),
             FixtureAction::Door {
                 compartment,
                 action,
