@@ -455,13 +455,13 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
                         "no argument has `{n}` and `{state}`, which the harness replaces with the output and `on` or `off`",
                     ));
                 }
-                let timeout = m.timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |d| d.0);
-                if timeout.is_zero() || timeout > Duration::from_secs(60) {
-                    found.push(Problem::path(
-                        &sub("timeout"),
-                        "expected above 0 and at most 1m",
-                    ));
-                }
+                let timeout = duration(
+                    &sub("timeout"),
+                    m.timeout,
+                    DEFAULT_COMMAND_TIMEOUT,
+                    Duration::from_secs(60),
+                    found,
+                );
                 ModuleDriver::Command { argv, timeout }
             }
         };
@@ -514,6 +514,28 @@ pub(crate) fn modules(raw: BTreeMap<String, RawModule>, found: &mut Vec<Problem>
         }
     }
     out
+}
+
+/// A duration of the file (`d`, else `default`), refused at `path` unless
+/// above 0 and at most `max`.
+fn duration(
+    path: &[&str],
+    d: Option<Dur>,
+    default: Duration,
+    max: Duration,
+    found: &mut Vec<Problem>,
+) -> Duration {
+    let d = d.map_or(default, |d| d.0);
+    if d.is_zero() || d > max {
+        found.push(Problem::path(
+            path,
+            format!(
+                "expected above 0 and at most {}",
+                crate::model::units::fmt_duration(max)
+            ),
+        ));
+    }
+    d
 }
 
 /// What [`map`] needs to know of the rest of the rig file.
@@ -629,23 +651,6 @@ pub(crate) fn map(
             ));
         }
         i
-    };
-    let duration = |path: &[&str],
-                    d: Option<Dur>,
-                    default: Duration,
-                    max: Duration,
-                    found: &mut Vec<Problem>| {
-        let d = d.map_or(default, |d| d.0);
-        if d.is_zero() || d > max {
-            found.push(Problem::path(
-                path,
-                format!(
-                    "expected above 0 and at most {}",
-                    crate::model::units::fmt_duration(max)
-                ),
-            ));
-        }
-        d
     };
     let press = duration(
         &["io", "press"],
