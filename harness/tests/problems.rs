@@ -246,6 +246,88 @@ fn a_search_for_problems_that_stops_early_says_so() {
     "expect: { event: keypad, compartment: M1 }",
     "`compartment` does not go with `event`"
 )]
+#[case(
+    "expect: { error: E99 }",
+    "`E99` is not an error code the protocol defines"
+)]
+#[case("absent: { error: E21x, for: 1s }", "`E21x` is not an error code")]
+#[case("expect: { led: \"red 9-9\" }", "`red 9-9` is never shown")]
+#[case(
+    "absent: { led: \"red 7-1\", for: 1s }",
+    "`red 7-1` is never shown: a blink code is an error's"
+)]
+#[case("expect: { event: daig }", "`daig` is not an event kind")]
+#[case(
+    "absent: { event: { kind: diag, reslt: fail }, for: 1s }",
+    "`reslt` is not a field of `diag` events"
+)]
+#[case(
+    "expect: { event: { kind: diag, result: broken } }",
+    "`broken` is never the result of a `diag` event"
+)]
+#[case(
+    "expect: { event: { kind: lockout-end, seconds: 3 } }",
+    "`lockout-end` events have no fields"
+)]
+#[case(
+    "expect: { event: { kind: unlock, pulse-ms: { min: 400, max: 300 } } }",
+    "`min` (400) is above `max` (300)"
+)]
+#[case(
+    "expect: { event: { kind: diag, item: door, link: primary } }",
+    "a `diag door` event never names a link"
+)]
+#[case(
+    "expect: { event: { kind: temp, celsius: { min: 9C, max: 1C } } }",
+    "`min` (9C) is above `max` (1C)"
+)]
+#[case(
+    "expect: { event: { kind: display, text: \"PLEASE ENTER YOUR PICKUP CODE\" } }",
+    "longer than the display's 24 characters"
+)]
+#[case(
+    "expect: { event: { kind: error, code: E99 } }",
+    "`E99` is not an error code the protocol defines"
+)]
+#[case(
+    "absent: { in-order: [ { code: accepted }, { error: E99 } ], for: 1s }",
+    "in-order[1]: error: `E99`"
+)]
+#[case("expect: { any-of: [ { code: accepted } ] }", "it needs at least two")]
+#[case(
+    "expect: { any-of: [ { code: accepted }, { status: { failed: 1 } } ] }",
+    "has no place in an order or a choice"
+)]
+#[case(
+    "expect: { status: { queued: { min: 3, max: 1 } } }",
+    "queued: `min` (3) is above `max` (1)"
+)]
+#[case(
+    "expect: { status: { locked-out: false, lockout: { min: 10s } } }",
+    "can never both hold"
+)]
+#[case(
+    "expect: { backoffice: { kind: dropoff, count: 1, sent: 0 } }",
+    "sent at least once"
+)]
+#[case(
+    "expect: { backoffice: { order: [ { kind: dropof } ] } }",
+    "`dropof` is not a record kind"
+)]
+#[case(
+    "expect: { code: accepted, from: nowhere }",
+    "looks from a mark no earlier step sets"
+)]
+#[case("mark: start", "names where every window can open already")]
+#[case(
+    "expect: { backoffice: { kind: dropoff, count: 1 }, compartment: M1 }",
+    "a record's `compartment` goes inside `backoffice`"
+)]
+#[case("state: { code: accepted }", "is not a state the controller reports")]
+#[case(
+    "state: { led: green, within: 1s, for: 2s }",
+    "`within` (holds now or comes to) or `for`"
+)]
 fn what_can_never_be_true_is_refused_at_its_step(#[case] step: &str, #[case] said: &str) {
     let (code, err) = check(&format!(
         "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n      - {step}\n"
@@ -267,6 +349,17 @@ fn what_can_be_true_is_not_refused() {
         "expect: { event: diag, compartment: M1 }",
         "expect: { error: E31, compartment: M1 }",
         "absent: { lock: released, compartment: M1, for: 1s }",
+        "expect: { event: { kind: diag, item: link, link: secondary, result: ok } }",
+        "expect: { event: { kind: keypad, cleared: timeout } }",
+        "expect: { event: { kind: unlock, attempt: 3, pulse-ms: { min: 380, max: 420 } }, compartment: M1 }",
+        "expect: { in-order: [ { code: accepted }, { lock: released, compartment: M1 } ], within: 2s, from: start }",
+        "absent: { any-of: [ { error: E21 }, { error: E31, compartment: S1 } ], for: 1s }",
+        "expect: { status: { failed: { min: 1 }, lockout: { max: 60s } } }",
+        "expect: { backoffice: { kind: dropoff, compartment: M1, count: 1, sent: 2 } }",
+        "expect: { backoffice: { order: [ { kind: dropoff, compartment: M1 }, { kind: pickup } ] } }",
+        "state: { lock: locked, compartment: M1, for: 5s }",
+        "state: { event: { kind: link, link: primary, state: up } }",
+        "expect: { led: \"amber 7-1\" }",
     ] {
         let (code, err) = check(&format!(
             "name: demo\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n      - {step}\n"

@@ -22,10 +22,12 @@
 #[macro_use]
 extern crate std;
 
+mod fields;
 mod frame;
 mod message;
 pub mod plant;
 
+pub use fields::{FieldType, FieldValue};
 pub use frame::{FrameError, LineDecoder, LineError, MAX_LINE, crc16, encode_frame, parse_frame};
 pub use message::{
     BoltState, CodeResult, Command, DecodeError, DiagItem, DiagResult, DoorState, ErrorCode, Event,

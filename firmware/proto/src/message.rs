@@ -916,6 +916,8 @@ mod tests {
     use super::*;
     use crate::{MAX_LINE, encode_frame, parse_frame};
     use proptest::prelude::*;
+    use std::string::ToString;
+    use std::vec::Vec;
 
     fn name() -> impl Strategy<Value = Name> {
         "[SML][1-9]".prop_map(|s| Name::try_from(s.as_str()).unwrap_or_default())
@@ -1005,6 +1007,28 @@ mod tests {
                 && let Ok((_, body)) = parse_frame(text) {
                     prop_assert_eq!(ToHarness::parse(body), Ok(msg));
                 }
+        }
+
+        #[test]
+        fn every_field_of_an_event_is_in_its_table_and_its_text(event in event()) {
+            use crate::{FieldValue as V};
+            let table = Event::fields_of(event.kind()).unwrap();
+            let text = event.to_string();
+            let mut names: Vec<&str> = Event::FIELDS.iter().flat_map(|(_, f)| f.iter().map(|(n, _)| *n)).collect();
+            names.sort_unstable();
+            names.dedup();
+            for name in names {
+                let Some(v) = event.field(name) else { continue };
+                let ty = table.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
+                prop_assert!(ty.is_some_and(|t| t.admits(v)), "{}: {} = {:?}", text, name, v);
+                let word = match v {
+                    V::Word(w) | V::Compartment(w) => w.to_string(),
+                    V::Number(n) => n.to_string(),
+                    V::Code(c) => c.to_string(),
+                    V::Centi(_) | V::Text(_) | V::Led(_) => continue,
+                };
+                prop_assert!(text.split(' ').any(|w| w == word), "{}: {} = {}", text, name, word);
+            }
         }
 
         #[test]

@@ -9,7 +9,9 @@
 use crate::model::places::Seg;
 use crate::model::rigfile::bench::BenchSettings;
 use crate::model::rigfile::{RigDescription, RigKind};
-use crate::model::suite::{Case, DoorAction, Matcher, PowerAction, Step};
+use crate::model::suite::{
+    Absence, Case, Check, DoorAction, Expectation, Matcher, PowerAction, Step,
+};
 use std::collections::BTreeSet;
 
 /// Why a rig cannot do a step, and the node of its rig file that says so
@@ -82,7 +84,7 @@ pub fn unfit(rig: &RigDescription, step: &Step) -> Vec<Unfit> {
 fn console(rig: &RigDescription, step: &Step) -> Option<Unfit> {
     let d = rig.dialect.as_deref()?;
     let at = ["controller", "dialect"];
-    let matcher = match step {
+    let checks: Vec<&Check> = match step {
         Step::Clock(_) if d.commands.clock.is_none() => {
             return Some(Unfit::new(
                 format!(
@@ -92,10 +94,17 @@ fn console(rig: &RigDescription, step: &Step) -> Option<Unfit> {
                 &at,
             ));
         }
-        Step::Expect(e) => &e.matcher,
-        Step::Absent(a) => &a.matcher,
+        Step::Expect(e) => e.look.checks().collect(),
+        Step::Absent(a) => a.look.checks().collect(),
+        Step::State(h) => vec![&h.check],
         _ => return None,
     };
+    checks.into_iter().find_map(|c| heard(d, &c.matcher))
+}
+
+/// Whether a console read through dialect `d` can tell what `matcher` looks for.
+fn heard(d: &crate::model::dialect::Dialect, matcher: &Matcher) -> Option<Unfit> {
+    let at = ["controller", "dialect"];
     if let Matcher::Status { .. } = matcher {
         return d.commands.status.is_none().then(|| {
             Unfit::new(
@@ -209,8 +218,9 @@ fn bench(rig: &RigDescription, step: &Step) -> Vec<Unfit> {
             "corrupt non-volatile memory: a bench cannot write the controller's flash mid-run (mark the case `skip-on: { bench: ... }`)",
             &[],
         )),
-        Step::Expect(e) => measured(rig, b, &e.matcher, e.compartment.as_deref()),
-        Step::Absent(a) => measured(rig, b, &a.matcher, a.compartment.as_deref()),
+        Step::Expect(Expectation { look, .. }) | Step::Absent(Absence { look, .. }) => {
+            (look.checks()).find_map(|c| measured(rig, b, &c.matcher, c.compartment.as_deref()))
+        }
         _ => None,
     };
     one.into_iter().collect()

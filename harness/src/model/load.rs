@@ -211,6 +211,21 @@ fn check_suite(path: &Path, s: &Suite) -> Vec<InputError> {
             );
         }
     }
+    for (i, c) in s.cases.iter().enumerate() {
+        let mut set = Vec::new();
+        for (section, steps) in c.sections() {
+            let at = [Seg::Key("cases"), Seg::Index(i), Seg::Key(section)];
+            unset_marks(steps, &at, &mut set, &mut |at, m| {
+                problem(
+                    at,
+                    format!(
+                        "cases[{i}] `{}`: `from: {m}` looks from a mark no earlier step sets (set it with `mark: {m}` before)",
+                        c.name
+                    ),
+                )
+            });
+        }
+    }
     if let Some(n) = s.retries.filter(|n| *n > crate::model::suite::MAX_RETRIES) {
         problem(
             &[Seg::KeyItself("retries")],
@@ -244,6 +259,40 @@ fn check_suite(path: &Path, s: &Suite) -> Vec<InputError> {
     found
 }
 
+/// Each `from:` of `steps` that names a mark no step before it set, at its node.
+fn unset_marks<'a>(
+    steps: &'a [Step],
+    at: &[Seg<'static>],
+    set: &mut Vec<&'a str>,
+    found: &mut impl FnMut(&[Seg], &str),
+) {
+    use crate::model::suite::From;
+    for (j, s) in steps.iter().enumerate() {
+        let mut here = at.to_vec();
+        here.push(Seg::Index(j));
+        let (key, from) = match s {
+            Step::Mark(m) => {
+                set.push(m);
+                continue;
+            }
+            Step::Repeat { steps, .. } => {
+                here.extend([Seg::Key("repeat"), Seg::Key("steps")]);
+                unset_marks(steps, &here, set, found);
+                continue;
+            }
+            Step::Expect(e) => ("expect", &e.from),
+            Step::Absent(a) => ("absent", &a.from),
+            _ => continue,
+        };
+        if let From::Mark(m) = from
+            && !set.contains(&m.as_str())
+        {
+            here.extend([Seg::Key(key), Seg::Key("from")]);
+            found(&here, m);
+        }
+    }
+}
+
 /// Every compartment a step names, with the path of the node that names it.
 fn step_compartments<'a>(
     steps: &'a [Step],
@@ -267,13 +316,68 @@ fn step_compartments<'a>(
                 compartment: Some(c),
                 ..
             } => out.push((c, named("issue"))),
-            Step::Expect(e) => out.extend(e.compartment.as_deref().map(|c| (c, named("expect")))),
-            Step::Absent(a) => out.extend(a.compartment.as_deref().map(|c| (c, named("absent")))),
+            Step::Expect(e) => look_compartments(&e.look, &here, "expect", out),
+            Step::Absent(a) => look_compartments(&a.look, &here, "absent", out),
+            Step::State(h) => {
+                out.extend(h.check.compartment.as_deref().map(|c| (c, named("state"))))
+            }
             Step::Repeat { steps, .. } => {
                 here.extend([Seg::Key("repeat"), Seg::Key("steps")]);
                 step_compartments(steps, &here, out);
             }
             _ => {}
+        }
+    }
+}
+
+/// The compartments an `expect` or `absent` (under `key`, at `at`) names,
+/// with where: beside what it looks for, on each item of a list, on each
+/// record of a back-office order.
+fn look_compartments<'a>(
+    look: &'a crate::model::suite::Look,
+    at: &[Seg<'static>],
+    key: &'static str,
+    out: &mut Vec<(&'a str, Vec<Seg<'static>>)>,
+) {
+    use crate::model::suite::{Look, Matcher, Records};
+    let (list, checks): (Option<&'static str>, Vec<_>) = match look {
+        Look::One(c) => (None, vec![c]),
+        Look::InOrder(cs) => (Some("in-order"), cs.iter().collect()),
+        Look::AnyOf(cs) => (Some("any-of"), cs.iter().collect()),
+    };
+    for (i, c) in checks.into_iter().enumerate() {
+        let mut here = at.to_vec();
+        here.push(Seg::Key(key));
+        if let Some(list) = list {
+            here.extend([Seg::Key(list), Seg::Index(i)]);
+        }
+        if let Some(name) = c.compartment.as_deref() {
+            let mut p = here.clone();
+            p.push(Seg::Key("compartment"));
+            out.push((name, p));
+        }
+        if let Matcher::Backoffice(Records::Count {
+            compartment: Some(name),
+            ..
+        }) = &c.matcher
+        {
+            let mut p = here.clone();
+            p.extend([Seg::Key("backoffice"), Seg::Key("compartment")]);
+            out.push((name, p));
+        }
+        if let Matcher::Backoffice(Records::Order(items)) = &c.matcher {
+            for (j, (_, name)) in items.iter().enumerate() {
+                if let Some(name) = name.as_deref() {
+                    let mut p = here.clone();
+                    p.extend([
+                        Seg::Key("backoffice"),
+                        Seg::Key("order"),
+                        Seg::Index(j),
+                        Seg::Key("compartment"),
+                    ]);
+                    out.push((name, p));
+                }
+            }
         }
     }
 }

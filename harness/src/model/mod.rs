@@ -11,6 +11,7 @@ pub mod fit;
 pub mod input;
 mod load;
 pub mod locate;
+pub mod look;
 pub mod places;
 pub mod rigfile;
 pub mod suite;

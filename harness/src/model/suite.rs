@@ -7,8 +7,12 @@
 //! use) run in the `TryFrom` conversions, still inside deserialization, so
 //! they are located too.
 
+pub use crate::model::look::{
+    Absence, Bounds, Check, EventMatch, Expectation, From, Holds, HoldsHow, Look, Matcher, Records,
+    StatusMatch,
+};
+use crate::model::look::{ParsedExpect, RawExpect};
 use crate::model::units::{Celsius, Dur, Offset, Ramp, Volts};
-use locker_proto::{CodeResult, ErrorCode, Event, LedPattern, Link, UplinkKind};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeSet;
@@ -216,7 +220,7 @@ impl TryFrom<RawCase> for Case {
                     .map_err(|e| format!("case `{}`: timeout: {e}", raw.name))?,
             ),
         };
-        let mut bound = BTreeSet::new();
+        let mut bound = Bound::default();
         for (section, steps) in [
             ("setup", &raw.setup),
             ("steps", &raw.steps),
@@ -241,17 +245,18 @@ impl TryFrom<RawCase> for Case {
     }
 }
 
-fn check_vars(
-    case: &str,
-    section: &str,
-    steps: &[Step],
-    bound: &mut BTreeSet<String>,
-) -> Result<(), String> {
+/// What earlier steps of a case bound.
+#[derive(Default)]
+struct Bound {
+    vars: BTreeSet<String>,
+}
+
+fn check_vars(case: &str, section: &str, steps: &[Step], bound: &mut Bound) -> Result<(), String> {
     for (i, step) in steps.iter().enumerate() {
         match step {
             Step::Keys { text, .. } => {
                 for var in text.vars() {
-                    if !bound.contains(var) {
+                    if !bound.vars.contains(var) {
                         return Err(format!(
                             "case `{case}`, {section}[{i}]: `${var}` is used before any step binds it \
                              (bind it with `parcel: {{ ..., code: ${var} }}` or `issue: {{ ..., as: ${var} }}`)"
@@ -260,7 +265,7 @@ fn check_vars(
                 }
             }
             Step::Parcel { bind, .. } | Step::Issue { bind, .. } => {
-                bound.insert(bind.clone());
+                bound.vars.insert(bind.clone());
             }
             Step::Repeat { steps, .. } => {
                 check_vars(case, &format!("{section}[{i}].repeat"), steps, bound)?
@@ -552,6 +557,11 @@ pub enum Step {
     },
     Expect(Expectation),
     Absent(Absence),
+    /// What the controller last reported of something holds (now, within
+    /// a bound, or throughout a time).
+    State(Holds),
+    /// Open a window named `name` here, for later expectations to look from.
+    Mark(String),
 }
 
 impl Step {
@@ -561,6 +571,8 @@ impl Step {
             self,
             Self::Expect(_)
                 | Self::Absent(_)
+                | Self::State(_)
+                | Self::Mark(_)
                 | Self::Wait(_)
                 | Self::WaitUntil { .. }
                 | Self::Issue { .. }
@@ -632,204 +644,26 @@ impl fmt::Display for Step {
             Self::Repeat { times, .. } => write!(f, "repeat x{times}"),
             Self::Parcel { compartment, bind } => write!(f, "parcel into {compartment} as ${bind}"),
             Self::Issue { kind, bind, .. } => write!(f, "issue {kind:?} code as ${bind}"),
-            Self::Expect(e) => write!(f, "expect {} within {}", e.matcher, Dur(e.within)),
-            Self::Absent(a) => write!(f, "absent {} for {}", a.matcher, Dur(a.for_)),
-        }
-    }
-}
-
-/// What an expectation looks for among the observations.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Matcher {
-    /// Any event of this kind (first word of its text form).
-    Event(String),
-    Display(String),
-    Led(LedPattern),
-    Lock(locker_proto::LockState),
-    Door(locker_proto::DoorState),
-    Bolt(locker_proto::BoltState),
-    Package(bool),
-    Error(ErrorCode),
-    Code(CodeResult),
-    Heater(bool),
-    Temperature {
-        min: Option<Celsius>,
-        max: Option<Celsius>,
-    },
-    Pulse {
-        min: Option<Duration>,
-        max: Option<Duration>,
-    },
-    Lockout {
-        min: Option<Duration>,
-        max: Option<Duration>,
-    },
-    /// The controller started an unlock pulse (what it commanded, not what was measured).
-    Unlock {
-        attempt: Option<u8>,
-        min: Option<Duration>,
-        max: Option<Duration>,
-    },
-    LinkActive(Option<Link>),
-    Uplink(UplinkKind),
-    /// The controller's answer to `STATUS` (asked when the step runs).
-    Status {
-        failed: Option<u8>,
-        queued: Option<u16>,
-        locked_out: Option<bool>,
-    },
-    /// The back office holds exactly `count` distinct records of `kind`.
-    Backoffice {
-        kind: UplinkKind,
-        count: u32,
-    },
-}
-
-impl Matcher {
-    /// Whether what it looks for may name a compartment (so that a
-    /// `compartment:` beside it can ever be met).
-    pub fn looks_at_compartments(&self) -> bool {
-        match self {
-            Self::Event(k) => Event::WITH_COMPARTMENT.contains(&k.as_str()),
-            Self::Lock(_)
-            | Self::Door(_)
-            | Self::Bolt(_)
-            | Self::Package(_)
-            | Self::Error(_)
-            | Self::Code(_)
-            | Self::Unlock { .. }
-            | Self::Pulse { .. }
-            // Records name one; narrowing a count by it is still to come.
-            | Self::Backoffice { .. } => true,
-            Self::Display(_)
-            | Self::Led(_)
-            | Self::Heater(_)
-            | Self::Temperature { .. }
-            | Self::Lockout { .. }
-            | Self::LinkActive(_)
-            | Self::Uplink(_)
-            | Self::Status { .. } => false,
-        }
-    }
-
-    /// The kind of event (its first word) it looks for, if it looks at
-    /// events (not at measurements or at the controller's answers).
-    pub fn event_kind(&self) -> Option<&str> {
-        Some(match self {
-            Self::Event(k) => k.as_str(),
-            Self::Display(_) => "display",
-            Self::Led(_) => "led",
-            Self::Lock(_) => "lock",
-            Self::Door(_) => "door",
-            Self::Bolt(_) => "bolt",
-            Self::Package(_) => "pkg",
-            Self::Error(_) => "error",
-            Self::Code(_) => "code",
-            Self::Heater(_) => "heater",
-            Self::Temperature { .. } => "temp",
-            Self::Lockout { .. } => "lockout",
-            Self::Unlock { .. } => "unlock",
-            Self::LinkActive(_) => "link-active",
-            Self::Uplink(_) => "uplink",
-            Self::Pulse { .. } | Self::Status { .. } | Self::Backoffice { .. } => return None,
-        })
-    }
-}
-
-impl fmt::Display for Matcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn range<T: fmt::Display>(
-            f: &mut fmt::Formatter<'_>,
-            min: &Option<T>,
-            max: &Option<T>,
-        ) -> fmt::Result {
-            match (min, max) {
-                (Some(a), Some(b)) => write!(f, " in [{a}, {b}]"),
-                (Some(a), None) => write!(f, " >= {a}"),
-                (None, Some(b)) => write!(f, " <= {b}"),
-                (None, None) => Ok(()),
-            }
-        }
-        match self {
-            Self::Event(k) => write!(f, "event {k}"),
-            Self::Display(t) => write!(f, "display {t:?}"),
-            Self::Led(p) => write!(f, "led {p:?}", p = p.to_string()),
-            Self::Lock(s) => write!(f, "lock {s}"),
-            Self::Door(s) => write!(f, "door {s}"),
-            Self::Bolt(s) => write!(f, "bolt {s}"),
-            Self::Package(p) => write!(f, "package {}", if *p { "present" } else { "absent" }),
-            Self::Error(c) => write!(f, "error {c}"),
-            Self::Code(r) => write!(f, "code {r}"),
-            Self::Heater(on) => write!(f, "heater {}", if *on { "on" } else { "off" }),
-            Self::Temperature { min, max } => {
-                f.write_str("temperature")?;
-                range(f, min, max)
-            }
-            Self::Pulse { min, max } => {
-                f.write_str("solenoid pulse")?;
-                range(f, &min.map(Dur), &max.map(Dur))
-            }
-            Self::Lockout { min, max } => {
-                f.write_str("lockout")?;
-                range(f, &min.map(Dur), &max.map(Dur))
-            }
-            Self::Unlock { attempt, min, max } => {
-                f.write_str("unlock")?;
-                if let Some(a) = attempt {
-                    write!(f, " attempt {a}")?;
-                }
-                if min.is_some() || max.is_some() {
-                    f.write_str(" with pulse")?;
-                }
-                range(f, &min.map(Dur), &max.map(Dur))
-            }
-            Self::LinkActive(l) => write!(f, "link-active {}", l.map_or("none", |l| l.as_str())),
-            Self::Uplink(k) => write!(f, "uplink {k}"),
-            Self::Status {
-                failed,
-                queued,
-                locked_out,
-            } => {
-                f.write_str("status")?;
-                if let Some(n) = failed {
-                    write!(f, " failed={n}")?;
-                }
-                if let Some(n) = queued {
-                    write!(f, " queued={n}")?;
-                }
-                if let Some(l) = locked_out {
-                    write!(f, " locked-out={l}")?;
+            Self::Expect(e) => {
+                write!(f, "expect {} within {}", e.look.step_text(), Dur(e.within))?;
+                if e.from != From::LastAction {
+                    write!(f, " (from {})", e.from)?;
                 }
                 Ok(())
             }
-            Self::Backoffice { kind, count } => {
-                write!(f, "back office holding {count} {kind} record(s)")
+            Self::Absent(a) => {
+                write!(f, "absent {} for {}", a.look.step_text(), Dur(a.for_))?;
+                if a.from != From::LastAction {
+                    write!(f, " (from {})", a.from)?;
+                }
+                Ok(())
             }
+            Self::State(h) => match h.how {
+                HoldsHow::Within(d) => write!(f, "state {} within {}", h.check, Dur(d)),
+                HoldsHow::For(d) => write!(f, "state {} for {}", h.check, Dur(d)),
+            },
+            Self::Mark(m) => write!(f, "mark {m}"),
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Expectation {
-    pub matcher: Matcher,
-    pub compartment: Option<String>,
-    pub within: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Absence {
-    pub matcher: Matcher,
-    pub compartment: Option<String>,
-    pub for_: Duration,
-}
-
-impl fmt::Display for Expectation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.matcher)?;
-        if let Some(c) = &self.compartment {
-            write!(f, " on {c}")?;
-        }
-        Ok(())
     }
 }
 
@@ -855,6 +689,8 @@ enum StepKind {
     Issue,
     Expect,
     Absent,
+    State,
+    Mark,
 }
 
 #[derive(Deserialize)]
@@ -1017,347 +853,6 @@ struct RawIssue {
     as_: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawRange {
-    min: Option<Celsius>,
-    max: Option<Celsius>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawDurRange {
-    min: Option<Dur>,
-    max: Option<Dur>,
-}
-
-impl RawDurRange {
-    /// Its bounds, refused when nothing can be between them.
-    fn bounds(self) -> Result<(Option<Duration>, Option<Duration>), String> {
-        match (self.min, self.max) {
-            (Some(lo), Some(hi)) if lo.0 > hi.0 => Err(empty(lo, hi)),
-            (min, max) => Ok((min.map(|d| d.0), max.map(|d| d.0))),
-        }
-    }
-}
-
-/// Why a range whose `min` is above its `max` is refused.
-fn empty(min: impl fmt::Display, max: impl fmt::Display) -> String {
-    format!("`min` ({min}) is above `max` ({max}): nothing is ever in this range")
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawUnlock {
-    attempt: Option<u8>,
-    pulse: Option<RawDurRange>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawStatus {
-    failed: Option<u8>,
-    queued: Option<u16>,
-    locked_out: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawBackoffice {
-    kind: String,
-    count: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawExpect {
-    event: Option<String>,
-    display: Option<String>,
-    led: Option<String>,
-    lock: Option<String>,
-    door: Option<String>,
-    bolt: Option<String>,
-    package: Option<String>,
-    error: Option<String>,
-    code: Option<String>,
-    heater: Option<String>,
-    temperature: Option<RawRange>,
-    pulse: Option<RawDurRange>,
-    lockout: Option<RawDurRange>,
-    unlock: Option<RawUnlock>,
-    link_active: Option<String>,
-    uplink: Option<String>,
-    backoffice: Option<RawBackoffice>,
-    status: Option<RawStatus>,
-    compartment: Option<String>,
-    within: Option<Dur>,
-    #[serde(rename = "for")]
-    for_: Option<Dur>,
-}
-
-fn word<T>(
-    what: &str,
-    v: &str,
-    parse: impl Fn(&str) -> Result<T, locker_proto::DecodeError>,
-    all: &[&str],
-) -> Result<T, String> {
-    parse(v).map_err(|_| format!("`{v}` is not a {what}; expected one of: {}", all.join(", ")))
-}
-
-fn names<T: Copy>(all: &[T], f: impl Fn(T) -> &'static str) -> Vec<&'static str> {
-    all.iter().map(|&x| f(x)).collect()
-}
-
-fn on_off(what: &str, v: &str) -> Result<bool, String> {
-    match v {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!(
-            "`{v}` is not a {what} state; expected `on` or `off`"
-        )),
-    }
-}
-
-/// The keys an `expect` or `absent` looks for one of, in the order errors name them.
-const LOOKED_FOR: [&str; 18] = [
-    "event",
-    "display",
-    "led",
-    "lock",
-    "door",
-    "bolt",
-    "package",
-    "error",
-    "code",
-    "heater",
-    "temperature",
-    "pulse",
-    "lockout",
-    "unlock",
-    "link-active",
-    "uplink",
-    "backoffice",
-    "status",
-];
-
-/// What an `expect` or `absent` map says, before the two are told apart.
-struct ParsedExpect {
-    matcher: Matcher,
-    compartment: Option<String>,
-    within: Option<Dur>,
-    for_: Option<Dur>,
-}
-
-impl RawExpect {
-    fn matcher(mut self) -> Result<ParsedExpect, String> {
-        let mut found = self.words();
-        found.extend(self.measures());
-        found.sort_by_key(|(key, _)| LOOKED_FOR.iter().position(|k| k == key));
-        match found.len() {
-            0 => {
-                let keys: Vec<_> = LOOKED_FOR.iter().map(|k| format!("`{k}`")).collect();
-                Err(format!(
-                    "nothing to look for: expected one of {}",
-                    keys.join(", ")
-                ))
-            }
-            1 => {
-                let (key, m) = found.remove(0);
-                let m = m.map_err(|e| format!("{key}: {e}"))?;
-                if self.compartment.is_some() && !m.looks_at_compartments() {
-                    return Err(format!(
-                        "`compartment` does not go with `{key}`: what it looks for never names a compartment, so this could never be seen"
-                    ));
-                }
-                Ok(ParsedExpect {
-                    matcher: m,
-                    compartment: self.compartment.map(compartment_name).transpose()?,
-                    within: self.within,
-                    for_: self.for_,
-                })
-            }
-            _ => {
-                let keys: Vec<_> = found.iter().map(|(k, _)| format!("`{k}`")).collect();
-                Err(format!(
-                    "one expectation looks for one thing, found {}; split it into several steps",
-                    keys.join(" and ")
-                ))
-            }
-        }
-    }
-
-    /// What the controller reports in words, each key read into its
-    /// matcher: an event kind, the display, the LED, a lock, door or bolt
-    /// state, a package, an error, a code result, the heater, the active
-    /// link, an uplink record.
-    fn words(&mut self) -> Vec<(&'static str, Result<Matcher, String>)> {
-        use locker_proto::{BoltState, DoorState, LockState};
-        let mut found: Vec<(&'static str, Result<Matcher, String>)> = Vec::new();
-        if let Some(k) = self.event.take() {
-            let m = if Event::KINDS.contains(&k.as_str()) {
-                Ok(Matcher::Event(k))
-            } else {
-                Err(format!(
-                    "`{k}` is not an event kind; expected one of: {}",
-                    Event::KINDS.join(", ")
-                ))
-            };
-            found.push(("event", m));
-        }
-        if let Some(t) = self.display.take() {
-            // The protocol's display text: what the controller can show.
-            let width = locker_proto::Text::new().capacity();
-            let m = if t.chars().count() > width {
-                Err(format!(
-                    "`{t}` is longer than the display's {width} characters: the controller can never show it"
-                ))
-            } else if let Some(c) = t.chars().find(|c| matches!(c, '*' | '"' | '\\')) {
-                Err(format!(
-                    "`{t}` has `{c}`, which a display text never holds (PROTOCOL.md)"
-                ))
-            } else {
-                Ok(Matcher::Display(t))
-            };
-            found.push(("display", m));
-        }
-        if let Some(p) = self.led.take() {
-            let m = LedPattern::parse(&p)
-                .map(Matcher::Led)
-                .map_err(|_| format!("`{p}` is not an LED pattern; expected a colour (off, green, amber, red) and an optional blink code like `red 2-1`"));
-            found.push(("led", m));
-        }
-        // The state words come from the protocol crate, so suites accept
-        // exactly what the controller can report.
-        macro_rules! state {
-            ($field:ident, $key:literal, $what:literal, $ty:ty, $variant:ident) => {
-                if let Some(v) = self.$field.take() {
-                    let all = names(<$ty>::ALL, <$ty>::as_str);
-                    found.push((
-                        $key,
-                        word($what, &v, <$ty>::parse, &all).map(Matcher::$variant),
-                    ));
-                }
-            };
-        }
-        state!(lock, "lock", "lock state", LockState, Lock);
-        state!(door, "door", "door state", DoorState, Door);
-        state!(bolt, "bolt", "bolt state", BoltState, Bolt);
-        if let Some(s) = self.package.take() {
-            let m = match s.as_str() {
-                "present" => Ok(Matcher::Package(true)),
-                "absent" => Ok(Matcher::Package(false)),
-                _ => Err(format!(
-                    "`{s}` is not a package state; expected `present` or `absent`"
-                )),
-            };
-            found.push(("package", m));
-        }
-        if let Some(e) = self.error.take() {
-            let m = e
-                .strip_prefix('E')
-                .and_then(|n| n.parse().ok())
-                .map(|n| Matcher::Error(ErrorCode(n)))
-                .ok_or_else(|| {
-                    format!("`{e}` is not an error code; expected E and two digits, like E21")
-                });
-            found.push(("error", m));
-        }
-        if let Some(c) = self.code.take() {
-            found.push((
-                "code",
-                word(
-                    "code result",
-                    &c,
-                    CodeResult::parse,
-                    &names(CodeResult::ALL, CodeResult::as_str),
-                )
-                .map(Matcher::Code),
-            ));
-        }
-        if let Some(h) = self.heater.take() {
-            found.push(("heater", on_off("heater", &h).map(Matcher::Heater)));
-        }
-        if let Some(l) = self.link_active.take() {
-            let m = if l == "none" {
-                Ok(Matcher::LinkActive(None))
-            } else {
-                word("link", &l, Link::parse, &["primary", "secondary", "none"])
-                    .map(|l| Matcher::LinkActive(Some(l)))
-            };
-            found.push(("link-active", m));
-        }
-        let kinds = names(UplinkKind::ALL, UplinkKind::as_str);
-        if let Some(k) = self.uplink.take() {
-            found.push((
-                "uplink",
-                word("record kind", &k, UplinkKind::parse, &kinds).map(Matcher::Uplink),
-            ));
-        }
-        found
-    }
-
-    /// What is measured or counted, each within its bounds: a temperature,
-    /// a pulse, a lockout, an unlock, back-office records, the status.
-    fn measures(&mut self) -> Vec<(&'static str, Result<Matcher, String>)> {
-        let mut found: Vec<(&'static str, Result<Matcher, String>)> = Vec::new();
-        let kinds = names(UplinkKind::ALL, UplinkKind::as_str);
-        if let Some(r) = self.temperature.take() {
-            let m = if r.min.is_none() && r.max.is_none() {
-                Err("`temperature` needs `min`, `max` or both".to_owned())
-            } else if let (Some(lo), Some(hi)) = (r.min, r.max)
-                && lo.0 > hi.0
-            {
-                Err(empty(lo, hi))
-            } else {
-                Ok(Matcher::Temperature {
-                    min: r.min,
-                    max: r.max,
-                })
-            };
-            found.push(("temperature", m));
-        }
-        if let Some(r) = self.pulse.take() {
-            let m = r.bounds().map(|(min, max)| Matcher::Pulse { min, max });
-            found.push(("pulse", m));
-        }
-        if let Some(r) = self.lockout.take() {
-            let m = r.bounds().map(|(min, max)| Matcher::Lockout { min, max });
-            found.push(("lockout", m));
-        }
-        if let Some(u) = self.unlock.take() {
-            let bounds = u.pulse.map_or(Ok((None, None)), RawDurRange::bounds);
-            let m = bounds.map(|(min, max)| Matcher::Unlock {
-                attempt: u.attempt,
-                min,
-                max,
-            });
-            found.push(("unlock", m));
-        }
-        if let Some(b) = self.backoffice.take() {
-            let m = word("record kind", &b.kind, UplinkKind::parse, &kinds).map(|kind| {
-                Matcher::Backoffice {
-                    kind,
-                    count: b.count,
-                }
-            });
-            found.push(("backoffice", m));
-        }
-        if let Some(st) = self.status.take() {
-            let m = if st.failed.is_none() && st.queued.is_none() && st.locked_out.is_none() {
-                Err("`status` needs `failed`, `queued` or `locked-out`".to_owned())
-            } else {
-                Ok(Matcher::Status {
-                    failed: st.failed,
-                    queued: st.queued,
-                    locked_out: st.locked_out,
-                })
-            };
-            found.push(("status", m));
-        }
-        found
-    }
-}
-
 /// Seconds of the day from `HH:MM` or `HH:MM:SS`.
 fn parse_time_of_day(s: &str) -> Result<u32, String> {
     let bad = || format!("`{s}` is not a time of day; expected HH:MM or HH:MM:SS (24-hour, UTC)");
@@ -1421,7 +916,7 @@ fn var_name(s: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-fn compartment_name(s: String) -> Result<String, String> {
+pub(crate) fn compartment_name(s: String) -> Result<String, String> {
     if s.is_empty() || s.len() > 8 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(format!(
             "`{s}` is not a compartment name; expected letters and digits like M1"
@@ -1461,6 +956,8 @@ fn step_value<'de, A: MapAccess<'de>>(kind: StepKind, map: &mut A) -> Result<Ste
         StepKind::Issue => checked::<RawIssue, _>(map),
         StepKind::Expect => checked::<RawExpect, _>(map),
         StepKind::Absent => checked::<RawAbsent, _>(map),
+        StepKind::State => checked::<RawState, _>(map),
+        StepKind::Mark => checked::<RawMark, _>(map),
     }
 }
 
@@ -1640,20 +1137,20 @@ impl RawStep for RawIssue {
 impl RawStep for RawExpect {
     fn check(self) -> Result<Step, String> {
         let ParsedExpect {
-            matcher,
-            compartment,
+            look,
             within,
             for_,
-        } = self.matcher()?;
+            from,
+        } = self.parse()?;
         if for_.is_some() {
             return Err(
                 "expect takes `within` (how long to wait for it); `for` belongs to `absent`".into(),
             );
         }
         Ok(Step::Expect(Expectation {
-            matcher,
-            compartment,
+            look,
             within: within.map_or(DEFAULT_WITHIN, |d| d.0),
+            from,
         }))
     }
 }
@@ -1666,11 +1163,11 @@ struct RawAbsent(RawExpect);
 impl RawStep for RawAbsent {
     fn check(self) -> Result<Step, String> {
         let ParsedExpect {
-            matcher,
-            compartment,
+            look,
             within,
             for_,
-        } = self.0.matcher()?;
+            from,
+        } = self.0.parse()?;
         if within.is_some() {
             return Err(
                 "absent takes `for` (how long it must not happen); `within` belongs to `expect`"
@@ -1680,10 +1177,68 @@ impl RawStep for RawAbsent {
         let for_ =
             for_.ok_or("absent needs `for`: how long the thing must not happen, like 10s")?;
         Ok(Step::Absent(Absence {
-            matcher,
-            compartment,
+            look,
             for_: for_.0,
+            from,
         }))
+    }
+}
+
+/// `state:` is written as `expect:` is, about a state the controller
+/// reports, with `within` (holds now or comes to) or `for` (holds throughout).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawState(RawExpect);
+
+impl RawStep for RawState {
+    fn check(self) -> Result<Step, String> {
+        let ParsedExpect {
+            look,
+            within,
+            for_,
+            from,
+        } = self.0.parse()?;
+        let Look::One(check) = look else {
+            return Err(
+                "a state is one thing; `in-order` and `any-of` belong to `expect` and `absent`"
+                    .into(),
+            );
+        };
+        if from != From::LastAction {
+            return Err("a state is what was last reported, whenever that was: `from` belongs to `expect` and `absent`".into());
+        }
+        if !check.matcher.is_state() {
+            let kinds = crate::model::look::STATE_KINDS.join(", ");
+            return Err(format!(
+                "`{}` is not a state the controller reports; a state is the last report of one of: {kinds} (use `expect` for what happens)",
+                check.matcher
+            ));
+        }
+        let how = match (within, for_) {
+            (Some(_), Some(_)) => {
+                return Err("state takes `within` (holds now or comes to) or `for` (holds throughout), not both".into());
+            }
+            (None, Some(d)) => HoldsHow::For(d.0),
+            (w, None) => HoldsHow::Within(w.map_or(DEFAULT_WITHIN, |d| d.0)),
+        };
+        Ok(Step::State(Holds { check, how }))
+    }
+}
+
+/// `mark: name`: a window opens here.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawMark(String);
+
+impl RawStep for RawMark {
+    fn check(self) -> Result<Step, String> {
+        if crate::model::look::FROM_WORDS.contains(&self.0.as_str()) {
+            return Err(format!(
+                "`{}` names where every window can open already; call the mark something else",
+                self.0
+            ));
+        }
+        Ok(Step::Mark(crate::model::look::mark_name(&self.0)?))
     }
 }
 

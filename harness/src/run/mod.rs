@@ -13,6 +13,7 @@ pub mod privacy;
 pub mod runner;
 pub mod session;
 pub mod shard;
+pub mod state;
 pub mod trace;
 pub mod transcript;
 pub mod verdict;

@@ -4,6 +4,7 @@
 use crate::model::dialect::{Dialect, Heard};
 use crate::rigs::{Measurement, Rig, RigError, RigOutput};
 use crate::run::obs::{Dir, Obs, ObsKind, TranscriptLine, fmt_at};
+use crate::run::state::{Records, States};
 use crate::run::trace::ObsLog;
 use crate::run::transcript::{Live, SpillTo};
 use locker_proto::{Command, LineDecoder, Response, ToHarness, UplinkKind};
@@ -65,8 +66,10 @@ pub struct Session<'r, R: Rig> {
     pub obs: ObsLog,
     /// The protocol version the controller announced first.
     pub proto: Option<u16>,
-    /// Back-office records received by kind, duplicates not counted.
-    backoffice: Vec<(UplinkKind, u32)>,
+    /// What the back office received.
+    pub records: Records,
+    /// The last report of each state the controller reports.
+    pub states: States,
     responses: VecDeque<(u16, Response)>,
     pub compartments: Vec<String>,
     /// Consecutive idle answers without the rig clock moving.
@@ -114,7 +117,8 @@ impl<'r, R: Rig> Session<'r, R> {
             transcript: Live::new(spill),
             obs: ObsLog::default(),
             proto: None,
-            backoffice: Vec::new(),
+            records: Records::default(),
+            states: States::default(),
             responses: VecDeque::new(),
             compartments,
             stalls: 0,
@@ -260,15 +264,14 @@ impl<'r, R: Rig> Session<'r, R> {
                 };
                 self.note(Dir::Measure, text);
                 if let Measurement::Backoffice {
+                    seq,
                     kind,
-                    duplicate: false,
+                    compartment,
+                    duplicate,
                     ..
                 } = m
                 {
-                    match self.backoffice.iter_mut().find(|(k, _)| *k == kind) {
-                        Some((_, n)) => *n += 1,
-                        None => self.backoffice.push((kind, 1)),
-                    }
+                    (self.records).arrived(seq, kind, usize::from(compartment), duplicate);
                 }
                 let at = self.now();
                 self.obs.push(Obs {
@@ -304,9 +307,16 @@ impl<'r, R: Rig> Session<'r, R> {
 
     /// Back-office records of `kind` received so far, duplicates not counted.
     pub fn backoffice_count(&self, kind: UplinkKind) -> u32 {
-        (self.backoffice.iter())
-            .find_map(|(k, n)| (*k == kind).then_some(*n))
-            .unwrap_or(0)
+        self.records.count(kind)
+    }
+
+    /// Take in something seen: the log keeps it, and a state's report
+    /// becomes what the case knows of that state.
+    fn observe(&mut self, o: Obs) {
+        if let ObsKind::Event { event, .. } = &o.kind {
+            self.states.see(event, o.at);
+        }
+        self.obs.push(o);
     }
 
     pub fn compartment_name(&self, i: usize) -> String {
@@ -353,7 +363,7 @@ impl<'r, R: Rig> Session<'r, R> {
                     proto: 0,
                 },
             }),
-            Ok(Heard::Event { t_ms, event }) => self.obs.push(Obs {
+            Ok(Heard::Event { t_ms, event }) => self.observe(Obs {
                 at,
                 kind: ObsKind::Event {
                     t_ms: t_ms.unwrap_or(at.as_millis() as u64),
@@ -435,7 +445,7 @@ impl<'r, R: Rig> Session<'r, R> {
                 if let (None, ObsKind::Hello { proto, .. }) = (self.proto, &kind) {
                     self.proto = Some(*proto);
                 }
-                self.obs.push(Obs { at, kind });
+                self.observe(Obs { at, kind });
             }
             Received::Response(to, response) => self.responses.push_back((to, response)),
         }

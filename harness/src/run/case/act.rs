@@ -114,6 +114,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             }
             Step::Expect(e) => self.expect(e).await,
             Step::Absent(a) => self.absent(a).await,
+            Step::State(h) => self.state(h).await,
+            Step::Mark(m) => {
+                self.set_mark(m);
+                Ok(())
+            }
         }
     }
 

@@ -63,6 +63,12 @@ struct CaseRun<'s, 'r, R: Rig> {
     parcels: HashMap<usize, u32>,
     /// Index into observations where the last action began.
     cursor: usize,
+    /// Where each `mark` step run last opened its window: an observation's
+    /// number and the rig time.
+    marks: HashMap<String, (usize, Duration)>,
+    /// Some expectation looks `from: start`: the log keeps the case's
+    /// observations from the first (up to its bound).
+    keeps_start: bool,
     /// Rig time at which that window opened: the last action, or the end
     /// of the boot self-test for a case's first expectations.
     window_at: Duration,
@@ -80,6 +86,19 @@ struct CaseRun<'s, 'r, R: Rig> {
     caveats: Vec<Caveat>,
     /// This rig takes this case's long waits by moving the clocks.
     moves_clocks: bool,
+}
+
+/// Whether any expectation of `case` looks from its start.
+fn looks_from_start(case: &crate::model::suite::Case) -> bool {
+    fn any(steps: &[Step]) -> bool {
+        steps.iter().any(|s| match s {
+            Step::Expect(e) => e.from == crate::model::suite::From::Start,
+            Step::Absent(a) => a.from == crate::model::suite::From::Start,
+            Step::Repeat { steps, .. } => any(steps),
+            _ => false,
+        })
+    }
+    case.sections().iter().any(|(_, steps)| any(steps))
 }
 
 /// Run one case on a rig that has been flashed.
@@ -121,6 +140,8 @@ pub async fn run_case<R: Rig>(
         vars: HashMap::new(),
         parcels: HashMap::new(),
         cursor: 0,
+        marks: HashMap::new(),
+        keeps_start: looks_from_start(&p.case),
         window_at: Duration::ZERO,
         last_action: None,
         failed_step: None,
@@ -348,7 +369,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 // LED) is the case's to expect.
                 self.cursor = cursor;
                 self.window_at = at;
-                self.s.obs.open_window(self.cursor);
+                self.keep_windows();
                 return Ok(());
             }
             if self.s.now() >= deadline {
@@ -473,10 +494,28 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             })
     }
 
+    /// Keep the observations every window a later step may look through
+    /// opens at: the last action's, each mark's, and the start's when asked for.
+    fn keep_windows(&mut self) {
+        let earliest = (self.marks.values().map(|(i, _)| *i))
+            .chain([self.cursor])
+            .chain(self.keeps_start.then_some(0))
+            .min()
+            .unwrap_or(self.cursor);
+        self.s.obs.open_window(earliest);
+    }
+
+    /// A `mark` step: a window named `name` opens here.
+    fn set_mark(&mut self, name: &str) {
+        let here = (self.s.obs.len(), self.s.now());
+        self.marks.insert(name.to_owned(), here);
+        self.keep_windows();
+    }
+
     fn mark(&mut self, text: String) {
         self.cursor = self.s.obs.len();
         self.window_at = self.s.now();
-        self.s.obs.open_window(self.cursor);
+        self.keep_windows();
         self.last_action = Some((text.clone(), self.window_at));
         self.s.note(Dir::Act, text);
     }
