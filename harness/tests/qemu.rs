@@ -25,42 +25,10 @@ use std::time::{Duration, Instant};
 /// The tests here watch the process table; one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn have_qemu() -> bool {
-    let found = Command::new("qemu-system-arm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("qemu-system-arm is missing in CI: .ci/run must install it");
-        }
-        eprintln!(
-            "skipped: qemu-system-arm not found (apt-get install -y --no-install-recommends qemu-system-arm)"
-        );
-    }
-    found && have_target()
-}
-
-/// The thumb target the board crate builds for: rustup does not add it to a
-/// `stable` that was installed before (`.ci/run` adds it).
-fn have_target() -> bool {
-    let board = repo().join("firmware/boards/qemu-mps2-an386");
-    match locker_hil::rigs::image::check_target(&board) {
-        Ok(()) => true,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{e}: .ci/run must install it")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            false
-        }
-    }
-}
-
 /// Serialise the tests that watch the process table; `None` when QEMU is missing.
 fn qemu_test() -> Option<std::sync::MutexGuard<'static, ()>> {
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    have_qemu().then_some(guard)
+    common::qemu_available().then_some(guard)
 }
 
 fn assert_no_emulators(pid: u32, what: &str) {

@@ -389,10 +389,14 @@ impl fmt::Display for Matcher {
                 if let Some(c) = compartment {
                     write!(f, " of {c}")?;
                 }
-                if !sent.is_open() {
-                    f.write_str(", each sent")?;
-                    sent.write(f, |n| n)?;
-                    f.write_str(" time(s)")?;
+                match (sent.min, sent.max) {
+                    (Some(a), Some(b)) if a == b => write!(f, ", each sent {a} time(s)")?,
+                    (None, None) => {}
+                    _ => {
+                        f.write_str(", each sent")?;
+                        sent.write(f, |n| n)?;
+                        f.write_str(" time(s)")?;
+                    }
                 }
                 Ok(())
             }

@@ -64,3 +64,37 @@ where
         |_| {},
     ))
 }
+
+/// Whether QEMU and the thumb target are here to run the qemu rig: when
+/// not, says so in one line and the caller skips; in CI it is a failure.
+pub fn qemu_available() -> bool {
+    let found = std::process::Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("qemu-system-arm is missing in CI: .ci/run must install it");
+        }
+        eprintln!(
+            "skipped: qemu-system-arm not found (apt-get install -y --no-install-recommends qemu-system-arm)"
+        );
+    }
+    found && have_target()
+}
+
+/// The thumb target the board crate builds for: rustup does not add it to a
+/// `stable` that was installed before (`.ci/run` adds it).
+fn have_target() -> bool {
+    let board = repo().join("firmware/boards/qemu-mps2-an386");
+    match locker_hil::rigs::image::check_target(&board) {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{e}: .ci/run must install it")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
+}

@@ -326,18 +326,32 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                     format!(" after item {stuck}")
                 }
             ));
-            for (i, c) in cs.iter().enumerate() {
-                let times: Vec<_> = (window())
-                    .filter(|o| matches(c, names, o))
-                    .map(|o| fmt_at(o.at).to_string())
-                    .collect();
-                let n = times.len();
-                let seen = if times.is_empty() {
-                    "never".to_owned()
-                } else {
-                    format!("at {}", times[n.saturating_sub(4)..].join(", "))
-                };
-                msg.push_str(&format!("\n  {}. {c}: {seen}", i + 1));
+            // What came, in the order it came, each with the items it is.
+            let came: Vec<String> = (window())
+                .filter_map(|o| {
+                    let items: Vec<String> = (cs.iter().enumerate())
+                        .filter(|(_, c)| matches(c, names, o))
+                        .map(|(i, _)| (i + 1).to_string())
+                        .collect();
+                    (!items.is_empty()).then(|| {
+                        format!(
+                            "\n  item {}: `{}` at {}",
+                            items.join("/"),
+                            obs_text(o),
+                            fmt_at(o.at)
+                        )
+                    })
+                })
+                .collect();
+            if came.is_empty() {
+                msg.push_str("; none of the items was seen");
+            } else {
+                msg.push_str("; what was seen, in the order it came:");
+                let n = came.len();
+                if n > 20 {
+                    msg.push_str(&format!("\n  ({} earlier ones left out)", n - 20));
+                }
+                msg.extend(came.into_iter().skip(n.saturating_sub(20)));
             }
             return msg;
         }
