@@ -95,6 +95,21 @@ cases:
       - wait: 2s
       - absent: { in-order: [ { code: accepted }, { lock: released } ], for: 1s, from: typed }
 
+  - name: a dead controller's last words are not its state
+    steps:
+      - power: off
+      - state: { lock: locked, compartment: M1 }
+    teardown:
+      - power: on
+      - wait: 1s
+
+  - name: a count the back office went past was held
+    steps:
+      - parcel: { compartment: M1, code: $first }
+      - parcel: { compartment: M2, code: $second }
+      - wait: 2s
+      - absent: { backoffice: { kind: dropoff, count: 1 }, for: 1s }
+
   - name: a field that is not what it must be
     setup:
       - parcel: { compartment: M1, code: $pickup }
@@ -134,6 +149,14 @@ const FAILS: &[(&str, &str)] = &[
     (
         "a field that is not what it must be",
         "seen instead: unlock M1 1",
+    ),
+    (
+        "a dead controller's last words are not its state",
+        "has not reported it since it last started",
+    ),
+    (
+        "a count the back office went past was held",
+        "expected the back office never to be back office holding 1 dropoff record(s)",
     ),
 ];
 

@@ -213,3 +213,90 @@ fn an_echoed_code_is_in_no_report_page_or_terminal_line_and_fails_the_case() {
         "{message}"
     );
 }
+
+/// The code `harness rig issue-code` gives `request` on the sim rig.
+fn minted(request: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["rig", "issue-code", "--rig", "rigs/sim.yaml"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split('"').nth(3).unwrap().to_owned()
+}
+
+/// Issue 18: a suite that typed a code's digits instead of its `$name`
+/// passed, with the code in the suite and every report. Where `check` can
+/// know the code (a service code the reference scheme gives for the sim's
+/// day), it is refused at the `keys` step; where it cannot (a pickup code
+/// names the parcel the controller numbers), the case fails for privacy
+/// and no report holds the digits.
+#[test]
+fn a_code_typed_as_digits_is_refused_at_check_or_fails_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2026-03-02, the sim's first day: window 20514.
+    let courier = minted(
+        r#"{"kind":"dropoff","station":4711,"compartment":"M1","compartment_index":2,"window":20514,"unix_time":1772442000}"#,
+    );
+    let suite = dir.path().join("typed.yaml");
+    std::fs::write(
+        &suite,
+        format!(
+            "name: typed\ncases:\n  - name: courier\n    steps:\n      - issue: {{ kind: dropoff, compartment: M1, as: $c }}\n      - keys: \"{courier}#\"\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["check", suite.to_str().unwrap(), "--rig", "rigs/sim.yaml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`keys` types the digits of the code an `issue` step binds to `$c`"),
+        "{err}"
+    );
+    assert!(err.contains("typed.yaml:6:15"), "{err}");
+
+    let pickup = minted(
+        r#"{"kind":"pickup","station":4711,"compartment":"M1","compartment_index":2,"parcel":1,"window":20514,"unix_time":1772442000}"#,
+    );
+    std::fs::write(
+        &suite,
+        format!(
+            "name: typed\ncases:\n  - name: pickup\n    steps:\n      - parcel: {{ compartment: M1, code: $pickup }}\n      - keys: \"{pickup}#\"\n      - expect: {{ lock: released, compartment: M1, within: 2s }}\n"
+        ),
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .args(["run", suite.to_str().unwrap(), "--junit"])
+        .arg(&junit)
+        .arg("--html")
+        .arg(dir.path().join("index.html"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("the suite types a code as digits ($pickup)"),
+        "{said}"
+    );
+    for f in ["junit.xml", "index.html"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.contains(&pickup), "{f} holds the code");
+    }
+    assert!(!said.contains(&pickup));
+}

@@ -320,6 +320,26 @@ fn a_search_for_problems_that_stops_early_says_so() {
 )]
 #[case("mark: start", "names where every window can open already")]
 #[case(
+    "expect: { status: { clock: { min: 2s, max: -2s } } }",
+    "clock: `min` (2000ms) is above `max` (-2000ms)"
+)]
+#[case(
+    "absent: { status: { failed: 3 }, for: 5s }",
+    "`absent` does not ask `STATUS`"
+)]
+#[case(
+    "expect: { event: { kind: keypad, digits: 3, cleared: clear } }",
+    "never both"
+)]
+#[case(
+    "absent: { event: { kind: diag, item: link }, compartment: M1, for: 1s }",
+    "`compartment` does not go with `item: link`"
+)]
+#[case(
+    "expect: { status: { locked-out: true, lockout: { max: 0s } } }",
+    "`locked-out: true` and a `lockout` of no time left"
+)]
+#[case(
     "expect: { backoffice: { kind: dropoff, count: 1 }, compartment: M1 }",
     "a record's `compartment` goes inside `backoffice`"
 )]
@@ -358,6 +378,7 @@ fn what_can_be_true_is_not_refused() {
         "expect: { backoffice: { kind: dropoff, compartment: M1, count: 1, sent: 2 } }",
         "expect: { backoffice: { order: [ { kind: dropoff, compartment: M1 }, { kind: pickup } ] } }",
         "state: { lock: locked, compartment: M1, for: 5s }",
+        "expect: { status: { clock: { min: -2s, max: 2s }, uptime: { min: 1s } } }",
         "state: { event: { kind: link, link: primary, state: up } }",
         "expect: { led: \"amber 7-1\" }",
     ] {

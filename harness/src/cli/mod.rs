@@ -372,7 +372,9 @@ fn load_rig_for(
     chosen: impl Fn(&str, &str) -> bool,
 ) -> Result<RigDescription, Exit> {
     let rig = RigDescription::load(path).map_err(|e| report_errors(&e))?;
-    let errors = check_against_rig(suites, &rig, chosen);
+    let mut errors = check_against_rig(suites, &rig, chosen);
+    errors.extend(crate::run::privacy::typed::typed_codes(suites, &rig));
+    crate::model::diag::in_reading_order(&mut errors);
     if errors.is_empty() {
         Ok(rig)
     } else {

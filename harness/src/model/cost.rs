@@ -89,6 +89,10 @@ fn step_wall(step: &Step, moves: bool) -> Duration {
         Step::Parcel { .. } => PARCEL,
         Step::Expect(e) => e.within.min(EXPECTATION),
         Step::Absent(a) => a.for_,
+        Step::State(h) => match h.how {
+            crate::model::suite::HoldsHow::Within(w) => w.min(EXPECTATION),
+            crate::model::suite::HoldsHow::For(d) => d,
+        },
         Step::Repeat { times, steps } => steps_wall(steps, moves) * *times,
         _ => Duration::ZERO,
     }

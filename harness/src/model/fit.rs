@@ -278,6 +278,7 @@ fn map_reach(rig: &RigDescription, b: &BenchSettings, step: &Step) -> Option<Unf
                 DoorAction::Push => (door.is_some_and(|d| d.push.is_some()), "push"),
                 DoorAction::Pull => (door.is_some_and(|d| d.pull.is_some()), "pull"),
                 DoorAction::Hold => (door.is_some_and(|d| d.hold.is_some()), "hold"),
+                DoorAction::Force => (door.is_some_and(|d| d.force.is_some()), "force"),
                 DoorAction::Release => (true, "release"),
             };
             (!has).then(|| unfit(format!("{verb} door {compartment}"), &["io", "doors"]))?

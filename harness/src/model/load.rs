@@ -266,7 +266,7 @@ fn unset_marks<'a>(
     set: &mut Vec<&'a str>,
     found: &mut impl FnMut(&[Seg], &str),
 ) {
-    use crate::model::suite::From;
+    use crate::model::suite::Since;
     for (j, s) in steps.iter().enumerate() {
         let mut here = at.to_vec();
         here.push(Seg::Index(j));
@@ -284,7 +284,7 @@ fn unset_marks<'a>(
             Step::Absent(a) => ("absent", &a.from),
             _ => continue,
         };
-        if let From::Mark(m) = from
+        if let Since::Mark(m) = from
             && !set.contains(&m.as_str())
         {
             here.extend([Seg::Key(key), Seg::Key("from")]);

@@ -2,7 +2,7 @@
 //! and checked: a [`Check`] is one thing the controller reports (an event,
 //! with any of its fields), an instrument measures, the back office
 //! receives, or the controller answers to `STATUS`; a [`Look`] is one
-//! check, several in order, or any one of several; a [`From`] says where
+//! check, several in order, or any one of several; a [`Since`] says where
 //! the window it looks through opens.
 //!
 //! Everything a suite names here is checked against the protocol crate
@@ -163,14 +163,26 @@ pub struct StatusMatch {
     /// Keypad lockout time remaining.
     pub lockout: Bounds<Duration>,
     pub locked_out: Option<bool>,
+    /// Time since the controller's last reset.
+    pub uptime: Bounds<Duration>,
+    /// The controller's clock less true time, in milliseconds.
+    pub clock: Bounds<i64>,
 }
 
 impl StatusMatch {
-    pub fn matches(&self, st: &locker_proto::Status) -> bool {
+    /// Whether `st`, answered when true time was `true_unix_ms`, holds it.
+    pub fn matches(&self, st: &locker_proto::Status, true_unix_ms: u64) -> bool {
+        // The controller's clock counts whole seconds: its offset is known
+        // to a second, and any offset within that second may be the truth.
+        let lag = st.rtc_s as i64 * 1000 - true_unix_ms as i64;
+        let clock_ok = (self.clock.min).is_none_or(|m| lag + 999 >= m)
+            && self.clock.max.is_none_or(|m| lag <= m);
         self.failed.contains(u64::from(st.failed))
             && self.queued.contains(u64::from(st.queued))
             && (self.lockout).contains(Duration::from_secs(u64::from(st.lockout_s)))
             && self.locked_out.is_none_or(|l| l == (st.lockout_s > 0))
+            && (self.uptime).contains(Duration::from_millis(st.uptime_ms))
+            && clock_ok
     }
 }
 
@@ -377,6 +389,17 @@ impl fmt::Display for Matcher {
                 if let Some(l) = st.locked_out {
                     write!(f, " locked-out={l}")?;
                 }
+                if !st.uptime.is_open() {
+                    f.write_str(" uptime")?;
+                    st.uptime.write(f, Dur)?;
+                }
+                if !st.clock.is_open() {
+                    f.write_str(" clock")?;
+                    st.clock.write(f, |ms| {
+                        let sign = if ms < 0 { "-" } else { "+" };
+                        format!("{sign}{}", Dur(Duration::from_millis(ms.unsigned_abs())))
+                    })?;
+                }
                 Ok(())
             }
             Self::Backoffice(Records::Count {
@@ -505,7 +528,7 @@ impl fmt::Display for StepText<'_> {
 
 /// Where the window an expectation looks through opens.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum From {
+pub enum Since {
     /// The last fixture action (or the end of the boot self-test before the first).
     #[default]
     LastAction,
@@ -515,7 +538,7 @@ pub enum From {
     Mark(String),
 }
 
-impl fmt::Display for From {
+impl fmt::Display for Since {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::LastAction => f.write_str("the last action"),
@@ -532,14 +555,14 @@ pub const FROM_WORDS: [&str; 2] = ["last-action", "start"];
 pub struct Expectation {
     pub look: Look,
     pub within: Duration,
-    pub from: From,
+    pub from: Since,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Absence {
     pub look: Look,
     pub for_: Duration,
-    pub from: From,
+    pub from: Since,
 }
 
 /// A `state` step: what the controller last reported of something holds,
@@ -561,7 +584,7 @@ pub enum HoldsHow {
 impl fmt::Display for Expectation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.look)?;
-        if self.from != From::LastAction {
+        if self.from != Since::LastAction {
             write!(f, " (from {})", self.from)?;
         }
         Ok(())
@@ -769,6 +792,13 @@ impl RawEvent {
             let want = field_want(kind, name, ty, v).map_err(|e| format!("{name}: {e}"))?;
             fields.push((name, want));
         }
+        if kind == "keypad"
+            && ["digits", "cleared"]
+                .iter()
+                .all(|f| fields.iter().any(|(n, _)| n == f))
+        {
+            return Err("a `keypad` event has `digits` (`keypad <n>`) or `cleared` (`keypad clear`, `keypad timeout`), never both".into());
+        }
         // A diag item names a compartment or a link, never both.
         if kind == "diag"
             && let Some((_, Want::Word(item))) = fields.iter().find(|(n, _)| *n == "item")
@@ -905,6 +935,16 @@ struct RawStatus {
     queued: Option<ScalarOrRange>,
     lockout: Option<RawDurRange>,
     locked_out: Option<bool>,
+    uptime: Option<RawDurRange>,
+    clock: Option<RawOffsetRange>,
+}
+
+/// `{ min: -2s, max: 2s }`: how far a clock may be from true time.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawOffsetRange {
+    min: Option<crate::model::units::Offset>,
+    max: Option<crate::model::units::Offset>,
 }
 
 #[derive(Deserialize)]
@@ -1012,13 +1052,13 @@ pub(crate) struct ParsedExpect {
     pub look: Look,
     pub within: Option<Dur>,
     pub for_: Option<Dur>,
-    pub from: From,
+    pub from: Since,
 }
 
 impl RawExpect {
     pub(crate) fn parse(mut self) -> Result<ParsedExpect, String> {
         let from = match self.from.take() {
-            None => From::LastAction,
+            None => Since::LastAction,
             Some(f) => from_word(&f)?,
         };
         let (within, for_) = (self.within.take(), self.for_.take());
@@ -1082,7 +1122,7 @@ impl RawExpect {
         };
         let m = m.map_err(|e| format!("{key}: {e}"))?;
         let check = self.check_with(key, m)?;
-        if from != From::LastAction && !check.matcher.is_happening() {
+        if from != Since::LastAction && !check.matcher.is_happening() {
             return Err(format!(
                 "`from` does not go with `{key}`: it is asked when the step runs, not looked for in a window"
             ));
@@ -1139,6 +1179,15 @@ impl RawExpect {
                 "a record's `compartment` goes inside `backoffice`, beside its `kind`".into(),
             );
         }
+        if let (Some(_), Matcher::Event(e)) = (&self.compartment, &m)
+            && e.kind == "diag"
+            && let Some((_, Want::Word(item))) = e.fields.iter().find(|(n, _)| *n == "item")
+            && *item != "door"
+        {
+            return Err(format!(
+                "`compartment` does not go with `item: {item}`: only a door's self-test names a compartment"
+            ));
+        }
         if self.compartment.is_some() && !m.looks_at_compartments() {
             return Err(format!(
                 "`compartment` does not go with `{key}`: what it looks for never names a compartment, so this could never be seen"
@@ -1146,10 +1195,7 @@ impl RawExpect {
         }
         Ok(Check {
             matcher: m,
-            compartment: self
-                .compartment
-                .map(crate::model::suite::compartment_name)
-                .transpose()?,
+            compartment: self.compartment.map(compartment_name).transpose()?,
         })
     }
 
@@ -1284,9 +1330,42 @@ impl RawStatus {
             && self.queued.is_none()
             && self.lockout.is_none()
             && self.locked_out.is_none()
+            && self.uptime.is_none()
+            && self.clock.is_none()
         {
-            return Err("`status` needs `failed`, `queued`, `lockout` or `locked-out`".into());
+            return Err(
+                "`status` needs `failed`, `queued`, `lockout`, `locked-out`, `uptime` or `clock`"
+                    .into(),
+            );
         }
+        let uptime = match self.uptime {
+            None => Bounds::default(),
+            Some(r) => {
+                let (min, max) = r.bounds().map_err(|e| format!("uptime: {e}"))?;
+                Bounds { min, max }
+            }
+        };
+        let clock = match self.clock {
+            None => Bounds::default(),
+            Some(RawOffsetRange {
+                min: None,
+                max: None,
+            }) => {
+                return Err("clock: a range needs `min`, `max` or both".into());
+            }
+            Some(RawOffsetRange { min, max }) => {
+                let (min, max) = (min.map(|o| o.0), max.map(|o| o.0));
+                if let (Some(a), Some(b)) = (min, max)
+                    && a > b
+                {
+                    return Err(format!(
+                        "clock: {}",
+                        empty(format!("{a}ms"), format!("{b}ms"))
+                    ));
+                }
+                Bounds { min, max }
+            }
+        };
         let lockout = match self.lockout {
             None => Bounds::default(),
             Some(r) => {
@@ -1305,6 +1384,8 @@ impl RawStatus {
                 .unwrap_or_default(),
             lockout,
             locked_out: self.locked_out,
+            uptime,
+            clock,
         };
         // A lockout of some time left, and none: never both.
         if let (Some(false), Some(min)) = (status.locked_out, status.lockout.min)
@@ -1313,6 +1394,11 @@ impl RawStatus {
             return Err(
                 "`locked-out: false` and a `lockout` of at least some time can never both hold"
                     .into(),
+            );
+        }
+        if let (Some(true), Some(Duration::ZERO)) = (status.locked_out, status.lockout.max) {
+            return Err(
+                "`locked-out: true` and a `lockout` of no time left can never both hold".into(),
             );
         }
         Ok(status)
@@ -1331,7 +1417,7 @@ impl RawBackoffice {
                 let mut order = Vec::new();
                 for (i, r) in items.into_iter().enumerate() {
                     let k = kind(&r.kind).map_err(|e| format!("order[{i}]: {e}"))?;
-                    let c = (r.compartment.map(crate::model::suite::compartment_name))
+                    let c = (r.compartment.map(compartment_name))
                         .transpose()
                         .map_err(|e| format!("order[{i}]: {e}"))?;
                     order.push((k, c));
@@ -1351,7 +1437,7 @@ impl RawBackoffice {
                 }
                 Ok(Records::Count {
                     kind: kind(&k)?,
-                    compartment: (self.compartment.map(crate::model::suite::compartment_name))
+                    compartment: (self.compartment.map(compartment_name))
                         .transpose()?,
                     count,
                     sent,
@@ -1365,12 +1451,22 @@ impl RawBackoffice {
     }
 }
 
+/// A compartment's name as a suite writes it.
+pub(crate) fn compartment_name(s: String) -> Result<String, String> {
+    if s.is_empty() || s.len() > 8 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "`{s}` is not a compartment name; expected letters and digits like M1"
+        ));
+    }
+    Ok(s)
+}
+
 /// Where `from:` says a window opens.
-fn from_word(f: &str) -> Result<From, String> {
+fn from_word(f: &str) -> Result<Since, String> {
     Ok(match f {
-        "last-action" => From::LastAction,
-        "start" => From::Start,
-        m => From::Mark(mark_name(m)?),
+        "last-action" => Since::LastAction,
+        "start" => Since::Start,
+        m => Since::Mark(mark_name(m)?),
     })
 }
 

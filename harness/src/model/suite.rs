@@ -8,10 +8,10 @@
 //! they are located too.
 
 pub use crate::model::look::{
-    Absence, Bounds, Check, EventMatch, Expectation, From, Holds, HoldsHow, Look, Matcher, Records,
-    StatusMatch,
+    Absence, Bounds, Check, EventMatch, Expectation, Holds, HoldsHow, Look, Matcher, Records,
+    Since, StatusMatch,
 };
-use crate::model::look::{ParsedExpect, RawExpect};
+use crate::model::look::{ParsedExpect, RawExpect, compartment_name};
 use crate::model::units::{Celsius, Dur, Offset, Ramp, Volts};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -340,6 +340,15 @@ impl KeyText {
         Ok(Self(parts))
     }
 
+    /// Its runs of keys written out, each apart (a variable between two
+    /// splits them: `12$x34` is `12` and `34`).
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|p| match p {
+            KeyPart::Keys(k) => Some(k.as_str()),
+            KeyPart::Var(_) => None,
+        })
+    }
+
     /// The keys it names itself (not those of its variables).
     pub fn literal_keys(&self) -> impl Iterator<Item = char> + '_ {
         self.0.iter().flat_map(|p| match p {
@@ -393,13 +402,34 @@ pub enum DoorAction {
     /// Press the door against its bolt until released: the side load jams the bolt.
     Hold,
     Release,
+    /// Force the door open past its bolt, latched or not (tamper: the
+    /// strike gives way); it stays open until pushed shut.
+    Force,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PackageAction {
+    /// Place a package through the open door.
     In,
+    /// Take the package out through the open door.
     Out,
+    /// Take the package out with the door shut (tamper: through a broken panel).
+    Steal,
+    /// Put a package in with the door shut (tamper).
+    SlipIn,
+}
+
+impl PackageAction {
+    /// Whether the compartment holds a package after it.
+    pub fn leaves_present(self) -> bool {
+        matches!(self, Self::In | Self::SlipIn)
+    }
+
+    /// Whether it goes through the door, which must be open.
+    pub fn through_the_door(self) -> bool {
+        matches!(self, Self::In | Self::Out)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -421,8 +451,8 @@ macro_rules! suite_words {
 }
 
 suite_words! {
-    DoorAction { Push => "push", Pull => "pull", Hold => "hold", Release => "release" }
-    PackageAction { In => "in", Out => "out" }
+    DoorAction { Push => "push", Pull => "pull", Hold => "hold", Release => "release", Force => "force" }
+    PackageAction { In => "in", Out => "out", Steal => "steal", SlipIn => "slip-in" }
     UpDown { Up => "up", Down => "down" }
     Sensor { Door => "door", Bolt => "bolt", Package => "package" }
     Stuck {
@@ -646,14 +676,14 @@ impl fmt::Display for Step {
             Self::Issue { kind, bind, .. } => write!(f, "issue {kind:?} code as ${bind}"),
             Self::Expect(e) => {
                 write!(f, "expect {} within {}", e.look.step_text(), Dur(e.within))?;
-                if e.from != From::LastAction {
+                if e.from != Since::LastAction {
                     write!(f, " (from {})", e.from)?;
                 }
                 Ok(())
             }
             Self::Absent(a) => {
                 write!(f, "absent {} for {}", a.look.step_text(), Dur(a.for_))?;
-                if a.from != From::LastAction {
+                if a.from != Since::LastAction {
                     write!(f, " (from {})", a.from)?;
                 }
                 Ok(())
@@ -916,15 +946,6 @@ fn var_name(s: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-pub(crate) fn compartment_name(s: String) -> Result<String, String> {
-    if s.is_empty() || s.len() > 8 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(format!(
-            "`{s}` is not a compartment name; expected letters and digits like M1"
-        ));
-    }
-    Ok(s)
-}
-
 /// A step's raw form (what serde reads under the step's key), checked into
 /// the step: each kind's own rules beside its raw type.
 trait RawStep: de::DeserializeOwned {
@@ -1176,6 +1197,16 @@ impl RawStep for RawAbsent {
         }
         let for_ =
             for_.ok_or("absent needs `for`: how long the thing must not happen, like 10s")?;
+        if let Some(Check {
+            matcher: Matcher::Status(_),
+            ..
+        }) = look.one()
+        {
+            return Err(
+                "`absent` does not ask `STATUS` (it is an answer at an instant, not something that happens): write the `expect: { status: ... }` that must hold instead"
+                    .into(),
+            );
+        }
         Ok(Step::Absent(Absence {
             look,
             for_: for_.0,
@@ -1204,7 +1235,7 @@ impl RawStep for RawState {
                     .into(),
             );
         };
-        if from != From::LastAction {
+        if from != Since::LastAction {
             return Err("a state is what was last reported, whenever that was: `from` belongs to `expect` and `absent`".into());
         }
         if !check.matcher.is_state() {

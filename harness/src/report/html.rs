@@ -660,11 +660,14 @@ fn lanes(r: &CaseReport, end: Duration) -> Lanes {
                 match action {
                     DoorAction::Hold => held.set(at, Some(("held".into(), "held"))),
                     DoorAction::Release => held.set(at, None),
-                    DoorAction::Push | DoorAction::Pull => {
-                        let what = if *action == DoorAction::Push {
-                            "pushed"
-                        } else {
-                            "pulled"
+                    DoorAction::Push | DoorAction::Pull | DoorAction::Force => {
+                        if *action == DoorAction::Force {
+                            held.set(at, None);
+                        }
+                        let what = match action {
+                            DoorAction::Push => "pushed",
+                            DoorAction::Pull => "pulled",
+                            _ => "forced",
                         };
                         l.ticks.push((at, format!("{c} door {what}"), "action"));
                     }

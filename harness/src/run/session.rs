@@ -313,8 +313,10 @@ impl<'r, R: Rig> Session<'r, R> {
     /// Take in something seen: the log keeps it, and a state's report
     /// becomes what the case knows of that state.
     fn observe(&mut self, o: Obs) {
-        if let ObsKind::Event { event, .. } = &o.kind {
-            self.states.see(event, o.at);
+        match &o.kind {
+            ObsKind::Event { event, .. } => self.states.see(event, o.at),
+            ObsKind::Hello { .. } => self.states.forget(),
+            ObsKind::Measured(_) => {}
         }
         self.obs.push(o);
     }
@@ -355,7 +357,7 @@ impl<'r, R: Rig> Session<'r, R> {
         }
         match dialect.read(&text) {
             Ok(Heard::Other) => {}
-            Ok(Heard::Banner { build, board }) => self.obs.push(Obs {
+            Ok(Heard::Banner { build, board }) => self.observe(Obs {
                 at,
                 kind: ObsKind::Hello {
                     build,

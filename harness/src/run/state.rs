@@ -1,6 +1,6 @@
 //! What a case knows of its rig's state and of its back office: the last
 //! report of each state the controller reports (a compartment's lock, the
-//! LED, a link), kept from the case's start whatever the observation log
+//! LED, a link) since it last started, kept whatever the observation log
 //! lets go, and every record the back office received, in the order it
 //! first did, with how many times each was sent.
 
@@ -48,6 +48,12 @@ impl States {
             Some(l) => *l = last,
             None => self.last.push(last),
         }
+    }
+
+    /// The controller lost power or restarted: what it said before holds
+    /// no more (it says everything again as it starts).
+    pub fn forget(&mut self) {
+        self.last.clear();
     }
 
     /// The last reports of `kind`, of every thing it names.

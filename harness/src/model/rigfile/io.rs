@@ -18,7 +18,7 @@
 //!   stroke: 600ms                 # how long a door is pushed or pulled
 //!   keys: { "1": keypad/0, "2": keypad/1, ..., "#": keypad/11 }
 //!   help: keypad/12
-//!   doors: { M1: { push: doors/0, pull: doors/1, hold: doors/2 } }
+//!   doors: { M1: { push: doors/0, pull: doors/1, hold: doors/2, force: doors/3 } }
 //!   packages: { M1: doors/8 }     # on: a package is in
 //!   links: { primary: "!supply/2", secondary: doors/15 }   # on: the link is cut
 //!   inputs: { solenoids: { M1: doors/0 }, poll: 5ms }      # discrete inputs
@@ -129,13 +129,14 @@ impl std::fmt::Display for Pin {
     }
 }
 
-/// A door actuator's outputs: pushed shut and pulled open for the stroke,
-/// held (a jam) until let go.
+/// A door actuator's outputs: pushed shut, pulled open and forced open
+/// past its bolt (tamper) for the stroke, held (a jam) until let go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DoorPins {
     pub push: Option<Pin>,
     pub pull: Option<Pin>,
     pub hold: Option<Pin>,
+    pub force: Option<Pin>,
 }
 
 /// The I/O map: every fixture action this bench performs through its modules.
@@ -170,7 +171,7 @@ impl IoMap {
             .chain(
                 self.doors
                     .values()
-                    .flat_map(|d| [&d.push, &d.pull, &d.hold].into_iter().flatten()),
+                    .flat_map(|d| [&d.push, &d.pull, &d.hold, &d.force].into_iter().flatten()),
             )
             .chain(self.packages.values())
             .chain(&self.primary)
@@ -191,6 +192,7 @@ impl IoMap {
             all.extend(d.push.iter().map(|p| (p.clone(), Role::Push(c))));
             all.extend(d.pull.iter().map(|p| (p.clone(), Role::Pull(c))));
             all.extend(d.hold.iter().map(|p| (p.clone(), Role::Hold(c))));
+            all.extend(d.force.iter().map(|p| (p.clone(), Role::Force(c))));
         }
         all.extend(
             self.packages
@@ -219,6 +221,7 @@ pub enum Role {
     Push(usize),
     Pull(usize),
     Hold(usize),
+    Force(usize),
     /// A package in the compartment.
     Package(usize),
     /// The link cut.
@@ -272,6 +275,7 @@ pub(crate) struct RawDoor {
     push: Option<String>,
     pull: Option<String>,
     hold: Option<String>,
+    force: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -699,6 +703,7 @@ pub(crate) fn map(
             push: one("push", &d.push, found),
             pull: one("pull", &d.pull, found),
             hold: one("hold", &d.hold, found),
+            force: one("force", &d.force, found),
         };
         doors.insert(i, pins);
     }

@@ -46,7 +46,8 @@ pub fn parse_command(line: &str, compartments: usize) -> Result<Request, String>
                 Some("PULL") => DoorAction::Pull,
                 Some("HOLD") => DoorAction::Hold,
                 Some("FREE") => DoorAction::Release,
-                _ => return Err("door verbs are PUSH PULL HOLD FREE".into()),
+                Some("FORCE") => DoorAction::Force,
+                _ => return Err("door verbs are PUSH PULL HOLD FREE FORCE".into()),
             };
             FixtureAction::Door {
                 compartment,

@@ -385,6 +385,19 @@ impl Plant {
                     comp.bolt_epoch += 1;
                 }
             }
+            DoorAction::Force => {
+                // The strike gives way: open, whatever the bolt does. A
+                // hold is let go first, so a pulse under way moves the bolt.
+                let held = std::mem::replace(&mut comp.hold, false);
+                if !comp.door_open {
+                    comp.door_epoch += 1;
+                    comp.door_open = true;
+                    self.sensors_changed = true;
+                }
+                if held && !self.comps[c].bolt_retracted {
+                    self.schedule_retraction(c);
+                }
+            }
             DoorAction::Release => {
                 if !comp.hold {
                     return;
@@ -529,6 +542,36 @@ mod tests {
             p.package(1, true).is_err(),
             "placing still needs an open door"
         );
+    }
+
+    /// Tamper: a latched door forced open opens with its bolt still out,
+    /// and shuts again when pushed; a package goes through a shut door.
+    #[test]
+    fn a_forced_door_opens_past_its_bolt_and_a_package_passes_a_shut_door() {
+        use crate::model::suite::DoorAction;
+        let mut p = Plant::new(0, 20.0, 12.0, 2, 0);
+        let settle = |p: &mut Plant| {
+            p.now += 10_000;
+            while let Some(e) = p.pop_due() {
+                p.mechanics(e);
+            }
+        };
+        p.door(0, DoorAction::Pull);
+        assert!(p.door_closed(0), "a latched door does not pull open");
+        p.door(0, DoorAction::Hold);
+        p.door(0, DoorAction::Force);
+        assert!(
+            !p.door_closed(0) && p.bolt_extended(0),
+            "forced past its bolt"
+        );
+        assert!(!p.comps[0].hold, "forcing it lets go of the hold");
+        p.door(0, DoorAction::Push);
+        settle(&mut p);
+        assert!(p.door_closed(0) && p.bolt_extended(0));
+        p.flag_package(1, true);
+        assert!(p.package_present(1) && p.door_closed(1));
+        p.flag_package(1, false);
+        assert!(!p.package_present(1));
     }
 
     #[test]

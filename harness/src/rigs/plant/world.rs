@@ -2,7 +2,7 @@
 
 use super::{self as plant, BOOT_MS, MCU_MIN_VOLTS, Plant, PlantEvent};
 use crate::model::rigfile::{RigDescription, SimSettings};
-use crate::model::suite::{MemoryAction, PackageAction, PowerAction, Sensor, Stuck, UpDown};
+use crate::model::suite::{MemoryAction, PowerAction, Sensor, Stuck, UpDown};
 use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
 use locker_core::board::Board;
 use locker_core::nv::NV_SIZE;
@@ -239,14 +239,21 @@ impl<M: Mcu> World<M> {
             FixtureAction::Package {
                 compartment,
                 action,
-            } => {
+            } if action.through_the_door() => {
                 self.plant
-                    .package(*compartment, *action == PackageAction::In)
+                    .package(*compartment, action.leaves_present())
                     .map_err(|message| RigError::Fixture {
                         fixture: "package",
                         message,
                     })?;
             }
+            // Past the door (tamper): the sensor sees it come or go, shut or not.
+            FixtureAction::Package {
+                compartment,
+                action,
+            } => self
+                .plant
+                .flag_package(*compartment, action.leaves_present()),
             FixtureAction::Chamber { set, ramp } => {
                 self.plant
                     .thermal

@@ -60,7 +60,7 @@ fn apply<M: crate::rigs::plant::world::Mcu>(
                 action,
             },
         ) if flag => {
-            let present = *action == crate::model::suite::PackageAction::In;
+            let present = action.leaves_present();
             world.plant.flag_package(*compartment, present);
             Ok(())
         }

@@ -66,6 +66,7 @@ impl Wired {
             Role::Help => rising.then_some(FixtureAction::HelpButton),
             Role::Push(c) => rising.then(|| door(c, DoorAction::Push)),
             Role::Pull(c) => rising.then(|| door(c, DoorAction::Pull)),
+            Role::Force(c) => rising.then(|| door(c, DoorAction::Force)),
             Role::Hold(c) if active => Some(door(c, DoorAction::Hold)),
             // Let go of a door never held is nothing.
             Role::Hold(c) => was.is_some().then(|| door(c, DoorAction::Release)),
@@ -374,6 +375,7 @@ mod tests {
                 push: Some(pin(1, false)),
                 pull: None,
                 hold: Some(pin(2, false)),
+                force: Some(pin(4, false)),
             },
         );
         m.primary = Some(pin(3, true));
@@ -401,6 +403,14 @@ mod tests {
                 action: DoorAction::Release
             })
         );
+        assert_eq!(
+            w.write("r", 4, true),
+            Some(FixtureAction::Door {
+                compartment: 1,
+                action: DoorAction::Force
+            })
+        );
+        assert_eq!(w.write("r", 4, false), None, "a stroke ends as nothing");
         // Normally closed: the coil off cuts the link.
         assert_eq!(
             w.write("r", 3, false),

@@ -1,7 +1,9 @@
 //! What each step of a case does: fixture actions, keys, waits, parcels.
 
 use super::{CaseRun, StepError, StepResult};
-use crate::model::suite::{ClockAction, CodeKind, DoorAction, Matcher, PackageAction, Step};
+use crate::model::suite::{
+    ClockAction, CodeKind, DoorAction, Matcher, PackageAction, PowerAction, Step,
+};
 use crate::rigs::{FixtureAction, Rig, RigError};
 use crate::run::backoffice;
 use crate::run::issuer::{self, CodeRequest};
@@ -69,7 +71,13 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 })
                 .await
             }
-            Step::Power(p) => self.act(FixtureAction::Power(*p)).await,
+            Step::Power(p) => {
+                // Unpowered, the controller's last words hold no more.
+                if matches!(p, PowerAction::Off | PowerAction::Cycle { .. }) {
+                    self.s.states.forget();
+                }
+                self.act(FixtureAction::Power(*p)).await
+            }
             Step::Link { primary, secondary } => {
                 self.act(FixtureAction::Link {
                     primary: *primary,

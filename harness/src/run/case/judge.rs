@@ -5,7 +5,7 @@
 
 use super::{CaseRun, StepError, StepResult};
 use crate::model::suite::{
-    Absence, Check, Expectation, From, Holds, HoldsHow, Look, Matcher, Records, StatusMatch,
+    Absence, Check, Expectation, Holds, HoldsHow, Look, Matcher, Records, Since, StatusMatch,
 };
 use crate::model::units::fmt_duration;
 use crate::rigs::{Measurement, Rig, RigError};
@@ -94,11 +94,11 @@ fn progress<'o>(
 
 impl<R: Rig> CaseRun<'_, '_, R> {
     /// Where the window `from` names opens: an observation's number and its rig time.
-    fn opens(&self, from: &From) -> Result<(usize, Duration), StepError> {
+    fn opens(&self, from: &Since) -> Result<(usize, Duration), StepError> {
         match from {
-            From::LastAction => Ok((self.cursor, self.window_at)),
-            From::Start => Ok((0, Duration::ZERO)),
-            From::Mark(m) => self.marks.get(m).copied().ok_or_else(|| {
+            Since::LastAction => Ok((self.cursor, self.window_at)),
+            Since::Start => Ok((0, Duration::ZERO)),
+            Since::Mark(m) => self.marks.get(m).copied().ok_or_else(|| {
                 // The suite's check makes sure a mark is set before use;
                 // a mark inside a skipped branch is the one way here.
                 StepError::Input(format!("mark `{m}` was never set in this run of the case"))
@@ -195,17 +195,24 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                     ))));
                 }
             };
-            if want.matches(&status) {
+            // True time as the back office keeps it (moved with the clocks
+            // when a bench takes its waits so).
+            let truth = self.s.true_unix_ms();
+            if want.matches(&status, truth) {
                 return Ok(());
             }
             if self.s.now() >= deadline {
+                let lag = status.rtc_s as i64 * 1000 - truth as i64;
                 return Err(StepError::Failed(format!(
-                    "expected {} within {}; the controller reports failed={} queued={} lockout={}s",
+                    "expected {} within {}; the controller reports failed={} queued={} lockout={}s uptime={} clock {}{} from true time",
                     Matcher::Status(*want),
                     fmt_duration(within),
                     status.failed,
                     status.queued,
-                    status.lockout_s
+                    status.lockout_s,
+                    fmt_duration(Duration::from_millis(status.uptime_ms)),
+                    if lag < 0 { "-" } else { "+" },
+                    fmt_duration(Duration::from_millis(lag.unsigned_abs())),
                 )));
             }
             let next = (self.s.now() + Duration::from_millis(100)).min(deadline);
@@ -298,16 +305,16 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     fn not_seen(&self, e: &Expectation, from: usize, at: Duration) -> String {
         let mut msg = format!("expected {e} within {}, not seen", fmt_duration(e.within));
         match (&e.from, &self.last_action) {
-            (From::LastAction, Some((text, at))) => msg.push_str(&format!(
+            (Since::LastAction, Some((text, at))) => msg.push_str(&format!(
                 " after the last action (`{text}` at {})",
                 fmt_at(*at)
             )),
-            (From::LastAction, None) => msg.push_str(&format!(
+            (Since::LastAction, None) => msg.push_str(&format!(
                 " in the case's first window, which opens when the controller finishes its boot self-test (at {})",
                 fmt_at(at)
             )),
-            (From::Start, _) => msg.push_str(" since the case started"),
-            (From::Mark(m), _) => {
+            (Since::Start, _) => msg.push_str(" since the case started"),
+            (Since::Mark(m), _) => {
                 msg.push_str(&format!(" since mark `{m}` (at {})", fmt_at(at)))
             }
         }
@@ -387,6 +394,11 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     pub(super) async fn absent(&mut self, a: &Absence) -> StepResult {
         let (from, at) = self.opens(&a.from)?;
         let until = self.s.now() + a.for_;
+        if let Some(c) = a.look.one()
+            && let Matcher::Backoffice(r) = &c.matcher
+        {
+            return self.absent_records(r, until).await;
+        }
         self.s.wait_until(until).await?;
         let names = &self.s.compartments;
         let window = || self.s.obs.since(from).map(|(_, o)| o);
@@ -405,16 +417,32 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             )));
         }
         self.window_whole(from, at)?;
-        if let Some(c) = a.look.one()
-            && let Matcher::Backoffice(r) = &c.matcher
-            && self.holdings(r).is_ok()
-        {
-            return Err(StepError::Failed(format!(
-                "expected the back office not to be {}, but it is",
-                Matcher::Backoffice(r.clone())
-            )));
-        }
         Ok(())
+    }
+
+    /// The back office never holds what `r` says until `until`: looked at
+    /// after every arrival, and a count it went past was held on the way
+    /// (records only come, one at a time).
+    async fn absent_records(&mut self, r: &Records, until: Duration) -> StepResult {
+        loop {
+            let past = match r {
+                Records::Count {
+                    kind, count, sent, ..
+                } if sent.is_open() => self.s.records.count(*kind) > *count,
+                _ => false,
+            };
+            if self.holdings(r).is_ok() || past {
+                return Err(StepError::Failed(format!(
+                    "expected the back office never to be {} (at {}), but it was",
+                    Matcher::Backoffice(r.clone()),
+                    fmt_at(self.s.now())
+                )));
+            }
+            if self.s.now() >= until {
+                return Ok(());
+            }
+            self.s.pump(until).await?;
+        }
     }
 
     /// Whether what the controller last reported of the check's state
@@ -425,7 +453,23 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             .filter(|l| about(c, &l.event))
             .collect();
         if of.is_empty() {
-            return Err("the controller has not reported it since the case started".into());
+            return Err("the controller has not reported it since it last started".into());
+        }
+        // Of every compartment, when it names none: each must have said so.
+        if c.compartment.is_none() && locker_proto::Event::WITH_COMPARTMENT.contains(&kind) {
+            let silent: Vec<&str> = (self.s.compartments.iter())
+                .filter(|n| {
+                    !of.iter()
+                        .any(|l| l.event.field("compartment") == Some(FieldValue::Compartment(n)))
+                })
+                .map(String::as_str)
+                .collect();
+            if !silent.is_empty() {
+                return Err(format!(
+                    "{} has not reported it since the controller last started",
+                    silent.join(", ")
+                ));
+            }
         }
         let off: Vec<_> = (of.iter())
             .filter(|l| !c.matcher.matches_event(&l.event))

@@ -6,7 +6,7 @@ mod act;
 mod judge;
 
 use crate::model::rigfile::{ExpectBuild, RigDescription};
-use crate::model::suite::Step;
+use crate::model::suite::{Since, Step};
 use crate::rigs::{FixtureAction, FlashReport, Rig, RigError};
 use crate::run::obs::{Dir, ObsKind, TranscriptLine};
 use crate::run::plan::Planned;
@@ -69,6 +69,8 @@ struct CaseRun<'s, 'r, R: Rig> {
     /// Some expectation looks `from: start`: the log keeps the case's
     /// observations from the first (up to its bound).
     keeps_start: bool,
+    /// The marks some expectation looks from.
+    looked_from: std::collections::BTreeSet<String>,
     /// Rig time at which that window opened: the last action, or the end
     /// of the boot self-test for a case's first expectations.
     window_at: Duration,
@@ -88,17 +90,23 @@ struct CaseRun<'s, 'r, R: Rig> {
     moves_clocks: bool,
 }
 
-/// Whether any expectation of `case` looks from its start.
-fn looks_from_start(case: &crate::model::suite::Case) -> bool {
-    fn any(steps: &[Step]) -> bool {
-        steps.iter().any(|s| match s {
-            Step::Expect(e) => e.from == crate::model::suite::From::Start,
-            Step::Absent(a) => a.from == crate::model::suite::From::Start,
-            Step::Repeat { steps, .. } => any(steps),
-            _ => false,
-        })
+/// Where the expectations of `case` look from, besides the last action.
+fn looked_from(case: &crate::model::suite::Case) -> Vec<Since> {
+    fn walk(steps: &[Step], out: &mut Vec<Since>) {
+        for s in steps {
+            match s {
+                Step::Expect(e) if e.from != Since::LastAction => out.push(e.from.clone()),
+                Step::Absent(a) if a.from != Since::LastAction => out.push(a.from.clone()),
+                Step::Repeat { steps, .. } => walk(steps, out),
+                _ => {}
+            }
+        }
     }
-    case.sections().iter().any(|(_, steps)| any(steps))
+    let mut out = Vec::new();
+    for (_, steps) in case.sections() {
+        walk(steps, &mut out);
+    }
+    out
 }
 
 /// Run one case on a rig that has been flashed.
@@ -141,7 +149,13 @@ pub async fn run_case<R: Rig>(
         parcels: HashMap::new(),
         cursor: 0,
         marks: HashMap::new(),
-        keeps_start: looks_from_start(&p.case),
+        keeps_start: looked_from(&p.case).contains(&Since::Start),
+        looked_from: (looked_from(&p.case).into_iter())
+            .filter_map(|f| match f {
+                Since::Mark(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
         window_at: Duration::ZERO,
         last_action: None,
         failed_step: None,
@@ -505,8 +519,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         self.s.obs.open_window(earliest);
     }
 
-    /// A `mark` step: a window named `name` opens here.
+    /// A `mark` step: a window named `name` opens here (kept open only
+    /// when some step looks from it).
     fn set_mark(&mut self, name: &str) {
+        if !self.looked_from.contains(name) {
+            return;
+        }
         let here = (self.s.obs.len(), self.s.now());
         self.marks.insert(name.to_owned(), here);
         self.keep_windows();

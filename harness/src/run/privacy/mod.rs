@@ -12,6 +12,7 @@ use locker_proto::Event;
 use std::collections::{BTreeSet, HashMap};
 
 pub mod redact;
+pub mod typed;
 pub use redact::code_digits;
 use redact::redact_line;
 
@@ -88,8 +89,15 @@ pub fn guard(report: &mut CaseReport, vars: &HashMap<String, String>) {
             scrub_text(text, &codes, &mut shown);
         }
     }
+    // A code in a `keys` step's own text: the suite typed it as digits.
+    let mut typed = BTreeSet::new();
     for s in &mut report.trace.steps {
-        scrub(&mut s.text, &codes, &mut quoted);
+        let found = if s.text.starts_with("keys ") {
+            &mut typed
+        } else {
+            &mut quoted
+        };
+        scrub(&mut s.text, &codes, found);
     }
     for s in &mut report.trace.not_run {
         scrub(s, &codes, &mut quoted);
@@ -108,14 +116,27 @@ pub fn guard(report: &mut CaseReport, vars: &HashMap<String, String>) {
             .map(|(_, n)| *n)
             .filter(|n| leaked.contains(*n)),
     );
-    if shown.is_empty() {
+    if shown.is_empty() && typed.is_empty() {
         return;
     }
-    let names: Vec<String> = shown.iter().map(|n| format!("${n}")).collect();
-    let mut message = format!(
-        "a code appeared in clear on the console ({}); it is redacted in this report",
-        names.join(", ")
-    );
+    let names = |set: &BTreeSet<&str>| {
+        let all: Vec<String> = set.iter().map(|n| format!("${n}")).collect();
+        all.join(", ")
+    };
+    let mut said = Vec::new();
+    if !shown.is_empty() {
+        said.push(format!(
+            "a code appeared in clear on the console ({})",
+            names(&shown)
+        ));
+    }
+    if !typed.is_empty() {
+        said.push(format!(
+            "the suite types a code as digits ({}) where it should name it: type the `$name` an `issue` or `parcel` step binds it to (a courier's code, `$courier.<compartment>`, has none: bind a drop-off code with `issue`)",
+            names(&typed)
+        ));
+    }
+    let mut message = format!("{}; it is redacted in this report", said.join("; and "));
     match &report.outcome {
         Outcome::Failed { step, message: m } => {
             message.push_str(&format!("\nthe case also failed at {step}: {m}"));
