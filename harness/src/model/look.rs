@@ -268,8 +268,8 @@ impl Matcher {
     /// Does event `e` satisfy it? (Measurements, status and the back
     /// office are judged apart.)
     pub fn matches_event(&self, e: &Event) -> bool {
-        fn in_range<T: PartialOrd>(v: T, min: Option<T>, max: Option<T>) -> bool {
-            min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m)
+        fn in_range<T: PartialOrd + Copy>(v: T, min: Option<T>, max: Option<T>) -> bool {
+            Bounds { min, max }.contains(v)
         }
         match (self, e) {
             (Self::Event(m), e) => m.matches(e),

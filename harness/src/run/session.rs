@@ -7,7 +7,7 @@ use crate::run::obs::{Dir, Obs, ObsKind, TranscriptLine, fmt_at};
 use crate::run::state::{Records, States};
 use crate::run::trace::ObsLog;
 use crate::run::transcript::{Live, SpillTo};
-use locker_proto::{Command, LineDecoder, Response, ToHarness, UplinkKind};
+use locker_proto::{Command, LineDecoder, Response, ToHarness};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -303,11 +303,6 @@ impl<'r, R: Rig> Session<'r, R> {
             }
         }
         Ok(())
-    }
-
-    /// Back-office records of `kind` received so far, duplicates not counted.
-    pub fn backoffice_count(&self, kind: UplinkKind) -> u32 {
-        self.records.count(kind)
     }
 
     /// Take in something seen: the log keeps it, and a state's report

@@ -23,16 +23,19 @@ fn matches(c: &Check, names: &[String], o: &Obs) -> bool {
                 return false;
             };
             (c.compartment.as_deref()).is_none_or(|want| names.get(*i).is_some_and(|n| n == want))
-                && min.is_none_or(|m| *on >= m)
-                && max.is_none_or(|m| *on <= m)
+                && crate::model::look::Bounds { min, max }.contains(*on)
         }
         ObsKind::Event { event, .. } => {
-            (c.compartment.as_deref()).is_none_or(|want| {
-                event.field("compartment") == Some(FieldValue::Compartment(want))
-            }) && c.matcher.matches_event(event)
+            (c.compartment.as_deref()).is_none_or(|want| names_compartment(event, want))
+                && c.matcher.matches_event(event)
         }
         _ => false,
     }
+}
+
+/// Whether event `e` names compartment `want`.
+fn names_compartment(e: &locker_proto::Event, want: &str) -> bool {
+    e.field("compartment") == Some(FieldValue::Compartment(want))
 }
 
 /// Whether `e` is a report of the thing a state check is about: the
@@ -46,8 +49,7 @@ fn about(c: &Check, e: &locker_proto::Event) -> bool {
         }),
         _ => None,
     };
-    (c.compartment.as_deref())
-        .is_none_or(|want| e.field("compartment") == Some(FieldValue::Compartment(want)))
+    (c.compartment.as_deref()).is_none_or(|want| names_compartment(e, want))
         && link.is_none_or(|want| e.field("link") == Some(FieldValue::Word(want)))
 }
 
@@ -458,10 +460,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         // Of every compartment, when it names none: each must have said so.
         if c.compartment.is_none() && locker_proto::Event::WITH_COMPARTMENT.contains(&kind) {
             let silent: Vec<&str> = (self.s.compartments.iter())
-                .filter(|n| {
-                    !of.iter()
-                        .any(|l| l.event.field("compartment") == Some(FieldValue::Compartment(n)))
-                })
+                .filter(|n| !of.iter().any(|l| names_compartment(&l.event, n)))
                 .map(String::as_str)
                 .collect();
             if !silent.is_empty() {

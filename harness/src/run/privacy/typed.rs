@@ -80,11 +80,12 @@ fn days(rig: &RigDescription, case: &Case) -> std::ops::RangeInclusive<u64> {
 /// without running the case (not a pickup code: it names a parcel the
 /// controller numbers).
 fn bindings(rig: &RigDescription, case: &Case) -> Vec<Binding> {
-    fn walk(rig: &RigDescription, case: &Case, steps: &[Step], out: &mut Vec<Binding>) {
+    type Days = std::ops::RangeInclusive<u64>;
+    fn walk(rig: &RigDescription, days: &Days, steps: &[Step], out: &mut Vec<Binding>) {
         for s in steps {
             let (kind, compartment, size, station, window, name, by) = match s {
                 Step::Repeat { steps, .. } => {
-                    walk(rig, case, steps, out);
+                    walk(rig, days, steps, out);
                     continue;
                 }
                 Step::Parcel { compartment, .. } => (
@@ -115,7 +116,7 @@ fn bindings(rig: &RigDescription, case: &Case) -> Vec<Binding> {
                 _ => continue,
             };
             let index = compartment.and_then(|c| rig.compartments.iter().position(|(n, _)| n == c));
-            let codes = days(rig, case)
+            let codes = (days.clone())
                 .filter_map(|day| {
                     let req = CodeRequest {
                         kind,
@@ -133,9 +134,11 @@ fn bindings(rig: &RigDescription, case: &Case) -> Vec<Binding> {
             out.push(Binding { name, by, codes });
         }
     }
+    // The case's span is the same for each of its bindings: walked once.
+    let days = days(rig, case);
     let mut out = Vec::new();
     for (_, steps) in case.sections() {
-        walk(rig, case, steps, &mut out);
+        walk(rig, &days, steps, &mut out);
     }
     out
 }
