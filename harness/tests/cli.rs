@@ -583,7 +583,7 @@ fn quiet_prints_the_summary_only_and_verbose_each_start() {
     };
     let quiet = out("--quiet");
     assert!(!quiet.contains("PASS"), "{quiet}");
-    assert!(quiet.contains("9 cases: 9 passed"), "{quiet}");
+    assert!(quiet.contains("11 cases: 11 passed"), "{quiet}");
     let verbose = out("--verbose");
     assert!(verbose.contains("START sim: jams::"), "{verbose}");
     assert!(verbose.contains("PASS  jams::"), "{verbose}");
@@ -612,5 +612,5 @@ fn a_closed_pipe_does_not_kill_the_run() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let xml = std::fs::read_to_string(&junit).expect("report written");
-    assert_eq!(xml.matches("<testcase ").count(), 87);
+    assert_eq!(xml.matches("<testcase ").count(), 121);
 }

@@ -36,7 +36,7 @@ fn verdict(o: &Outcome) -> &'static str {
 fn every_bundled_case_has_the_same_verdict_through_the_plain_text_dialect() {
     let framed = run_bundled("rigs/sim.yaml");
     let plain = run_bundled("rigs/sim-plain.yaml");
-    assert_eq!(framed.len(), 87);
+    assert_eq!(framed.len(), 121);
     assert_eq!(plain.len(), framed.len());
     let differ: Vec<String> = framed
         .iter()
@@ -197,6 +197,7 @@ mod plain_codec {
             (name(), any::<u32>()).prop_map(|(c, id)| Event::Return { c, id }),
             name().prop_map(|c| Event::Collected { c }),
             (name(), any::<u32>()).prop_map(|(c, parcel)| Event::Expired { c, parcel }),
+            (name(), any::<u32>()).prop_map(|(c, parcel)| Event::Reinstated { c, parcel }),
             (any::<u32>(), select(UplinkKind::ALL.to_vec()), link.clone())
                 .prop_map(|(seq, kind, via)| Event::Uplink { seq, kind, via }),
             (

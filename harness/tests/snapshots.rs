@@ -85,5 +85,5 @@ fn snapshots_are_stored_checked_and_a_change_is_a_failure_with_a_diff() {
     let pending = pending.contents().as_text().expect("text").to_string();
     assert!(pending.contains("display \"DOOR JAMMED\""));
     // The other cases are unaffected.
-    assert!(stdout.contains("8 passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("10 passed, 1 failed"), "{stdout}");
 }

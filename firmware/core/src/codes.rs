@@ -149,22 +149,25 @@ mod tests {
     #[test]
     fn validity_tolerates_drift_at_both_ends() {
         let w = 20_000;
-        let start = w * WINDOW_S;
-        let end = (w + VALID_WINDOWS) * WINDOW_S;
+        // PROTOCOL.md: valid 3 days from the start of its day, 5 minutes
+        // of clock error either way.
+        let (day, tolerance) = (86_400, 300);
+        let start = w * day;
+        let end = (w + 3) * day;
         assert_eq!(
-            validity(w, VALID_WINDOWS, start - DRIFT_TOLERANCE_S),
+            validity(w, VALID_WINDOWS, start - tolerance),
             Validity::Valid
         );
         assert_eq!(
-            validity(w, VALID_WINDOWS, start - DRIFT_TOLERANCE_S - 1),
+            validity(w, VALID_WINDOWS, start - tolerance - 1),
             Validity::Early
         );
         assert_eq!(
-            validity(w, VALID_WINDOWS, end + DRIFT_TOLERANCE_S - 1),
+            validity(w, VALID_WINDOWS, end + tolerance - 1),
             Validity::Valid
         );
         assert_eq!(
-            validity(w, VALID_WINDOWS, end + DRIFT_TOLERANCE_S),
+            validity(w, VALID_WINDOWS, end + tolerance),
             Validity::Expired
         );
     }

@@ -2,7 +2,7 @@
 
 use crate::codes::{self, Validity};
 use crate::config::{Config, MAX_COMPARTMENTS, Size};
-use crate::nv::{Loaded, NV_SIZE, Nv, Purpose, Slot};
+use crate::nv::{Arming, Loaded, NV_SIZE, Nv, Purpose, Slot};
 use crate::temp::{Refusal, TempPolicy};
 use crate::uplink::{self, LinkManager, Pending, QUEUE_LEN, Record};
 use core::fmt::Write;
@@ -88,10 +88,6 @@ enum Act {
 #[derive(Debug, Clone, Copy)]
 struct Comp {
     act: Act,
-    purpose: Purpose,
-    parcel: u32,
-    /// Return code MAC to mark used once the door opens.
-    return_mac: Option<u32>,
     door_closed: bool,
     bolt_extended: bool,
     package: bool,
@@ -119,7 +115,6 @@ pub struct Controller {
     led: Option<LedPattern>,
     errors: heapless::Vec<(ErrorCode, Option<u8>), 24>,
     next_diag: u64,
-    queue_full_reported: bool,
 }
 
 fn text(s: &str) -> Text {
@@ -145,9 +140,6 @@ impl Controller {
             .iter()
             .map(|_| Comp {
                 act: Act::Idle,
-                purpose: Purpose::Pickup,
-                parcel: 0,
-                return_mac: None,
                 door_closed: true,
                 bolt_extended: true,
                 package: false,
@@ -173,7 +165,6 @@ impl Controller {
             led: None,
             errors: heapless::Vec::new(),
             next_diag: now.ms + DIAG_PERIOD_MS,
-            queue_full_reported: false,
         };
         hw.emit(Event::Reset(cause));
         if loaded == Loaded::Corrupt {
@@ -284,6 +275,7 @@ impl Controller {
                     // Released but nobody opened the door: lock again, the code stays good.
                     hw.set_solenoid(i, false);
                     self.comps[i].act = Act::Idle;
+                    self.abort_unlock(i, hw);
                     let c = self.name(i);
                     hw.emit(Event::Lock {
                         c,
@@ -398,37 +390,39 @@ impl Controller {
     fn evaluate_pickup(&mut self, now: Now, entry: &[u8], hw: &mut impl Hw) {
         // Every candidate is computed and compared, match or not, so the
         // time taken does not say how close a guess came.
-        let mut found: Option<(usize, u32, u64, bool)> = None;
+        let mut found: Option<(usize, u64, bool)> = None;
         for (i, slot) in self.nv.slots.iter().enumerate().take(self.comps.len()) {
-            let (parcel, window, expired) = match *slot {
-                Slot::Occupied { parcel, window } => (parcel, window, false),
-                Slot::Expired { parcel, window } => (parcel, window, true),
+            let (parcel, window, spent) = match *slot {
+                Slot::Occupied { parcel, window } | Slot::Expired { parcel, window } => {
+                    (parcel, window, false)
+                }
+                Slot::LeftBehind { parcel, window } => (parcel, window, true),
                 _ => continue,
             };
             let wd = u64::from(window);
             for w in wd.saturating_sub(1)..=wd + 1 {
                 let code = codes::pickup_code(&self.cfg.key, self.cfg.station, i as u8, parcel, w);
                 if codes::ct_eq(&code, entry) {
-                    found = Some((i, parcel, w, expired));
+                    found = Some((i, w, spent));
                 }
             }
         }
-        let Some((i, parcel, w, expired)) = found else {
+        let Some((i, w, spent)) = found else {
             return self.wrong(now, hw);
         };
-        let validity = if expired {
-            Validity::Expired
-        } else {
-            codes::validity(w, codes::VALID_WINDOWS, now.rtc)
-        };
-        match validity {
+        if spent {
+            return self.verdict(now, CodeResult::Used, Some(i), "CODE ALREADY USED", hw);
+        }
+        // The clock now decides, not the one that announced an expiry.
+        self.judge_expiry(now, i, hw);
+        match codes::validity(w, codes::VALID_WINDOWS, now.rtc) {
             Validity::Early => {
                 self.verdict(now, CodeResult::Early, Some(i), "CODE NOT YET VALID", hw)
             }
             Validity::Expired => {
                 self.verdict(now, CodeResult::Expired, Some(i), "CODE EXPIRED", hw)
             }
-            Validity::Valid => self.unlock(now, i, Purpose::Pickup, parcel, None, hw),
+            Validity::Valid => self.unlock(now, i, Arming::Pickup, hw),
         }
     }
 
@@ -460,7 +454,7 @@ impl Controller {
                         hw,
                     );
                 }
-                self.unlock(now, i, Purpose::Dropoff, 0, None, hw);
+                self.unlock(now, i, Arming::Dropoff, hw);
             }
             codes::SERVICE_RETURN => {
                 let Some(size) = Size::from_digit(arg) else {
@@ -476,7 +470,7 @@ impl Controller {
                         && self.comps[i].act == Act::Idle
                 });
                 match free {
-                    Some(i) => self.unlock(now, i, Purpose::Return, 0, Some(mac_value), hw),
+                    Some(i) => self.unlock(now, i, Arming::Return { mac: mac_value }, hw),
                     None => self.verdict(
                         now,
                         CodeResult::Unavailable,
@@ -487,21 +481,18 @@ impl Controller {
                 }
             }
             codes::SERVICE_COLLECT => {
+                // A corrected clock may have given an expired parcel back to its customer.
+                for i in 0..self.comps.len() {
+                    self.judge_expiry(now, i, hw);
+                }
                 let waiting = (0..self.comps.len()).find(|&i| {
                     matches!(
                         self.nv.slots[i],
-                        Slot::Expired { .. } | Slot::Returned { .. }
+                        Slot::Expired { .. } | Slot::LeftBehind { .. } | Slot::Returned { .. }
                     ) && self.comps[i].act == Act::Idle
                 });
                 match waiting {
-                    Some(i) => {
-                        let parcel = match self.nv.slots[i] {
-                            Slot::Expired { parcel, .. } => parcel,
-                            Slot::Returned { id } => id,
-                            _ => 0,
-                        };
-                        self.unlock(now, i, Purpose::Collect, parcel, None, hw)
-                    }
+                    Some(i) => self.unlock(now, i, Arming::Collect, hw),
                     None => {
                         self.verdict(now, CodeResult::Unavailable, None, "NOTHING TO COLLECT", hw)
                     }
@@ -568,15 +559,7 @@ impl Controller {
 
     // ------------------------------------------------------------ doors
 
-    fn unlock(
-        &mut self,
-        now: Now,
-        i: usize,
-        purpose: Purpose,
-        parcel: u32,
-        return_mac: Option<u32>,
-        hw: &mut impl Hw,
-    ) {
+    fn unlock(&mut self, now: Now, i: usize, arming: Arming, hw: &mut impl Hw) {
         if self.comps[i].fault.is_some() || self.comps[i].act != Act::Idle {
             return self.verdict(now, CodeResult::Unavailable, Some(i), "OUT OF SERVICE", hw);
         }
@@ -592,10 +575,14 @@ impl Controller {
             result: CodeResult::Accepted,
             c: Some(c.clone()),
         });
-        let comp = &mut self.comps[i];
-        comp.purpose = purpose;
-        comp.parcel = parcel;
-        comp.return_mac = return_mac;
+        // In memory before the solenoid fires: a power cut from here on
+        // finds the unlock, and the door it may have released is not taken
+        // for a forced one (see `settle_unlock`).
+        self.nv.arming[i] = Some(arming);
+        if let Arming::Return { mac } = arming {
+            self.nv.mark_return_used(mac);
+        }
+        self.save(hw);
         let mut t = text("OPENING ");
         let _ = t.push_str(&c);
         self.message_until = None;
@@ -643,20 +630,60 @@ impl Controller {
             return;
         }
         self.comps[i].act = Act::Idle;
+        self.abort_unlock(i, hw);
         self.raise(ErrorCode::JAM, Some(i), hw);
         self.enqueue(UplinkKind::Jam, i as u8, 0, hw);
         self.message(now, "DOOR JAMMED", hw);
     }
 
+    /// The unlock ended without the door opening: the compartment keeps
+    /// what it held and its code stays good.
+    fn abort_unlock(&mut self, i: usize, hw: &mut impl Hw) {
+        if let Some(Arming::Return { mac }) = self.nv.arming[i].take() {
+            self.nv.unmark_return(mac);
+        }
+        self.save(hw);
+    }
+
+    /// After a reset, an unlock that was under way when the power went: the
+    /// door and the package sensor say how far it got.
+    fn settle_unlock(&mut self, now: Now, i: usize, hw: &mut impl Hw) {
+        let comp = self.comps[i];
+        if !comp.door_closed {
+            // Released on purpose before the cut: not a forced door.
+            hw.emit(Event::Lock {
+                c: self.name(i),
+                state: LockState::Released,
+            });
+            self.door_opened(now, i, hw);
+        } else if comp.package != self.nv.slots[i].holds_parcel() {
+            // Opened and shut again while the power was off.
+            self.door_opened(now, i, hw);
+            self.door_closed(now, i, hw);
+        } else {
+            self.abort_unlock(i, hw);
+        }
+    }
+
     fn door_opened(&mut self, now: Now, i: usize, hw: &mut impl Hw) {
         hw.set_solenoid(i, false);
-        let comp = &mut self.comps[i];
-        comp.act = Act::Open;
-        let (purpose, parcel) = (comp.purpose, comp.parcel);
-        if let Some(mac) = comp.return_mac.take() {
-            self.nv.mark_return_used(mac);
-        }
-        self.nv.slots[i] = Slot::Open { purpose, parcel };
+        self.comps[i].act = Act::Open;
+        let Some(arming) = self.nv.arming[i].take() else {
+            return;
+        };
+        let purpose = arming.purpose();
+        let (parcel, window) = match self.nv.slots[i] {
+            Slot::Occupied { parcel, window }
+            | Slot::Expired { parcel, window }
+            | Slot::LeftBehind { parcel, window } => (parcel, window),
+            Slot::Returned { id } => (id, 0),
+            Slot::Empty | Slot::Open { .. } => (0, 0),
+        };
+        self.nv.slots[i] = Slot::Open {
+            purpose,
+            parcel,
+            window,
+        };
         if purpose == Purpose::Pickup {
             // A successful pickup forgives earlier mistakes.
             self.nv.failed = 0;
@@ -678,12 +705,17 @@ impl Controller {
             c: self.name(i),
             state: LockState::Locked,
         });
-        let Slot::Open { purpose, parcel } = self.nv.slots[i] else {
+        let Slot::Open {
+            purpose,
+            parcel,
+            window,
+        } = self.nv.slots[i]
+        else {
             return;
         };
         let present = self.comps[i].package;
         let c = self.name(i);
-        let window = codes::window_of(now.rtc) as u32;
+        let today = codes::window_of(now.rtc) as u32;
         let (slot, msg) = match (purpose, present) {
             (Purpose::Pickup, false) => {
                 hw.emit(Event::Pickup { c, parcel });
@@ -691,12 +723,13 @@ impl Controller {
                 (Slot::Empty, "THANK YOU")
             }
             // Left behind: the code is spent, so it waits for the courier.
-            (Purpose::Pickup, true) => (Slot::Expired { parcel, window }, "PARCEL LEFT BEHIND"),
+            (Purpose::Pickup, true) => (Slot::LeftBehind { parcel, window }, "PARCEL LEFT BEHIND"),
             (Purpose::Dropoff, true) => {
                 self.nv.parcel_counter = self.nv.parcel_counter.wrapping_add(1);
                 let parcel = self.nv.parcel_counter;
                 hw.emit(Event::Dropoff { c, parcel });
                 self.enqueue(UplinkKind::Dropoff, i as u8, parcel, hw);
+                let window = today;
                 (Slot::Occupied { parcel, window }, "THANK YOU")
             }
             (Purpose::Return, true) => {
@@ -712,7 +745,7 @@ impl Controller {
                 self.enqueue(UplinkKind::Collect, i as u8, parcel, hw);
                 (Slot::Empty, "THANK YOU")
             }
-            (Purpose::Collect, true) => (Slot::Expired { parcel, window }, "PARCEL LEFT BEHIND"),
+            (Purpose::Collect, true) => (Slot::LeftBehind { parcel, window }, "PARCEL LEFT BEHIND"),
         };
         self.nv.slots[i] = slot;
         self.save(hw);
@@ -743,7 +776,7 @@ impl Controller {
                             self.comps[i].act = Act::Open;
                         }
                     } else {
-                        self.check_agreement(i, hw);
+                        self.check_agreement(now, i, hw);
                     }
                 }
                 _ => {}
@@ -751,14 +784,20 @@ impl Controller {
         }
     }
 
-    /// Fail-secure check of a compartment at rest: door, bolt and the
-    /// controller's own intent must agree, or it goes out of service.
-    fn check_agreement(&mut self, i: usize, hw: &mut impl Hw) -> bool {
+    /// Fail-secure check of a compartment at rest: door, bolt, package and
+    /// the controller's own record must agree, or it goes out of service.
+    /// A door open while locked (forced) and a package come or gone behind
+    /// a shut door (tamper) sound an alarm on the display too; every fault
+    /// is queued for the back office.
+    fn check_agreement(&mut self, now: Now, i: usize, hw: &mut impl Hw) -> bool {
         let comp = self.comps[i];
+        let slot = self.nv.slots[i];
         let fault = if !comp.door_closed {
             Some(ErrorCode::DOOR_SENSOR)
         } else if !comp.bolt_extended {
             Some(ErrorCode::BOLT_SENSOR)
+        } else if comp.package != slot.holds_parcel() {
+            Some(ErrorCode::TAMPER)
         } else {
             None
         };
@@ -769,7 +808,20 @@ impl Controller {
             if let Some(new) = fault {
                 hw.set_solenoid(i, false);
                 self.raise(new, Some(i), hw);
-                self.enqueue(UplinkKind::Fault, i as u8, u32::from(new.0), hw);
+                let (kind, value, alarm) = match new {
+                    ErrorCode::TAMPER => (UplinkKind::Tamper, slot.parcel(), Some("TAMPER ALARM ")),
+                    ErrorCode::DOOR_SENSOR => {
+                        (UplinkKind::Fault, u32::from(new.0), Some("DOOR ALARM "))
+                    }
+                    _ => (UplinkKind::Fault, u32::from(new.0), None),
+                };
+                self.enqueue(kind, i as u8, value, hw);
+                if let Some(alarm) = alarm.filter(|_| !self.selftest) {
+                    let mut t = text(alarm);
+                    let _ = t.push_str(&self.name(i));
+                    self.message_until = Some(now.ms + MESSAGE_MS);
+                    self.set_display(t, hw, true);
+                }
             }
             self.comps[i].fault = fault;
         }
@@ -827,12 +879,15 @@ impl Controller {
         }
         for i in 0..self.comps.len() {
             self.read_sensors(i, hw, full);
+            if self.nv.arming[i].is_some() && self.comps[i].act == Act::Idle {
+                self.settle_unlock(now, i, hw);
+            }
             let ok = if matches!(self.nv.slots[i], Slot::Open { .. })
                 || self.comps[i].act != Act::Idle
             {
                 true
             } else {
-                self.check_agreement(i, hw)
+                self.check_agreement(now, i, hw)
             };
             if full && ok && self.comps[i].act == Act::Idle {
                 let state = if matches!(self.nv.slots[i], Slot::Open { .. }) {
@@ -857,9 +912,13 @@ impl Controller {
             self.sample(hw);
             self.next_sample = now.ms + SAMPLE_MS;
         }
-        if self.link.active != Some(Link::Primary) && self.link.pending.is_none() {
+        if !full {
+            // The hourly check asks both links, whichever is in use: a dead
+            // one is reported even while records go through the other.
+            self.link.check = [true, true];
+        } else if self.link.active != Some(Link::Primary) && self.link.pending.is_none() {
             self.probe(now, Link::Primary, hw);
-        } else if self.selftest {
+        } else {
             self.finish_self_test(hw);
         }
     }
@@ -920,19 +979,38 @@ impl Controller {
 
     fn check_expiry(&mut self, now: Now, hw: &mut impl Hw) {
         for i in 0..self.comps.len() {
-            if let Slot::Occupied { parcel, window } = self.nv.slots[i]
-                && codes::validity(u64::from(window), codes::VALID_WINDOWS, now.rtc)
-                    == Validity::Expired
-            {
-                self.nv.slots[i] = Slot::Expired { parcel, window };
-                hw.emit(Event::Expired {
-                    c: self.name(i),
-                    parcel,
-                });
-                self.enqueue(UplinkKind::Expired, i as u8, parcel, hw);
-                self.save(hw);
-            }
+            self.judge_expiry(now, i, hw);
         }
+    }
+
+    /// Expire a waiting parcel the clock says is past its validity, and give
+    /// back to its customer one the clock no longer says so of (the clock
+    /// was set right): the correct clock's verdict always wins. Both are
+    /// announced and queued for the back office.
+    fn judge_expiry(&mut self, now: Now, i: usize, hw: &mut impl Hw) {
+        if self.nv.arming[i].is_some() {
+            return;
+        }
+        let (expired, parcel, window) = match self.nv.slots[i] {
+            Slot::Occupied { parcel, window } => (false, parcel, window),
+            Slot::Expired { parcel, window } => (true, parcel, window),
+            _ => return,
+        };
+        let verdict = codes::validity(u64::from(window), codes::VALID_WINDOWS, now.rtc);
+        if (verdict == Validity::Expired) == expired {
+            return;
+        }
+        let c = self.name(i);
+        if expired {
+            self.nv.slots[i] = Slot::Occupied { parcel, window };
+            hw.emit(Event::Reinstated { c, parcel });
+            self.enqueue(UplinkKind::Reinstated, i as u8, parcel, hw);
+        } else {
+            self.nv.slots[i] = Slot::Expired { parcel, window };
+            hw.emit(Event::Expired { c, parcel });
+            self.enqueue(UplinkKind::Expired, i as u8, parcel, hw);
+        }
+        self.save(hw);
     }
 
     // ------------------------------------------------------------ link
@@ -950,6 +1028,9 @@ impl Controller {
         if *k != Some(up) {
             *k = Some(up);
             hw.emit(Event::LinkState { link, up });
+        }
+        if up {
+            self.clear(uplink::dead(link), None, hw);
         }
     }
 
@@ -976,20 +1057,32 @@ impl Controller {
 
     fn on_probe(&mut self, now: Now, link: Link, ok: bool, hw: &mut impl Hw) {
         self.link_known(link, ok, hw);
-        if self.selftest {
+        let checked = core::mem::take(&mut self.link.check[uplink::idx(link)]);
+        if self.selftest || checked {
             let result = if ok { DiagResult::Ok } else { DiagResult::Fail };
             hw.emit(Event::Diag {
                 item: DiagItem::Link(link),
                 result,
             });
         }
+        if checked && !ok {
+            self.raise(uplink::dead(link), None, hw);
+        }
+        // Records go through the primary while it answers, else the secondary.
+        let primary_up = self.link.known[uplink::idx(Link::Primary)] != Some(false);
+        let on_primary = self.link.active == Some(Link::Primary) && primary_up;
         match (link, ok) {
-            (_, true) => self.set_active(now, Some(link), hw),
+            (Link::Primary, true) => self.set_active(now, Some(Link::Primary), hw),
+            (Link::Secondary, true) if on_primary => {}
+            (Link::Secondary, true) => self.set_active(now, Some(Link::Secondary), hw),
             (Link::Primary, false) if self.link.active == Some(Link::Secondary) => {
                 // Failback attempt failed: stay on the secondary.
                 self.link.next_primary_try = Some(now.ms + uplink::FAILBACK_PROBE_MS);
             }
+            // The check asks the secondary next anyway.
+            (Link::Primary, false) if self.link.check[uplink::idx(Link::Secondary)] => {}
             (Link::Primary, false) => return self.probe(now, Link::Secondary, hw),
+            (Link::Secondary, false) if on_primary => {}
             (Link::Secondary, false) => self.set_active(now, None, hw),
         }
         self.finish_self_test(hw);
@@ -1006,7 +1099,7 @@ impl Controller {
                     kind: r.kind,
                     via: link,
                 });
-                self.queue_full_reported = false;
+                self.clear(ErrorCode::QUEUE_FULL, None, hw);
                 self.save(hw);
             }
             return;
@@ -1026,13 +1119,7 @@ impl Controller {
             value,
         };
         if self.nv.queue.len() >= QUEUE_LEN || self.nv.queue.push_back(rec).is_err() {
-            if !self.queue_full_reported {
-                self.queue_full_reported = true;
-                hw.emit(Event::Error {
-                    code: ErrorCode::QUEUE_FULL,
-                    c: None,
-                });
-            }
+            self.raise(ErrorCode::QUEUE_FULL, None, hw);
             return;
         }
         self.nv.next_seq = self.nv.next_seq.wrapping_add(1);
@@ -1042,6 +1129,9 @@ impl Controller {
     fn pump(&mut self, now: Now, hw: &mut impl Hw) {
         if self.link.pending.is_some() || self.selftest {
             return;
+        }
+        if let Some(link) = self.link.next_check() {
+            return self.probe(now, link, hw);
         }
         let (Some(link), Some(rec)) = (self.link.active, self.nv.queue.front().copied()) else {
             return;
@@ -1113,11 +1203,15 @@ impl Controller {
         }
     }
 
-    /// Steady green is normal. Red blinks the most severe fault, amber a
-    /// degraded state (lockout before link loss), steady amber the self-test.
+    /// Steady green is normal. Red blinks the most severe fault (the lowest
+    /// code), amber a degraded state (the lockout first, then the lowest
+    /// code: both links down before a full queue before one dead link),
+    /// steady amber the self-test.
     fn update_led(&mut self, hw: &mut impl Hw) {
         let red = self.errors.iter().map(|e| e.0).filter(|c| c.0 < 60).min();
-        let amber = self.errors.iter().map(|e| e.0).filter(|c| c.0 >= 60).max();
+        let amber = (self.errors.iter().map(|e| e.0))
+            .filter(|c| c.0 >= 60)
+            .min_by_key(|c| (*c != ErrorCode::LOCKOUT, c.0));
         let led = if self.selftest {
             LedPattern::AMBER
         } else if let Some(code) = red {
@@ -1221,6 +1315,8 @@ mod tests {
         hw: FakeHw,
         ms: u64,
         rtc: u64,
+        /// The real-time clock at `ms` 0 (the last boot).
+        rtc0: u64,
     }
 
     impl Bench {
@@ -1248,9 +1344,39 @@ mod tests {
                 hw,
                 ms: 0,
                 rtc: T0,
+                rtc0: T0,
             };
             b.hw.take();
             b
+        }
+        /// Power cut and back: the controller starts again from the image
+        /// it last wrote; the coils drop; the clock runs on.
+        fn power_cycle(&mut self, cause: ResetCause) {
+            let nv = self.hw.nv.clone();
+            self.hw.solenoid = [false; 5];
+            self.rtc0 = self.rtc;
+            self.ms = 0;
+            let now = self.now();
+            self.c = Controller::boot(
+                Config::reference(STATION, KEY),
+                &nv,
+                now,
+                cause,
+                &mut self.hw,
+            );
+            self.c.handle(
+                now,
+                Input::LinkProbe {
+                    link: Link::Primary,
+                    ok: true,
+                },
+                &mut self.hw,
+            );
+        }
+        /// Set the real-time clock `s` seconds away from where it runs.
+        fn shift_clock(&mut self, s: i64) {
+            self.rtc0 = self.rtc0.wrapping_add_signed(s);
+            self.rtc = self.rtc0 + self.ms / 1000;
         }
         fn now(&self) -> Now {
             Now {
@@ -1262,12 +1388,12 @@ mod tests {
             let end = self.ms + ms;
             while self.c.next_deadline() <= end {
                 self.ms = self.ms.max(self.c.next_deadline());
-                self.rtc = T0 + self.ms / 1000;
+                self.rtc = self.rtc0 + self.ms / 1000;
                 let now = self.now();
                 self.c.tick(now, &mut self.hw);
             }
             self.ms = end;
-            self.rtc = T0 + self.ms / 1000;
+            self.rtc = self.rtc0 + self.ms / 1000;
         }
         fn keys(&mut self, s: &str) {
             for ch in s.chars() {
@@ -1290,6 +1416,9 @@ mod tests {
                 parcel: 7,
                 window: w as u32,
             };
+            self.hw.package[i] = true;
+            self.c.comps[i].package = true;
+            self.c.save(&mut self.hw);
             let code = codes::pickup_code(&KEY, STATION, i as u8, 7, w);
             let mut s: String = code.iter().map(|&b| b as char).collect();
             s.push('#');
@@ -1345,11 +1474,12 @@ mod tests {
     fn lockout_threshold_and_doubling() {
         let mut b = Bench::boot();
         let code = b.stock(0);
-        for n in 1..=LOCKOUT_THRESHOLD {
+        // PROTOCOL.md: 5 wrong codes lock out for 30 s, then 60 s.
+        for n in 1..=5 {
             b.keys("11111111#");
             assert_eq!(
                 b.c.status(b.now()).lockout_s > 0,
-                n == LOCKOUT_THRESHOLD,
+                n == 5,
                 "after {n} wrong codes"
             );
         }
@@ -1358,7 +1488,7 @@ mod tests {
         assert!(!b.hw.solenoid[0], "locked out: no unlock");
         b.advance(30_000);
         assert!(!b.c.status(b.now()).lockout_s > 0);
-        for _ in 0..LOCKOUT_THRESHOLD {
+        for _ in 0..5 {
             b.keys("11111111#");
         }
         assert!(b.hw.events.contains(&Event::Lockout { seconds: 60 }));
@@ -1367,7 +1497,7 @@ mod tests {
     #[test]
     fn lockout_survives_reboot_from_nv() {
         let mut b = Bench::boot();
-        for _ in 0..LOCKOUT_THRESHOLD {
+        for _ in 0..5 {
             b.keys("11111111#");
         }
         b.advance(12_000);
@@ -1438,6 +1568,7 @@ mod tests {
         b.hw.door_closed[1] = false;
         b.sensors();
         assert!(!b.hw.solenoid[1], "solenoid released once the door is open");
+        b.hw.package[1] = false;
         b.hw.bolt_extended[1] = true;
         b.hw.door_closed[1] = true;
         b.sensors();
@@ -1475,7 +1606,7 @@ mod tests {
         for _ in 0..3 {
             let now = b.now();
             b.c.handle(now, Input::Help, &mut b.hw);
-            b.advance(HELP_WINDOW_MS / 2 + 1);
+            b.advance(15_001); // three presses over more than 30 s
         }
         assert!(!b.hw.events.contains(&Event::Reset(ResetCause::Soft)));
     }
@@ -1520,5 +1651,278 @@ mod tests {
         );
         assert!(b.c.nv.queue.is_empty());
         assert!(b.saw(&std::format!("uplink {seq} pickup secondary")));
+    }
+
+    // ---------------------------------------------------------------- issue 19
+
+    /// The bolt of compartment `i` clears the strike and the pulse ends.
+    fn release(b: &mut Bench, i: usize) {
+        b.hw.bolt_extended[i] = false;
+        b.sensors();
+        b.advance(250);
+    }
+
+    /// The cut the acceptance run found: the bolt released, the power went
+    /// before the door opened, and the spring opened it in the dark. The
+    /// door is the customer's, not a forced one, and the pickup is recorded
+    /// once when it shuts.
+    #[test]
+    fn a_door_that_opened_during_a_cut_after_its_release_completes_the_pickup() {
+        let mut b = Bench::boot();
+        let code = b.stock(2);
+        b.keys(&code);
+        release(&mut b, 2);
+        assert_eq!(b.c.nv.arming[2], Some(Arming::Pickup), "armed in memory");
+        // In the dark: the bolt drops back, the spring has already popped the door.
+        b.hw.bolt_extended[2] = true;
+        b.hw.door_closed[2] = false;
+        b.power_cycle(ResetCause::PowerOn);
+        let ev = b.hw.take();
+        assert!(!ev.iter().any(|e| e.starts_with("error E31")), "{ev:?}");
+        assert!(ev.contains(&"lock M1 released".into()), "{ev:?}");
+        assert_eq!(b.c.nv.arming[2], None);
+        b.hw.package[2] = false;
+        b.hw.door_closed[2] = true;
+        b.sensors();
+        assert_eq!(
+            b.hw.take()
+                .iter()
+                .filter(|e| e.starts_with("pickup"))
+                .count(),
+            1
+        );
+        assert_eq!(b.c.nv.slots[2], Slot::Empty);
+        assert_eq!(
+            (b.c.nv.queue.iter().filter(|r| r.kind == UplinkKind::Pickup)).count(),
+            1,
+            "queued once"
+        );
+    }
+
+    /// A cut before the door moved: the parcel still waits and its code still opens.
+    #[rstest::rstest]
+    #[case::power_on(ResetCause::PowerOn)]
+    #[case::brownout(ResetCause::Brownout)]
+    fn a_cut_before_the_door_opened_leaves_the_parcel_waiting(#[case] cause: ResetCause) {
+        let mut b = Bench::boot();
+        let code = b.stock(0);
+        b.keys(&code);
+        release(&mut b, 0);
+        b.hw.bolt_extended[0] = true;
+        b.power_cycle(cause);
+        assert!(matches!(b.c.nv.slots[0], Slot::Occupied { parcel: 7, .. }));
+        assert_eq!(b.c.nv.arming[0], None);
+        assert!(!b.hw.take().iter().any(|e| e.starts_with("error")));
+        b.keys(&code);
+        assert!(b.saw("code accepted S1"), "the code is still good");
+    }
+
+    /// Opened and shut again while the power was off: the package sensor
+    /// says the parcel went, so the pickup is recorded at boot.
+    #[test]
+    fn a_door_opened_and_shut_during_a_cut_is_settled_by_the_package() {
+        let mut b = Bench::boot();
+        let code = b.stock(1);
+        b.keys(&code);
+        release(&mut b, 1);
+        b.hw.bolt_extended[1] = true;
+        b.hw.package[1] = false;
+        b.power_cycle(ResetCause::PowerOn);
+        let ev = b.hw.take();
+        assert!(ev.contains(&"pickup S2 7".into()), "{ev:?}");
+        assert!(!ev.iter().any(|e| e.starts_with("error E33")), "{ev:?}");
+        assert_eq!(b.c.nv.slots[1], Slot::Empty);
+    }
+
+    /// A return code is spent as it is accepted, and given back when the
+    /// door never opened, across a cut too.
+    #[test]
+    fn a_return_whose_door_never_opened_keeps_its_code() {
+        let mut b = Bench::boot();
+        let w = codes::window_of(b.rtc);
+        let mac = codes::service_mac(&KEY, STATION, codes::SERVICE_RETURN, 1, w);
+        let code: String = std::format!("21{}#", core::str::from_utf8(&mac).unwrap());
+        b.keys(&code);
+        assert!(b.saw("code accepted S1"));
+        b.keys(&code);
+        assert!(b.saw("code used"), "one code opens one compartment");
+        release(&mut b, 0);
+        b.hw.bolt_extended[0] = true;
+        b.power_cycle(ResetCause::PowerOn);
+        b.keys(&code);
+        assert!(b.saw("code accepted S1"), "given back");
+    }
+
+    /// A parcel taken out through a shut, locked door (or one slipped in)
+    /// raises E33 with its LED, display and a record for the back office;
+    /// putting it back clears it.
+    #[test]
+    fn a_package_gone_behind_a_shut_door_is_tamper() {
+        let mut b = Bench::boot();
+        let code = b.stock(3);
+        b.hw.package[3] = false;
+        b.sensors();
+        let ev = b.hw.take();
+        for want in ["error E33 M2", "led red 3-3", "display \"TAMPER ALARM M2\""] {
+            assert!(ev.contains(&want.into()), "{want}: {ev:?}");
+        }
+        let rec = b.c.nv.queue.back().copied().unwrap();
+        assert_eq!(
+            (rec.kind, rec.compartment, rec.value),
+            (UplinkKind::Tamper, 3, 7)
+        );
+        b.keys(&code);
+        assert!(b.saw("code unavailable M2"), "out of service");
+        b.hw.package[3] = true;
+        b.sensors();
+        assert!(b.saw("error-clear E33 M2"));
+        b.hw.package[0] = true;
+        b.sensors();
+        assert!(b.saw("error E33 S1"), "slipped into an empty compartment");
+    }
+
+    /// A door forced open while locked: E31, its LED and display, and a
+    /// fault record for the back office.
+    #[test]
+    fn a_forced_door_reaches_the_back_office() {
+        let mut b = Bench::boot();
+        b.hw.door_closed[1] = false;
+        b.sensors();
+        let ev = b.hw.take();
+        for want in ["error E31 S2", "led red 3-1", "display \"DOOR ALARM S2\""] {
+            assert!(ev.contains(&want.into()), "{want}: {ev:?}");
+        }
+        let rec = b.c.nv.queue.back().copied().unwrap();
+        assert_eq!(
+            (rec.kind, rec.compartment, rec.value),
+            (UplinkKind::Fault, 1, 31)
+        );
+    }
+
+    fn answer_probes(b: &mut Bench, primary: bool, secondary: bool) {
+        for _ in 0..4 {
+            let Some(Pending::Probe { link, .. }) = b.c.link.pending else {
+                return;
+            };
+            let ok = if link == Link::Primary {
+                primary
+            } else {
+                secondary
+            };
+            let now = b.now();
+            b.c.handle(now, Input::LinkProbe { link, ok }, &mut b.hw);
+        }
+    }
+
+    /// The hourly self-test probes both links whichever is in use.
+    #[rstest::rstest]
+    #[case::dead_secondary_behind_a_good_primary(true, false, "secondary", "primary", "amber 6-4")]
+    #[case::dead_primary_in_use(false, true, "primary", "secondary", "amber 6-3")]
+    #[case::both_dead(false, false, "primary", "none", "amber 6-1")]
+    fn the_hourly_self_test_reports_a_dead_link(
+        #[case] primary: bool,
+        #[case] secondary: bool,
+        #[case] dead: &str,
+        #[case] active: &str,
+        #[case] led: &str,
+    ) {
+        let mut b = Bench::boot();
+        b.advance(3_600_000);
+        answer_probes(&mut b, primary, secondary);
+        let ev = b.hw.take();
+        assert!(
+            ev.contains(&std::format!("diag link {dead} fail")),
+            "{ev:?}"
+        );
+        let code = if dead == "primary" { "E63" } else { "E64" };
+        assert!(ev.contains(&std::format!("error {code}")), "{ev:?}");
+        assert_eq!(
+            b.c.link.active.map_or("none", Link::as_str),
+            active,
+            "{ev:?}"
+        );
+        assert!(ev.contains(&std::format!("led {led}")), "{ev:?}");
+    }
+
+    /// Running on the secondary, a dead secondary is found within the hour.
+    #[test]
+    fn a_dead_secondary_in_use_is_reported() {
+        let mut b = Bench::boot();
+        let now = b.now();
+        b.c.on_sent(now, Link::Primary, 0, false, &mut b.hw);
+        answer_probes(&mut b, false, true);
+        assert_eq!(b.c.link.active, Some(Link::Secondary));
+        b.hw.take();
+        b.advance(3_600_000);
+        answer_probes(&mut b, false, false);
+        let ev = b.hw.take();
+        for want in [
+            "diag link secondary fail",
+            "error E64",
+            "error E61",
+            "link-active none",
+        ] {
+            assert!(ev.contains(&want.into()), "{want}: {ev:?}");
+        }
+        // Found alive again: the error clears.
+        b.advance(3_600_000);
+        answer_probes(&mut b, true, true);
+        assert!(b.saw("error-clear E64"));
+    }
+
+    /// A clock that ran fast expired a parcel early; set right, the parcel
+    /// waits for its customer again and the code opens.
+    #[test]
+    fn a_corrected_clock_undoes_an_early_expiry() {
+        let mut b = Bench::boot();
+        let code = b.stock(4);
+        b.shift_clock(3 * 86_400);
+        b.advance(10_000);
+        assert!(b.saw("expired L1 7"));
+        assert!(matches!(b.c.nv.slots[4], Slot::Expired { .. }));
+        b.shift_clock(-3 * 86_400);
+        b.keys(&code);
+        let ev = b.hw.take();
+        assert!(ev.contains(&"reinstated L1 7".into()), "{ev:?}");
+        assert!(ev.contains(&"code accepted L1".into()), "{ev:?}");
+        let kinds: Vec<_> = b.c.nv.queue.iter().map(|r| r.kind).collect();
+        assert!(
+            kinds.ends_with(&[UplinkKind::Expired, UplinkKind::Reinstated]),
+            "{kinds:?}"
+        );
+    }
+
+    /// Set right with nobody at the keypad: the next sample gives it back.
+    #[test]
+    fn a_corrected_clock_reinstates_at_the_next_sample() {
+        let mut b = Bench::boot();
+        b.stock(4);
+        b.shift_clock(3 * 86_400);
+        b.advance(10_000);
+        b.shift_clock(-3 * 86_400);
+        b.advance(10_000);
+        assert!(b.saw("reinstated L1 7"));
+        assert!(matches!(b.c.nv.slots[4], Slot::Occupied { .. }));
+    }
+
+    /// A parcel left behind has spent its code, whatever the clock says.
+    #[test]
+    fn a_parcel_left_behind_keeps_its_code_spent() {
+        let mut b = Bench::boot();
+        let code = b.stock(0);
+        b.keys(&code);
+        release(&mut b, 0);
+        b.hw.door_closed[0] = false;
+        b.sensors();
+        b.hw.bolt_extended[0] = true;
+        b.hw.door_closed[0] = true;
+        b.sensors();
+        assert!(matches!(
+            b.c.nv.slots[0],
+            Slot::LeftBehind { parcel: 7, .. }
+        ));
+        b.advance(10_000);
+        b.keys(&code);
+        assert!(b.saw("code used S1"));
     }
 }

@@ -11,7 +11,9 @@ use locker_proto::UplinkKind;
 /// Bytes of the image; a board reserves one flash page of this size.
 pub const NV_SIZE: usize = 512;
 const MAGIC: u16 = 0x4C4B; // "LK"
-const VERSION: u8 = 1;
+/// Layout version. Version 1 images (no unlocks under way, no parcels
+/// left behind) are read as they are.
+const VERSION: u8 = 2;
 const USED_RETURNS: usize = 8;
 const CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740);
 
@@ -31,12 +33,74 @@ pub enum Slot {
     Empty,
     /// A parcel waiting for its customer; `window` is the drop-off day.
     Occupied { parcel: u32, window: u32 },
-    /// Uncollected past its validity; waits for the courier.
+    /// Announced expired by the controller's clock; waits for the courier.
+    /// The clock is asked again on every sample and every code, so a clock
+    /// set right turns it back into `Occupied` (the correct clock wins).
     Expired { parcel: u32, window: u32 },
+    /// Opened for its customer (or the courier) and shut with the parcel
+    /// still inside: the code is spent; waits for the courier.
+    LeftBehind { parcel: u32, window: u32 },
     /// A customer return waiting for the courier.
     Returned { id: u32 },
     /// The door was opened for `purpose` and has not been closed since.
-    Open { purpose: Purpose, parcel: u32 },
+    /// `window` is the pickup code's, so a parcel left behind keeps it.
+    Open {
+        purpose: Purpose,
+        parcel: u32,
+        window: u32,
+    },
+}
+
+impl Slot {
+    /// The parcel (or return) this slot holds; 0 when it holds none.
+    pub const fn parcel(&self) -> u32 {
+        match *self {
+            Self::Occupied { parcel, .. }
+            | Self::Expired { parcel, .. }
+            | Self::LeftBehind { parcel, .. }
+            | Self::Open { parcel, .. } => parcel,
+            Self::Returned { id } => id,
+            Self::Empty => 0,
+        }
+    }
+
+    /// Whether the package sensor should see something while the door is
+    /// shut on this slot.
+    pub const fn holds_parcel(&self) -> bool {
+        matches!(
+            self,
+            Self::Occupied { .. }
+                | Self::Expired { .. }
+                | Self::LeftBehind { .. }
+                | Self::Returned { .. }
+        )
+    }
+}
+
+/// An unlock under way: saved before the solenoid fires and cleared when
+/// the door opens or the unlock ends without it, so that after a power cut
+/// at any instant the controller knows the door was released on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arming {
+    Pickup,
+    Dropoff,
+    /// `mac` is the return code's, spent as the code is accepted and given
+    /// back if the door never opens.
+    Return {
+        mac: u32,
+    },
+    Collect,
+}
+
+impl Arming {
+    pub const fn purpose(self) -> Purpose {
+        match self {
+            Self::Pickup => Purpose::Pickup,
+            Self::Dropoff => Purpose::Dropoff,
+            Self::Return { .. } => Purpose::Return,
+            Self::Collect => Purpose::Collect,
+        }
+    }
 }
 
 /// Everything the controller keeps in non-volatile memory.
@@ -50,6 +114,8 @@ pub struct Nv {
     pub parcel_counter: u32,
     pub return_counter: u32,
     pub slots: [Slot; MAX_COMPARTMENTS],
+    /// Unlocks under way, by compartment.
+    pub arming: [Option<Arming>; MAX_COMPARTMENTS],
     pub used_returns: [u32; USED_RETURNS],
     pub used_returns_next: u8,
     pub next_seq: u32,
@@ -64,13 +130,20 @@ pub enum Loaded {
     Corrupt,
 }
 
-fn slot_bytes(s: &Slot) -> (u8, u32, u32) {
-    match *s {
+/// A slot as a tag and two words. The tag's low nibble is the slot, its
+/// high nibble an unlock under way (0 none, 1-4 pickup, drop-off, return,
+/// collection); a return's code sits in the first word of its empty slot.
+fn slot_bytes(s: &Slot, arming: Option<Arming>) -> (u8, u32, u32) {
+    let (tag, a, b) = match *s {
         Slot::Empty => (0, 0, 0),
         Slot::Occupied { parcel, window } => (1, parcel, window),
         Slot::Expired { parcel, window } => (2, parcel, window),
         Slot::Returned { id } => (3, id, 0),
-        Slot::Open { purpose, parcel } => (
+        Slot::Open {
+            purpose,
+            parcel,
+            window,
+        } => (
             match purpose {
                 Purpose::Pickup => 4,
                 Purpose::Dropoff => 5,
@@ -78,14 +151,49 @@ fn slot_bytes(s: &Slot) -> (u8, u32, u32) {
                 Purpose::Collect => 7,
             },
             parcel,
-            0,
+            window,
         ),
+        Slot::LeftBehind { parcel, window } => (8, parcel, window),
+    };
+    match arming {
+        None => (tag, a, b),
+        Some(Arming::Pickup) => (tag | 0x10, a, b),
+        Some(Arming::Dropoff) => (tag | 0x20, a, b),
+        Some(Arming::Return { mac }) => (tag | 0x30, mac, b),
+        Some(Arming::Collect) => (tag | 0x40, a, b),
     }
 }
 
+fn arming_from(tag: u8, a: u32, slot: &Slot) -> Option<Option<Arming>> {
+    let arming = match tag >> 4 {
+        0 => return Some(None),
+        1 => Arming::Pickup,
+        2 => Arming::Dropoff,
+        3 => Arming::Return { mac: a },
+        4 => Arming::Collect,
+        _ => return None,
+    };
+    // An unlock is armed only from the slot its purpose starts from.
+    let fits = match arming {
+        Arming::Pickup => matches!(slot, Slot::Occupied { .. } | Slot::Expired { .. }),
+        Arming::Dropoff | Arming::Return { .. } => *slot == Slot::Empty,
+        Arming::Collect => matches!(
+            slot,
+            Slot::Expired { .. } | Slot::LeftBehind { .. } | Slot::Returned { .. }
+        ),
+    };
+    fits.then_some(Some(arming))
+}
+
 fn slot_from(tag: u8, a: u32, b: u32) -> Option<Slot> {
-    let open = |purpose| Some(Slot::Open { purpose, parcel: a });
-    match tag {
+    let open = |purpose| {
+        Some(Slot::Open {
+            purpose,
+            parcel: a,
+            window: b,
+        })
+    };
+    match tag & 0x0F {
         0 => Some(Slot::Empty),
         1 => Some(Slot::Occupied {
             parcel: a,
@@ -100,6 +208,10 @@ fn slot_from(tag: u8, a: u32, b: u32) -> Option<Slot> {
         5 => open(Purpose::Dropoff),
         6 => open(Purpose::Return),
         7 => open(Purpose::Collect),
+        8 => Some(Slot::LeftBehind {
+            parcel: a,
+            window: b,
+        }),
         _ => None,
     }
 }
@@ -145,6 +257,15 @@ impl Nv {
         self.used_returns.contains(&(mac + 1))
     }
 
+    /// Give back a return code marked used whose door never opened.
+    pub fn unmark_return(&mut self, mac: u32) {
+        for u in &mut self.used_returns {
+            if *u == mac + 1 {
+                *u = 0;
+            }
+        }
+    }
+
     pub fn mark_return_used(&mut self, mac: u32) {
         // Stored plus one so the zeroed default never matches a real MAC.
         let i = usize::from(self.used_returns_next) % USED_RETURNS;
@@ -164,8 +285,8 @@ impl Nv {
         w.u32(self.parcel_counter);
         w.u32(self.return_counter);
         w.u32(self.next_seq);
-        for s in &self.slots {
-            let (tag, a, b) = slot_bytes(s);
+        for (s, arming) in self.slots.iter().zip(self.arming) {
+            let (tag, a, b) = slot_bytes(s, arming);
             w.u8(tag);
             w.u32(a);
             w.u32(b);
@@ -208,7 +329,8 @@ impl Nv {
     fn read(image: &[u8]) -> Option<Self> {
         let mut r = R { buf: image, at: 0 };
         let magic = u16::from(r.u8()?) | (u16::from(r.u8()?) << 8);
-        if magic != MAGIC || r.u8()? != VERSION {
+        let version = r.u8()?;
+        if magic != MAGIC || !(1..=VERSION).contains(&version) {
             return None;
         }
         let mut nv = Self {
@@ -220,9 +342,13 @@ impl Nv {
             next_seq: r.u32()?,
             ..Self::default()
         };
-        for s in nv.slots.iter_mut() {
+        for (s, arming) in nv.slots.iter_mut().zip(nv.arming.iter_mut()) {
             let (tag, a, b) = (r.u8()?, r.u32()?, r.u32()?);
+            if version == 1 && tag > 7 {
+                return None;
+            }
             *s = slot_from(tag, a, b)?;
+            *arming = arming_from(tag, a, s)?;
         }
         for u in nv.used_returns.iter_mut() {
             *u = r.u32()?;
@@ -251,9 +377,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn image_round_trips(failed: u8, level in 0u8..8, remaining: u32, counter: u32, n in 0usize..QUEUE_LEN, slot_tag in 0u8..8, a: u32) {
+        fn image_round_trips(failed: u8, level in 0u8..8, remaining: u32, counter: u32, n in 0usize..QUEUE_LEN, slot_tag in 0u8..9, arming in 0u8..5, a: u32) {
             let mut nv = Nv { failed, lockout_level: level, lockout_remaining_ms: remaining, parcel_counter: counter, ..Nv::default() };
             nv.slots[3] = slot_from(slot_tag, a, 7).unwrap();
+            // Any unlock that can start from this slot.
+            nv.arming[3] = arming_from(arming << 4, a, &nv.slots[3]).flatten();
             for i in 0..n {
                 nv.queue.push_back(Record { seq: i as u32, kind: UplinkKind::Pickup, compartment: 2, value: a }).unwrap();
             }
@@ -274,6 +402,39 @@ mod tests {
             img[pos] ^= 1 << bit;
             prop_assert_eq!(Nv::decode(&img).1, Loaded::Corrupt);
         }
+    }
+
+    /// A station updated from a firmware with layout 1 keeps what it held.
+    #[test]
+    fn a_version_1_image_is_read() {
+        let mut nv = Nv {
+            failed: 2,
+            ..Nv::default()
+        };
+        nv.slots[1] = Slot::Occupied {
+            parcel: 9,
+            window: 20_500,
+        };
+        let mut img = [0u8; NV_SIZE];
+        nv.encode(&mut img);
+        img[2] = 1;
+        let crc = CRC.checksum(&img[..NV_SIZE - 2]);
+        img[NV_SIZE - 2..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Nv::decode(&img), (nv, Loaded::Valid));
+    }
+
+    /// An unlock is remembered only from the slot its purpose starts from:
+    /// anything else is a corrupt image, not a door to release.
+    #[test]
+    fn an_unlock_that_cannot_start_from_its_slot_is_corrupt() {
+        let mut nv = Nv::default();
+        nv.arming[0] = Some(Arming::Return { mac: 1234 });
+        let mut img = [0u8; NV_SIZE];
+        nv.encode(&mut img);
+        assert_eq!(Nv::decode(&img), (nv.clone(), Loaded::Valid));
+        nv.arming[0] = Some(Arming::Pickup); // a pickup from an empty slot
+        nv.encode(&mut img);
+        assert_eq!(Nv::decode(&img).1, Loaded::Corrupt);
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn event(out: &mut impl Write, t_ms: u64, event: &Event) {
         | Event::Return { .. }
         | Event::Collected { .. } => ('I', "parcel"),
         Event::Expired { .. } => ('W', "parcel"),
+        Event::Reinstated { .. } => ('I', "parcel"),
         Event::Uplink { .. } => ('I', "uplink"),
         Event::Diag { .. } => ('I', "selftest"),
         Event::Reset(_) => ('W', "reset"),
@@ -121,6 +122,7 @@ pub fn event(out: &mut impl Write, t_ms: u64, event: &Event) {
         Event::Return { c, id } => write!(out, "return {id} into {c}"),
         Event::Collected { c } => write!(out, "returns collected from {c}"),
         Event::Expired { c, parcel } => write!(out, "#{parcel} in {c} expired"),
+        Event::Reinstated { c, parcel } => write!(out, "#{parcel} in {c} waits again"),
         Event::Uplink { seq, kind, via } => write!(out, "record {seq} ({kind}) sent via {via}"),
         Event::Diag { item, result } => {
             let _ = match item {

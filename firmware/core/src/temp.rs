@@ -103,10 +103,11 @@ mod tests {
     #[test]
     fn cold_gets_long_pulse() {
         let mut p = TempPolicy::default();
-        assert_eq!(p.pulse_ms(), PULSE_MS);
+        // PROTOCOL.md: 200 ms, 400 ms below 0 C.
+        assert_eq!(p.pulse_ms(), 200);
         p.sample(0);
-        assert_eq!(p.pulse_ms(), PULSE_MS);
+        assert_eq!(p.pulse_ms(), 200);
         p.sample(-1);
-        assert_eq!(p.pulse_ms(), COLD_PULSE_MS);
+        assert_eq!(p.pulse_ms(), 400);
     }
 }

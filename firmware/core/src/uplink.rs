@@ -5,7 +5,7 @@
 //! deduplicates by sequence number, which makes a resend after a lost
 //! acknowledgement harmless: every record is delivered exactly once.
 
-use locker_proto::{Link, UplinkKind};
+use locker_proto::{ErrorCode, Link, UplinkKind};
 
 /// Records the queue holds. When full, the oldest stays and new records are
 /// refused with `E62`: losing the newest is reported, losing silently is not.
@@ -41,6 +41,23 @@ pub(crate) struct LinkManager {
     pub known: [Option<bool>; 2],
     /// When to next try the primary (offline retry or failback).
     pub next_primary_try: Option<u64>,
+    /// Links the periodic self-test has still to probe, by `idx`.
+    pub check: [bool; 2],
+}
+
+impl LinkManager {
+    /// The next link the periodic self-test probes: the primary first.
+    pub fn next_check(&self) -> Option<Link> {
+        Link::ALL.iter().copied().find(|l| self.check[idx(*l)])
+    }
+}
+
+/// The error the periodic self-test raises for a dead link.
+pub(crate) const fn dead(link: Link) -> ErrorCode {
+    match link {
+        Link::Primary => ErrorCode::PRIMARY_DEAD,
+        Link::Secondary => ErrorCode::SECONDARY_DEAD,
+    }
 }
 
 pub(crate) const fn idx(link: Link) -> usize {

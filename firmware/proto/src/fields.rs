@@ -130,6 +130,7 @@ impl Event {
         ("return", &[C, ("id", FieldType::Number)]),
         ("collect", &[C]),
         ("expired", &[C, ("parcel", FieldType::Number)]),
+        ("reinstated", &[C, ("parcel", FieldType::Number)]),
         (
             "uplink",
             &[
@@ -175,7 +176,8 @@ impl Event {
                 | Self::Pickup { c, .. }
                 | Self::Return { c, .. }
                 | Self::Collected { c }
-                | Self::Expired { c, .. },
+                | Self::Expired { c, .. }
+                | Self::Reinstated { c, .. },
                 "compartment",
             ) => V::Compartment(c),
             (
@@ -210,7 +212,8 @@ impl Event {
             (
                 Self::Dropoff { parcel, .. }
                 | Self::Pickup { parcel, .. }
-                | Self::Expired { parcel, .. },
+                | Self::Expired { parcel, .. }
+                | Self::Reinstated { parcel, .. },
                 "parcel",
             ) => V::Number(u64::from(*parcel)),
             (Self::Return { id, .. }, "id") => V::Number(u64::from(*id)),
@@ -242,11 +245,14 @@ impl ErrorCode {
         (Self::JAM, LedColour::Red),
         (Self::DOOR_SENSOR, LedColour::Red),
         (Self::BOLT_SENSOR, LedColour::Red),
+        (Self::TAMPER, LedColour::Red),
         (Self::TOO_COLD, LedColour::Red),
         (Self::TOO_HOT, LedColour::Red),
         (Self::MEMORY, LedColour::Red),
         (Self::LINK_DOWN, LedColour::Amber),
         (Self::QUEUE_FULL, LedColour::Amber),
+        (Self::PRIMARY_DEAD, LedColour::Amber),
+        (Self::SECONDARY_DEAD, LedColour::Amber),
         (Self::LOCKOUT, LedColour::Amber),
     ];
 

@@ -73,6 +73,7 @@ word_enum!(
 UplinkKind, "uplink kind" {
     Dropoff = "dropoff", Pickup = "pickup", Return = "return", Collect = "collect",
     Expired = "expired", Jam = "jam", Lockout = "lockout", Fault = "fault",
+    Tamper = "tamper", Reinstated = "reinstated",
 });
 word_enum!(
     /// LED colour.
@@ -125,11 +126,17 @@ impl ErrorCode {
     pub const JAM: Self = Self(21);
     pub const DOOR_SENSOR: Self = Self(31);
     pub const BOLT_SENSOR: Self = Self(32);
+    /// The package sensor changed behind a shut, locked door.
+    pub const TAMPER: Self = Self(33);
     pub const TOO_COLD: Self = Self(41);
     pub const TOO_HOT: Self = Self(42);
     pub const MEMORY: Self = Self(51);
     pub const LINK_DOWN: Self = Self(61);
     pub const QUEUE_FULL: Self = Self(62);
+    /// The periodic self-test found the primary link dead.
+    pub const PRIMARY_DEAD: Self = Self(63);
+    /// The periodic self-test found the secondary link dead.
+    pub const SECONDARY_DEAD: Self = Self(64);
     pub const LOCKOUT: Self = Self(71);
 
     fn parse(word: &str) -> Result<Self, DecodeError> {
@@ -295,6 +302,12 @@ pub enum Event {
         c: Name,
         parcel: u32,
     },
+    /// A parcel announced expired waits for its customer again: the
+    /// controller's clock, set right, no longer says it expired.
+    Reinstated {
+        c: Name,
+        parcel: u32,
+    },
     /// A record reached the back office (it acknowledged it).
     Uplink {
         seq: u32,
@@ -449,6 +462,7 @@ impl fmt::Display for Event {
             Self::Return { c, id } => write!(f, "return {c} {id}"),
             Self::Collected { c } => write!(f, "collect {c}"),
             Self::Expired { c, parcel } => write!(f, "expired {c} {parcel}"),
+            Self::Reinstated { c, parcel } => write!(f, "reinstated {c} {parcel}"),
             Self::Uplink { seq, kind, via } => write!(f, "uplink {seq} {kind} {via}"),
             Self::Diag { item, result } => match item {
                 DiagItem::Door(c) => write!(f, "diag door {c} {result}"),
@@ -486,6 +500,7 @@ impl Event {
             Self::Return { .. } => "return",
             Self::Collected { .. } => "collect",
             Self::Expired { .. } => "expired",
+            Self::Reinstated { .. } => "reinstated",
             Self::Uplink { .. } => "uplink",
             Self::Diag { .. } => "diag",
             Self::Reset(_) => "reset",
@@ -508,6 +523,7 @@ impl Event {
         "return",
         "collect",
         "expired",
+        "reinstated",
         "diag",
     ];
 
@@ -535,6 +551,7 @@ impl Event {
         "return",
         "collect",
         "expired",
+        "reinstated",
         "uplink",
         "diag",
         "reset",
@@ -818,6 +835,10 @@ fn parse_event(w: &mut Words<'_>) -> Result<Event, DecodeError> {
         },
         "collect" => Event::Collected { c: w.name()? },
         "expired" => Event::Expired {
+            c: w.name()?,
+            parcel: w.num("parcel")?,
+        },
+        "reinstated" => Event::Reinstated {
             c: w.name()?,
             parcel: w.num("parcel")?,
         },

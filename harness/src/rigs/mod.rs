@@ -113,6 +113,69 @@ pub enum Measurement {
         value: u32,
         duplicate: bool,
     },
+    /// What really happened on a model rig's plant, for the invariants the
+    /// runner checks in every case ([`crate::run::invariants`]). A bench's
+    /// instruments do not see it; the sim and qemu rigs report every change.
+    Truth(Truth),
+}
+
+/// One change on a model rig's plant, as it really is (not as a sensor,
+/// which a case may have stuck, reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    Bolt {
+        compartment: usize,
+        retracted: bool,
+    },
+    Door {
+        compartment: usize,
+        open: bool,
+    },
+    Package {
+        compartment: usize,
+        present: bool,
+    },
+    /// The controller has power.
+    Power {
+        on: bool,
+    },
+    /// Some link reaches the back office.
+    Links {
+        up: bool,
+    },
+}
+
+impl std::fmt::Display for Truth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = |b, yes, no| if b { yes } else { no };
+        match *self {
+            Self::Bolt {
+                compartment,
+                retracted,
+            } => {
+                write!(
+                    f,
+                    "bolt #{compartment} {}",
+                    on(retracted, "retracted", "extended")
+                )
+            }
+            Self::Door { compartment, open } => {
+                write!(f, "door #{compartment} {}", on(open, "open", "closed"))
+            }
+            Self::Package {
+                compartment,
+                present,
+            } => {
+                write!(
+                    f,
+                    "package #{compartment} {}",
+                    on(present, "present", "absent")
+                )
+            }
+            Self::Power { on: p } => write!(f, "power {}", on(p, "on", "off")),
+            Self::Links { up } => write!(f, "links {}", on(up, "up", "down")),
+        }
+    }
 }
 
 /// What a rig produced while the runner waited.

@@ -1,11 +1,13 @@
 //! A run: cases planned and dealt to a pool of rigs ([`runner`]), one case's
-//! conversation with its rig ([`session`]), what it keeps of it in bounded
+//! conversation with its rig ([`session`]), the promises checked in every
+//! case whatever it says ([`invariants`]), what it keeps of it in bounded
 //! memory ([`trace`], [`transcript`]), the codes it must never show
 //! ([`privacy`], with the code scheme in [`backoffice`]), and how cases are
 //! split between CI jobs ([`shard`]).
 
 pub mod backoffice;
 pub mod case;
+pub mod invariants;
 pub mod issuer;
 pub mod obs;
 pub mod plan;

@@ -3,6 +3,7 @@
 
 use crate::model::dialect::{Dialect, Heard};
 use crate::rigs::{Measurement, Rig, RigError, RigOutput};
+use crate::run::invariants::Invariants;
 use crate::run::obs::{Dir, Obs, ObsKind, TranscriptLine, fmt_at};
 use crate::run::state::{Records, States};
 use crate::run::trace::ObsLog;
@@ -70,6 +71,8 @@ pub struct Session<'r, R: Rig> {
     pub records: Records,
     /// The last report of each state the controller reports.
     pub states: States,
+    /// The promises checked whatever the case says.
+    pub invariants: Invariants,
     responses: VecDeque<(u16, Response)>,
     pub compartments: Vec<String>,
     /// Consecutive idle answers without the rig clock moving.
@@ -118,6 +121,7 @@ impl<'r, R: Rig> Session<'r, R> {
             obs: ObsLog::default(),
             proto: None,
             records: Records::default(),
+            invariants: Invariants::new(compartments.clone()),
             states: States::default(),
             responses: VecDeque::new(),
             compartments,
@@ -239,6 +243,14 @@ impl<'r, R: Rig> Session<'r, R> {
             }
             RigOutput::Measurement(m) => {
                 let text = match &m {
+                    // For the invariants alone: the plant's truth is not what
+                    // any instrument of a bench would show, so it stays out of
+                    // the transcript and the trace.
+                    Measurement::Truth(t) => {
+                        let at = self.now();
+                        self.invariants.truth(*t, at);
+                        return Ok(true);
+                    }
                     Measurement::Pulse { compartment, on } => {
                         format!(
                             "solenoid {} on for {}ms",
@@ -267,11 +279,12 @@ impl<'r, R: Rig> Session<'r, R> {
                     seq,
                     kind,
                     compartment,
+                    value,
                     duplicate,
-                    ..
                 } = m
                 {
                     (self.records).arrived(seq, kind, usize::from(compartment), duplicate);
+                    (self.invariants).delivered(kind, compartment, value, duplicate);
                 }
                 let at = self.now();
                 self.obs.push(Obs {
@@ -309,7 +322,10 @@ impl<'r, R: Rig> Session<'r, R> {
     /// becomes what the case knows of that state.
     fn observe(&mut self, o: Obs) {
         match &o.kind {
-            ObsKind::Event { event, .. } => self.states.see(event, o.at),
+            ObsKind::Event { event, .. } => {
+                self.states.see(event, o.at);
+                self.invariants.event(event, o.at);
+            }
             ObsKind::Hello { .. } => self.states.forget(),
             ObsKind::Measured(_) => {}
         }

@@ -348,6 +348,7 @@ impl fmt::Display for ObsText<'_> {
                 "back office {kind} #{seq}{}",
                 if *duplicate { " (duplicate)" } else { "" }
             ),
+            ObsKind::Measured(Measurement::Truth(t)) => write!(f, "plant {t}"),
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::{self as plant, BOOT_MS, MCU_MIN_VOLTS, Plant, PlantEvent};
 use crate::model::rigfile::{RigDescription, SimSettings};
 use crate::model::suite::{MemoryAction, PowerAction, Sensor, Stuck, UpDown};
-use crate::rigs::{FixtureAction, FlashReport, Rig, RigError, RigOutput};
+use crate::rigs::{FixtureAction, FlashReport, Measurement, Rig, RigError, RigOutput, Truth};
 use locker_core::board::Board;
 use locker_core::nv::NV_SIZE;
 use locker_core::{Input, Now, Record};
@@ -95,6 +95,28 @@ pub(crate) struct World<M> {
     nominal_volts: f64,
     /// Whether the last loss of power was a dip above zero (a brownout).
     last_dip_was_brownout: bool,
+    /// The truth last reported (`None` before the first report).
+    told: Option<Told>,
+}
+
+/// The plant's truth as last reported to the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Told {
+    comps: Vec<(bool, bool, bool)>,
+    power: bool,
+    links: bool,
+}
+
+impl Told {
+    fn of(plant: &Plant) -> Self {
+        Self {
+            comps: (plant.comps.iter())
+                .map(|c| (c.bolt_retracted, c.door_open, c.package))
+                .collect(),
+            power: plant.volts >= MCU_MIN_VOLTS,
+            links: plant.links.iter().any(|up| *up),
+        }
+    }
 }
 
 impl<M: Mcu> World<M> {
@@ -105,6 +127,7 @@ impl<M: Mcu> World<M> {
             mcu,
             nominal_volts: s.supply.0,
             last_dip_was_brownout: false,
+            told: None,
         };
         if w.plant.volts >= MCU_MIN_VOLTS {
             w.plant.schedule(
@@ -149,6 +172,48 @@ impl<M: Mcu> World<M> {
         !self.plant.console_out.is_empty() || !self.plant.measurements.is_empty()
     }
 
+    /// Report what changed on the plant since the last report (everything,
+    /// the first time), as truth measurements. Runs at every step of
+    /// virtual time: it compares in place and allocates nothing.
+    fn tell_truth(&mut self) {
+        let first = self.told.is_none();
+        let plant = &mut self.plant;
+        let told = self.told.get_or_insert_with(|| Told::of(plant));
+        let m = &mut plant.measurements;
+        let mut tell = |t| m.push_back(Measurement::Truth(t));
+        for (compartment, (c, was)) in plant.comps.iter().zip(&mut told.comps).enumerate() {
+            if first || was.0 != c.bolt_retracted {
+                tell(Truth::Bolt {
+                    compartment,
+                    retracted: c.bolt_retracted,
+                });
+            }
+            if first || was.1 != c.door_open {
+                tell(Truth::Door {
+                    compartment,
+                    open: c.door_open,
+                });
+            }
+            if first || was.2 != c.package {
+                tell(Truth::Package {
+                    compartment,
+                    present: c.package,
+                });
+            }
+            *was = (c.bolt_retracted, c.door_open, c.package);
+        }
+        let power = plant.volts >= MCU_MIN_VOLTS;
+        if first || told.power != power {
+            tell(Truth::Power { on: power });
+            told.power = power;
+        }
+        let links = plant.links.iter().any(|up| *up);
+        if first || told.links != links {
+            tell(Truth::Links { up: links });
+            told.links = links;
+        }
+    }
+
     /// Run until something is observable, virtual time reaches `until` (ms),
     /// or `budget` scheduled events have been handled. The budget keeps one
     /// call short, so the runner's wall-clock bounds can always fire.
@@ -159,6 +224,7 @@ impl<M: Mcu> World<M> {
                 return Ok(());
             }
             self.flush_inputs()?;
+            self.tell_truth();
             if self.has_output() {
                 return Ok(());
             }

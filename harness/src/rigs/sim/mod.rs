@@ -162,3 +162,157 @@ pub(crate) fn console_style(desc: &RigDescription) -> Style {
         None => Style::Framed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The runner's invariants against boards that break them: what a
+    //! suite does not look for still fails the case, saying what and when.
+    use super::*;
+    use crate::run::runner::{self, Outcome};
+    use std::sync::Arc;
+
+    /// A board fault a suite would not think to look for: `from` and `to`
+    /// drive their solenoids from one pin, so releasing one releases both;
+    /// or (`to` = `None`) the package sensor of `from` freezes the first
+    /// time it sees a package, and reads present from then on.
+    struct Miswired {
+        mcu: LocalMcu,
+        from: usize,
+        to: Option<usize>,
+    }
+
+    impl Miswired {
+        fn after(&self, plant: &mut Plant) {
+            match self.to {
+                Some(to) => {
+                    let on = plant.comps[self.from].solenoid;
+                    plant.set_solenoid(to, on);
+                }
+                None => {
+                    let comp = &mut plant.comps[self.from];
+                    if comp.package {
+                        comp.stuck_package = Some(true);
+                    }
+                }
+            }
+        }
+    }
+
+    impl Mcu for Miswired {
+        fn is_on(&self) -> bool {
+            self.mcu.is_on()
+        }
+        fn deadline(&self) -> Option<u64> {
+            self.mcu.deadline()
+        }
+        fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+            self.after(plant);
+            self.mcu.boot(plant, cause)
+        }
+        fn power_off(&mut self) {
+            self.mcu.power_off();
+        }
+        fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+            self.mcu.input(plant, input)?;
+            self.after(plant);
+            Ok(())
+        }
+        fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+            self.mcu.tick(plant)?;
+            self.after(plant);
+            Ok(())
+        }
+        fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
+            self.mcu.console_write(plant, bytes)
+        }
+    }
+
+    struct MiswiredKind(usize, Option<usize>);
+
+    impl McuKind for MiswiredKind {
+        type Mcu = Miswired;
+        async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
+            InProcess.flash(desc).await
+        }
+        fn mcu(&mut self, desc: &RigDescription) -> Result<Miswired, RigError> {
+            Ok(Miswired {
+                mcu: InProcess.mcu(desc)?,
+                from: self.0,
+                to: self.1,
+            })
+        }
+    }
+
+    const SUITE: &str = r#"
+name: unaware
+cases:
+  - name: a pickup that looks right
+    setup:
+      - parcel: { compartment: M1, code: $pickup }
+    steps:
+      - keys: "$pickup#"
+      - expect: { door: open, compartment: M1, within: 2s }
+      - package: { compartment: M1, action: out }
+      - door: { compartment: M1, action: push }
+      - expect: { event: pickup, compartment: M1, within: 2s }
+  - name: a parcel goes missing behind a shut door
+    setup:
+      - parcel: { compartment: M1, code: $pickup }
+    steps:
+      - package: { compartment: M1, action: steal }
+      - wait: 3s
+"#;
+
+    fn run(from: usize, to: Option<usize>) -> Vec<Outcome> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unaware.yaml");
+        std::fs::write(&path, SUITE).unwrap();
+        let suites = crate::model::load_suites(&[path]).unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let desc = RigDescription::load(&root.join("rigs/sim.yaml")).unwrap();
+        let plan = runner::plan(&suites, |_, _| true);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let d = desc.clone();
+        let reports = rt.block_on(runner::run(
+            plan,
+            1,
+            Arc::new(desc),
+            move |_| Ok(ModelRig::with_kind(d.clone(), MiswiredKind(from, to))),
+            |_| {},
+        ));
+        reports.into_iter().map(|r| r.outcome).collect()
+    }
+
+    fn broken(o: &Outcome) -> &str {
+        match o {
+            Outcome::Failed { step, message } if step == "invariants" => message,
+            other => panic!("not failed at its invariants: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_code_that_releases_two_compartments_fails_the_case() {
+        // M1 (index 2) drags M2 (index 3) with it.
+        let outcomes = run(2, Some(3));
+        let m = broken(&outcomes[0]);
+        assert!(
+            m.contains("the bolt of M2 left its strike with no code accepted for it"),
+            "{m}"
+        );
+        assert!(m.starts_with("invariant broken at +"), "{m}");
+    }
+
+    #[test]
+    fn a_parcel_gone_without_a_word_fails_the_case() {
+        // A frozen package sensor: the theft raises nothing.
+        let outcomes = run(2, None);
+        let m = broken(&outcomes[1]);
+        assert!(
+            m.contains("M1 is empty, but the controller's account says it holds parcel"),
+            "{m}"
+        );
+    }
+}

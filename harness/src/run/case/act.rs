@@ -14,6 +14,8 @@ use std::time::Duration;
 impl<R: Rig> CaseRun<'_, '_, R> {
     pub(super) async fn act(&mut self, action: FixtureAction) -> StepResult {
         self.s.rig.act(&action).await?;
+        let at = self.s.now();
+        self.s.invariants.action(&action, at);
         // What the fixtures did goes on the timeline with what the
         // controller said; key presses are the keypad's events already.
         if !matches!(action, FixtureAction::Key(_)) {

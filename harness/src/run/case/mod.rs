@@ -257,6 +257,16 @@ impl<R: Rig> CaseRun<'_, '_, R> {
         {
             outcome = self.outcome(failed);
         }
+        let end = self.s.now();
+        if let Some(broken) = self.s.invariants.finish(end) {
+            self.s.note(Dir::Note, broken.clone());
+            if outcome == Outcome::Passed {
+                outcome = Outcome::Failed {
+                    step: "invariants".into(),
+                    message: broken,
+                };
+            }
+        }
         self.trust(outcome).await
     }
 
