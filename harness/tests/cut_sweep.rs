@@ -136,15 +136,17 @@ impl<R: Rig> Drive<R> {
                 self.cut = None;
                 self.act(FixtureAction::Power(p)).await;
             }
-            let now = self.now();
-            if now >= t {
+            if self.now() >= t {
                 return;
             }
             let stop = match self.cut {
                 Some((at, _)) if at < t => at,
                 _ => t,
             };
-            match self.rig.recv(stop).await.expect("rig") {
+            let out = self.rig.recv(stop).await.expect("rig");
+            // Stamped when it came: `recv` moves the rig clock to it.
+            let now = self.now();
+            match out {
                 RigOutput::Console(bytes) => {
                     for b in bytes {
                         let Some(line) = self.dec.push(b).map(|l| l.map(str::to_owned)) else {
@@ -327,14 +329,14 @@ async fn set_up<R: Rig>(d: &mut Drive<R>, kind: Kind) -> String {
 }
 
 /// One run of `kind` with `cut` at `at` after its first key (none: the
-/// uncut run). Gives the instants of the controller's events during the
-/// transaction, relative to its first key, and what went wrong.
+/// uncut run). Gives the controller's events during the transaction, at
+/// their instants relative to its first key, and what went wrong.
 async fn run<R: Rig>(
     rig: R,
     desc: &RigDescription,
     kind: Kind,
     cut: Option<(Duration, PowerAction)>,
-) -> (Vec<Duration>, Vec<String>) {
+) -> (Vec<(Duration, Event)>, Vec<String>) {
     let mut d = Drive::new(rig, desc).await;
     let code = set_up(&mut d, kind).await;
     let start = d.now();
@@ -342,8 +344,8 @@ async fn run<R: Rig>(
     d.cut = cut.map(|(at, p)| (start + at, p));
     let mut handled = d.transact(&code, kind.package()).await;
     let end = d.now();
-    let instants = (d.events[seen_before..].iter())
-        .map(|(at, _)| *at - start)
+    let during = (d.events[seen_before..].iter())
+        .map(|(at, e)| (*at - start, e.clone()))
         .collect();
     if cut.is_some() {
         // Whatever the cut left undone, the customer finishes.
@@ -409,7 +411,7 @@ async fn run<R: Rig>(
         ));
     }
     d.rig.release();
-    (instants, wrong)
+    (during, wrong)
 }
 
 /// The instants to cut at: every event of the uncut transaction, and every
@@ -451,18 +453,40 @@ async fn sweep<R: Rig>(
     let mut failures = Vec::new();
     let mut runs = 0;
     for &kind in kinds {
-        let (events, wrong) = run(make(), desc, kind, None).await;
+        let (during, wrong) = run(make(), desc, kind, None).await;
         assert!(wrong.is_empty(), "{kind:?} uncut: {wrong:?}");
+        let events: Vec<Duration> = during.iter().map(|(t, _)| *t).collect();
         let mut at = instants(&events);
         if let Some(n) = sample {
-            // Evenly over the transaction, its events first.
-            let mut picked = events.clone();
+            // The instants that matter most (the code accepted, the bolt
+            // released, the door open, the transaction done), then evenly
+            // over the rest of the transaction.
+            let mut picked: Vec<Duration> = (during.iter())
+                .filter(|(_, e)| {
+                    matches!(
+                        e,
+                        Event::Code { .. }
+                            | Event::Lock { .. }
+                            | Event::Door { .. }
+                            | Event::Pickup { .. }
+                            | Event::Dropoff { .. }
+                            | Event::Return { .. }
+                            | Event::Collected { .. }
+                    )
+                })
+                .map(|(t, _)| *t)
+                .collect();
             picked.dedup();
             let stride = (at.len() / n.max(1)).max(1);
-            picked.extend(at.iter().step_by(stride).copied());
-            picked.sort();
-            picked.dedup();
+            picked.extend(
+                at.iter()
+                    .step_by(stride)
+                    .copied()
+                    .filter(|t| !picked.contains(t))
+                    .collect::<Vec<_>>(),
+            );
             picked.truncate(n);
+            picked.sort();
             at = picked;
         }
         for t in at {
@@ -509,7 +533,7 @@ fn a_pickup_survives_a_sample_of_cuts_on_qemu() {
         || locker_hil::rigs::qemu::QemuRig::new(desc.clone()).unwrap(),
         &desc,
         &[Kind::Pickup],
-        Some(6),
+        Some(8),
     ));
     assert!(runs >= 10, "only {runs} cuts");
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -413,6 +413,15 @@ impl Controller {
         if spent {
             return self.verdict(now, CodeResult::Used, Some(i), "CODE ALREADY USED", hw);
         }
+        // The code says which day the back office issued it (its own clock
+        // and this one may disagree near midnight): that day's validity is
+        // the parcel's, for its expiry too.
+        if let Slot::Occupied { window, .. } | Slot::Expired { window, .. } = &mut self.nv.slots[i]
+            && u64::from(*window) != w
+        {
+            *window = w as u32;
+            self.save(hw);
+        }
         // The clock now decides, not the one that announced an expiry.
         self.judge_expiry(now, i, hw);
         match codes::validity(w, codes::VALID_WINDOWS, now.rtc) {
@@ -490,6 +499,7 @@ impl Controller {
                         self.nv.slots[i],
                         Slot::Expired { .. } | Slot::LeftBehind { .. } | Slot::Returned { .. }
                     ) && self.comps[i].act == Act::Idle
+                        && self.comps[i].fault.is_none()
                 });
                 match waiting {
                     Some(i) => self.unlock(now, i, Arming::Collect, hw),
@@ -630,9 +640,9 @@ impl Controller {
             return;
         }
         self.comps[i].act = Act::Idle;
-        self.abort_unlock(i, hw);
         self.raise(ErrorCode::JAM, Some(i), hw);
         self.enqueue(UplinkKind::Jam, i as u8, 0, hw);
+        self.abort_unlock(i, hw);
         self.message(now, "DOOR JAMMED", hw);
     }
 
@@ -816,6 +826,7 @@ impl Controller {
                     _ => (UplinkKind::Fault, u32::from(new.0), None),
                 };
                 self.enqueue(kind, i as u8, value, hw);
+                self.save(hw);
                 if let Some(alarm) = alarm.filter(|_| !self.selftest) {
                     let mut t = text(alarm);
                     let _ = t.push_str(&self.name(i));
@@ -1111,6 +1122,10 @@ impl Controller {
         }
     }
 
+    /// Queue a record for the back office. In memory only: the caller saves
+    /// it with the state change it reports, in one write, so that a power
+    /// cut leaves either both or neither (never a pickup queued twice, or a
+    /// drop-off with two parcel numbers).
     fn enqueue(&mut self, kind: UplinkKind, compartment: u8, value: u32, hw: &mut impl Hw) {
         let rec = Record {
             seq: self.nv.next_seq,
@@ -1123,7 +1138,6 @@ impl Controller {
             return;
         }
         self.nv.next_seq = self.nv.next_seq.wrapping_add(1);
-        self.save(hw);
     }
 
     fn pump(&mut self, now: Now, hw: &mut impl Hw) {
@@ -1258,6 +1272,8 @@ mod tests {
         heater: bool,
         events: Vec<Event>,
         nv: Vec<u8>,
+        /// Every image written, in order.
+        writes: Vec<Vec<u8>>,
         probes: Vec<Link>,
         sent: Vec<Record>,
     }
@@ -1307,6 +1323,7 @@ mod tests {
         }
         fn nv_write(&mut self, image: &[u8; NV_SIZE]) {
             self.nv = image.to_vec();
+            self.writes.push(self.nv.clone());
         }
     }
 
@@ -1903,6 +1920,74 @@ mod tests {
         b.advance(10_000);
         assert!(b.saw("reinstated L1 7"));
         assert!(matches!(b.c.nv.slots[4], Slot::Occupied { .. }));
+    }
+
+    /// The record of a transaction goes to memory in the same write as the
+    /// state it reports: no image has the pickup queued while the slot is
+    /// still open (a cut there would have it done, and queued, twice).
+    #[test]
+    fn a_transaction_and_its_record_are_written_together() {
+        let mut b = Bench::boot();
+        let code = b.stock(1);
+        b.keys(&code);
+        release(&mut b, 1);
+        b.hw.door_closed[1] = false;
+        b.sensors();
+        b.hw.package[1] = false;
+        b.hw.bolt_extended[1] = true;
+        b.hw.door_closed[1] = true;
+        b.hw.writes.clear();
+        b.sensors();
+        assert!(b.saw("pickup S2 7"));
+        assert!(!b.hw.writes.is_empty());
+        for image in &b.hw.writes {
+            let (nv, _) = Nv::decode(image);
+            let queued = nv.queue.iter().any(|r| r.kind == UplinkKind::Pickup);
+            let open = matches!(nv.slots[1], Slot::Open { .. });
+            assert!(
+                !(queued && open),
+                "a pickup queued with its door still open"
+            );
+        }
+    }
+
+    /// A compartment out of service (its parcel stolen) does not stand in
+    /// the way of the courier collecting the others.
+    #[test]
+    fn collection_passes_over_a_compartment_out_of_service() {
+        let mut b = Bench::boot();
+        for i in [0, 3] {
+            b.c.nv.slots[i] = Slot::Returned { id: i as u32 + 1 };
+            b.hw.package[i] = true;
+            b.c.comps[i].package = true;
+        }
+        b.hw.package[0] = false;
+        b.sensors();
+        assert!(b.saw("error E33 S1"));
+        let w = codes::window_of(b.rtc);
+        let mac = codes::service_mac(&KEY, STATION, codes::SERVICE_COLLECT, 0, w);
+        b.keys(&std::format!("30{}#", core::str::from_utf8(&mac).unwrap()));
+        assert!(b.saw("code accepted M2"));
+    }
+
+    /// A code minted on the back office's next day (its clock past midnight,
+    /// this one not yet) is valid a day longer than the slot's own day says:
+    /// the code's day decides the expiry too, so no `expired` is announced
+    /// for a parcel whose code still opens.
+    #[test]
+    fn the_codes_own_day_decides_the_expiry() {
+        let mut b = Bench::boot();
+        b.stock(2);
+        let w = codes::window_of(b.rtc);
+        let code = codes::pickup_code(&KEY, STATION, 2, 7, w + 1);
+        let code: String = code.iter().map(|&c| c as char).chain(['#']).collect();
+        // Past the slot's third day (and its 5 minutes), inside the code's.
+        let at = (w + 3) * 86_400 + 600;
+        b.shift_clock((at - b.rtc) as i64);
+        b.keys(&code);
+        let ev = b.hw.take();
+        assert!(ev.contains(&"code accepted M1".into()), "{ev:?}");
+        assert!(!ev.iter().any(|e| e.starts_with("expired")), "{ev:?}");
     }
 
     /// A parcel left behind has spent its code, whatever the clock says.

@@ -348,6 +348,13 @@ impl Nv {
                 return None;
             }
             *s = slot_from(tag, a, b)?;
+            if version == 1
+                && let Slot::Expired { parcel, window } = *s
+            {
+                // Layout 1 kept a parcel left behind as expired: it waits
+                // for the courier either way, and its code stays spent.
+                *s = Slot::LeftBehind { parcel, window };
+            }
             *arming = arming_from(tag, a, s)?;
         }
         for u in nv.used_returns.iter_mut() {
@@ -415,11 +422,21 @@ mod tests {
             parcel: 9,
             window: 20_500,
         };
+        nv.slots[2] = Slot::Expired {
+            parcel: 4,
+            window: 20_499,
+        };
         let mut img = [0u8; NV_SIZE];
         nv.encode(&mut img);
         img[2] = 1;
         let crc = CRC.checksum(&img[..NV_SIZE - 2]);
         img[NV_SIZE - 2..].copy_from_slice(&crc.to_le_bytes());
+        // Layout 1 did not tell an expired parcel from one left behind:
+        // both wait for the courier, the code spent.
+        nv.slots[2] = Slot::LeftBehind {
+            parcel: 4,
+            window: 20_499,
+        };
         assert_eq!(Nv::decode(&img), (nv, Loaded::Valid));
     }
 

@@ -209,7 +209,18 @@ impl Invariants {
                         self.comps[i].excused.get_or_insert(why);
                     }
                 }
-                (ErrorCode::QUEUE_FULL, _) => self.queue_full = true,
+                (ErrorCode::QUEUE_FULL, _) => {
+                    // The controller announces a transaction, then finds
+                    // no room for its record: what it announced at this
+                    // instant is refused with the E62 it raises.
+                    self.queue_full = true;
+                    for a in self.announced.iter_mut().rev() {
+                        if a.at != at {
+                            break;
+                        }
+                        a.excused = true;
+                    }
+                }
                 (ErrorCode::MEMORY, _) => self.forgotten(),
                 _ => {}
             },
@@ -670,22 +681,20 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_and_lost_memory_excuse_a_missing_record() {
+    fn a_full_queue_excuses_what_it_refused() {
+        let full = Event::Error {
+            code: ErrorCode::QUEUE_FULL,
+            c: None,
+        };
+        let expired = |parcel| Event::Expired {
+            c: name("S1"),
+            parcel,
+        };
+        // As the firmware says it: the transaction, then E62 for its record.
         let mut inv = fresh();
-        inv.event(
-            &Event::Error {
-                code: ErrorCode::QUEUE_FULL,
-                c: None,
-            },
-            ms(0),
-        );
-        inv.event(
-            &Event::Expired {
-                c: name("S1"),
-                parcel: 3,
-            },
-            ms(10),
-        );
+        inv.event(&expired(2), ms(0));
+        inv.event(&full, ms(0));
+        inv.event(&expired(3), ms(10));
         inv.event(
             &Event::ErrorCleared {
                 code: ErrorCode::QUEUE_FULL,
@@ -694,14 +703,33 @@ mod tests {
             ms(20),
         );
         assert_eq!(inv.finish(ms(200_000)), None);
-        inv.event(
-            &Event::Expired {
-                c: name("S1"),
-                parcel: 4,
-            },
-            ms(30),
-        );
+        inv.event(&expired(4), ms(30));
         assert!(inv.finish(ms(200_000)).is_some());
+        // Only what came at E62's instant: an older record stays owed.
+        let mut inv = fresh();
+        inv.event(&expired(1), ms(0));
+        inv.event(&full, ms(5));
+        assert!(inv.finish(ms(200_000)).is_some());
+    }
+
+    #[test]
+    fn lost_memory_excuses_what_was_queued() {
+        let mut inv = fresh();
+        inv.event(
+            &Event::Pickup {
+                c: name("M1"),
+                parcel: 7,
+            },
+            ms(0),
+        );
+        inv.event(
+            &Event::Error {
+                code: ErrorCode::MEMORY,
+                c: None,
+            },
+            ms(100),
+        );
+        assert_eq!(inv.finish(ms(200_000)), None);
     }
 
     #[test]
