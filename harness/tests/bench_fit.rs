@@ -195,7 +195,7 @@ fn a_bench_run_longer_than_max_wall_says_so_before_it_starts() {
         warning.starts_with("warning: this plan would take about 1d 14h"),
         "{err}"
     );
-    assert!(warning.contains("(94 cases; --max-wall 4h)"), "{err}");
+    assert!(warning.contains("(96 cases; --max-wall 4h)"), "{err}");
     assert!(
         warning.contains("~12h  temperature::heater stays on between 5C and 8C (`wait 6h`, `absent heater off for 6h`)"),
         "{err}"

@@ -612,5 +612,5 @@ fn a_closed_pipe_does_not_kill_the_run() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let xml = std::fs::read_to_string(&junit).expect("report written");
-    assert_eq!(xml.matches("<testcase ").count(), 122);
+    assert_eq!(xml.matches("<testcase ").count(), 124);
 }

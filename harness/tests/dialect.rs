@@ -36,7 +36,7 @@ fn verdict(o: &Outcome) -> &'static str {
 fn every_bundled_case_has_the_same_verdict_through_the_plain_text_dialect() {
     let framed = run_bundled("rigs/sim.yaml");
     let plain = run_bundled("rigs/sim-plain.yaml");
-    assert_eq!(framed.len(), 122);
+    assert_eq!(framed.len(), 124);
     assert_eq!(plain.len(), framed.len());
     let differ: Vec<String> = framed
         .iter()

@@ -440,6 +440,34 @@ mod tests {
         assert_eq!(Nv::decode(&img), (nv, Loaded::Valid));
     }
 
+    /// An image of a later layout (or another magic), whole and with a good
+    /// CRC, is not read as this one; nor is a layout 1 image with a slot
+    /// only layout 2 has.
+    #[test]
+    fn an_image_of_another_layout_is_corrupt() {
+        let nv = Nv::default();
+        let mut img = [0u8; NV_SIZE];
+        let seal = |img: &mut [u8; NV_SIZE]| {
+            let crc = CRC.checksum(&img[..NV_SIZE - 2]);
+            img[NV_SIZE - 2..].copy_from_slice(&crc.to_le_bytes());
+        };
+        for (at, byte) in [(2, VERSION + 1), (0, 0x4D)] {
+            nv.encode(&mut img);
+            img[at] = byte;
+            seal(&mut img);
+            assert_eq!(Nv::decode(&img).1, Loaded::Corrupt, "byte {at} = {byte}");
+        }
+        let mut left = Nv::default();
+        left.slots[0] = Slot::LeftBehind {
+            parcel: 1,
+            window: 2,
+        };
+        left.encode(&mut img);
+        img[2] = 1;
+        seal(&mut img);
+        assert_eq!(Nv::decode(&img).1, Loaded::Corrupt);
+    }
+
     /// An unlock is remembered only from the slot its purpose starts from:
     /// anything else is a corrupt image, not a door to release.
     #[test]
