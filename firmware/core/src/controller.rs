@@ -682,17 +682,11 @@ impl Controller {
             return;
         };
         let purpose = arming.purpose();
-        let (parcel, window) = match self.nv.slots[i] {
-            Slot::Occupied { parcel, window }
-            | Slot::Expired { parcel, window }
-            | Slot::LeftBehind { parcel, window } => (parcel, window),
-            Slot::Returned { id } => (id, 0),
-            Slot::Empty | Slot::Open { .. } => (0, 0),
-        };
+        let held = self.nv.slots[i];
         self.nv.slots[i] = Slot::Open {
             purpose,
-            parcel,
-            window,
+            parcel: held.parcel(),
+            window: held.window(),
         };
         if purpose == Purpose::Pickup {
             // A successful pickup forgives earlier mistakes.
@@ -830,8 +824,7 @@ impl Controller {
                 if let Some(alarm) = alarm.filter(|_| !self.selftest) {
                     let mut t = text(alarm);
                     let _ = t.push_str(&self.name(i));
-                    self.message_until = Some(now.ms + MESSAGE_MS);
-                    self.set_display(t, hw, true);
+                    self.show(now, t, hw);
                 }
             }
             self.comps[i].fault = fault;
@@ -1165,8 +1158,13 @@ impl Controller {
     }
 
     fn message(&mut self, now: Now, msg: &str, hw: &mut impl Hw) {
+        self.show(now, text(msg), hw);
+    }
+
+    /// Show `t` for `MESSAGE_MS`, then the idle display again.
+    fn show(&mut self, now: Now, t: Text, hw: &mut impl Hw) {
         self.message_until = Some(now.ms + MESSAGE_MS);
-        self.set_display(text(msg), hw, true);
+        self.set_display(t, hw, true);
     }
 
     fn redraw(&mut self, hw: &mut impl Hw, force: bool) {
@@ -1337,25 +1335,20 @@ mod tests {
     }
 
     impl Bench {
+        /// The controller started from the image `hw` holds, its primary link up.
+        fn start(hw: &mut FakeHw, now: Now, cause: ResetCause) -> Controller {
+            let nv = hw.nv.clone();
+            let mut c = Controller::boot(Config::reference(STATION, KEY), &nv, now, cause, hw);
+            let up = Input::LinkProbe {
+                link: Link::Primary,
+                ok: true,
+            };
+            c.handle(now, up, hw);
+            c
+        }
         fn boot() -> Self {
             let mut hw = FakeHw::new();
-            let nv = hw.nv.clone();
-            let now = Now { ms: 0, rtc: T0 };
-            let mut c = Controller::boot(
-                Config::reference(STATION, KEY),
-                &nv,
-                now,
-                ResetCause::PowerOn,
-                &mut hw,
-            );
-            c.handle(
-                now,
-                Input::LinkProbe {
-                    link: Link::Primary,
-                    ok: true,
-                },
-                &mut hw,
-            );
+            let c = Self::start(&mut hw, Now { ms: 0, rtc: T0 }, ResetCause::PowerOn);
             let mut b = Self {
                 c,
                 hw,
@@ -1369,26 +1362,11 @@ mod tests {
         /// Power cut and back: the controller starts again from the image
         /// it last wrote; the coils drop; the clock runs on.
         fn power_cycle(&mut self, cause: ResetCause) {
-            let nv = self.hw.nv.clone();
             self.hw.solenoid = [false; 5];
             self.rtc0 = self.rtc;
             self.ms = 0;
             let now = self.now();
-            self.c = Controller::boot(
-                Config::reference(STATION, KEY),
-                &nv,
-                now,
-                cause,
-                &mut self.hw,
-            );
-            self.c.handle(
-                now,
-                Input::LinkProbe {
-                    link: Link::Primary,
-                    ok: true,
-                },
-                &mut self.hw,
-            );
+            self.c = Self::start(&mut self.hw, now, cause);
         }
         /// Set the real-time clock `s` seconds away from where it runs.
         fn shift_clock(&mut self, s: i64) {

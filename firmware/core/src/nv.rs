@@ -64,6 +64,17 @@ impl Slot {
         }
     }
 
+    /// The day of the pickup code a slot's parcel carries; 0 when it has none.
+    pub const fn window(&self) -> u32 {
+        match *self {
+            Self::Occupied { window, .. }
+            | Self::Expired { window, .. }
+            | Self::LeftBehind { window, .. }
+            | Self::Open { window, .. } => window,
+            Self::Returned { .. } | Self::Empty => 0,
+        }
+    }
+
     /// Whether the package sensor should see something while the door is
     /// shut on this slot.
     pub const fn holds_parcel(&self) -> bool {

@@ -164,13 +164,12 @@ impl Invariants {
     /// Something the controller said.
     pub fn event(&mut self, e: &Event, at: Duration) {
         self.overdue(at);
-        let idx = |s: &Self, c: &Name| s.index(c);
         match e {
             Event::Code {
                 result: CodeResult::Accepted,
                 c: Some(c),
             } => {
-                if let Some(i) = idx(self, c) {
+                if let Some(i) = self.index(c) {
                     self.comps[i].accepted_at = Some(at);
                 }
                 self.accepted_since_enter.push((at, c.to_string()));
@@ -203,7 +202,7 @@ impl Invariants {
             }
             Event::Error { code, c } => match (*code, c) {
                 (ErrorCode::TAMPER, Some(c)) => {
-                    if let Some(i) = idx(self, c) {
+                    if let Some(i) = self.index(c) {
                         let why =
                             format!("the controller raised its tamper alarm at {}", fmt_at(at));
                         self.comps[i].excused.get_or_insert(why);
