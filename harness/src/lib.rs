@@ -17,6 +17,10 @@
 //!            console conversation (session, obs), what it keeps (trace,
 //!            transcript), redaction (privacy)
 //!   v
+//! explore/ random scenarios (draw) run as cases, judged by the run's
+//!            promises, a failure shrunk (shrink) and written as a suite
+//!            (scenario)
+//!   v
 //! report/  run events -> JUnit (a journal, a writer thread), HTML,
 //!            terminal lines, behaviour snapshots, merged shards
 //!   v
@@ -29,6 +33,7 @@
 //! each other.
 
 pub mod cli;
+pub mod explore;
 pub mod model;
 pub mod report;
 pub mod rigs;

@@ -36,6 +36,7 @@ macro_rules! out {
 
 mod check;
 pub mod exit;
+mod explore;
 mod flash;
 mod merge;
 mod rig;
@@ -69,6 +70,12 @@ enum Cmd {
     Check(CheckArgs),
     /// Put the firmware on a bench's controller through its debug probe.
     Flash(FlashArgs),
+    /// Run random scenarios on a rig, judged by the promises every case
+    /// keeps; a failure is shrunk and written as a suite file that fails
+    /// the same way under `harness run`. Exits 0 when nothing was found,
+    /// 1 when something was (and written), 2 on bad input, 3 when the rig
+    /// broke.
+    Explore(ExploreArgs),
     /// Work with a rig itself.
     #[command(subcommand)]
     Rig(RigCmd),
@@ -227,6 +234,37 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct ExploreArgs {
+    /// Rig description.
+    #[arg(long, default_value = "rigs/sim.yaml")]
+    rig: PathBuf,
+    /// Wall time to spend drawing and running scenarios (shrinking a
+    /// finding comes on top). Default: 60s.
+    #[arg(long, value_name = "DURATION", value_parser = crate::model::units::parse_duration, conflicts_with = "cases")]
+    budget: Option<std::time::Duration>,
+    /// Run this many scenarios instead of a time budget.
+    #[arg(long, value_name = "N")]
+    cases: Option<u64>,
+    /// Seed of the whole exploration: the same seed and `--cases` run the
+    /// same scenarios. Default: from the clock, printed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Steps a scenario has at least (a move of several steps is not cut).
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    length: usize,
+    /// How often each kind of move is drawn: a YAML map from kinds
+    /// (`pickup`, `wrong-code`, `power`, `wait`, ...) to weights.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Where repro suite files are written.
+    #[arg(long, value_name = "DIR", default_value = "reports/explore")]
+    out: PathBuf,
+    /// Cases one finding's shrinking may run.
+    #[arg(long, value_name = "N", default_value_t = crate::explore::SHRINK_RUNS)]
+    shrink_runs: u32,
+}
+
+#[derive(Debug, Args)]
 struct ListArgs {
     #[command(flatten)]
     sel: Selection,
@@ -256,6 +294,7 @@ pub fn main() -> Exit {
         Cmd::List(a) => list(a),
         Cmd::Check(a) => check(a),
         Cmd::Flash(a) => flash(a),
+        Cmd::Explore(a) => explore::explore(a),
         Cmd::Rig(RigCmd::Check { rig }) => rig_check(&rig),
         Cmd::Rig(RigCmd::Serve {
             rig,

@@ -84,6 +84,13 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Suites, Vec<InputError>> {
     }
 }
 
+/// A suite's text, as a file at `path` would hold it, to a checked suite:
+/// what `harness explore` runs its scenarios through, so that what it runs
+/// is exactly what it writes.
+pub fn suite_from_text(path: &Path, text: String) -> Result<Suite, Vec<InputError>> {
+    checked(path, text)
+}
+
 /// One suite file's text to a checked suite, or every problem found in it,
 /// in the order a reader meets them.
 fn checked(path: &Path, text: String) -> Result<Suite, Vec<InputError>> {

@@ -17,4 +17,4 @@ pub mod rigfile;
 pub mod suite;
 pub mod units;
 
-pub use load::{Suites, check_against_rig, check_fit, load_suites};
+pub use load::{Suites, check_against_rig, check_fit, load_suites, suite_from_text};

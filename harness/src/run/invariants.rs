@@ -44,6 +44,26 @@ pub const RECORD_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a compartment must have been shut and latched, with nothing
 /// moving in it, before its contents are judged at the end of a case.
 pub const SETTLED: Duration = Duration::from_secs(1);
+/// The promises by the names a violation carries ([`broken`]), which
+/// `harness explore` groups what it finds by.
+pub const NO_UNLOCK_WITHOUT_CODE: &str = "no-unlock-without-code";
+pub const ONE_CODE_ONE_COMPARTMENT: &str = "one-code-one-compartment";
+pub const NOT_LEFT_UNLOCKED: &str = "not-left-unlocked";
+pub const RECORDED_ONCE: &str = "recorded-once";
+pub const PARCELS_CONSERVED: &str = "parcels-conserved";
+
+/// How a broken promise reads: `invariant `<promise>` broken at <instant>: <evidence>`.
+pub fn broken(promise: &str, at: Duration, what: &str) -> String {
+    format!("invariant `{promise}` broken at {}: {what}", fmt_at(at))
+}
+
+/// The promise a failure message says was broken (the inverse of [`broken`]).
+pub fn promise_of(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("invariant `")?;
+    let (promise, rest) = rest.split_once('`')?;
+    rest.starts_with(" broken at ").then_some(promise)
+}
+
 /// Power and link changes kept for the record deadline (a case that flips
 /// them more often keeps the latest).
 const MAX_INTERVALS: usize = 4096;
@@ -150,9 +170,9 @@ impl Invariants {
         self.names.get(i).map_or("?", String::as_str)
     }
 
-    fn violate(&mut self, at: Duration, what: String) {
+    fn violate(&mut self, at: Duration, promise: &'static str, what: String) {
         if self.violation.is_none() {
-            self.violation = Some(format!("invariant broken at {}: {what}", fmt_at(at)));
+            self.violation = Some(broken(promise, at, &what));
         }
     }
 
@@ -179,7 +199,7 @@ impl Invariants {
                         fmt_at(*a),
                         fmt_at(*b)
                     );
-                    self.violate(at, what);
+                    self.violate(at, ONE_CODE_ONE_COMPARTMENT, what);
                 }
             }
             Event::Dropoff { c, parcel } => self.put(
@@ -332,7 +352,7 @@ impl Invariants {
                         self.name(i),
                         UNLATCH_AFTER_CODE.as_secs()
                     );
-                    self.violate(at, what);
+                    self.violate(at, NO_UNLOCK_WITHOUT_CODE, what);
                 }
             }
             Truth::Door {
@@ -396,7 +416,7 @@ impl Invariants {
                     fmt_at(since),
                     UNLATCHED_SHUT.as_secs()
                 );
-                self.violate(since + UNLATCHED_SHUT, what);
+                self.violate(since + UNLATCHED_SHUT, NOT_LEFT_UNLOCKED, what);
             }
         }
     }
@@ -427,6 +447,7 @@ impl Invariants {
             if *n as usize > said {
                 found.push((
                     end,
+                    RECORDED_ONCE,
                     format!(
                         "the back office received the {} {n} times under different sequence numbers, but the controller announced it {said} time(s)",
                         describe(key, &self.names)
@@ -441,6 +462,7 @@ impl Invariants {
                     if self.up_between(a.at, end) >= RECORD_DEADLINE {
                         found.push((
                             a.at,
+                            RECORDED_ONCE,
                             format!(
                                 "the {} announced at {} never reached the back office, although the controller then had power and a link for {} s or more",
                                 describe(key, &self.names),
@@ -470,12 +492,12 @@ impl Invariants {
                         self.name(i)
                     ),
                 };
-                found.push((end, what));
+                found.push((end, PARCELS_CONSERVED, what));
             }
         }
-        found.sort_by_key(|(at, _)| *at);
-        for (at, what) in found {
-            self.violate(at, what);
+        found.sort_by_key(|(at, ..)| *at);
+        for (at, promise, what) in found {
+            self.violate(at, promise, what);
         }
         self.violation.clone()
     }
@@ -551,7 +573,7 @@ mod tests {
         );
         let v = inv.violation().unwrap();
         assert!(
-            v.starts_with("invariant broken at +1.200s: the bolt of M1"),
+            v.starts_with("invariant `no-unlock-without-code` broken at +1.200s: the bolt of M1"),
             "{v}"
         );
         // The documented window: 5 s after the code, not 6.
@@ -620,7 +642,11 @@ mod tests {
             ms(100),
         );
         let v = inv.finish(ms(5_101)).unwrap();
-        assert!(v.starts_with("invariant broken at +5.100s"), "{v}");
+        assert!(
+            v.starts_with("invariant `not-left-unlocked` broken at +5.100s"),
+            "{v}"
+        );
+        assert_eq!(promise_of(&v), Some("not-left-unlocked"));
         assert!(v.contains("unattended"), "{v}");
     }
 

@@ -8,6 +8,8 @@
 //! [`serve`] puts a sim behind real device files, as a bench: a console
 //! pseudo-terminal and emulated instruments.
 
+#[cfg(test)]
+pub(crate) mod planted;
 pub mod serve;
 pub mod wired;
 
@@ -168,80 +170,9 @@ mod tests {
     //! The runner's invariants against boards that break them: what a
     //! suite does not look for still fails the case, saying what and when.
     use super::*;
+    use crate::rigs::sim::planted::{Fault, PlantedKind};
     use crate::run::runner::{self, Outcome};
     use std::sync::Arc;
-
-    /// A board fault a suite would not think to look for: `from` and `to`
-    /// drive their solenoids from one pin, so releasing one releases both;
-    /// or (`to` = `None`) the package sensor of `from` freezes the first
-    /// time it sees a package, and reads present from then on.
-    struct Miswired {
-        mcu: LocalMcu,
-        from: usize,
-        to: Option<usize>,
-    }
-
-    impl Miswired {
-        fn after(&self, plant: &mut Plant) {
-            match self.to {
-                Some(to) => {
-                    let on = plant.comps[self.from].solenoid;
-                    plant.set_solenoid(to, on);
-                }
-                None => {
-                    let comp = &mut plant.comps[self.from];
-                    if comp.package {
-                        comp.stuck_package = Some(true);
-                    }
-                }
-            }
-        }
-    }
-
-    impl Mcu for Miswired {
-        fn is_on(&self) -> bool {
-            self.mcu.is_on()
-        }
-        fn deadline(&self) -> Option<u64> {
-            self.mcu.deadline()
-        }
-        fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
-            self.after(plant);
-            self.mcu.boot(plant, cause)
-        }
-        fn power_off(&mut self) {
-            self.mcu.power_off();
-        }
-        fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
-            self.mcu.input(plant, input)?;
-            self.after(plant);
-            Ok(())
-        }
-        fn tick(&mut self, plant: &mut Plant) -> Result<(), RigError> {
-            self.mcu.tick(plant)?;
-            self.after(plant);
-            Ok(())
-        }
-        fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
-            self.mcu.console_write(plant, bytes)
-        }
-    }
-
-    struct MiswiredKind(usize, Option<usize>);
-
-    impl McuKind for MiswiredKind {
-        type Mcu = Miswired;
-        async fn flash(&mut self, desc: &RigDescription) -> Result<FlashReport, RigError> {
-            InProcess.flash(desc).await
-        }
-        fn mcu(&mut self, desc: &RigDescription) -> Result<Miswired, RigError> {
-            Ok(Miswired {
-                mcu: InProcess.mcu(desc)?,
-                from: self.0,
-                to: self.1,
-            })
-        }
-    }
 
     const SUITE: &str = r#"
 name: unaware
@@ -263,7 +194,7 @@ cases:
       - wait: 3s
 "#;
 
-    fn run(from: usize, to: Option<usize>) -> Vec<Outcome> {
+    fn run(fault: Fault) -> Vec<Outcome> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("unaware.yaml");
         std::fs::write(&path, SUITE).unwrap();
@@ -280,15 +211,21 @@ cases:
             plan,
             1,
             Arc::new(desc),
-            move |_| Ok(ModelRig::with_kind(d.clone(), MiswiredKind(from, to))),
+            move |_| Ok(ModelRig::with_kind(d.clone(), PlantedKind(fault))),
             |_| {},
         ));
         reports.into_iter().map(|r| r.outcome).collect()
     }
 
+    /// The promise the case broke: at the step that was running, or at
+    /// the end for what only the whole case shows.
     fn broken(o: &Outcome) -> &str {
         match o {
-            Outcome::Failed { step, message } if step == "invariants" => message,
+            Outcome::Failed { message, .. }
+                if crate::run::invariants::promise_of(message).is_some() =>
+            {
+                message
+            }
             other => panic!("not failed at its invariants: {other:?}"),
         }
     }
@@ -296,19 +233,22 @@ cases:
     #[test]
     fn one_code_that_releases_two_compartments_fails_the_case() {
         // M1 (index 2) drags M2 (index 3) with it.
-        let outcomes = run(2, Some(3));
+        let outcomes = run(Fault::SharedPin { from: 2, to: 3 });
         let m = broken(&outcomes[0]);
         assert!(
             m.contains("the bolt of M2 left its strike with no code accepted for it"),
             "{m}"
         );
-        assert!(m.starts_with("invariant broken at +"), "{m}");
+        assert!(
+            m.starts_with("invariant `no-unlock-without-code` broken at +"),
+            "{m}"
+        );
     }
 
     #[test]
     fn a_parcel_gone_without_a_word_fails_the_case() {
         // A frozen package sensor: the theft raises nothing.
-        let outcomes = run(2, None);
+        let outcomes = run(Fault::FrozenPackage(2));
         let m = broken(&outcomes[1]);
         assert!(
             m.contains("M1 is empty, but the controller's account says it holds parcel"),

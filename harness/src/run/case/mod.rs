@@ -489,6 +489,12 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 }
                 _ => self.step(step).await,
             };
+            // A promise broken while the step ran fails the case here, at
+            // the step that was running, and nothing after it runs.
+            let r = r.and_then(|()| match self.s.invariants.violation() {
+                Some(v) => Err(StepError::Failed(v.to_owned())),
+                None => Ok(()),
+            });
             r.map_err(|error| FailedStep {
                 path: format!("{section}[{i}] `{step}`"),
                 mark,
