@@ -3,8 +3,8 @@
 //! Random sequences of keypad entries (good, wrong, malformed), waits, power
 //! cycles, clock jumps, temperature changes and soft resets run on the real
 //! controller (with an idealised board: bolts and doors obey at once) and on
-//! a model written from the rules in DESIGN.md and PROTOCOL.md, not from the
-//! controller's code. After every action the two must agree on the verdict,
+//! a model written from the rules in DESIGN.md and PROTOCOL.md (the
+//! `locker-rules` crate), not from the controller's code. After every action the two must agree on the verdict,
 //! the lockout and the failed-attempt count. proptest shrinks a disagreement
 //! to the shortest sequence that shows it.
 
@@ -23,34 +23,10 @@ const N: usize = 5;
 
 // ------------------------------------------------------------ the rules
 
-mod rules {
-    pub const THRESHOLD: u8 = 5;
-    pub const DAY: u64 = 86_400;
-    pub const VALID_DAYS: u64 = 3;
-    pub const TOLERANCE: u64 = 300;
-
-    pub fn lockout_ms(level: u8) -> u64 {
-        (30_000u64 << level.min(10)).min(3_600_000)
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Refusal {
-        None,
-        Cold,
-        Hot,
-    }
-
-    /// Refusal below -20C (resume above -17C) and above 60C (resume below 57C).
-    pub fn refusal(prev: Refusal, t: i32) -> Refusal {
-        match prev {
-            Refusal::None if t < -2000 => Refusal::Cold,
-            Refusal::None if t > 6000 => Refusal::Hot,
-            Refusal::Cold if t > -1700 => Refusal::None,
-            Refusal::Hot if t < 5700 => Refusal::None,
-            r => r,
-        }
-    }
-}
+/// The rules, as the documents state them: shared with the harness's check
+/// of every case (`harness/src/run/rules.rs`), written from PROTOCOL.md and
+/// never from the controller's code.
+use locker_rules::{self as rules, Attempts, Refusal, Validity};
 
 fn mac8(bytes: &[u8]) -> u64 {
     let mut h = SipHasher24::new_with_key(&KEY);
@@ -92,12 +68,11 @@ struct Parcel {
 
 #[derive(Debug)]
 struct Model {
-    failed: u8,
-    level: u8,
+    attempts: Attempts,
     /// Lockout: mono ms when it (re)started and how long it runs from there.
     lockout: Option<(u64, u64)>,
     parcels: [Option<Parcel>; N],
-    refusal: rules::Refusal,
+    refusal: Refusal,
 }
 
 impl Model {
@@ -112,11 +87,8 @@ impl Model {
     }
 
     fn wrong(&mut self, ms: u64) {
-        self.failed += 1;
-        if self.failed >= rules::THRESHOLD {
-            self.lockout = Some((ms, rules::lockout_ms(self.level)));
-            self.level = self.level.saturating_add(1).min(8);
-            self.failed = 0;
+        if let Some(len) = self.attempts.wrong() {
+            self.lockout = Some((ms, len.as_millis() as u64));
         }
     }
 
@@ -133,22 +105,16 @@ impl Model {
             self.wrong(ms);
             return Verdict::Code(CodeResult::Wrong);
         };
-        let start = p.code_window * rules::DAY;
-        let end = (p.code_window + rules::VALID_DAYS) * rules::DAY;
-        let verdict = if rtc + rules::TOLERANCE < start {
-            CodeResult::Early
-        } else if rtc.saturating_sub(rules::TOLERANCE) >= end {
-            CodeResult::Expired
-        } else if self.refusal != rules::Refusal::None {
-            CodeResult::Refused
-        } else {
-            CodeResult::Accepted
+        let verdict = match rules::validity(p.code_window, rules::PICKUP_VALID_DAYS, rtc) {
+            Validity::Early => CodeResult::Early,
+            Validity::Expired => CodeResult::Expired,
+            Validity::Valid if self.refusal != Refusal::None => CodeResult::Refused,
+            Validity::Valid => CodeResult::Accepted,
         };
         if verdict == CodeResult::Accepted {
             // Taken: the code is spent and earlier mistakes are forgiven.
             self.parcels[c] = None;
-            self.failed = 0;
-            self.level = 0;
+            self.attempts.forgive();
         }
         Verdict::Code(verdict)
     }
@@ -167,10 +133,11 @@ impl Model {
     fn reboot(&mut self, ms: u64, temp: i32) {
         self.settle(ms);
         if let Some((start, len)) = self.lockout {
-            let saved = len - (ms - start) / 5_000 * 5_000;
+            let every = rules::LOCKOUT_SAVED_EVERY.as_millis() as u64;
+            let saved = len - (ms - start) / every * every;
             self.lockout = Some((0, saved));
         }
-        self.refusal = rules::refusal(rules::Refusal::None, temp);
+        self.refusal = rules::refusal(Refusal::None, temp);
     }
 }
 
@@ -380,16 +347,15 @@ fn action() -> impl Strategy<Value = Action> {
 fn run(actions: &[Action]) -> Result<(), TestCaseError> {
     let mut rig = Rig::boot();
     let mut model = Model {
-        failed: 0,
-        level: 0,
+        attempts: Attempts::default(),
         lockout: None,
         parcels: [None; N],
-        refusal: rules::Refusal::None,
+        refusal: Refusal::None,
     };
     // Stock every compartment through the courier's front-panel flow.
     let mut codes: [Option<Parcel>; N] = [None; N];
     for (c, slot) in codes.iter_mut().enumerate() {
-        let window = rig.rtc() / rules::DAY;
+        let window = rig.rtc() / rules::DAY_S;
         let v = rig.keys(&format!("{}#", dropoff_code(c, window)));
         prop_assert_eq!(v, Verdict::Code(CodeResult::Accepted));
         rig.open_and_close(c, true);
@@ -399,10 +365,10 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
         });
         let number = number
             .ok_or_else(|| TestCaseError::fail(format!("no drop-off event for compartment {c}")))?;
-        let code_window = (START_UNIX * 1000 + rig.true_ms) / 1000 / rules::DAY;
+        let code_window = (START_UNIX * 1000 + rig.true_ms) / 1000 / rules::DAY_S;
         *slot = Some(Parcel {
             number,
-            drop_window: rig.rtc() / rules::DAY,
+            drop_window: rig.rtc() / rules::DAY_S,
             code_window,
         });
     }
@@ -468,7 +434,7 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!(
             rig.ctrl.nv().failed,
-            model.failed,
+            model.attempts.wrong,
             "failed attempts {}",
             ctx()
         );
