@@ -413,10 +413,15 @@ impl Controller {
         if spent {
             return self.verdict(now, CodeResult::Used, Some(i), "CODE ALREADY USED", hw);
         }
-        // The code says which day the back office issued it (its own clock
-        // and this one may disagree near midnight): that day's validity is
-        // the parcel's, for its expiry too.
-        if let Slot::Occupied { window, .. } | Slot::Expired { window, .. } = &mut self.nv.slots[i]
+        // The code that opens says which day the back office issued it (its
+        // own clock and this one may disagree near midnight): that day's
+        // validity is the parcel's, for its expiry too. A code refused as
+        // early or expired says nothing of the parcel: it must not move
+        // the day its own code is judged by.
+        let validity = codes::validity(w, codes::VALID_WINDOWS, now.rtc);
+        if validity == Validity::Valid
+            && let Slot::Occupied { window, .. } | Slot::Expired { window, .. } =
+                &mut self.nv.slots[i]
             && u64::from(*window) != w
         {
             *window = w as u32;
@@ -424,7 +429,7 @@ impl Controller {
         }
         // The clock now decides, not the one that announced an expiry.
         self.judge_expiry(now, i, hw);
-        match codes::validity(w, codes::VALID_WINDOWS, now.rtc) {
+        match validity {
             Validity::Early => {
                 self.verdict(now, CodeResult::Early, Some(i), "CODE NOT YET VALID", hw)
             }
@@ -644,6 +649,9 @@ impl Controller {
         self.enqueue(UplinkKind::Jam, i as u8, 0, hw);
         self.abort_unlock(i, hw);
         self.message(now, "DOOR JAMMED", hw);
+        // At rest again, and a jammed bolt never moves to say so: what
+        // changed behind the door during the unlock is judged now.
+        self.check_agreement(now, i, hw);
     }
 
     /// The unlock ended without the door opening: the compartment keeps
@@ -1551,6 +1559,45 @@ mod tests {
             matches!(b.c.nv.slots[0], Slot::Occupied { .. }),
             "a jam does not use up the code"
         );
+    }
+
+    /// Found by `harness explore`: a parcel taken out behind the door
+    /// while its bolt jammed went unnoticed, since a compartment mid-unlock
+    /// is not checked and a jammed bolt never moves again to make it so.
+    #[test]
+    fn a_parcel_gone_during_a_jammed_unlock_raises_the_tamper_alarm() {
+        let mut b = Bench::boot();
+        let code = b.stock(0);
+        b.keys(&code);
+        b.advance(100);
+        b.hw.package[0] = false;
+        b.sensors();
+        b.advance(5_000); // the bolt never moves
+        let ev = b.hw.take();
+        assert!(ev.contains(&"error E21 S1".into()), "{ev:?}");
+        assert!(ev.contains(&"error E33 S1".into()), "{ev:?}");
+    }
+
+    /// Found by `harness explore`: a code of a later day for the same
+    /// parcel (refused as early) moved the parcel's day, so its own code
+    /// was then refused as wrong.
+    #[test]
+    fn an_early_code_does_not_spoil_the_parcels_own_code() {
+        let mut b = Bench::boot();
+        let own = b.stock(2);
+        let w = codes::window_of(b.rtc);
+        // Tomorrow's is early; the day after's is not found near the
+        // parcel's day (it was found once tomorrow's had moved it).
+        for (later, verdict) in [(w + 1, "code early M1"), (w + 2, "code wrong")] {
+            let code = codes::pickup_code(&KEY, STATION, 2, 7, later);
+            let mut s: String = code.iter().map(|&b| b as char).collect();
+            s.push('#');
+            b.keys(&s);
+            assert!(b.saw(verdict), "{verdict}");
+            b.advance(4_000);
+        }
+        b.keys(&own);
+        assert!(b.saw("code accepted M1"));
     }
 
     #[test]

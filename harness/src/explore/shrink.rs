@@ -77,6 +77,17 @@ pub async fn shrink(
             }
             size = size.div_ceil(2);
         }
+        // Neighbours together, at every offset (a code issued and typed).
+        let mut i = 0;
+        while i + 1 < best.steps.len() {
+            let mut cand = best.clone();
+            cand.steps.drain(i..i + 2);
+            if attempt(&cand, &mut runs).await {
+                best = cand;
+            } else {
+                i += 1;
+            }
+        }
         // Parcels stocked at the start, one at a time.
         let mut i = 0;
         while i < best.setup.len() {
@@ -120,6 +131,34 @@ pub async fn shrink(
     }
 }
 
+/// `keys` with each `$variable` as the digits of a code of its kind that
+/// nobody issued: 8 for pickup codes (`$p`, `$x`), 10 for service codes.
+fn plain(keys: &str) -> String {
+    let mut out = String::new();
+    let mut chars = keys.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut name = String::new();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphanumeric() || n == '_' || n == '-' {
+                name.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let len = match name.chars().next() {
+            Some('p' | 'x') => 8,
+            _ => 10,
+        };
+        out.extend(std::iter::repeat_n('1', len));
+    }
+    out
+}
+
 /// Simpler forms of a step, simplest first.
 fn simpler(act: &Act) -> Vec<Act> {
     let shorter = |ms: u64| NICE_MS.into_iter().filter(move |n| *n < ms);
@@ -146,6 +185,9 @@ fn simpler(act: &Act) -> Vec<Act> {
             ramp_per_h: None,
         }],
         Act::Help(n) if *n > 1 => (1..*n).map(Act::Help).collect(),
+        // A code typed: as plain digits of its length (a code issued only
+        // to be refused is then not needed).
+        Act::Keys(k) if k.contains('$') => vec![Act::Keys(plain(k))],
         Act::Link {
             primary: Some(p),
             secondary: Some(s),
@@ -228,6 +270,14 @@ mod tests {
         assert_eq!(s.steps.len(), 6, "{s:?}");
         assert_eq!(s.steps[5], Act::PowerCycle { off_ms: 1_000 });
         assert!(out.runs < 1_000, "{} runs", out.runs);
+    }
+
+    #[test]
+    fn a_typed_code_becomes_digits_of_its_length() {
+        assert_eq!(plain("*$p1#"), "*11111111#");
+        assert_eq!(plain("$x12#"), "11111111#");
+        assert_eq!(plain("$d3#"), "1111111111#");
+        assert_eq!(plain("12#"), "12#");
     }
 
     #[test]

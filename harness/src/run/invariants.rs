@@ -22,9 +22,11 @@
 //! compartment; no record at the back office more often than announced).
 //! The first violation fails the case with its instant and its evidence.
 
-use crate::model::suite::Sensor;
+use crate::model::suite::{PowerAction, Sensor};
 use crate::rigs::{FixtureAction, Truth};
+use crate::run::issuer::CodeRequest;
 use crate::run::obs::fmt_at;
+use crate::run::rules::Rules;
 use locker_proto::{CodeResult, ErrorCode, Event, Name, UplinkKind};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -51,6 +53,11 @@ pub const ONE_CODE_ONE_COMPARTMENT: &str = "one-code-one-compartment";
 pub const NOT_LEFT_UNLOCKED: &str = "not-left-unlocked";
 pub const RECORDED_ONCE: &str = "recorded-once";
 pub const PARCELS_CONSERVED: &str = "parcels-conserved";
+/// The reference firmware's rules ([`crate::run::rules`]).
+pub const LOCKOUT_KEPT: &str = "lockout-kept";
+pub const VALID_ONLY: &str = "valid-codes-only";
+pub const VALID_CODE_ACCEPTED: &str = "valid-code-accepted";
+pub const TEMPERATURE_POLICY: &str = "temperature-policy";
 
 /// How a broken promise reads: `invariant `<promise>` broken at <instant>: <evidence>`.
 pub fn broken(promise: &str, at: Duration, what: &str) -> String {
@@ -135,6 +142,10 @@ pub struct Invariants {
     delivered: HashMap<RecordKey, u32>,
     /// E62 raised and not cleared: a record announced now may be refused.
     queue_full: bool,
+    /// The reference firmware's rules, when the rig runs it.
+    rules: Option<Rules>,
+    /// The case's last power action turned the supply off.
+    cut: bool,
     violation: Option<String>,
 }
 
@@ -162,6 +173,34 @@ impl Invariants {
         }
     }
 
+    /// Also hold the controller to the reference firmware's documented
+    /// rules, as station `station`.
+    pub fn with_rules(mut self, station: u32) -> Self {
+        self.rules = Some(Rules::new(station, self.names.clone()));
+        self
+    }
+
+    /// Run `f` on the rules, if checked, and keep what they found broken.
+    fn rules(&mut self, f: impl FnOnce(&mut Rules)) {
+        let Some(r) = self.rules.as_mut() else {
+            return;
+        };
+        f(r);
+        for (at, promise, what) in r.take() {
+            self.violate(at, promise, what);
+        }
+    }
+
+    /// A code the case bound, and what the back office minted it for.
+    pub fn bound(&mut self, code: &str, req: &CodeRequest) {
+        self.rules(|r| r.bound(code, req));
+    }
+
+    /// The controller's clock now (unix ms), as the case has set it.
+    pub fn clock(&mut self, rtc_ms: i64) {
+        self.rules(|r| r.clock(rtc_ms));
+    }
+
     fn index(&self, c: &Name) -> Option<usize> {
         self.names.iter().position(|n| n.as_str() == c.as_str())
     }
@@ -176,6 +215,15 @@ impl Invariants {
         }
     }
 
+    /// Whether the case left the controller without power: the plant's
+    /// truth where there is one, else the case's last power action.
+    pub fn unpowered(&self) -> bool {
+        match self.truthful {
+            true => !self.power,
+            false => self.cut,
+        }
+    }
+
     /// The first promise broken so far.
     pub fn violation(&self) -> Option<&str> {
         self.violation.as_deref()
@@ -184,6 +232,7 @@ impl Invariants {
     /// Something the controller said.
     pub fn event(&mut self, e: &Event, at: Duration) {
         self.overdue(at);
+        self.rules(|r| r.event(e, at));
         match e {
             Event::Code {
                 result: CodeResult::Accepted,
@@ -290,6 +339,16 @@ impl Invariants {
     /// Something the case did to the rig.
     pub fn action(&mut self, a: &FixtureAction, at: Duration) {
         self.overdue(at);
+        let truthful = self.truthful;
+        self.rules(|r| match a {
+            FixtureAction::Key(ch) => r.key(*ch, at),
+            // Without the plant's truth, a cut is known from the action
+            // (power comes back with the controller's next start).
+            FixtureAction::Power(p) if !truthful && !matches!(p, PowerAction::On) => {
+                r.power(false, at);
+            }
+            _ => {}
+        });
         match a {
             FixtureAction::Key('#') => self.accepted_since_enter.clear(),
             FixtureAction::Fault {
@@ -308,6 +367,7 @@ impl Invariants {
                 }
             }
             FixtureAction::Memory(_) => self.forgotten(),
+            FixtureAction::Power(p) => self.cut = *p == PowerAction::Off,
             _ => {}
         }
     }
@@ -376,6 +436,7 @@ impl Invariants {
             Truth::Power { on } => {
                 self.power = on;
                 self.up_changed(at);
+                self.rules(|r| r.truth_power(on, at));
             }
             Truth::Links { up } => {
                 self.links = up;
@@ -435,6 +496,7 @@ impl Invariants {
     /// whole length, and give the first promise broken.
     pub fn finish(&mut self, end: Duration) -> Option<String> {
         self.overdue(end);
+        self.rules(|r| r.overdue(end));
         // Records: no more at the back office than announced; none missing
         // once the controller had long enough to send it.
         let mut announced: HashMap<RecordKey, Vec<&Announced>> = HashMap::new();

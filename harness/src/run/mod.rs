@@ -12,6 +12,7 @@ pub mod issuer;
 pub mod obs;
 pub mod plan;
 pub mod privacy;
+pub mod rules;
 pub mod runner;
 pub mod session;
 pub mod shard;

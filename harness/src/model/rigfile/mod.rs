@@ -37,11 +37,28 @@ pub struct RigDescription {
     pub expect_build: ExpectBuild,
     /// Who mints the codes the controller is given.
     pub issuer: IssuerSpec,
+    /// Whether every case holds the controller to the reference firmware's
+    /// documented rules (`controller.rules`; see [`crate::run::rules`]).
+    pub rules: Rules,
     pub station: u32,
     pub key: [u8; 16],
     /// Compartments in door-sweep order (top right first).
     pub compartments: Vec<(String, Size)>,
     pub kind: RigKind,
+}
+
+/// The rules every case holds the controller to, besides the promises any
+/// locker keeps ([`crate::run::invariants`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rules {
+    /// The reference firmware's documented numbers (PROTOCOL.md): lockout,
+    /// code validity, temperature policy. The default for a controller
+    /// that speaks the framed protocol.
+    Reference,
+    /// None: a firmware with numbers of its own (the default for one read
+    /// through a dialect); its suites say what they are.
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +223,7 @@ struct RawController {
     features: Vec<String>,
     expect_build: Option<RawExpectBuild>,
     issuer: Option<issuer::RawIssuer>,
+    rules: Option<Rules>,
     station: RawStation,
     compartments: Vec<RawCompartment>,
     flash: Option<bench::RawFlash>,
@@ -617,6 +635,12 @@ impl RigDescription {
             features: raw.controller.features,
             expect_build,
             issuer,
+            // A firmware read through a dialect is another team's, with
+            // its own numbers: held to them only when its rig file asks.
+            rules: (raw.controller.rules).unwrap_or(match raw.controller.dialect {
+                Some(_) => Rules::None,
+                None => Rules::Reference,
+            }),
             station: raw.controller.station.id,
             key: key?,
             compartments,

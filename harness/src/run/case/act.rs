@@ -15,6 +15,8 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     pub(super) async fn act(&mut self, action: FixtureAction) -> StepResult {
         self.s.rig.act(&action).await?;
         let at = self.s.now();
+        let rtc = self.s.true_unix_ms() as i64 + self.s.drift_ms;
+        self.s.invariants.clock(rtc);
         self.s.invariants.action(&action, at);
         // What the fixtures did goes on the timeline with what the
         // controller said; key presses are the keypad's events already.
@@ -164,7 +166,7 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     /// A code the rig's issuer gives for this rig's station (or `station`),
     /// for compartment `c`, in the day window `window` away from today's.
     fn issue(
-        &self,
+        &mut self,
         kind: CodeKind,
         c: Option<usize>,
         size: Option<char>,
@@ -198,10 +200,13 @@ impl<R: Rig> CaseRun<'_, '_, R> {
     }
 
     /// What the rig's issuer answers `req` (a command issuer runs without
-    /// holding up the runtime's other rigs).
-    pub(super) fn code(&self, req: CodeRequest) -> Result<String, StepError> {
+    /// holding up the runtime's other rigs); the rules checked in every
+    /// case learn what the code is for.
+    pub(super) fn code(&mut self, req: CodeRequest) -> Result<String, StepError> {
         let desc = self.desc;
-        Ok(crate::rigs::blocking(true, || issuer::issue(desc, &req))?)
+        let code = crate::rigs::blocking(true, || issuer::issue(desc, &req))?;
+        self.s.invariants.bound(&code, &req);
+        Ok(code)
     }
 
     pub(super) async fn wait(&mut self, d: Duration) -> StepResult {

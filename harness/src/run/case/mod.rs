@@ -169,6 +169,10 @@ pub async fn run_case<R: Rig>(
             .collect(),
         moves_clocks: wall_clock && crate::model::cost::moves_clocks(desc, &p.case),
     };
+    if desc.rules == crate::model::rigfile::Rules::Reference {
+        let inv = std::mem::take(&mut run.s.invariants);
+        run.s.invariants = inv.with_rules(desc.station);
+    }
     let limit = p
         .timeout
         .or_else(|| wall_clock.then_some(BENCH_CASE_TIMEOUT));
@@ -289,6 +293,13 @@ impl<R: Rig> CaseRun<'_, '_, R> {
                 ),
                 step,
             };
+        }
+        if self.s.invariants.unpowered() {
+            self.s.note(
+                Dir::Note,
+                "no liveness check: the case left the controller without power",
+            );
+            return Outcome::Failed { step, message };
         }
         match self.s.command(Command::Ping).await {
             Ok(_) => {}
