@@ -968,3 +968,287 @@ fn span((lo, hi): (Duration, Duration)) -> String {
         format!("{} to {}", secs(lo), secs(hi))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use locker_proto::{DiagResult, DoorState, LockState};
+
+    const STATION: u32 = 4711;
+    /// 2026-03-02 09:00 UTC, as unix ms.
+    const NOW_MS: i64 = 1_772_442_000_000;
+    const TODAY: u64 = 20_514;
+
+    fn name(s: &str) -> Name {
+        Name::try_from(s).unwrap()
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A model whose controller has finished its self-test at +0.
+    fn ready() -> Rules {
+        let mut r = Rules::new(STATION, vec!["S1".into(), "M1".into()]);
+        r.clock(NOW_MS);
+        r.truth_power(true, ms(0));
+        r.event(&Event::Reset(ResetCause::PowerOn), ms(0));
+        r.event(
+            &Event::Diag {
+                item: DiagItem::Done,
+                result: DiagResult::Ok,
+            },
+            ms(0),
+        );
+        r
+    }
+
+    fn broken(r: &mut Rules) -> Vec<(&'static str, String)> {
+        r.take().into_iter().map(|(_, p, w)| (p, w)).collect()
+    }
+
+    fn wrong(r: &mut Rules, at: u64) {
+        r.event(
+            &Event::Code {
+                result: CodeResult::Wrong,
+                c: None,
+            },
+            ms(at),
+        );
+    }
+
+    fn lockout(r: &mut Rules, seconds: u32, at: u64) {
+        r.event(&Event::Lockout { seconds }, ms(at));
+    }
+
+    fn typed(r: &mut Rules, keys: &str, at: u64) {
+        for (i, ch) in keys.chars().enumerate() {
+            r.key(ch, ms(at + i as u64 * 200));
+        }
+    }
+
+    fn bind(r: &mut Rules, code: &str, kind: Kind, c: usize, station: u32, window: u64) {
+        let req = CodeRequest {
+            kind,
+            station,
+            compartment: None,
+            compartment_index: Some(c),
+            parcel: Some(7),
+            size: None,
+            window,
+            unix_time: TODAY * 86_400,
+        };
+        r.bound(code, &req);
+    }
+
+    fn accepted(r: &mut Rules, c: &str, at: u64) {
+        r.event(
+            &Event::Code {
+                result: CodeResult::Accepted,
+                c: Some(name(c)),
+            },
+            ms(at),
+        );
+    }
+
+    #[test]
+    fn the_fifth_wrong_code_in_a_row_locks_for_30_s_then_60_s() {
+        let mut r = ready();
+        for i in 0..5 {
+            wrong(&mut r, 1_000 * (i + 1));
+        }
+        lockout(&mut r, 30, 5_000);
+        assert!(broken(&mut r).is_empty());
+        r.event(&Event::LockoutEnd, ms(35_000));
+        for i in 0..5 {
+            wrong(&mut r, 40_000 + 1_000 * i);
+        }
+        lockout(&mut r, 30, 44_000);
+        let b = broken(&mut r);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(b[0].1.contains("the lockout is 60 s"), "{b:?}");
+    }
+
+    #[test]
+    fn a_lockout_after_four_wrong_codes_or_none_after_five_is_broken() {
+        let mut r = ready();
+        for i in 0..4 {
+            wrong(&mut r, 1_000 * (i + 1));
+        }
+        lockout(&mut r, 30, 4_000);
+        assert!(broken(&mut r)[0].1.contains("after 4 wrong code(s)"));
+        let mut r = ready();
+        for i in 0..5 {
+            wrong(&mut r, 1_000 * (i + 1));
+        }
+        r.overdue(ms(6_001));
+        let b = broken(&mut r);
+        assert!(b[0].1.contains("did not lock the keypad"), "{b:?}");
+    }
+
+    #[test]
+    fn a_pickup_forgives_the_count() {
+        let mut r = ready();
+        bind(&mut r, "12345678", Kind::Pickup, 1, STATION, TODAY);
+        for i in 0..4 {
+            wrong(&mut r, 1_000 * (i + 1));
+        }
+        typed(&mut r, "12345678#", 10_000);
+        accepted(&mut r, "M1", 11_600);
+        r.event(
+            &Event::Door {
+                c: name("M1"),
+                state: DoorState::Open,
+            },
+            ms(11_900),
+        );
+        wrong(&mut r, 20_000);
+        r.overdue(ms(30_000));
+        assert!(broken(&mut r).is_empty());
+    }
+
+    /// Cut with 12 s left: the controller may resume with 12 to 17 s
+    /// (saved every 5 s), and must resume before its self-test ends.
+    #[test]
+    fn a_lockout_resumes_after_a_cut_with_what_was_left_up_to_5_s_more() {
+        for (said, ok) in [(12, true), (17, true), (30, false)] {
+            let mut r = ready();
+            for i in 0..5 {
+                wrong(&mut r, 1_000 * (i + 1));
+            }
+            lockout(&mut r, 30, 5_000);
+            r.truth_power(false, ms(23_000));
+            r.truth_power(true, ms(60_000));
+            r.event(&Event::Reset(ResetCause::PowerOn), ms(60_050));
+            lockout(&mut r, said, 60_050);
+            assert_eq!(broken(&mut r).is_empty(), ok, "resumed with {said} s");
+        }
+        let mut r = ready();
+        for i in 0..5 {
+            wrong(&mut r, 1_000 * (i + 1));
+        }
+        lockout(&mut r, 30, 5_000);
+        r.event(&Event::Reset(ResetCause::Brownout), ms(10_000));
+        r.event(
+            &Event::Diag {
+                item: DiagItem::Done,
+                result: DiagResult::Ok,
+            },
+            ms(10_200),
+        );
+        assert!(broken(&mut r)[0].1.contains("without resuming it"));
+    }
+
+    #[test]
+    fn no_code_is_accepted_during_a_lockout() {
+        let mut r = ready();
+        bind(&mut r, "12345678", Kind::Pickup, 1, STATION, TODAY);
+        for i in 0..5 {
+            wrong(&mut r, 1_000 * (i + 1));
+        }
+        lockout(&mut r, 30, 5_000);
+        typed(&mut r, "12345678#", 10_000);
+        accepted(&mut r, "M1", 11_600);
+        assert_eq!(broken(&mut r)[0].0, LOCKOUT_KEPT);
+    }
+
+    #[test]
+    fn codes_nobody_issued_for_another_station_or_spent_are_not_accepted() {
+        let mut r = ready();
+        typed(&mut r, "87654321#", 1_000);
+        accepted(&mut r, "M1", 2_600);
+        assert!(broken(&mut r)[0].1.contains("nobody issued"));
+
+        let mut r = ready();
+        bind(&mut r, "22222222", Kind::Pickup, 1, 4712, TODAY);
+        typed(&mut r, "22222222#", 1_000);
+        accepted(&mut r, "M1", 2_600);
+        assert!(broken(&mut r)[0].1.contains("station 4712"));
+
+        let mut r = ready();
+        bind(&mut r, "33333333", Kind::Pickup, 1, STATION, TODAY - 4);
+        typed(&mut r, "33333333#", 1_000);
+        accepted(&mut r, "M1", 2_600);
+        assert!(broken(&mut r)[0].1.contains("no longer valid"));
+
+        let mut r = ready();
+        bind(&mut r, "12345678", Kind::Pickup, 1, STATION, TODAY);
+        typed(&mut r, "12345678#", 1_000);
+        accepted(&mut r, "M1", 2_600);
+        r.event(
+            &Event::Door {
+                c: name("M1"),
+                state: DoorState::Open,
+            },
+            ms(2_900),
+        );
+        r.event(
+            &Event::Lock {
+                c: name("M1"),
+                state: LockState::Locked,
+            },
+            ms(9_000),
+        );
+        typed(&mut r, "12345678#", 10_000);
+        accepted(&mut r, "M1", 11_600);
+        let b = broken(&mut r);
+        assert!(b[0].1.contains("spent"), "{b:?}");
+    }
+
+    #[test]
+    fn a_valid_pickup_code_refused_is_broken() {
+        let mut r = ready();
+        bind(&mut r, "12345678", Kind::Pickup, 1, STATION, TODAY);
+        r.event(
+            &Event::Dropoff {
+                c: name("M1"),
+                parcel: 7,
+            },
+            ms(500),
+        );
+        typed(&mut r, "12345678#", 1_000);
+        wrong(&mut r, 2_600);
+        let b = broken(&mut r);
+        assert_eq!(b[0].0, VALID_CODE_ACCEPTED, "{b:?}");
+    }
+
+    /// Refuse below -20 C until above -17 C; the heater on below 5 C.
+    #[test]
+    fn the_temperature_policy_follows_the_reported_temperatures() {
+        let temp = |r: &mut Rules, centi, at| r.event(&Event::Temp { centi }, ms(at));
+        let err = |r: &mut Rules, raised: bool, at| {
+            let e = match raised {
+                true => Event::Error {
+                    code: ErrorCode::TOO_COLD,
+                    c: None,
+                },
+                false => Event::ErrorCleared {
+                    code: ErrorCode::TOO_COLD,
+                    c: None,
+                },
+            };
+            r.event(&e, ms(at));
+        };
+        let mut r = ready();
+        temp(&mut r, 400, 1_000);
+        r.event(&Event::Heater(true), ms(1_000));
+        temp(&mut r, -2_000, 11_000);
+        temp(&mut r, -2_001, 21_000);
+        err(&mut r, true, 21_000);
+        temp(&mut r, -1_700, 31_000);
+        temp(&mut r, -1_699, 41_000);
+        err(&mut r, false, 41_000);
+        r.overdue(ms(60_000));
+        assert!(broken(&mut r).is_empty());
+
+        let mut r = ready();
+        temp(&mut r, -2_000, 1_000);
+        err(&mut r, true, 1_000);
+        let b = broken(&mut r);
+        assert_eq!(b[0].0, TEMPERATURE_POLICY, "{b:?}");
+        let mut r = ready();
+        temp(&mut r, 499, 1_000);
+        r.overdue(ms(3_000));
+        assert!(broken(&mut r)[0].1.contains("heater was not switched on"));
+    }
+}
