@@ -244,20 +244,9 @@ impl<'a, R: Rig> Explorer<'a, R> {
         }
     }
 
-    /// The scenario's suite, checked as any suite file is.
-    fn suite(&self, s: &Scenario) -> Result<(PathBuf, crate::model::suite::Suite), String> {
-        let path = PathBuf::from("explore.yaml");
-        let text = s.suite_yaml(&self.names, "explore", None);
-        let suite = crate::model::suite_from_text(&path, text).map_err(|e| {
-            let all: Vec<String> = e.iter().map(ToString::to_string).collect();
-            all.join("; ")
-        })?;
-        Ok((path, suite))
-    }
-
     /// Run a scenario as the case its YAML says.
     pub async fn run(&mut self, s: &Scenario) -> Result<CaseReport, String> {
-        let (path, suite) = self.suite(s)?;
+        let (path, suite) = suite_of(&self.names, s)?;
         self.run_suite(path, suite).await
     }
 
@@ -269,43 +258,6 @@ impl<'a, R: Rig> Explorer<'a, R> {
         let plan = runner::plan(&[(path, suite)], |_, _| true);
         let p = plan.first().ok_or("the scenario's suite has no case")?;
         Ok(runner::run_case(self.rig, self.desc, self.flash, p, 0).await)
-    }
-
-    /// Drop the steps this rig cannot do (a bench without a chamber, a
-    /// key injector, a relay for the power): every step the case would be
-    /// refused for, by the same check `harness run` makes.
-    fn fit(&self, s: &mut Scenario, unfit: &mut Vec<String>) {
-        use crate::model::places::Seg;
-        for _ in 0..4 {
-            let Ok((_, suite)) = self.suite(s) else {
-                return;
-            };
-            let Some(case) = suite.cases.first() else {
-                return;
-            };
-            let found = crate::model::fit::unfit_steps(self.desc, case);
-            if found.is_empty() {
-                return;
-            }
-            // Last first, so the indices of the others stay right.
-            for (at, shown, why) in found.iter().rev() {
-                let (Some(Seg::Key(section)), Some(Seg::Index(i))) = (at.first(), at.get(1)) else {
-                    continue;
-                };
-                let acts = match *section {
-                    "setup" => &mut s.setup,
-                    "teardown" => &mut s.tail,
-                    _ => &mut s.steps,
-                };
-                if *i < acts.len() {
-                    acts.remove(*i);
-                }
-                let said = format!("{}: {}", shown.split('`').nth(1).unwrap_or(shown), why.why);
-                if !unfit.contains(&said) {
-                    unfit.push(said);
-                }
-            }
-        }
     }
 
     /// Explore until the budget is spent (or `stop` says so).
@@ -330,7 +282,7 @@ impl<'a, R: Rig> Explorer<'a, R> {
             // A sim scenario never waits on anything: let a signal in.
             tokio::task::yield_now().await;
             let mut s = generator.scenario(scenario_seed(settings.seed, n));
-            self.fit(&mut s, &mut out.unfit);
+            fit(self.desc, &mut s, &mut out.unfit);
             let report = match self.run(&s).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -459,6 +411,59 @@ impl<'a, R: Rig> Explorer<'a, R> {
     }
 }
 
+/// The scenario's suite, checked as any suite file is.
+fn suite_of(
+    names: &[String],
+    s: &Scenario,
+) -> Result<(PathBuf, crate::model::suite::Suite), String> {
+    let path = PathBuf::from("explore.yaml");
+    let text = s.suite_yaml(names, "explore", None);
+    let suite = crate::model::suite_from_text(&path, text).map_err(|e| {
+        let all: Vec<String> = e.iter().map(ToString::to_string).collect();
+        all.join("; ")
+    })?;
+    Ok((path, suite))
+}
+
+/// Drop the steps `rig` cannot do (a bench without a chamber, a key
+/// injector, an actuator that forces doors): every step a case would be
+/// refused for, by the same check `harness run` makes. What was left out is
+/// added to `unfit`, once each.
+pub fn fit(rig: &RigDescription, s: &mut Scenario, unfit: &mut Vec<String>) {
+    use crate::model::places::Seg;
+    let names: Vec<String> = rig.compartments.iter().map(|(n, _)| n.clone()).collect();
+    for _ in 0..4 {
+        let Ok((_, suite)) = suite_of(&names, s) else {
+            return;
+        };
+        let Some(case) = suite.cases.first() else {
+            return;
+        };
+        let found = crate::model::fit::unfit_steps(rig, case);
+        if found.is_empty() {
+            return;
+        }
+        // Last first, so the indices of the others stay right.
+        for (at, shown, why) in found.iter().rev() {
+            let (Some(Seg::Key(section)), Some(Seg::Index(i))) = (at.first(), at.get(1)) else {
+                continue;
+            };
+            let acts = match *section {
+                "setup" => &mut s.setup,
+                "teardown" => &mut s.tail,
+                _ => &mut s.steps,
+            };
+            if *i < acts.len() {
+                acts.remove(*i);
+            }
+            let said = format!("{}: {}", shown.split('`').nth(1).unwrap_or(shown), why.why);
+            if !unfit.contains(&said) {
+                unfit.push(said);
+            }
+        }
+    }
+}
+
 /// A repro's file name: the promise and the kind of step, in words a
 /// file system takes.
 fn file_stem(s: &Signature) -> String {
@@ -554,6 +559,24 @@ mod tests {
         assert_eq!(found.tally.scenarios, 150);
         assert_eq!(found.tally.rig_errors, 0, "{:?}", found.tally);
         assert!(found.broken.is_none());
+    }
+
+    /// A bench is given only what its rig file can do.
+    #[test]
+    fn a_bench_is_given_only_steps_it_can_do() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let bench = RigDescription::load(&root.join("rigs/bench-relays.yaml")).unwrap();
+        let names: Vec<String> = bench.compartments.iter().map(|(n, _)| n.clone()).collect();
+        let g = Generator::new(&bench, &Weights::default(), 30);
+        let mut unfit = Vec::new();
+        for seed in 0..200 {
+            let mut s = g.scenario(seed);
+            fit(&bench, &mut s, &mut unfit);
+            let (_, suite) = suite_of(&names, &s).unwrap();
+            let refused = crate::model::fit::unfit_steps(&bench, &suite.cases[0]);
+            assert!(refused.is_empty(), "seed {seed}: {refused:?}");
+        }
+        assert!(!unfit.is_empty(), "this bench cannot force a door");
     }
 
     #[test]
