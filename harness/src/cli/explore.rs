@@ -90,6 +90,12 @@ pub(super) fn explore(a: ExploreArgs) -> Exit {
             scenario,
             steps,
         } => eprintln!("  found: {signature} in scenario {scenario} ({steps} steps); shrinking..."),
+        Progress::Shrinking { runs, steps } => {
+            if last.elapsed() >= PROGRESS_EVERY {
+                last = Instant::now();
+                eprintln!("  shrinking: {runs} runs, down to {steps} steps so far");
+            }
+        }
         Progress::Shrunk(f) => {
             eprintln!(
                 "  shrunk to {} steps in {} runs: {}",

@@ -162,6 +162,16 @@ pub fn judge(report: &CaseReport) -> Verdict {
     }
 }
 
+/// A scenario that failed a new way, before shrinking: which of the run
+/// (from 0), after how long, and how it failed.
+struct Failed {
+    n: u64,
+    after: Duration,
+    scenario: Scenario,
+    signature: Signature,
+    message: String,
+}
+
 /// One finding, shrunk and written.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -200,6 +210,12 @@ pub enum Progress<'a> {
     Found {
         signature: &'a Signature,
         scenario: u64,
+        steps: usize,
+    },
+    /// A shrinking run: how many so far, and the fewest steps that still
+    /// fail the same way.
+    Shrinking {
+        runs: u32,
         steps: usize,
     },
     Shrunk(&'a Finding),
@@ -327,9 +343,14 @@ impl<'a, R: Rig> Explorer<'a, R> {
                         steps: s.len(),
                     });
                     let after = started.elapsed();
-                    let f = self
-                        .finding(settings, n, after, s, signature, message)
-                        .await;
+                    let failed = Failed {
+                        n,
+                        after,
+                        scenario: s,
+                        signature,
+                        message,
+                    };
+                    let f = self.finding(settings, failed, &mut on).await;
                     on(Progress::Shrunk(&f));
                     out.findings.push(f);
                 }
@@ -344,19 +365,34 @@ impl<'a, R: Rig> Explorer<'a, R> {
     async fn finding(
         &mut self,
         settings: &Settings,
-        n: u64,
-        after: Duration,
-        failing: Scenario,
-        signature: Signature,
-        message: String,
+        failed: Failed,
+        on: &mut impl FnMut(Progress<'_>),
     ) -> Finding {
+        let Failed {
+            n,
+            after,
+            scenario: failing,
+            signature,
+            message,
+        } = failed;
         let steps_before = failing.len();
         let same = signature.clone();
+        let mut runs = 0;
+        let mut smallest = steps_before;
         let shrunk = shrink::shrink(failing, settings.shrink_runs, async |cand| {
-            match self.run(cand).await {
+            runs += 1;
+            let same = match self.run(cand).await {
                 Ok(r) => matches!(judge(&r), Verdict::Found { signature, .. } if signature == same),
                 Err(_) => false,
+            };
+            if same {
+                smallest = smallest.min(cand.len());
             }
+            on(Progress::Shrinking {
+                runs,
+                steps: smallest,
+            });
+            same
         })
         .await;
         let s = shrunk.scenario;
