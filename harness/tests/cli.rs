@@ -614,3 +614,79 @@ fn a_closed_pipe_does_not_kill_the_run() {
     let xml = std::fs::read_to_string(&junit).expect("report written");
     assert_eq!(xml.matches("<testcase ").count(), 124);
 }
+
+/// `harness explore` as a user meets it: nothing found on the reference
+/// firmware exits 0 with a summary; a weights file with a mistake exits 2
+/// naming the file, the line and the key; a repro it writes is a suite
+/// `harness run` reads.
+#[test]
+fn explore_exits_0_when_nothing_is_found_and_says_what_it_tried() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().join("found");
+    let out = harness(
+        &repo(),
+        &[
+            "explore",
+            "--cases",
+            "300",
+            "--seed",
+            "5",
+            "--out",
+            out_dir.to_str().unwrap_or_default(),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("explore on sim, seed 5: 300 scenarios in "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing found"), "{stdout}");
+    assert!(
+        stderr.contains("explore: rig sim (sim), seed 5"),
+        "{stderr}"
+    );
+    assert!(!out_dir.exists(), "nothing written when nothing is found");
+}
+
+#[test]
+fn explore_refuses_a_bad_weights_file_at_its_line_and_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let w = dir.path().join("weights.yaml");
+    std::fs::write(&w, "pickup: 3\npower-cut: 2\n").expect("write");
+    let out = harness(
+        &repo(),
+        &[
+            "explore",
+            "--cases",
+            "1",
+            "--weights",
+            w.to_str().unwrap_or_default(),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("weights.yaml:2"), "{stderr}");
+    assert!(stderr.contains("power-cut"), "{stderr}");
+    let zero = dir.path().join("zero.yaml");
+    std::fs::write(&zero, "wait: 0\npickup: 0\nwrong-code: 0\n").expect("write");
+    let mut all: Vec<String> = "pickup wrong-code garbage used-code expired-code early-code foreign-code courier return collect door tamper chamber power link clock help wait"
+        .split(' ')
+        .map(|k| format!("{k}: 0"))
+        .collect();
+    all.push(String::new());
+    std::fs::write(&zero, all.join("\n")).expect("write");
+    let out = harness(
+        &repo(),
+        &[
+            "explore",
+            "--cases",
+            "1",
+            "--weights",
+            zero.to_str().unwrap_or_default(),
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("every weight is 0"), "{stderr}");
+}

@@ -335,6 +335,9 @@ pub struct Generator {
     station: u32,
     /// Steps a scenario has at least (a move is not cut short).
     length: usize,
+    /// True time when a case starts, on a model rig: the clock may also be
+    /// set to a time around it (a bench's clock is the wall's: only moved).
+    start_unix: Option<u64>,
 }
 
 impl Generator {
@@ -355,6 +358,7 @@ impl Generator {
                 .collect(),
             station: rig.station,
             length: length.max(1),
+            start_unix: rig.model_settings().map(|s| s.start_unix),
         }
     }
 
@@ -649,11 +653,19 @@ impl Generator {
                 out.push(Act::Link { primary, secondary });
             }
             Move::Clock if b.off || b.dark_ms > 0 => self.moves(Move::Wait, rng, b, out),
-            Move::Clock => {
-                let s = *rng.pick(&DRIFTS);
-                b.skewed = s.abs() > 300;
-                out.push(Act::Drift { s });
-            }
+            Move::Clock => match self.start_unix {
+                // Set outright, somewhere in the week around the start.
+                Some(start) if rng.chance(30) => {
+                    let unix = start - 3 * 86_400 + rng.below(7 * 86_400);
+                    b.skewed = true;
+                    out.push(Act::ClockSet { unix });
+                }
+                _ => {
+                    let s = *rng.pick(&DRIFTS);
+                    b.skewed = s.abs() > 300;
+                    out.push(Act::Drift { s });
+                }
+            },
             Move::Help => out.push(Act::Help(rng.range(1, 3) as u32)),
             Move::Wait => {
                 let ms = match rng.below(20) {

@@ -66,6 +66,10 @@ pub enum Act {
     Drift {
         s: i64,
     },
+    /// The controller's clock set to this unix time.
+    ClockSet {
+        unix: u64,
+    },
     Help(u32),
     Wait {
         ms: u64,
@@ -154,6 +158,10 @@ impl Act {
                     parts.push(format!("secondary: {s}"));
                 }
                 format!("link: {{ {} }}", parts.join(", "))
+            }
+            Self::ClockSet { unix } => {
+                let t = chrono::DateTime::from_timestamp(*unix as i64, 0).unwrap_or_default();
+                format!("clock: {{ set: \"{}\" }}", t.format("%Y-%m-%dT%H:%M:%SZ"))
             }
             Self::Drift { s } => {
                 let sign = if *s < 0 { '-' } else { '+' };

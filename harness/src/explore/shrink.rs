@@ -11,7 +11,7 @@ use crate::explore::scenario::{Act, Scenario};
 use crate::model::suite::UpDown;
 
 /// Durations a shorter wait or cut is tried at, shortest first.
-const NICE_MS: [u64; 16] = [
+const NICE_MS: [u64; 22] = [
     10,
     100,
     500,
@@ -24,8 +24,14 @@ const NICE_MS: [u64; 16] = [
     120_000,
     300_000,
     600_000,
+    900_000,
+    1_200_000,
+    1_800_000,
+    2_700_000,
     3_600_000,
+    7_200_000,
     21_600_000,
+    43_200_000,
     86_400_000,
     172_800_000,
 ];

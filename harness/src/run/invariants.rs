@@ -53,11 +53,6 @@ pub const ONE_CODE_ONE_COMPARTMENT: &str = "one-code-one-compartment";
 pub const NOT_LEFT_UNLOCKED: &str = "not-left-unlocked";
 pub const RECORDED_ONCE: &str = "recorded-once";
 pub const PARCELS_CONSERVED: &str = "parcels-conserved";
-/// The reference firmware's rules ([`crate::run::rules`]).
-pub const LOCKOUT_KEPT: &str = "lockout-kept";
-pub const VALID_ONLY: &str = "valid-codes-only";
-pub const VALID_CODE_ACCEPTED: &str = "valid-code-accepted";
-pub const TEMPERATURE_POLICY: &str = "temperature-policy";
 
 /// How a broken promise reads: `invariant `<promise>` broken at <instant>: <evidence>`.
 pub fn broken(promise: &str, at: Duration, what: &str) -> String {

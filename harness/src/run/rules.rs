@@ -23,13 +23,18 @@
 //! (a lockout's end within a second, a code's day within minutes of an
 //! edge, memory lost), it does not judge.
 
-use crate::run::invariants::{LOCKOUT_KEPT, TEMPERATURE_POLICY, VALID_CODE_ACCEPTED, VALID_ONLY};
 use crate::run::issuer::{CodeRequest, Kind};
 use crate::run::obs::fmt_at;
 use locker_proto::{CodeResult, DiagItem, ErrorCode, Event, Name, ResetCause};
 use locker_rules::{self as rules, Attempts, Refusal, Validity};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+/// The rules by the names a violation carries (as the invariants' do).
+pub const LOCKOUT_KEPT: &str = "lockout-kept";
+pub const VALID_ONLY: &str = "valid-codes-only";
+pub const VALID_CODE_ACCEPTED: &str = "valid-code-accepted";
+pub const TEMPERATURE_POLICY: &str = "temperature-policy";
 
 /// Slack for what the console reports a little late or early (the
 /// controller's tick, a key's 200 ms).
