@@ -689,4 +689,18 @@ fn explore_refuses_a_bad_weights_file_at_its_line_and_key() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("every weight is 0"), "{stderr}");
+    // Repros cannot go into a file: said before anything runs.
+    let out = harness(
+        &repo(),
+        &[
+            "explore",
+            "--cases",
+            "1",
+            "--out",
+            w.to_str().unwrap_or_default(),
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a folder"), "{stderr}");
 }

@@ -34,6 +34,14 @@ pub(super) fn explore(a: ExploreArgs) -> Exit {
         eprintln!("error: --length must be at least 1");
         return Exit::BadInput;
     }
+    // Found before anything runs, not when the first finding is written.
+    if a.out.exists() && !a.out.is_dir() {
+        eprintln!(
+            "error: --out {}: not a folder; expected a folder for the repro suite files (made if missing)",
+            a.out.display()
+        );
+        return Exit::BadInput;
+    }
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
