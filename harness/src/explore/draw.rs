@@ -284,7 +284,8 @@ impl Belief {
                     0
                 }
                 Act::Wait { ms } => {
-                    if *ms >= 10_000 {
+                    // Well past the 10 s entry timeout, not at its edge.
+                    if *ms > 11_000 {
                         self.pending = false;
                     }
                     *ms
@@ -656,7 +657,7 @@ impl Generator {
             Move::Clock => match self.start_unix {
                 // Set outright, somewhere in the week around the start.
                 Some(start) if rng.chance(30) => {
-                    let unix = start - 3 * 86_400 + rng.below(7 * 86_400);
+                    let unix = start.saturating_sub(3 * 86_400) + rng.below(7 * 86_400);
                     b.skewed = true;
                     out.push(Act::ClockSet { unix });
                 }

@@ -210,6 +210,14 @@ impl Invariants {
         }
     }
 
+    /// Rig time has reached `now`: promises whose time ran out by then
+    /// are judged (a verdict that never came, a bolt out too long), though
+    /// nothing was said or done to bring them up.
+    pub fn until(&mut self, now: Duration) {
+        self.overdue(now);
+        self.rules(|r| r.overdue(now));
+    }
+
     /// Whether the case left the controller without power: the plant's
     /// truth where there is one, else the case's last power action.
     pub fn unpowered(&self) -> bool {
@@ -339,7 +347,7 @@ impl Invariants {
             FixtureAction::Key(ch) => r.key(*ch, at),
             // Without the plant's truth, a cut is known from the action
             // (power comes back with the controller's next start).
-            FixtureAction::Power(p) if !truthful && !matches!(p, PowerAction::On) => {
+            FixtureAction::Power(PowerAction::Off | PowerAction::Cycle { .. }) if !truthful => {
                 r.power(false, at);
             }
             _ => {}

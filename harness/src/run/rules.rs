@@ -139,9 +139,8 @@ pub struct Rules {
     entered: Option<Entered>,
     held: Vec<Option<Held>>,
     open: Vec<bool>,
-    /// Compartments with a raised fault (E21, E31, E32, E33) or a door its
-    /// self-test failed.
-    trouble: Vec<bool>,
+    /// Compartments whose door the last self-test failed.
+    diag_failed: Vec<bool>,
     gone: HashSet<u32>,
     expired: HashSet<u32>,
     /// The last accepted code whose unlock has not ended: when, for which
@@ -153,7 +152,11 @@ pub struct Rules {
     /// the parcel was taken (one left behind waits for the courier). A
     /// code whose door never opened (a jam, nobody there) stays good.
     spent: HashSet<String>,
-    raised: HashSet<ErrorCode>,
+    /// Parcels whose door opened for a pickup: every code for them is
+    /// spent (one left behind waits for the courier, not its customer).
+    spent_parcels: HashSet<u32>,
+    /// Error codes raised and not cleared, with their compartment.
+    raised: HashSet<(ErrorCode, Option<usize>)>,
     /// The refusal the controller's reported temperatures call for.
     refusal: Refusal,
     temp: Option<i32>,
@@ -182,12 +185,13 @@ impl Rules {
             entered: None,
             held: vec![None; n],
             open: vec![false; n],
-            trouble: vec![false; n],
+            diag_failed: vec![false; n],
             gone: HashSet::new(),
             expired: HashSet::new(),
             accepted: None,
             ended: None,
             spent: HashSet::new(),
+            spent_parcels: HashSet::new(),
             raised: HashSet::new(),
             refusal: Refusal::None,
             temp: None,
@@ -259,7 +263,7 @@ impl Rules {
             self.entry_whole = false;
             self.lapse(at);
             // A pending expectation of a controller that is gone lapses.
-            self.expecting.clear();
+            self.lapse_expectations();
             if let Lock::Running { ends, len } = self.lock {
                 self.lock = Lock::Frozen {
                     left: (ends.0.saturating_sub(at), ends.1.saturating_sub(at)),
@@ -279,6 +283,21 @@ impl Rules {
             .map(|e| Entered { sure: None, ..e });
     }
 
+    /// What the controller was due to say when it stopped lapses; a
+    /// lockout it was due to start may have been saved before the cut, or
+    /// not: if it resumes, it is judged as resumed.
+    fn lapse_expectations(&mut self) {
+        for e in std::mem::take(&mut self.expecting) {
+            if let Expect::Lockout(s) = e.what {
+                let len = Duration::from_secs(u64::from(s));
+                self.lock = Lock::Resuming {
+                    left: (Duration::ZERO, len),
+                    len,
+                };
+            }
+        }
+    }
+
     fn clear_entry(&mut self) {
         self.entry.clear();
         self.entry_whole = true;
@@ -296,11 +315,16 @@ impl Rules {
     /// A key pressed on the keypad.
     pub fn key(&mut self, ch: char, at: Duration) {
         self.overdue(at);
-        if self
-            .last_key
-            .is_some_and(|k| at.saturating_sub(k) >= rules::KEYPAD_TIMEOUT)
-        {
-            self.clear_entry();
+        if let Some(k) = self.last_key {
+            let gap = at.saturating_sub(k);
+            if gap >= rules::KEYPAD_TIMEOUT {
+                self.clear_entry();
+            }
+            // At the timeout's very edge the key may come before or after
+            // the controller clears: the entry is no longer sure.
+            if gap.abs_diff(rules::KEYPAD_TIMEOUT) < SLACK {
+                self.entry_whole = false;
+            }
         }
         self.last_key = Some(at);
         let up = self.powered && self.ready;
@@ -343,9 +367,9 @@ impl Rules {
             && self.powered
             && self.ready
             && self.refusal == Refusal::None
-            && self.raised.iter().all(|e| !matches!(e.0 / 10, 4 | 5))
+            && self.raised.iter().all(|(e, _)| !matches!(e.0 / 10, 4 | 5))
             && temp_ok
-            && !self.trouble.iter().any(|t| *t)
+            && !(0..self.names.len()).any(|i| self.in_trouble(i))
             && !self.open.iter().any(|o| *o)
             && self
                 .accepted
@@ -364,6 +388,7 @@ impl Rules {
         let rtc = self.rtc_s();
         let valid = code.parcel == Some(number)
             && !self.spent.contains(keys)
+            && !self.spent_parcels.contains(&number)
             && !self.expired.contains(&number)
             && rules::validity(code.window, rules::PICKUP_VALID_DAYS, rtc) == Validity::Valid
             && rules::margin(code.window, rules::PICKUP_VALID_DAYS, rtc) >= DAY_MARGIN_S
@@ -382,6 +407,11 @@ impl Rules {
             } => {
                 self.ready = true;
                 if let Lock::Resuming { left, .. } = self.lock {
+                    // One that may never have been saved may be gone.
+                    if left.0.is_zero() {
+                        self.lock = Lock::Free;
+                        return;
+                    }
                     let what = format!(
                         "the controller restarted with {} left of its lockout, but finished its self-test without resuming it (no `lockout <s>`): the lockout was lost with the reset",
                         span(left)
@@ -396,7 +426,7 @@ impl Rules {
                 result,
             } => {
                 if let Some(i) = self.index(c) {
-                    self.trouble[i] = *result == locker_proto::DiagResult::Fail;
+                    self.diag_failed[i] = *result == locker_proto::DiagResult::Fail;
                 }
             }
             Event::Lockout { seconds } => self.lockout(*seconds, at),
@@ -433,6 +463,11 @@ impl Rules {
                     {
                         if matches!(kind, Kind::Pickup | Kind::Return) {
                             self.spent.insert(code);
+                        }
+                        if kind == Kind::Pickup
+                            && let Some(Held::Parcel { number, .. }) = self.held[i]
+                        {
+                            self.spent_parcels.insert(number);
                         }
                         if kind == Kind::Pickup {
                             // Earlier mistakes are forgiven, and the count
@@ -529,9 +564,9 @@ impl Rules {
         if cause == ResetCause::Soft {
             return;
         }
-        self.expecting.clear();
+        self.lapse_expectations();
         self.raised.clear();
-        self.trouble.fill(false);
+        self.diag_failed.fill(false);
         self.open.fill(false);
         self.refusal = Refusal::None;
         self.temp = None;
@@ -699,7 +734,7 @@ impl Rules {
         }
         let refusal = [ErrorCode::TOO_COLD, ErrorCode::TOO_HOT]
             .into_iter()
-            .find(|e| self.raised.contains(e));
+            .find(|e| self.raised.contains(&(*e, None)));
         if let Some(e) = refusal {
             let what = format!(
                 "a code was accepted for {} while {e} said it was too {} to actuate",
@@ -785,6 +820,11 @@ impl Rules {
                     return Some("its door opened for it before: the code was spent".into());
                 }
                 let parcel = code.parcel?;
+                if self.spent_parcels.contains(&parcel) {
+                    return Some(format!(
+                        "parcel {parcel}'s door opened for its pickup before: its codes are spent"
+                    ));
+                }
                 if self.gone.contains(&parcel) {
                     return Some(format!(
                         "parcel {parcel} was already taken: the code was used"
@@ -799,16 +839,23 @@ impl Rules {
         }
     }
 
+    /// Whether compartment `i` is out of service: a fault raised for it
+    /// (E21, E31, E32, E33) or its door failed by the last self-test.
+    fn in_trouble(&self, i: usize) -> bool {
+        self.diag_failed.get(i).copied().unwrap_or(false)
+            || (self.raised.iter()).any(|(e, c)| *c == Some(i) && matches!(e.0, 21 | 31 | 32 | 33))
+    }
+
     fn error(&mut self, code: ErrorCode, c: Option<&Name>, raised: bool, at: Duration) {
+        let ci = c.and_then(|c| self.index(c));
         if raised {
-            self.raised.insert(code);
+            self.raised.insert((code, ci));
         } else {
-            self.raised.remove(&code);
+            self.raised.remove(&(code, ci));
         }
         if matches!(code.0, 21 | 31 | 32 | 33)
-            && let Some(i) = c.and_then(|c| self.index(c))
+            && let Some(i) = ci
         {
-            self.trouble[i] = raised;
             // A jam ends the unlock: the code stays good.
             if code == ErrorCode::JAM
                 && raised
@@ -1215,6 +1262,106 @@ mod tests {
         wrong(&mut r, 2_600);
         let b = broken(&mut r);
         assert_eq!(b[0].0, VALID_CODE_ACCEPTED, "{b:?}");
+    }
+
+    /// A cut between the fifth wrong code and its `lockout`: the controller
+    /// may resume the lockout or not; neither is a broken promise.
+    #[test]
+    fn a_lockout_due_at_a_cut_may_resume_or_not() {
+        for resumes in [true, false] {
+            let mut r = ready();
+            for i in 0..5 {
+                wrong(&mut r, 1_000 * (i + 1));
+            }
+            r.truth_power(false, ms(5_000));
+            r.truth_power(true, ms(9_000));
+            r.event(&Event::Reset(ResetCause::PowerOn), ms(9_050));
+            if resumes {
+                lockout(&mut r, 30, 9_050);
+            }
+            r.event(
+                &Event::Diag {
+                    item: DiagItem::Done,
+                    result: DiagResult::Ok,
+                },
+                ms(9_200),
+            );
+            assert!(broken(&mut r).is_empty(), "resumes: {resumes}");
+        }
+    }
+
+    /// A parcel left behind (its door opened, its package still in): any
+    /// code for it is spent, not only the one typed (found by explore).
+    #[test]
+    fn every_code_of_a_parcel_left_behind_is_spent() {
+        let mut r = ready();
+        bind(&mut r, "12345678", Kind::Pickup, 1, STATION, TODAY);
+        bind(&mut r, "87654321", Kind::Pickup, 1, STATION, TODAY - 1);
+        r.event(
+            &Event::Dropoff {
+                c: name("M1"),
+                parcel: 7,
+            },
+            ms(500),
+        );
+        typed(&mut r, "12345678#", 10_000);
+        accepted(&mut r, "M1", 11_600);
+        for (open, at) in [(DoorState::Open, 11_900), (DoorState::Closed, 13_000)] {
+            r.event(
+                &Event::Door {
+                    c: name("M1"),
+                    state: open,
+                },
+                ms(at),
+            );
+        }
+        typed(&mut r, "87654321#", 20_000);
+        r.event(
+            &Event::Code {
+                result: CodeResult::Used,
+                c: Some(name("M1")),
+            },
+            ms(21_600),
+        );
+        r.overdue(ms(30_000));
+        assert!(broken(&mut r).is_empty());
+    }
+
+    /// Two faults on one compartment: clearing one leaves it out of
+    /// service, so a refusal of its code is not judged.
+    #[test]
+    fn a_compartment_stays_in_trouble_while_any_fault_is_raised() {
+        let mut r = ready();
+        bind(&mut r, "12345678", Kind::Pickup, 1, STATION, TODAY);
+        r.event(
+            &Event::Dropoff {
+                c: name("M1"),
+                parcel: 7,
+            },
+            ms(500),
+        );
+        for (code, raised) in [
+            (ErrorCode::JAM, true),
+            (ErrorCode::DOOR_SENSOR, true),
+            (ErrorCode::DOOR_SENSOR, false),
+        ] {
+            let c = Some(name("M1"));
+            let e = match raised {
+                true => Event::Error { code, c },
+                false => Event::ErrorCleared { code, c },
+            };
+            r.event(&e, ms(600));
+        }
+        typed(&mut r, "12345678#", 10_000);
+        r.event(
+            &Event::Code {
+                result: CodeResult::Unavailable,
+                c: Some(name("M1")),
+            },
+            ms(11_600),
+        );
+        r.overdue(ms(20_000));
+        assert!(broken(&mut r).is_empty());
     }
 
     /// Refuse below -20 C until above -17 C; the heater on below 5 C.

@@ -195,9 +195,13 @@ cases:
 "#;
 
     fn run(fault: Fault) -> Vec<Outcome> {
+        run_suite(fault, SUITE)
+    }
+
+    fn run_suite(fault: Fault, suite: &str) -> Vec<Outcome> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("unaware.yaml");
-        std::fs::write(&path, SUITE).unwrap();
+        std::fs::write(&path, suite).unwrap();
         let suites = crate::model::load_suites(&[path]).unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let desc = RigDescription::load(&root.join("rigs/sim.yaml")).unwrap();
@@ -228,6 +232,32 @@ cases:
             }
             other => panic!("not failed at its invariants: {other:?}"),
         }
+    }
+
+    /// A promise broken while an expectation waited (and then failed) is
+    /// the case's failure: it came first. The expectation's own message
+    /// used to win, and `harness explore` took the case for one that
+    /// merely went another way.
+    #[test]
+    fn a_broken_promise_outranks_the_expectation_that_was_waiting() {
+        // The courier's Enter works, the customer's is dead: the valid
+        // code gets no verdict (broken 2 s after `#`) while the next step
+        // waits 3 s for the door.
+        let suite = r#"
+name: waiting
+cases:
+  - name: a dead Enter key
+    setup:
+      - parcel: { compartment: M1, code: $pickup }
+    steps:
+      - wait: 6s
+      - keys: "$pickup#"
+      - expect: { door: open, compartment: M1, within: 3s }
+"#;
+        let outcomes = run_suite(Fault::DeadEnter(1), suite);
+        let m = broken(&outcomes[0]);
+        assert!(m.contains("valid pickup code for M1"), "{m}");
+        assert!(m.contains("got no verdict at all"), "{m}");
     }
 
     #[test]

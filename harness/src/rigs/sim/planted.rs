@@ -23,12 +23,15 @@ pub(crate) enum Fault {
     /// Nothing written to non-volatile memory survives a loss of power:
     /// every boot finds it blank (a persist forgotten).
     Amnesia,
+    /// The keypad's Enter key goes dead after this many presses.
+    DeadEnter(u32),
 }
 
 /// The reference firmware on a board with a fault.
 pub(crate) struct Planted {
     mcu: LocalMcu,
     fault: Fault,
+    enters: u32,
 }
 
 impl Planted {
@@ -44,7 +47,7 @@ impl Planted {
                     comp.stuck_package = Some(true);
                 }
             }
-            Fault::Amnesia => {}
+            Fault::Amnesia | Fault::DeadEnter(_) => {}
         }
     }
 }
@@ -67,6 +70,12 @@ impl Mcu for Planted {
         self.mcu.power_off();
     }
     fn input(&mut self, plant: &mut Plant, input: Input) -> Result<(), RigError> {
+        if let (Fault::DeadEnter(n), Input::Key(locker_proto::Key::Enter)) = (self.fault, &input) {
+            self.enters += 1;
+            if self.enters > n {
+                return Ok(());
+            }
+        }
         self.mcu.input(plant, input)?;
         self.after(plant);
         Ok(())
@@ -93,6 +102,7 @@ impl McuKind for PlantedKind {
         Ok(Planted {
             mcu: InProcess.mcu(desc)?,
             fault: self.0,
+            enters: 0,
         })
     }
 }

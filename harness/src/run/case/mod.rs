@@ -502,10 +502,17 @@ impl<R: Rig> CaseRun<'_, '_, R> {
             };
             // A promise broken while the step ran fails the case here, at
             // the step that was running, and nothing after it runs.
-            let r = r.and_then(|()| match self.s.invariants.violation() {
-                Some(v) => Err(StepError::Failed(v.to_owned())),
-                None => Ok(()),
-            });
+            // It wins over the step's own failure too (a guard that waited
+            // for a door the broken promise kept shut): it came first and
+            // is the cause. The rig's errors and the suite's stay as they are.
+            let now = self.s.now();
+            self.s.invariants.until(now);
+            let r = match (r, self.s.invariants.violation()) {
+                (Ok(()) | Err(StepError::Failed(_)), Some(v)) => {
+                    Err(StepError::Failed(v.to_owned()))
+                }
+                (r, _) => r,
+            };
             r.map_err(|error| FailedStep {
                 path: format!("{section}[{i}] `{step}`"),
                 mark,
