@@ -232,7 +232,8 @@ impl Rules {
         );
     }
 
-    /// The controller's clock, unix ms, as the case last set it.
+    /// The controller's clock (unix ms) at the case's last action: true
+    /// time plus what the case set it off by.
     pub fn clock(&mut self, rtc_ms: i64) {
         self.rtc_ms = rtc_ms;
     }
