@@ -8,7 +8,7 @@
 //! assumed about which steps matter.
 
 use crate::explore::scenario::{Act, Scenario};
-use crate::model::suite::UpDown;
+use crate::model::suite::{KeyText, UpDown};
 
 /// Durations a shorter wait or cut is tried at, shortest first.
 const NICE_MS: [u64; 22] = [
@@ -140,29 +140,14 @@ pub async fn shrink(
 /// `keys` with each `$variable` as the digits of a code of its kind that
 /// nobody issued: 8 for pickup codes (`$p`, `$x`), 10 for service codes.
 fn plain(keys: &str) -> String {
-    let mut out = String::new();
-    let mut chars = keys.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '$' {
-            out.push(c);
-            continue;
-        }
-        let mut name = String::new();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_alphanumeric() || n == '_' || n == '-' {
-                name.push(n);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        let len = match name.chars().next() {
+    let digits = |var: &str| {
+        let len = match var.chars().next() {
             Some('p' | 'x') => 8,
             _ => 10,
         };
-        out.extend(std::iter::repeat_n('1', len));
-    }
-    out
+        Some("1".repeat(len))
+    };
+    (KeyText::parse(keys).and_then(|k| k.expand(digits))).unwrap_or_else(|_| keys.to_owned())
 }
 
 /// Simpler forms of a step, simplest first.
