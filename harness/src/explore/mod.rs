@@ -298,8 +298,11 @@ impl<'a, R: Rig> Explorer<'a, R> {
             // A sim scenario never waits on anything: let a signal in.
             tokio::task::yield_now().await;
             let mut s = generator.scenario(scenario_seed(settings.seed, n));
-            fit(self.desc, &mut s, &mut out.unfit);
-            let report = match self.run(&s).await {
+            let report = match fit(self.desc, &mut s, &mut out.unfit) {
+                Ok((path, suite)) => self.run_suite(path, suite).await,
+                Err(e) => Err(e),
+            };
+            let report = match report {
                 Ok(r) => r,
                 Err(e) => {
                     // A scenario the suite checks refuse is the generator's
@@ -464,20 +467,23 @@ fn suite_of(
 /// Drop the steps `rig` cannot do (a bench without a chamber, a key
 /// injector, an actuator that forces doors): every step a case would be
 /// refused for, by the same check `harness run` makes. What was left out is
-/// added to `unfit`, once each.
-pub fn fit(rig: &RigDescription, s: &mut Scenario, unfit: &mut Vec<String>) {
+/// added to `unfit`, once each. Gives the scenario's checked suite, as it
+/// is then: the one parse a scenario that fits needs.
+pub fn fit(
+    rig: &RigDescription,
+    s: &mut Scenario,
+    unfit: &mut Vec<String>,
+) -> Result<(PathBuf, crate::model::suite::Suite), String> {
     use crate::model::places::Seg;
     let names: Vec<String> = rig.compartments.iter().map(|(n, _)| n.clone()).collect();
     for _ in 0..4 {
-        let Ok((_, suite)) = suite_of(&names, s) else {
-            return;
-        };
-        let Some(case) = suite.cases.first() else {
-            return;
+        let checked = suite_of(&names, s)?;
+        let Some(case) = checked.1.cases.first() else {
+            return Ok(checked);
         };
         let found = crate::model::fit::unfit_steps(rig, case);
         if found.is_empty() {
-            return;
+            return Ok(checked);
         }
         // Last first, so the indices of the others stay right.
         for (at, shown, why) in found.iter().rev() {
@@ -498,6 +504,7 @@ pub fn fit(rig: &RigDescription, s: &mut Scenario, unfit: &mut Vec<String>) {
             }
         }
     }
+    suite_of(&names, s)
 }
 
 /// A repro's file name: the promise and the kind of step, in words a
@@ -602,13 +609,11 @@ mod tests {
     fn a_bench_is_given_only_steps_it_can_do() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let bench = RigDescription::load(&root.join("rigs/bench-relays.yaml")).unwrap();
-        let names: Vec<String> = bench.compartments.iter().map(|(n, _)| n.clone()).collect();
         let g = Generator::new(&bench, &Weights::default(), 30);
         let mut unfit = Vec::new();
         for seed in 0..200 {
             let mut s = g.scenario(seed);
-            fit(&bench, &mut s, &mut unfit);
-            let (_, suite) = suite_of(&names, &s).unwrap();
+            let (_, suite) = fit(&bench, &mut s, &mut unfit).unwrap();
             let refused = crate::model::fit::unfit_steps(&bench, &suite.cases[0]);
             assert!(refused.is_empty(), "seed {seed}: {refused:?}");
         }
