@@ -448,7 +448,7 @@ fn an_emulator_that_dies_mid_case_is_a_rig_error_and_the_run_goes_on() {
     let suite = dir.path().join("soak.yaml");
     std::fs::write(
         &suite,
-        "name: soak\ndescription: two quiet days\ncases:\n  - name: first day\n    steps:\n      - wait: 1d\n  - name: second day\n    steps:\n      - wait: 1d\n",
+        "name: soak\ndescription: a quiet month, a quiet day\ncases:\n  - name: a month\n    steps:\n      - wait: 30d\n  - name: a day\n    steps:\n      - wait: 1d\n",
     )
     .unwrap();
     let suites = locker_hil::model::load_suites(&[suite]).unwrap();
@@ -498,4 +498,85 @@ fn an_emulator_that_dies_mid_case_is_a_rig_error_and_the_run_goes_on() {
         reports[1].outcome
     );
     assert_no_emulators(std::process::id(), "emulators left running");
+}
+
+/// Power on the rig for a case and wait for the firmware's banner.
+fn boot_to_banner(rt: &tokio::runtime::Runtime, rig: &mut QemuRig, seed: u64) {
+    use locker_hil::rigs::{Rig, RigOutput};
+    rt.block_on(async {
+        rig.prepare(seed).await?;
+        loop {
+            if let RigOutput::Console(bytes) = rig.recv(Duration::from_secs(1)).await?
+                && bytes.windows(5).any(|w| w == b"HELLO")
+            {
+                return Ok::<_, locker_hil::rigs::RigError>(());
+            }
+        }
+    })
+    .unwrap_or_else(|e| panic!("case {seed}: {e}"));
+}
+
+fn pids_of(pid: u32) -> Vec<String> {
+    emulators_of(pid)
+        .iter()
+        .map(|e| e.split(':').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue 21: an emulator outlives its case and is reset in place for the
+/// next; one that died or hangs between cases is replaced, and the case
+/// still boots; none outlives the rig.
+#[test]
+fn a_warm_emulator_serves_case_after_case_and_a_broken_one_is_replaced() {
+    let Some(_one) = qemu_test() else { return };
+    let me = std::process::id();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let desc = RigDescription::load(&repo().join("rigs/qemu.yaml")).unwrap();
+    let mut rig = QemuRig::for_worker(desc, 0).unwrap();
+    rt.block_on(locker_hil::rigs::Rig::flash(&mut rig)).unwrap();
+
+    boot_to_banner(&rt, &mut rig, 1);
+    let first = pids_of(me);
+    assert_eq!(first.len(), 1, "one emulator for one rig: {first:?}");
+    for seed in 2..5 {
+        locker_hil::rigs::Rig::release(&mut rig);
+        boot_to_banner(&rt, &mut rig, seed);
+        assert_eq!(pids_of(me), first, "case {seed} reuses the emulator");
+    }
+
+    // Dead between cases: the next power-on starts another.
+    locker_hil::rigs::Rig::release(&mut rig);
+    let kill = |sig: &str, pid: &str| {
+        assert!(
+            Command::new("kill")
+                .args([sig, pid])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    kill("-KILL", &first[0]);
+    boot_to_banner(&rt, &mut rig, 5);
+    let second = pids_of(me);
+    assert!(
+        second.len() == 1 && second != first,
+        "{first:?} then {second:?}"
+    );
+
+    // Hung between cases (stopped): its reset times out, it is killed and
+    // replaced.
+    locker_hil::rigs::Rig::release(&mut rig);
+    kill("-STOP", &second[0]);
+    boot_to_banner(&rt, &mut rig, 6);
+    let third = pids_of(me);
+    assert!(
+        third.len() == 1 && third != second,
+        "{second:?} then {third:?}"
+    );
+
+    drop(rig);
+    assert_no_emulators(me, "emulators outlived their rig");
 }

@@ -1,5 +1,6 @@
-//! The plant link: the second UART of a board whose pins the harness cannot
-//! reach (the QEMU image), carrying what real wires would.
+//! The plant link: the host channel of a board whose pins the harness cannot
+//! reach (the QEMU image, over ARM semihosting), carrying what real wires
+//! would.
 //!
 //! No emulator lets a host drive GPIO or analog inputs while the CPU runs,
 //! so on the qemu rig the sensors, actuators, thermistor, modem, EEPROM and
@@ -16,7 +17,7 @@
 //! ```text
 //! harness (plant model)                       board (QEMU)
 //!   |                      <- READY <build> <board>  |  after reset
-//!   | STATION, COMP x n, NV x 8, PINS, BOOT ->       |
+//!   | STATION, COMP x n, NV x 0-8, PINS, BOOT ->     |
 //!   |                      <- SOL / TEMP? / NVW ...  |  the firmware boots
 //!   | TEMP <centi> ->                                |  (answer to TEMP?)
 //!   |                      <- DONE <deadline> <tx>   |
@@ -27,10 +28,12 @@
 //!   |                      <- DONE                   |  (after an effect)
 //! ```
 //!
-//! `RUN` exists for speed: a quiet day is thousands of temperature samples,
-//! and one exchange per sample would make the emulated UART, which takes one
-//! byte per interrupt, the bottleneck. The board keeps its own real-time
-//! clock from `BOOT` (and from `CLOCK`), exactly as the plant model does.
+//! `RUN` exists for speed: a quiet day is thousands of instants, and a
+//! harness message per instant would make each one a round trip between
+//! processes. The board keeps its own real-time clock from `BOOT` (and from
+//! `CLOCK`), exactly as the plant model does. What one instant sends the
+//! harness crosses the link as one write (the board gathers its lines until
+//! it next waits for the harness).
 //!
 //! `DONE` carries the count of console bytes the board has sent since
 //! `READY`, so the harness reads the console up to that point before it
@@ -77,7 +80,9 @@ pub enum ToBoard {
     Station { id: u32, key: [u8; 16] },
     /// Provisioning: one compartment, in door-sweep order.
     Compartment { name: Name, size: char },
-    /// EEPROM contents at `offset`, read by the board before it boots.
+    /// EEPROM contents at `offset`, read by the board before it boots. The
+    /// board's image starts erased (all `FF`) at every `READY`, so chunks
+    /// that are still erased need not be sent.
     Nv { offset: u16, data: Chunk },
     /// Input levels: bit `c` set means closed / extended / present.
     Pins { door: u32, bolt: u32, package: u32 },

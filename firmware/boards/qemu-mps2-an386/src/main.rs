@@ -1,16 +1,20 @@
 //! The reference parcel-locker firmware on QEMU's `mps2-an386` board.
 //!
-//! UART0 is the console (the protocol in `firmware/proto/PROTOCOL.md`);
-//! UART1 is the plant link (`locker_proto::plant`), over which the harness's
-//! plant model plays every wire the emulator cannot: door, bolt and package
-//! switches, solenoids, heater, thermistor, modem, EEPROM, and the timebase.
+//! UART0 is the console (the protocol in `firmware/proto/PROTOCOL.md`); the
+//! plant link (`locker_proto::plant`) runs over semihosting (see
+//! [`semihost`]), and over it the harness's plant model plays every wire the
+//! emulator cannot: door, bolt and package switches, solenoids, heater,
+//! thermistor, modem, EEPROM, and the timebase.
 //! The firmware itself is `locker_core::board::Firmware`, the same code the
 //! sim rig runs; this crate is only the board around it.
 //!
-//! The CPU sleeps in WFI until a UART receive interrupt; nothing polls.
+//! The CPU sleeps until the harness sends something (QEMU parks it inside
+//! the semihosting read) or, while it waits for console bytes, in WFI until
+//! a UART receive interrupt; nothing polls.
 #![no_std]
 #![no_main]
 
+mod semihost;
 mod uart;
 
 use core::cell::RefCell;
@@ -36,10 +40,9 @@ include!(concat!(env!("OUT_DIR"), "/image.rs"));
 #[repr(u16)]
 enum Irq {
     Uart0Rx = 0,
-    Uart1Rx = 2,
 }
 
-// SAFETY: the numbers are the AN386 receive interrupts of UART0 and UART1.
+// SAFETY: the number is the AN386 receive interrupt of UART0.
 unsafe impl InterruptNumber for Irq {
     fn number(self) -> u16 {
         self as u16
@@ -47,19 +50,14 @@ unsafe impl InterruptNumber for Irq {
 }
 
 static CONSOLE_RX: uart::RxQueue = Mutex::new(RefCell::new(Deque::new()));
-static PLANT_RX: uart::RxQueue = Mutex::new(RefCell::new(Deque::new()));
 static CONSOLE_LOST: AtomicU32 = AtomicU32::new(0);
-static PLANT_LOST: AtomicU32 = AtomicU32::new(0);
-// SAFETY: the two UART register blocks of the board, each driven only here.
+// SAFETY: the console UART's register block, driven only here.
 static CONSOLE: Uart = unsafe { Uart::new(0x4000_4000, &CONSOLE_RX, &CONSOLE_LOST) };
-static PLANT: Uart = unsafe { Uart::new(0x4000_5000, &PLANT_RX, &PLANT_LOST) };
 
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
-    match irqn {
-        n if n == Irq::Uart0Rx as i16 => CONSOLE.on_rx_interrupt(),
-        n if n == Irq::Uart1Rx as i16 => PLANT.on_rx_interrupt(),
-        _ => {}
+    if irqn == Irq::Uart0Rx as i16 {
+        CONSOLE.on_rx_interrupt();
     }
 }
 
@@ -79,6 +77,8 @@ fn wait_for(uart: &Uart) {
 
 /// The plant end of the board: frames out, frames in, and the pin levels.
 struct PlantLink {
+    out: semihost::Outbox,
+    inbox: semihost::Inbox,
     tx_seq: u16,
     rx: LineDecoder,
     door: u32,
@@ -100,7 +100,7 @@ impl PlantLink {
     fn send(&mut self, msg: &ToPlant) {
         let mut line = heapless::String::<{ MAX_LINE + 2 }>::new();
         if encode_frame(self.tx_seq, msg, &mut line).is_ok() {
-            PLANT.write(line.as_bytes());
+            self.out.push(line.as_bytes());
         }
         self.tx_seq = self.tx_seq.wrapping_add(1);
     }
@@ -109,21 +109,20 @@ impl PlantLink {
     /// their checksum or do not parse are answered by nothing: the harness
     /// times out and reports the link, which is the honest outcome.
     fn recv(&mut self) -> ToBoard {
+        // Whatever this instant said goes out before the board waits.
+        self.out.flush();
         loop {
-            while let Some(b) = PLANT.pop() {
-                let Some(line) = self.rx.push(b) else {
-                    continue;
-                };
-                let msg = line
-                    .ok()
-                    .and_then(|l| parse_frame(l).ok())
-                    .and_then(|(_, body)| ToBoard::parse(body).ok());
-                self.rx.clear_line();
-                if let Some(msg) = msg {
-                    return msg;
-                }
+            let Some(line) = self.rx.push(self.inbox.read_byte()) else {
+                continue;
+            };
+            let msg = line
+                .ok()
+                .and_then(|l| parse_frame(l).ok())
+                .and_then(|(_, body)| ToBoard::parse(body).ok());
+            self.rx.clear_line();
+            if let Some(msg) = msg {
+                return msg;
             }
-            wait_for(&PLANT);
         }
     }
 }
@@ -216,13 +215,9 @@ fn main() -> ! {
         panic!("core peripherals taken twice");
     };
     CONSOLE.enable();
-    PLANT.enable();
     uart::start_kick_timer(&mut core.SYST);
-    // SAFETY: the handlers only touch their own UART and queue.
-    unsafe {
-        NVIC::unmask(Irq::Uart0Rx);
-        NVIC::unmask(Irq::Uart1Rx);
-    }
+    // SAFETY: the handler only touches the console UART and its queue.
+    unsafe { NVIC::unmask(Irq::Uart0Rx) };
 
     let id = Identity {
         build: BUILD_ID,
@@ -236,6 +231,8 @@ fn main() -> ! {
         },
     };
     let mut link = PlantLink {
+        out: semihost::Outbox::new(),
+        inbox: semihost::Inbox::new(),
         tx_seq: 0,
         rx: LineDecoder::new(),
         door: 0,
@@ -369,9 +366,11 @@ fn done(link: &mut PlantLink, fw: Option<&Firmware>) {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // Unframed on purpose: the harness reports it as an unreadable plant
     // line, with this text in the error.
-    let mut s = heapless::String::<{ MAX_LINE }>::new();
-    let _ = write!(s, "\nPANIC {}\n", info.location().map_or("", |l| l.file()));
-    PLANT.write(s.as_bytes());
+    let mut s = semihost::Outbox::new();
+    let mut text = heapless::String::<{ MAX_LINE }>::new();
+    let _ = write!(text, "\nPANIC {}\n", info.location().map_or("", |l| l.file()));
+    s.push(text.as_bytes());
+    s.flush();
     loop {
         cortex_m::asm::wfi();
     }

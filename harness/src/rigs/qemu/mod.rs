@@ -3,21 +3,26 @@
 //! sim rig through the plant link (`locker_proto::plant`).
 //!
 //! ```text
-//! harness                                   qemu-system-arm (client)
-//!   World ── plant link (UART1, unix socket) ──> board firmware
-//!   Session ─ console (UART0, unix socket) ────>  (the same Firmware)
+//! harness                                        qemu-system-arm (client)
+//!   World ── plant link (semihosting, unix socket) ──> board firmware
+//!   Session ─ console (UART0, unix socket) ─────────>  (the same Firmware)
+//!   Emulator ─ QMP (unix socket) ───────────────────>  machine reset
 //! ```
 //!
 //! Time belongs to the harness: the firmware runs one instant per `STEP`
 //! and never waits on a timer, so a 15-minute lockout costs what its steps
 //! cost and a loaded host cannot make a case flaky. "Flashing" is building
 //! the image (cargo, thumb target) and reading its identity out of the ELF;
-//! every power-on starts a fresh QEMU with that ELF and checks the build id
-//! the board announces before it is booted.
+//! every power-on resets the machine and checks the build id the board
+//! announces before it is booted.
 //!
-//! No QEMU outlives its case: the process is killed when the MCU loses
-//! power, when the case ends, when the rig is dropped (Ctrl-C included), and
-//! by the kernel if the harness itself dies (see `spawn_tied`).
+//! Emulators are warm: a QEMU outlives its case and is reset in place
+//! (QMP `system_reset`: CPU, devices and the image's memory as QEMU loaded
+//! it) at the next power-on, which costs a fraction of starting a process.
+//! One that misbehaves (a link error, a reset that brings no `READY`) is
+//! killed and replaced. None outlives its rig: emulators are killed when
+//! the rig is dropped (the end of the run, Ctrl-C included) and by the
+//! kernel if the harness itself dies (see `spawn_tied`).
 
 use crate::model::rigfile::{QEMU_MACHINE, QemuSettings, RigDescription};
 use crate::rigs::image::{ImageId, identify, locate};
@@ -121,15 +126,73 @@ fn tie_to_parent(cmd: &mut Command, cpu: Option<usize>) {
 #[cfg(not(target_os = "linux"))]
 fn tie_to_parent(_cmd: &mut Command, _cpu: Option<usize>) {}
 
-/// One QEMU process with its two sockets; killed and reaped on drop.
+/// Wall time QEMU gets to answer a QMP command before the emulator is
+/// replaced by a new one.
+const RESET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One QEMU process with its three sockets; killed and reaped on drop.
 struct Emulator {
     child: Child,
     dir: PathBuf,
     plant: UnixStream,
     console: UnixStream,
     console_rx: mpsc::Receiver<Vec<u8>>,
+    qmp: Qmp,
     /// Plant-link bytes read but not decoded yet.
     pending: std::collections::VecDeque<u8>,
+    /// Nothing is in flight on any link: the board has answered everything
+    /// it was sent. Only a quiet emulator may be reset and used again.
+    quiet: bool,
+}
+
+/// QEMU's machine protocol (QMP), just enough to reset the machine.
+struct Qmp {
+    stream: std::io::BufReader<UnixStream>,
+    /// The greeting was read and capabilities negotiated.
+    ready: bool,
+}
+
+impl Qmp {
+    /// Run `command` and wait for its answer; events in between are skipped.
+    fn execute(&mut self, command: &str) -> Result<(), String> {
+        if !self.ready {
+            self.answer("the greeting")?;
+            self.send("qmp_capabilities")?;
+            self.answer("qmp_capabilities")?;
+            self.ready = true;
+        }
+        self.send(command)?;
+        self.answer(command)
+    }
+
+    fn send(&mut self, command: &str) -> Result<(), String> {
+        let line = format!("{}\n", serde_json::json!({ "execute": command }));
+        self.stream
+            .get_mut()
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("QMP `{command}`: {e}"))
+    }
+
+    /// Read lines until a greeting, a return or an error.
+    fn answer(&mut self, what: &str) -> Result<(), String> {
+        use std::io::BufRead;
+        loop {
+            let mut line = String::new();
+            match self.stream.read_line(&mut line) {
+                Ok(0) => return Err(format!("QMP closed while waiting for {what}")),
+                Ok(_) => {}
+                Err(e) => return Err(format!("QMP, waiting for {what}: {e}")),
+            }
+            let reply: serde_json::Value = serde_json::from_str(&line)
+                .map_err(|e| format!("QMP sent `{}` ({e})", line.trim()))?;
+            if let Some(err) = reply.get("error") {
+                return Err(format!("QMP refused {what}: {err}"));
+            }
+            if reply.get("return").is_some() || reply.get("QMP").is_some() {
+                return Ok(());
+            }
+        }
+    }
 }
 
 impl Drop for Emulator {
@@ -212,7 +275,7 @@ impl Emulator {
             }
             l
         };
-        let (con_l, plant_l) = (listen("console")?, listen("plant")?);
+        let (con_l, plant_l, qmp_l) = (listen("console")?, listen("plant")?, listen("qmp")?);
         let stderr = std::fs::File::create(dir.join("qemu.log"))
             .map_err(|e| RigError::Flash(format!("cannot create the qemu log: {e}")))?;
         let mut cmd = Command::new(exe);
@@ -228,13 +291,15 @@ impl Emulator {
                 "socket,id=plant,path={}",
                 dir.join("plant").display()
             ))
+            .arg("-chardev")
+            .arg(format!("socket,id=qmp,path={}", dir.join("qmp").display()))
+            .args(["-mon", "chardev=qmp,mode=control"])
+            .args(["-serial", "chardev:con"])
             .args([
-                "-serial",
-                "chardev:con",
-                "-serial",
-                "chardev:plant",
-                "-kernel",
+                "-semihosting-config",
+                "enable=on,target=native,chardev=plant",
             ])
+            .arg("-kernel")
             .arg(elf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -245,9 +310,11 @@ impl Emulator {
                 "cannot start `{exe}`: {e} (install it with `apt-get install qemu-system-arm`)"
             ))
         })?;
-        let sockets = accept(&con_l, &mut child, "console")
-            .and_then(|c| Ok((c, accept(&plant_l, &mut child, "plant link")?)));
-        let (console, plant) = match sockets {
+        let sockets = accept(&con_l, &mut child, "console").and_then(|c| {
+            let p = accept(&plant_l, &mut child, "plant link")?;
+            Ok((c, p, accept(&qmp_l, &mut child, "QMP")?))
+        });
+        let (console, plant, qmp) = match sockets {
             Ok(s) => s,
             Err(e) => {
                 let _ = child.kill();
@@ -281,6 +348,7 @@ impl Emulator {
             .map_err(|e| RigError::Flash(format!("cannot start the console reader: {e}")))?;
         plant
             .set_read_timeout(Some(STEP_TIMEOUT))
+            .and_then(|()| qmp.set_read_timeout(Some(RESET_TIMEOUT)))
             .map_err(|e| RigError::Flash(format!("plant link: {e}")))?;
         Ok(Self {
             child,
@@ -288,10 +356,32 @@ impl Emulator {
             plant,
             console,
             console_rx,
+            qmp: Qmp {
+                stream: std::io::BufReader::new(qmp),
+                ready: false,
+            },
             pending: Default::default(),
+            quiet: false,
         })
     }
+
+    /// Reset the machine in place: CPU, devices, and memory as QEMU loaded
+    /// the image. Only a quiet emulator is reset, so no byte of its last
+    /// life is left on any link; the board announces itself again.
+    fn reset(&mut self) -> Result<(), String> {
+        if !self.quiet {
+            return Err("the board had not finished its last exchange".into());
+        }
+        self.qmp.execute("system_reset")?;
+        self.pending.clear();
+        while self.console_rx.try_recv().is_ok() {}
+        self.quiet = false;
+        Ok(())
+    }
 }
+
+/// A rig's warm emulator between its cases.
+type Spare = std::sync::Arc<std::sync::Mutex<Option<Emulator>>>;
 
 /// The firmware image in QEMU, as the world sees it.
 pub struct QemuMcu {
@@ -300,7 +390,13 @@ pub struct QemuMcu {
     elf: PathBuf,
     expect: ImageId,
     cfg: Config,
+    /// The emulator, powered or not; `None` before the first power-on and
+    /// after a link error killed it.
     emu: Option<Emulator>,
+    /// Where the emulator waits for the rig's next case.
+    spare: Spare,
+    /// The MCU has power.
+    on: bool,
     decoder: LineDecoder,
     tx_seq: u16,
     boot_at: u64,
@@ -315,8 +411,19 @@ impl std::fmt::Debug for QemuMcu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QemuMcu")
             .field("elf", &self.elf)
-            .field("running", &self.emu.is_some())
+            .field("on", &self.on)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for QemuMcu {
+    fn drop(&mut self) {
+        // A quiet emulator waits for the rig's next case; any other is killed.
+        if let Some(emu) = self.emu.take().filter(|e| e.quiet)
+            && let Ok(mut spare) = self.spare.lock()
+        {
+            *spare = Some(emu);
+        }
     }
 }
 
@@ -328,7 +435,75 @@ impl QemuMcu {
     fn emu(&mut self) -> Result<&mut Emulator, RigError> {
         self.emu
             .as_mut()
-            .ok_or_else(|| link_err("the board is not powered"))
+            .ok_or_else(|| link_err("the emulator was stopped after an earlier link error"))
+    }
+
+    /// Run `exchange` with the board; an emulator whose link failed is
+    /// killed, never reset and used again.
+    fn exchange(
+        &mut self,
+        plant: &mut Plant,
+        exchange: impl FnOnce(&mut Self, &mut Plant) -> Result<(), RigError>,
+    ) -> Result<(), RigError> {
+        let emu = self.emu()?;
+        emu.quiet = false;
+        let result = exchange(self, plant);
+        match (&result, self.emu.as_mut()) {
+            (Ok(()), Some(emu)) => emu.quiet = true,
+            _ => self.emu = None,
+        }
+        result
+    }
+
+    /// A board that has just announced itself: a fresh emulator, or the
+    /// rig's warm one reset in place (replaced by a fresh one if the reset
+    /// fails).
+    fn power_up(&mut self) -> Result<(), RigError> {
+        let warm = self
+            .emu
+            .take()
+            .or_else(|| self.spare.lock().ok().and_then(|mut s| s.take()));
+        if let Some(mut emu) = warm
+            && emu.reset().is_ok()
+        {
+            self.emu = Some(emu);
+            self.reset_link();
+            match self.ready() {
+                Ok(()) => return Ok(()),
+                // A wrong image is a verdict on the image, not the emulator.
+                Err(e @ RigError::Flash(_)) => return Err(e),
+                Err(_) => self.emu = None,
+            }
+        }
+        self.emu = Some(Emulator::start(&self.exe, &self.elf, self.cpu)?);
+        self.reset_link();
+        self.ready()
+    }
+
+    fn reset_link(&mut self) {
+        self.decoder = LineDecoder::new();
+        self.tx_seq = 0;
+        self.console_sent = 0;
+        self.console_seen = 0;
+        self.pins = None;
+    }
+
+    /// Take the board's `READY` and check it names the image that was built.
+    fn ready(&mut self) -> Result<(), RigError> {
+        match self.recv()? {
+            ToPlant::Ready { build, board } => {
+                if build.as_str() != self.expect.build || board.as_str() != self.expect.board {
+                    return Err(RigError::Flash(format!(
+                        "the board announced build `{build}` on `{board}`, but `{}` for `{}` was loaded",
+                        self.expect.build, self.expect.board
+                    )));
+                }
+                Ok(())
+            }
+            other => Err(link_err(format!(
+                "expected READY after reset, got `{other}`"
+            ))),
+        }
     }
 
     fn send(&mut self, msg: &ToBoard) -> Result<(), RigError> {
@@ -486,82 +661,40 @@ impl QemuMcu {
     }
 
     fn step(&mut self, plant: &mut Plant, what: Stimulus) -> Result<(), RigError> {
-        if self.emu.is_none() {
+        if !self.on {
             return Ok(());
         }
-        self.sync_pins(plant)?;
-        self.send(&ToBoard::Step {
-            ms: plant.now - self.boot_at,
-            what,
-        })?;
-        self.finish_instant(plant)
+        self.exchange(plant, |me, plant| {
+            me.sync_pins(plant)?;
+            me.send(&ToBoard::Step {
+                ms: plant.now - me.boot_at,
+                what,
+            })?;
+            me.finish_instant(plant)
+        })
     }
 }
 
 impl Mcu for QemuMcu {
     fn is_on(&self) -> bool {
-        self.emu.is_some()
+        self.on
     }
 
     fn deadline(&self) -> Option<u64> {
-        self.emu.as_ref().and(self.deadline)
+        if self.on { self.deadline } else { None }
     }
 
     fn boot(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
-        self.emu = None;
-        self.emu = Some(Emulator::start(&self.exe, &self.elf, self.cpu)?);
-        self.decoder = LineDecoder::new();
-        self.tx_seq = 0;
-        self.console_sent = 0;
-        self.console_seen = 0;
-        self.pins = None;
         self.boot_at = plant.now;
-        match self.recv()? {
-            ToPlant::Ready { build, board } => {
-                if build.as_str() != self.expect.build || board.as_str() != self.expect.board {
-                    return Err(RigError::Flash(format!(
-                        "the board announced build `{build}` on `{board}`, but `{}` for `{}` was loaded",
-                        self.expect.build, self.expect.board
-                    )));
-                }
-            }
-            other => {
-                return Err(link_err(format!(
-                    "expected READY after reset, got `{other}`"
-                )));
-            }
-        }
-        let station = ToBoard::Station {
-            id: self.cfg.station,
-            key: self.cfg.key,
-        };
-        self.send(&station)?;
-        for c in self.cfg.compartments.clone() {
-            let size = match c.size {
-                locker_core::Size::S => 'S',
-                locker_core::Size::M => 'M',
-                locker_core::Size::L => 'L',
-            };
-            self.send(&ToBoard::Compartment { name: c.name, size })?;
-        }
-        let nv: [u8; NV_SIZE] = plant.nv;
-        for (i, chunk) in nv.chunks(NV_CHUNK).enumerate() {
-            let data = heapless::Vec::from_slice(chunk).map_err(|_| link_err("chunk"))?;
-            self.send(&ToBoard::Nv {
-                offset: (i * NV_CHUNK) as u16,
-                data,
-            })?;
-        }
-        self.sync_pins(plant)?;
-        self.send(&ToBoard::Boot {
-            cause,
-            rtc_ms: plant.rtc_ms().max(0) as u64,
-        })?;
-        self.finish_instant(plant)
+        self.power_up()?;
+        self.on = true;
+        self.exchange(plant, |me, plant| me.provision(plant, cause))
     }
 
     fn power_off(&mut self) {
-        self.emu = None;
+        // The board stops where it is (waiting for the harness); the next
+        // power-on resets it.
+        self.on = false;
         self.deadline = None;
     }
 
@@ -581,36 +714,94 @@ impl Mcu for QemuMcu {
     }
 
     fn run(&mut self, plant: &mut Plant, horizon: u64) -> Result<(), RigError> {
-        if self.emu.is_none() {
+        if !self.on {
             return Ok(());
         }
-        self.sync_pins(plant)?;
-        self.send(&ToBoard::Run {
-            from: plant.now - self.boot_at,
-            until: horizon - self.boot_at,
-        })?;
-        self.finish_instant(plant)
+        self.exchange(plant, |me, plant| {
+            me.sync_pins(plant)?;
+            me.send(&ToBoard::Run {
+                from: plant.now - me.boot_at,
+                until: horizon - me.boot_at,
+            })?;
+            me.finish_instant(plant)
+        })
     }
 
     fn console_write(&mut self, plant: &mut Plant, bytes: &[u8]) -> Result<(), RigError> {
-        let Some(emu) = self.emu.as_mut() else {
+        if !self.on {
             return Ok(());
-        };
-        emu.console
-            .write_all(bytes)
-            .map_err(|e| RigError::Console(format!("console: {e}")))?;
-        self.console_sent = self.console_sent.wrapping_add(bytes.len() as u32);
-        let upto = self.console_sent;
-        self.step(plant, Stimulus::Console { upto })
+        }
+        self.exchange(plant, |me, plant| {
+            me.emu()?
+                .console
+                .write_all(bytes)
+                .map_err(|e| RigError::Console(format!("console: {e}")))?;
+            me.console_sent = me.console_sent.wrapping_add(bytes.len() as u32);
+            let upto = me.console_sent;
+            me.sync_pins(plant)?;
+            me.send(&ToBoard::Step {
+                ms: plant.now - me.boot_at,
+                what: Stimulus::Console { upto },
+            })?;
+            me.finish_instant(plant)
+        })
     }
 }
 
-/// Builds the board crate and starts an emulator per power-on.
-#[derive(Debug)]
+impl QemuMcu {
+    /// Tell a board that has announced itself who it is, what its EEPROM
+    /// holds and what its pins read, then boot it.
+    fn provision(&mut self, plant: &mut Plant, cause: ResetCause) -> Result<(), RigError> {
+        let station = ToBoard::Station {
+            id: self.cfg.station,
+            key: self.cfg.key,
+        };
+        self.send(&station)?;
+        for c in self.cfg.compartments.clone() {
+            let size = match c.size {
+                locker_core::Size::S => 'S',
+                locker_core::Size::M => 'M',
+                locker_core::Size::L => 'L',
+            };
+            self.send(&ToBoard::Compartment { name: c.name, size })?;
+        }
+        let nv: [u8; NV_SIZE] = plant.nv;
+        // The board's image starts erased: only written chunks cross.
+        for (i, chunk) in nv.chunks(NV_CHUNK).enumerate() {
+            if chunk.iter().all(|&b| b == 0xFF) {
+                continue;
+            }
+            let data = heapless::Vec::from_slice(chunk).map_err(|_| link_err("chunk"))?;
+            self.send(&ToBoard::Nv {
+                offset: (i * NV_CHUNK) as u16,
+                data,
+            })?;
+        }
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Boot {
+            cause,
+            rtc_ms: plant.rtc_ms().max(0) as u64,
+        })?;
+        self.finish_instant(plant)
+    }
+}
+
+/// Builds the board crate, and keeps the rig's warm emulator between cases.
 pub struct InQemu {
     settings: QemuSettings,
     image: Option<(PathBuf, ImageId)>,
     cpu: Option<usize>,
+    spare: Spare,
+}
+
+impl std::fmt::Debug for InQemu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InQemu")
+            .field("settings", &self.settings)
+            .field("image", &self.image)
+            .field("cpu", &self.cpu)
+            .finish_non_exhaustive()
+    }
 }
 
 impl InQemu {
@@ -621,6 +812,7 @@ impl InQemu {
             settings,
             image: None,
             cpu,
+            spare: Spare::default(),
         }
     }
 }
@@ -670,6 +862,10 @@ impl McuKind for InQemu {
             output: Vec::new(),
         };
         self.image = Some((elf, id));
+        // A warm emulator runs the image it started with.
+        if let Ok(mut spare) = self.spare.lock() {
+            *spare = None;
+        }
         Ok(report)
     }
 
@@ -685,6 +881,8 @@ impl McuKind for InQemu {
             expect,
             cfg: desc.controller_config(),
             emu: None,
+            spare: self.spare.clone(),
+            on: false,
             decoder: LineDecoder::new(),
             tx_seq: 0,
             boot_at: 0,
