@@ -45,6 +45,9 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wall time one instant of firmware may take before the rig is declared broken.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the harness waits on the plant link alone before it takes the
+/// console bytes waiting on their socket (see `Emulator::drain_console`).
+const LINK_SLICE: Duration = Duration::from_millis(20);
 
 /// Start a process that the kernel kills when the harness dies, on `cpu`
 /// (an index into the CPUs this process may use) when given.
@@ -135,8 +138,16 @@ struct Emulator {
     child: Child,
     dir: PathBuf,
     plant: UnixStream,
-    console: UnixStream,
-    console_rx: mpsc::Receiver<Vec<u8>>,
+    /// The console UART's line into the board.
+    console_in: std::fs::File,
+    /// Its line out of the board, a pipe read (without blocking) when the
+    /// board has said how many bytes it sent (`DONE`): QEMU writes a byte
+    /// at a time, which into a pipe wakes nobody and costs no buffer space
+    /// per byte (a unix socket charges each one-byte write about 700 bytes
+    /// of its send buffer and stalled the board's banner).
+    console_out: std::fs::File,
+    /// Console bytes taken off the socket before their `DONE`.
+    console_early: Vec<u8>,
     qmp: Qmp,
     /// Plant-link bytes read but not decoded yet.
     pending: std::collections::VecDeque<u8>,
@@ -230,6 +241,40 @@ fn accept(listener: &UnixListener, child: &mut Child, what: &str) -> Result<Unix
     }
 }
 
+/// The console's two FIFOs in `dir` (`console.in`, `console.out`, which
+/// QEMU's `pipe` chardev opens read-write): the harness's writing end of
+/// the first and non-blocking reading end of the second, enlarged to 1 MiB
+/// where the system allows.
+fn console_pipes(dir: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    for end in ["console.in", "console.out"] {
+        let path = std::ffi::CString::new(dir.join(end).as_os_str().as_encoded_bytes())
+            .map_err(std::io::Error::other)?;
+        #[allow(unsafe_code)]
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    // Read-write opens of a FIFO never wait for the other end.
+    let open = |end: &str, flags: i32| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(flags)
+            .open(dir.join(end))
+    };
+    let input = open("console.in", 0)?;
+    let output = open("console.out", libc::O_NONBLOCK)?;
+    #[allow(unsafe_code)]
+    // SAFETY: F_SETPIPE_SZ on a pipe this function owns; best effort.
+    unsafe {
+        libc::fcntl(output.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+    Ok((input, output))
+}
+
 /// Remove the socket folders of harness processes that are gone: a run
 /// killed with SIGKILL cannot clean up after itself, the next one does.
 /// A folder whose process still exists (or whose number was reused) stays.
@@ -275,7 +320,11 @@ impl Emulator {
             }
             l
         };
-        let (con_l, plant_l, qmp_l) = (listen("console")?, listen("plant")?, listen("qmp")?);
+        let (plant_l, qmp_l) = (listen("plant")?, listen("qmp")?);
+        let (console_in, console_out) = console_pipes(&dir).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            RigError::Flash(format!("cannot make the console pipes: {e}"))
+        })?;
         let stderr = std::fs::File::create(dir.join("qemu.log"))
             .map_err(|e| RigError::Flash(format!("cannot create the qemu log: {e}")))?;
         let mut cmd = Command::new(exe);
@@ -283,7 +332,7 @@ impl Emulator {
             .args(["-monitor", "none", "-nic", "none"])
             .arg("-chardev")
             .arg(format!(
-                "socket,id=con,path={}",
+                "pipe,id=con,path={}",
                 dir.join("console").display()
             ))
             .arg("-chardev")
@@ -310,11 +359,9 @@ impl Emulator {
                 "cannot start `{exe}`: {e} (install it with `apt-get install qemu-system-arm`)"
             ))
         })?;
-        let sockets = accept(&con_l, &mut child, "console").and_then(|c| {
-            let p = accept(&plant_l, &mut child, "plant link")?;
-            Ok((c, p, accept(&qmp_l, &mut child, "QMP")?))
-        });
-        let (console, plant, qmp) = match sockets {
+        let sockets = accept(&plant_l, &mut child, "plant link")
+            .and_then(|p| Ok((p, accept(&qmp_l, &mut child, "QMP")?)));
+        let (plant, qmp) = match sockets {
             Ok(s) => s,
             Err(e) => {
                 let _ = child.kill();
@@ -329,33 +376,17 @@ impl Emulator {
                 });
             }
         };
-        // The console is drained all the time: QEMU writes a byte at a time,
-        // and a socket left unread would stall the firmware mid-line.
-        let (tx, console_rx) = mpsc::channel();
-        let mut reader = console
-            .try_clone()
-            .map_err(|e| RigError::Flash(format!("console socket: {e}")))?;
-        std::thread::Builder::new()
-            .name("qemu-console".into())
-            .spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = reader.read(&mut buf) {
-                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| RigError::Flash(format!("cannot start the console reader: {e}")))?;
         plant
-            .set_read_timeout(Some(STEP_TIMEOUT))
+            .set_read_timeout(Some(LINK_SLICE))
             .and_then(|()| qmp.set_read_timeout(Some(RESET_TIMEOUT)))
             .map_err(|e| RigError::Flash(format!("plant link: {e}")))?;
         Ok(Self {
             child,
             dir,
             plant,
-            console,
-            console_rx,
+            console_in,
+            console_out,
+            console_early: Vec::new(),
             qmp: Qmp {
                 stream: std::io::BufReader::new(qmp),
                 ready: false,
@@ -374,9 +405,27 @@ impl Emulator {
         }
         self.qmp.execute("system_reset")?;
         self.pending.clear();
-        while self.console_rx.try_recv().is_ok() {}
+        self.console_early.clear();
         self.quiet = false;
         Ok(())
+    }
+
+    /// Take the console bytes waiting on the socket now. An instant that
+    /// prints more than the socket holds (about 200 KiB) would otherwise
+    /// stall QEMU's UART, and with it the `DONE` that says how many there
+    /// are; the harness calls this whenever the plant link is quiet for
+    /// [`LINK_SLICE`].
+    fn drain_console(&mut self) -> std::io::Result<()> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.console_out.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.console_early.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -538,10 +587,14 @@ impl QemuMcu {
                             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                         ) =>
                     {
-                        return Err(link_err(format!(
-                            "the board did not answer within {}s",
-                            STEP_TIMEOUT.as_secs()
-                        )));
+                        if Instant::now() > deadline {
+                            return Err(link_err(format!(
+                                "the board did not answer within {}s",
+                                STEP_TIMEOUT.as_secs()
+                            )));
+                        }
+                        emu.drain_console()
+                            .map_err(|e| RigError::Console(format!("console: {e}")))?;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(link_err(e)),
@@ -645,18 +698,42 @@ impl QemuMcu {
 
     /// Take console output up to what the board says it sent this instant.
     fn read_console(&mut self, plant: &mut Plant, upto: u32) -> Result<(), RigError> {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        while self.console_seen != upto {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = self.emu()?.console_rx.recv_timeout(left).map_err(|_| {
-                RigError::Console(format!(
-                    "the board reported {upto} console bytes but {} arrived",
-                    self.console_seen
-                ))
-            })?;
-            self.console_seen = self.console_seen.wrapping_add(chunk.len() as u32);
-            plant.console_out.extend_from_slice(&chunk);
+        let seen = self.console_seen;
+        let short = |got: u32| {
+            RigError::Console(format!(
+                "the board reported {upto} console bytes but {got} arrived"
+            ))
+        };
+        let emu = self.emu()?;
+        let mut owed = upto.wrapping_sub(seen) as usize;
+        if emu.console_early.len() > owed {
+            return Err(short(seen.wrapping_add(emu.console_early.len() as u32)));
         }
+        owed -= emu.console_early.len();
+        plant.console_out.append(&mut emu.console_early);
+        let mut buf = [0u8; 4096];
+        // Written before `DONE`, so normally all there; a pipe that was full
+        // lets QEMU finish a little later.
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while owed > 0 {
+            let want = owed.min(buf.len());
+            match emu.console_out.read(&mut buf[..want]) {
+                Ok(0) => return Err(short(upto.wrapping_sub(owed as u32))),
+                Ok(n) => {
+                    plant.console_out.extend_from_slice(&buf[..n]);
+                    owed -= n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return Err(short(upto.wrapping_sub(owed as u32)));
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                Err(_) => return Err(short(upto.wrapping_sub(owed as u32))),
+            }
+        }
+        self.console_seen = upto;
         Ok(())
     }
 
@@ -733,7 +810,7 @@ impl Mcu for QemuMcu {
         }
         self.exchange(plant, |me, plant| {
             me.emu()?
-                .console
+                .console_in
                 .write_all(bytes)
                 .map_err(|e| RigError::Console(format!("console: {e}")))?;
             me.console_sent = me.console_sent.wrapping_add(bytes.len() as u32);
