@@ -368,7 +368,11 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // line, with this text in the error.
     let mut s = semihost::Outbox::new();
     let mut text = heapless::String::<{ MAX_LINE }>::new();
-    let _ = write!(text, "\nPANIC {}\n", info.location().map_or("", |l| l.file()));
+    let _ = write!(
+        text,
+        "\nPANIC {}\n",
+        info.location().map_or("", |l| l.file())
+    );
     s.push(text.as_bytes());
     s.flush();
     loop {
