@@ -1,6 +1,7 @@
 //! `harness list` and `harness check`.
 
-use crate::cli::{CheckArgs, Exit, ListArgs, load_rig_for, report_errors, select};
+use crate::cli::{CheckArgs, Exit, Format, ListArgs, report_errors, select};
+use crate::model::diag::InputError;
 use crate::model::rigfile::RigDescription;
 use crate::model::{cost, fit, load_suites, units};
 use crate::report;
@@ -175,19 +176,63 @@ impl Totals {
 }
 
 pub(super) fn check(a: CheckArgs) -> Exit {
-    let suites = match load_suites(&a.suites) {
-        Ok(s) => s,
-        Err(e) => return report_errors(&e),
-    };
-    let rig = match load_rig_for(&suites, &a.rig, |_, _| true) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+    let checked = problems(&a);
+    if let Err(problems) = &checked
+        && a.annotations.github(|k| std::env::var(k).ok())
+    {
+        for line in report::annotate::github_lines(&report::annotate::of_problems(problems)) {
+            out!("{line}");
+        }
+    }
+    match (checked, a.format) {
+        (Ok((suites, cases, rig)), Format::Text) => {
+            out!("ok: {suites} suites, {cases} cases, rig {rig}");
+            Exit::Ok
+        }
+        (Ok((suites, cases, rig)), Format::Json) => {
+            out!(
+                "{}",
+                serde_json::json!({ "ok": true, "suites": suites, "cases": cases, "rig": rig })
+            );
+            Exit::Ok
+        }
+        (Err(problems), Format::Text) => report_errors(&problems),
+        (Err(problems), Format::Json) => {
+            for e in &problems {
+                out!("{}", problem_json(e));
+            }
+            Exit::BadInput
+        }
+    }
+}
+
+/// Suites, cases and the rig's name when the input is sound; else every
+/// problem found.
+fn problems(a: &CheckArgs) -> Result<(usize, usize, String), Vec<InputError>> {
+    let suites = load_suites(&a.suites)?;
+    let rig = RigDescription::load(&a.rig).map_err(|e| e.0)?;
+    let mut errors = crate::model::check_against_rig(&suites, &rig, |_, _| true);
+    errors.extend(crate::run::privacy::typed::typed_codes(&suites, &rig));
+    crate::model::diag::in_reading_order(&mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     let cases: usize = suites.iter().map(|(_, s)| s.cases.len()).sum();
-    out!(
-        "ok: {} suites, {cases} cases, rig {}",
-        suites.len(),
-        rig.name
-    );
-    Exit::Ok
+    Ok((suites.len(), cases, rig.name))
+}
+
+/// One problem for `--format json`: where, under which key, and what.
+fn problem_json(e: &InputError) -> serde_json::Value {
+    let key = e.at.and_then(|at| {
+        let text = std::fs::read_to_string(&e.file).ok()?;
+        let path = crate::model::places::Places::of(&text).path_at(at);
+        (!path.is_empty()).then_some(path)
+    });
+    serde_json::json!({
+        "file": e.file.display().to_string(),
+        "line": e.at.map(|(l, _)| l),
+        "column": e.at.map(|(_, c)| c),
+        "key": key,
+        "message": e.message,
+    })
 }

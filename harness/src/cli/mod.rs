@@ -231,6 +231,22 @@ struct RunArgs {
     /// Default: 5m on a bench, none on sim and qemu rigs (virtual time).
     #[arg(long, value_name = "DURATION", value_parser = crate::model::units::parse_duration)]
     case_timeout: Option<std::time::Duration>,
+    /// Annotate failures for a CI: `auto` is GitHub Actions when
+    /// `GITHUB_ACTIONS=true` (`::error` lines at each failing step, and a
+    /// summary in `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_enum, default_value = "auto")]
+    annotations: report::annotate::Annotations,
+    /// `json`: one JSON object per event on standard output instead of
+    /// lines for people (see the README's "Machine-readable output").
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// How a command prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +300,13 @@ struct CheckArgs {
     /// Rig description to check the suites against.
     #[arg(long, default_value = "rigs/sim.yaml")]
     rig: PathBuf,
+    /// Annotate problems for a CI (see `run --annotations`).
+    #[arg(long, value_enum, default_value = "auto")]
+    annotations: report::annotate::Annotations,
+    /// `json`: one JSON object per problem on standard output (`file`,
+    /// `line`, `column`, `key`, `message`), or `{"ok": true, ...}`.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 /// Entry point of the binary.

@@ -1,7 +1,9 @@
 //! `harness run`: the plan checked, its outputs checked, the run with its
 //! reporters, stopped by a signal or finished.
 
-use crate::cli::{Exit, RunArgs, check_outputs, forget_journal, load_rig_for, select, stop};
+use crate::cli::{
+    Exit, Format, RunArgs, check_outputs, forget_journal, load_rig_for, select, stop,
+};
 use crate::model::rigfile::RigDescription;
 use crate::report::terminal::{Terminal, Verbosity};
 use crate::report::{self, RunState, Tally};
@@ -213,7 +215,18 @@ fn execute(
         (_, true) => Verbosity::Verbose,
         _ => Verbosity::Normal,
     };
-    let mut terminal = Terminal::new(verbosity);
+    // `--format json`: the events on standard output, nothing for people.
+    let json = a.format == Format::Json;
+    let mut terminal = (!json).then(|| Terminal::new(verbosity));
+    let mut say = |ev: &RunEvent| {
+        if let Some(t) = terminal.as_mut() {
+            t.event(ev);
+        } else {
+            for obj in report::json::of_event(ev, &planned, &rig_name) {
+                out!("{obj}");
+            }
+        }
+    };
     let snapshots = a.snapshots.map(|mode| report::snapshots::Snapshots {
         mode,
         kind: desc.kind_name().to_owned(),
@@ -230,7 +243,7 @@ fn execute(
         let on_event = |ev: &RunEvent| match ev {
             RunEvent::CaseStarted { index, rig, .. } => {
                 running.insert(*index, rig.clone());
-                terminal.event(ev);
+                say(ev);
             }
             RunEvent::CaseFinished(r) => {
                 let mut r = (**r).clone();
@@ -239,17 +252,24 @@ fn execute(
                 }
                 running.remove(&r.index);
                 let ev = RunEvent::CaseFinished(Box::new(r));
-                terminal.event(&ev);
+                say(&ev);
                 // On disk shortly: a run killed half-way keeps what it finished.
                 if let RunEvent::CaseFinished(r) = ev {
                     writer.add(*r);
                 }
             }
-            ev => terminal.event(ev),
+            ev => say(ev),
         };
         crate::run::run_plan(plan, jobs, desc, on_event, stop).await
     });
-    terminal.finish();
+    if let Some(t) = terminal.as_mut() {
+        t.finish();
+    }
+    let annotate = |reports: &[runner::CaseReport]| {
+        if a.annotations.github(|k| std::env::var(k).ok()) {
+            github(&planned, reports, json);
+        }
+    };
     let Some(_) = outcome else {
         let by = stopped_by.unwrap_or(stop::Stop::Interrupt);
         // Unfinished cases stay visible: the ones a rig was running are
@@ -267,6 +287,13 @@ fn execute(
         }
         if let Err(e) = html(&done, &state) {
             eprintln!("error: {e}");
+        }
+        annotate(&done);
+        if json {
+            let state = format!("interrupted by {}", by.name());
+            let last =
+                report::json::run_finished(&done, started.elapsed(), &state, &a.junit, &a.html);
+            out!("{last}");
         }
         eprintln!(
             "stopped by {}: {finished} case(s) finished, {cut} interrupted (errors), {} never started (skipped); reports in {} and {}",
@@ -289,7 +316,14 @@ fn execute(
         forget_journal(&a.junit);
     }
     let html_error = html(&reports, &RunState::Complete).err();
-    terminal.summary(&reports, started.elapsed());
+    annotate(&reports);
+    match terminal.as_mut() {
+        Some(t) => t.summary(&reports, started.elapsed()),
+        None => out!(
+            "{}",
+            report::json::run_finished(&reports, started.elapsed(), "complete", &a.junit, &a.html)
+        ),
+    }
     // A write that failed while the run went on is healed by a last one
     // that worked; only the last writes decide.
     let errors: Vec<String> = [junit_error, html_error].into_iter().flatten().collect();
@@ -299,7 +333,38 @@ fn execute(
         }
         return Exit::RigError;
     }
-    out!("JUnit: {}", a.junit.display());
-    out!("HTML:  {}", a.html.display());
+    if !json {
+        out!("JUnit: {}", a.junit.display());
+        out!("HTML:  {}", a.html.display());
+    }
     Exit::from_tally(Tally::of(&reports))
+}
+
+/// GitHub Actions: an `::error` at each failing step (on standard error
+/// when standard output carries JSON; the runner reads both), and the
+/// run's summary in `$GITHUB_STEP_SUMMARY`.
+fn github(plan: &[runner::Planned], reports: &[runner::CaseReport], json: bool) {
+    use report::annotate;
+    let notes = annotate::of_run(plan, reports);
+    for line in annotate::github_lines(&notes) {
+        if json {
+            eprintln!("{line}");
+        } else {
+            out!("{line}");
+        }
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(annotate::github_summary(&notes, reports).as_bytes()));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot append the summary to {}: {e}",
+                Path::new(&path).display()
+            );
+        }
+    }
 }

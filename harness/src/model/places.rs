@@ -213,6 +213,42 @@ impl Places {
         }
     }
 
+    /// The path (`cases[2].steps[0].expect`) of the deepest node that
+    /// starts at or before `at` and encloses it as far as the document's
+    /// shape tells: what a located problem is under. Empty at the root.
+    pub fn path_at(&self, at: Pos) -> String {
+        let mut path = String::new();
+        let Some(root) = (!self.nodes.is_empty()).then_some(0u32) else {
+            return path;
+        };
+        let mut n = root;
+        loop {
+            let node = &self.nodes[n as usize];
+            let mut inside = None;
+            for (i, c) in self.children(n).enumerate() {
+                let child = &self.nodes[c as usize];
+                let starts = child.key.as_ref().map_or(child.at, |(_, k)| *k);
+                if pos(starts) <= at {
+                    inside = Some((i, c));
+                } else {
+                    break;
+                }
+            }
+            let Some((i, c)) = inside else {
+                return path;
+            };
+            if node.seq {
+                path.push_str(&format!("[{i}]"));
+            } else if let Some((k, _)) = &self.nodes[c as usize].key {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+            }
+            n = c;
+        }
+    }
+
     /// How many items (or entries) the node at `path` has: 0 for a
     /// scalar or no such node.
     pub fn len(&self, path: &[Seg<'_>]) -> usize {
@@ -276,6 +312,15 @@ mod tests {
     use crate::model::locate::part;
 
     const SUITE: &str = "name: demo\nretries: 2\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n  - name: one\n    steps:\n      - door: { compartment: Z9, action: hold }\n      - keys: \"1#\"\n";
+
+    #[rstest::rstest]
+    #[case::a_top_key((2, 10), "retries")]
+    #[case::a_value_in_a_flow_map((9, 30), "cases[1].steps[0].door.compartment")]
+    #[case::a_step_key((10, 9), "cases[1].steps[1].keys")]
+    #[case::the_start((1, 1), "name")]
+    fn a_place_has_the_path_of_what_is_there(#[case] at: Pos, #[case] path: &str) {
+        assert_eq!(Places::of(SUITE).path_at(at), path);
+    }
 
     #[test]
     fn a_node_is_where_the_parser_puts_it_not_where_its_text_first_appears() {

@@ -9,7 +9,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod annotate;
 pub mod html;
+pub mod json;
 pub mod merge;
 pub mod outputs;
 pub mod snapshots;
