@@ -82,6 +82,11 @@ fn a_failing_case_under_github_actions_is_annotated_at_its_failing_step() {
     assert!(md.contains("| 1 | 1 | 0 | 0 |"), "{md}");
     assert!(md.contains(&format!("`{suite}:{FAILING_LINE}`")), "{md}");
 
+    // GitLab: the failed case links the run's page among the artifacts.
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit");
+    let page = format!("[[ATTACHMENT|{}]]", dir.path().join("index.html").display());
+    assert_eq!(junit.matches(&page).count(), 1, "{junit}");
+
     // Outside GitHub Actions, nothing of the kind.
     let out = harness(&args, &[], false);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("::error"));

@@ -247,6 +247,7 @@ fn execute(
             }
             RunEvent::CaseFinished(r) => {
                 let mut r = (**r).clone();
+                r.page = Some(a.html.clone());
                 if let Some(s) = &snapshots {
                     s.apply(&mut r);
                 }
@@ -276,8 +277,11 @@ fn execute(
         // errors (their verdict is lost), the others skipped with why.
         let done = writer.finish().reports;
         let finished = done.len();
-        let (done, cut) =
+        let (mut done, cut) =
             crate::run::verdict::after_stop(&planned, done, &running, by.name(), &rig_name);
+        for r in &mut done {
+            r.page = Some(a.html.clone());
+        }
         // Each report on its own: one that cannot be written does not keep
         // the other from being written.
         let state = RunState::Interrupted(by.name().to_owned());

@@ -225,16 +225,34 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
         "rig.time",
         crate::model::units::fmt_duration(Duration::from_millis(r.rig_time.as_millis() as u64)),
     ));
-    if !r.transcript.is_empty() {
-        let mut text: Vec<String> = r.transcript.rendered().collect();
-        // Jenkins' and GitLab's convention for a file that goes with a case.
-        if let Some(f) = &r.transcript.file {
-            let f = std::path::absolute(f).unwrap_or_else(|_| f.clone());
-            text.push(format!("[[ATTACHMENT|{}]]", f.display()));
-        }
+    let mut text: Vec<String> = r.transcript.rendered().collect();
+    // Jenkins' and GitLab's convention for a file that goes with a case.
+    if let Some(f) = &r.transcript.file {
+        let f = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+        text.push(format!("[[ATTACHMENT|{}]]", f.display()));
+    }
+    // A failure's page: GitLab links it beside the case (as an artifact
+    // path, relative to the checkout, where the run was started).
+    if let (Some(page), Outcome::Failed { .. } | Outcome::Error { .. }) = (&r.page, &r.outcome) {
+        text.push(format!(
+            "[[ATTACHMENT|{}]]",
+            attachment_path(page).display()
+        ));
+    }
+    if !text.is_empty() {
         tc.set_system_out(text.join("\n"));
     }
     tc
+}
+
+/// `path` relative to the working directory when it is inside it, else
+/// absolute: what GitLab resolves among a job's artifacts.
+fn attachment_path(path: &Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| absolute.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or(absolute)
 }
 
 /// The temporary file a write of `path` goes through: hidden, beside it

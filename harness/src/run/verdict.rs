@@ -63,6 +63,9 @@ pub struct CaseReport {
     pub quarantine: Option<Quarantine>,
     /// What its verdict could not check on its rig.
     pub caveats: Vec<Caveat>,
+    /// The run's HTML page, which a failed case's JUnit entry links as an
+    /// attachment (GitLab's and Jenkins' `[[ATTACHMENT|...]]`).
+    pub page: Option<PathBuf>,
 }
 
 /// Something a case's verdict could not check on its rig, as the reports
@@ -150,6 +153,7 @@ pub fn not_run(index: usize, p: &Planned, rig: &str, outcome: Outcome) -> CaseRe
         attempts: Vec::new(),
         quarantine: p.quarantine.clone(),
         caveats: Vec::new(),
+        page: None,
     }
 }
 
