@@ -62,17 +62,17 @@ fn check_refuses_what_the_bench_cannot_do_at_the_step_and_the_rigs_line() {
     assert_eq!(code, Some(2), "{out}{err}");
     for (what, step_line, rig_line) in [
         (
-            "-50C is below the chamber's limit of -40C (`fixtures.chamber.limits.min` at rigs/bench-example.yaml:26)",
+            "-50C is below the chamber's limit of -40C (`fixtures.chamber.limits.min` at rigs/bench-example.yaml:27)",
             "beyond.yaml:5:9",
             "",
         ),
         (
-            "a ramp of 10C/min is faster than the chamber's limit of 5C/min (`fixtures.chamber.limits.ramp` at rigs/bench-example.yaml:26)",
+            "a ramp of 10C/min is faster than the chamber's limit of 5C/min (`fixtures.chamber.limits.ramp` at rigs/bench-example.yaml:27)",
             "beyond.yaml:5:9",
             "",
         ),
         (
-            "24V is above the supply's limit of 15V (`fixtures.supply.limits.max` at rigs/bench-example.yaml:28)",
+            "24V is above the supply's limit of 15V (`fixtures.supply.limits.max` at rigs/bench-example.yaml:29)",
             "beyond.yaml:8:9",
             "",
         ),
@@ -258,7 +258,7 @@ fn check_refuses_what_the_rigs_console_dialect_cannot_say_or_be_told() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("`controller.dialect` at {}:7", rig.display())),
+        err.contains(&format!("`controller.dialect` at {}:8", rig.display())),
         "{err}"
     );
 }

@@ -131,7 +131,7 @@ fn a_wrong_issuer_is_refused_by_check_at_its_node() {
         err.contains("controller.issuer.timeout: expected above 0 and at most 60s"),
         "{err}"
     );
-    assert!(err.contains("rig.yaml:6:22"), "{err}");
+    assert!(err.contains("rig.yaml:7:22"), "{err}");
 }
 
 /// The requests a run asked of its issuer, with the codes it got: the
@@ -245,42 +245,42 @@ fn a_provisioned_code_table_gives_every_code_of_the_cases() {
 #[case::bad_code(
     "{ table: [{ kind: pickup, code: \"12ab\" }] }",
     "controller.issuer.table[0].code: `12ab` is not a code; expected 4 to 16 digits",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::unknown_compartment(
     "{ table: [{ kind: dropoff, compartment: Q9, code: \"11112222\" }] }",
     "controller.issuer.table[0].compartment: `Q9` is not one of this rig's compartments (S1, S2, M1, M2, L1)",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::size_on_a_pickup(
     "{ table: [{ kind: pickup, size: M, code: \"11112222\" }] }",
     "controller.issuer.table[0].size: a pickup request has no `size`",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::twice(
     "{ table: [{ kind: collect, code: \"11112222\" }, { kind: collect, code: \"33334444\" }] }",
     "controller.issuer.table[1].kind: a request could match this entry and entry 0 alike",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::ambiguous(
     "{ table: [{ kind: pickup, compartment: M1, code: \"11112222\" }, { kind: pickup, parcel: 3, code: \"33334444\" }] }",
     "controller.issuer.table[1].kind: a request could match this entry and entry 0 alike",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::own_station(
     "{ table: [{ kind: collect, code: \"11112222\" }, { kind: collect, station: 4711, code: \"33334444\" }] }",
     "controller.issuer.table[1].kind: a request could match",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::both(
     "{ table: [], command: [mint] }",
     "controller.issuer: expected one of `command`",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 #[case::unknown_kind(
     "{ table: [{ kind: courier, code: \"11112222\" }] }",
     "unknown variant `courier`, expected one of `pickup`, `dropoff`, `return`, `collect`",
-    "rig.yaml:6:"
+    "rig.yaml:7:"
 )]
 fn a_wrong_code_table_is_refused_by_check_at_its_node(
     #[case] issuer: &str,

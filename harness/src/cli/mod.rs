@@ -82,6 +82,48 @@ enum Cmd {
     /// Work with reports.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Print the JSON Schema of suite, rig or dialect files (for editors
+    /// that use the YAML language server; checked in under `schemas/`).
+    Schema {
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
+}
+
+/// The input files there are schemas of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SchemaKind {
+    Suite,
+    Rig,
+    Dialect,
+}
+
+/// `harness schema KIND`: the schema generated from the model, in a
+/// harness built with `--features schema`.
+fn schema(kind: SchemaKind) -> Exit {
+    #[cfg(feature = "schema")]
+    {
+        use crate::model::schema::{Kind, text};
+        let kind = match kind {
+            SchemaKind::Suite => Kind::Suite,
+            SchemaKind::Rig => Kind::Rig,
+            SchemaKind::Dialect => Kind::Dialect,
+        };
+        out!("{}", text(kind).trim_end());
+        Exit::Ok
+    }
+    #[cfg(not(feature = "schema"))]
+    {
+        let file = match kind {
+            SchemaKind::Suite => "suite",
+            SchemaKind::Rig => "rig",
+            SchemaKind::Dialect => "dialect",
+        };
+        eprintln!(
+            "error: this harness was built without the `schema` feature; the schema is checked in as schemas/{file}.schema.json, or build with `cargo run -p locker-hil --features schema -- schema {file}`"
+        );
+        Exit::BadInput
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +368,7 @@ pub fn main() -> Exit {
             as_bench,
         }) => rig_serve(&rig, pty, speed, as_bench.as_deref()),
         Cmd::Rig(RigCmd::IssueCode { rig }) => rig::issue_code(&rig),
+        Cmd::Schema { kind } => schema(kind),
         Cmd::Report(ReportCmd::Merge {
             files,
             output,

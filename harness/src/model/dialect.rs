@@ -56,6 +56,7 @@ pub struct Dialect {
 
 /// A unit of the controller's own timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum TimeUnit {
     Ms,
@@ -703,6 +704,7 @@ pub(crate) fn compile(pattern: &str) -> Result<Regex, BadPattern> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDialect {
     name: String,
@@ -715,6 +717,7 @@ struct RawDialect {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawLine {
     #[serde(rename = "match")]
@@ -723,6 +726,7 @@ struct RawLine {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawBanner {
     #[serde(rename = "match")]
@@ -731,6 +735,7 @@ struct RawBanner {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRule {
     #[serde(rename = "match")]
@@ -742,6 +747,7 @@ struct RawRule {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCommands {
     identify: Option<RawCommand>,
@@ -751,6 +757,7 @@ struct RawCommands {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCommand {
     send: String,
@@ -929,5 +936,13 @@ commands:
             "{e}"
         );
         assert_eq!(e[0].at.map(|a| a.0), Some(3));
+    }
+}
+
+#[cfg(feature = "schema")]
+pub(crate) mod schema {
+    /// The dialect file's schema.
+    pub(crate) fn root(g: schemars::SchemaGenerator) -> schemars::Schema {
+        g.into_root_schema_for::<super::RawDialect>()
     }
 }

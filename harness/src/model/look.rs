@@ -594,6 +594,7 @@ impl fmt::Display for Expectation {
 // ---------------------------------------------------------------- raw forms
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRange {
     min: Option<Celsius>,
@@ -601,6 +602,7 @@ struct RawRange {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawDurRange {
     min: Option<Dur>,
@@ -647,6 +649,7 @@ enum ScalarOrRange {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct RawBounds {
     min: Option<Scalar>,
@@ -922,6 +925,7 @@ fn led(p: &str) -> Result<LedPattern, String> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawUnlock {
     attempt: Option<u8>,
@@ -929,6 +933,7 @@ struct RawUnlock {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawStatus {
     failed: Option<ScalarOrRange>,
@@ -941,6 +946,7 @@ struct RawStatus {
 
 /// `{ min: -2s, max: 2s }`: how far a clock may be from true time.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawOffsetRange {
     min: Option<crate::model::units::Offset>,
@@ -948,6 +954,7 @@ struct RawOffsetRange {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawBackoffice {
     kind: Option<String>,
@@ -958,6 +965,7 @@ struct RawBackoffice {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRecord {
     kind: String,
@@ -965,6 +973,7 @@ struct RawRecord {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawExpect {
     event: Option<RawEvent>,
@@ -1483,6 +1492,67 @@ pub fn mark_name(m: &str) -> Result<String, String> {
         ));
     }
     Ok(m.to_owned())
+}
+
+/// Schemas of the values read by hand above.
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{Event, RawEvent, Scalar, ScalarOrRange};
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+    use std::borrow::Cow;
+
+    impl JsonSchema for Scalar {
+        fn schema_name() -> Cow<'static, str> {
+            "Scalar".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": ["string", "number", "boolean"],
+                "description": "A value: a word, a number, a temperature (`4C`) or a duration (`2s`).",
+            })
+        }
+    }
+
+    impl JsonSchema for ScalarOrRange {
+        fn schema_name() -> Cow<'static, str> {
+            "ValueOrRange".into()
+        }
+        fn json_schema(g: &mut SchemaGenerator) -> Schema {
+            let scalar = g.subschema_for::<Scalar>();
+            json_schema!({
+                "description": "A value, or a range `{ min: ..., max: ... }` (either bound may be left out).",
+                "anyOf": [
+                    scalar.clone(),
+                    {
+                        "type": "object",
+                        "properties": { "min": scalar.clone(), "max": scalar },
+                        "additionalProperties": false,
+                    },
+                ],
+            })
+        }
+    }
+
+    impl JsonSchema for RawEvent {
+        fn schema_name() -> Cow<'static, str> {
+            "EventMatch".into()
+        }
+        fn json_schema(g: &mut SchemaGenerator) -> Schema {
+            let value = g.subschema_for::<ScalarOrRange>();
+            json_schema!({
+                "description": "An event kind (`diag`), or a map with `kind` and the event's fields as PROTOCOL.md's \"Event fields\" table names them, each a value or `{ min, max }`.",
+                "anyOf": [
+                    { "type": "string", "enum": Event::KINDS },
+                    {
+                        "type": "object",
+                        "properties": { "kind": { "type": "string", "enum": Event::KINDS } },
+                        "required": ["kind"],
+                        "additionalProperties": value,
+                    },
+                ],
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub mod locate;
 pub mod look;
 pub mod places;
 pub mod rigfile;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod suite;
 pub mod units;
 

@@ -47,6 +47,7 @@ pub const DEFAULT_WITHIN: Duration = Duration::from_secs(1);
 
 /// A checked suite file.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Suite {
     pub name: String,
@@ -82,6 +83,7 @@ pub struct Suite {
 /// a case whose meaning depends on time really passing (a lockout's
 /// backoff, an hourly self-test, a thermal soak) says `waits: real`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Waits {
     /// Waits pass in full on every rig.
@@ -92,6 +94,7 @@ pub enum Waits {
 
 /// One quarantined case: which, why, and where the work to fix it is.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Quarantine {
     /// The case's name, as in `cases`.
@@ -148,6 +151,7 @@ impl Case {
 /// Kinds of rig a case cannot run on, each with the reason, which the
 /// report shows: a case is skipped visibly, never dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SkipOn {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +175,7 @@ impl SkipOn {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCase {
     name: String,
@@ -393,6 +398,7 @@ impl fmt::Display for KeyText {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum DoorAction {
     /// Push the door shut (one stroke).
@@ -408,6 +414,7 @@ pub enum DoorAction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum PackageAction {
     /// Place a package through the open door.
@@ -433,6 +440,7 @@ impl PackageAction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum UpDown {
     Up,
@@ -487,6 +495,7 @@ pub enum ClockAction {
 
 /// What kind of code is asked for (of an issuer, as in a suite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CodeKind {
     /// A customer's code for a parcel that was dropped off.
@@ -501,6 +510,7 @@ pub enum CodeKind {
 
 /// What to do to the controller's non-volatile memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum MemoryAction {
     /// Flip bits in the stored image, as a failing flash cell would.
@@ -508,6 +518,7 @@ pub enum MemoryAction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Sensor {
     Door,
@@ -516,6 +527,7 @@ pub enum Sensor {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Stuck {
     Open,
@@ -700,6 +712,7 @@ impl fmt::Display for Step {
 // ---------------------------------------------------------------- raw steps
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 enum StepKind {
     Keys,
@@ -724,6 +737,7 @@ enum StepKind {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawKeysMap {
     text: String,
@@ -757,6 +771,7 @@ impl<'de> Deserialize<'de> for RawKeys {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDoor {
     compartment: String,
@@ -764,6 +779,7 @@ struct RawDoor {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawPackage {
     compartment: String,
@@ -771,6 +787,7 @@ struct RawPackage {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawChamber {
     set: Celsius,
@@ -778,6 +795,7 @@ struct RawChamber {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawPowerMap {
     volts: Option<Volts>,
@@ -835,6 +853,7 @@ impl<'de> Deserialize<'de> for RawPower {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawLink {
     primary: Option<UpDown>,
@@ -842,6 +861,7 @@ struct RawLink {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawClock {
     drift: Option<Offset>,
@@ -849,6 +869,7 @@ struct RawClock {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawFault {
     compartment: String,
@@ -857,6 +878,7 @@ struct RawFault {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRepeat {
     times: u32,
@@ -864,6 +886,7 @@ struct RawRepeat {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawParcel {
     compartment: String,
@@ -871,6 +894,7 @@ struct RawParcel {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawIssue {
     kind: CodeKind,
@@ -994,6 +1018,7 @@ impl RawStep for RawKeys {
 
 /// `help: N`: presses of the help button.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 struct RawHelp(u32);
 
@@ -1086,6 +1111,7 @@ impl RawStep for RawFault {
 
 /// `wait-until: "HH:MM"`: a time of day.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 struct RawWaitUntil(String);
 
@@ -1178,6 +1204,7 @@ impl RawStep for RawExpect {
 
 /// `absent:` is written as `expect:` is, with `for` instead of `within`.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 struct RawAbsent(RawExpect);
 
@@ -1218,6 +1245,7 @@ impl RawStep for RawAbsent {
 /// `state:` is written as `expect:` is, about a state the controller
 /// reports, with `within` (holds now or comes to) or `for` (holds throughout).
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 struct RawState(RawExpect);
 
@@ -1258,6 +1286,7 @@ impl RawStep for RawState {
 
 /// `mark: name`: a window opens here.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 struct RawMark(String);
 
@@ -1300,9 +1329,184 @@ impl<'de> Deserialize<'de> for Step {
     }
 }
 
+/// Each step kind, an example, and what it does: the README's step table
+/// (a test keeps the two the same) and the descriptions an editor shows
+/// from the suite schema.
+pub const STEP_DOCS: &[(&str, &str, &str)] = &[
+    (
+        "keys",
+        "`keys: \"1234#\"` or `keys: { text: \"$pickup#\", interval: 11s }`",
+        "keypad injector: digits, `*` clear, `#` enter, `$variables`; 200ms between keys by default",
+    ),
+    (
+        "help",
+        "`help: 3`",
+        "press the help button (500ms apart); three within 30s is a soft reset",
+    ),
+    (
+        "door",
+        "`door: { compartment: M1, action: hold }`",
+        "door actuator: `push` (shut), `pull` (open an unlatched door), `hold` (press against the bolt: a jam), `release`, `force` (tamper: pry a door open past its latched bolt; it stays open until pushed)",
+    ),
+    (
+        "package",
+        "`package: { compartment: M1, action: in }`",
+        "place (`in`) or take (`out`) a package through an open door; tamper: `steal` takes it out, `slip-in` puts one in, with the door shut",
+    ),
+    (
+        "chamber",
+        "`chamber: { set: -25C, ramp: 10C/h }`",
+        "thermal chamber set point; without `ramp` the ambient jumps",
+    ),
+    (
+        "power",
+        "`power: cycle`, `power: off`, `power: on`, `power: { volts: 8.5V }`, `power: { cycle: 10s }`, `power: { brownout: 6V, for: 300ms }`",
+        "supply: cut, restore, set, dip",
+    ),
+    (
+        "link",
+        "`link: { primary: down, secondary: up }`",
+        "network link relays",
+    ),
+    (
+        "clock",
+        "`clock: { drift: -3m }` or `clock: { set: \"2026-03-02T23:58:00Z\" }`",
+        "set the controller's real-time clock relative to true time, or to a UTC time",
+    ),
+    (
+        "fault",
+        "`fault: { compartment: M2, sensor: door, stuck: open }`",
+        "force a sensor reading (door `open`/`closed`, bolt `extended`/`retracted`, package `present`/`absent`, or `none` to clear)",
+    ),
+    (
+        "memory",
+        "`memory: corrupt`",
+        "flip bits in the controller's non-volatile memory (sim; a bench would use its debug probe)",
+    ),
+    (
+        "wait",
+        "`wait: 2h`",
+        "let time pass, taking in everything that happens",
+    ),
+    (
+        "wait-until",
+        "`wait-until: \"23:57\"`",
+        "wait until that time of the (true, UTC) day comes round",
+    ),
+    (
+        "repeat",
+        "`repeat: { times: 5, steps: [ ... ] }`",
+        "run steps several times",
+    ),
+    (
+        "parcel",
+        "`parcel: { compartment: M1, code: $pickup }`",
+        "a courier drop-off through the front panel (courier code, door opens, package in, door shut), then bind the pickup code the back office would send",
+    ),
+    (
+        "issue",
+        "`issue: { kind: return, size: M, as: $ret }`",
+        "have the back office mint a code: `pickup` (needs `compartment`), `dropoff` (`compartment`), `return` (`size`), `collect`; optional `station` (another station's code) and `window` (days relative to today)",
+    ),
+    (
+        "expect",
+        "`expect: { display: \"WRONG CODE\", within: 1s }`",
+        "pass as soon as a match is seen in the window (since the last action, or `from:` a mark or the start); fail after `within` (default 1s)",
+    ),
+    (
+        "absent",
+        "`absent: { lock: released, for: 5s }`",
+        "wait `for` and fail if a match was seen in the window",
+    ),
+    (
+        "state",
+        "`state: { lock: locked, compartment: M1, for: 5s }`",
+        "what the controller last reported holds now or comes to `within` (default 1s), or with `for` holds throughout",
+    ),
+    (
+        "mark",
+        "`mark: links-down`",
+        "open a named window here without acting on the rig (`from: links-down`)",
+    ),
+];
+
+#[cfg(feature = "schema")]
+mod schema;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's table of action steps is this table's first rows,
+    /// word for word: what a reader sees there, an editor shows on hover.
+    #[test]
+    fn the_readme_step_table_is_the_schema_descriptions() {
+        let readme = include_str!("../../../README.md");
+        for (kind, example, what) in STEP_DOCS.iter().take_while(|(k, ..)| *k != "expect") {
+            let row = format!("| `{kind}` | {example} | {what} |");
+            assert!(readme.contains(&row), "README lacks the row\n{row}");
+        }
+    }
+
+    /// Every step kind has its description, and every description a kind.
+    #[test]
+    fn every_step_kind_is_described_once() {
+        let kinds: Vec<&str> = STEP_DOCS.iter().map(|(k, ..)| *k).collect();
+        for k in &kinds {
+            assert!(
+                yaml_serde::from_str::<StepKind>(k).is_ok(),
+                "`{k}` is described but is no step kind"
+            );
+            assert_eq!(kinds.iter().filter(|x| *x == k).count(), 1, "{k}");
+        }
+        // A kind without a description would not parse into this list.
+        let all = [
+            StepKind::Keys,
+            StepKind::Help,
+            StepKind::Door,
+            StepKind::Package,
+            StepKind::Chamber,
+            StepKind::Power,
+            StepKind::Link,
+            StepKind::Clock,
+            StepKind::Fault,
+            StepKind::Memory,
+            StepKind::Wait,
+            StepKind::WaitUntil,
+            StepKind::Repeat,
+            StepKind::Parcel,
+            StepKind::Issue,
+            StepKind::Expect,
+            StepKind::Absent,
+            StepKind::State,
+            StepKind::Mark,
+        ];
+        assert_eq!(all.len(), kinds.len());
+        for k in all {
+            // Exhaustive: a new kind must be added above, and so here.
+            match k {
+                StepKind::Keys
+                | StepKind::Help
+                | StepKind::Door
+                | StepKind::Package
+                | StepKind::Chamber
+                | StepKind::Power
+                | StepKind::Link
+                | StepKind::Clock
+                | StepKind::Fault
+                | StepKind::Memory
+                | StepKind::Wait
+                | StepKind::WaitUntil
+                | StepKind::Repeat
+                | StepKind::Parcel
+                | StepKind::Issue
+                | StepKind::Expect
+                | StepKind::Absent
+                | StepKind::State
+                | StepKind::Mark => {}
+            }
+        }
+    }
 
     #[test]
     fn utc_parses() {

@@ -264,6 +264,65 @@ where
     d.deserialize_any(V(expected, parse))
 }
 
+/// Schemas of the units as suites write them: text a pattern describes
+/// (a number alone is refused, whatever it means).
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{Celsius, Dur, Offset, Ramp, Volts};
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+    use std::borrow::Cow;
+
+    const NUMBER: &str = r"[0-9]+(\.[0-9]+)?\s*";
+
+    macro_rules! text {
+        ($ty:ty, $name:literal, $pattern:expr, $description:literal) => {
+            impl JsonSchema for $ty {
+                fn schema_name() -> Cow<'static, str> {
+                    $name.into()
+                }
+                fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                    json_schema!({
+                        "type": "string",
+                        "pattern": format!(r"^\s*{}\s*$", $pattern),
+                        "description": $description,
+                    })
+                }
+            }
+        };
+    }
+
+    text!(
+        Dur,
+        "Duration",
+        format!("{NUMBER}(ms|s|m|h|d)"),
+        "A duration: a number and a unit, `500ms`, `2s`, `1.5s`, `30m`, `2h`, `3d`."
+    );
+    text!(
+        Offset,
+        "Offset",
+        format!("[+-]?{NUMBER}(ms|s|m|h|d)"),
+        "A signed duration: `+3m`, `-90s`."
+    );
+    text!(
+        Celsius,
+        "Celsius",
+        format!("[+-]?{NUMBER}C"),
+        "A temperature in degrees Celsius: `20C`, `-25C`, `4.5C`."
+    );
+    text!(
+        Volts,
+        "Volts",
+        format!("{NUMBER}V"),
+        "A voltage: `12V`, `8.5V`."
+    );
+    text!(
+        Ramp,
+        "Ramp",
+        format!(r"[+-]?{NUMBER}C\s*/\s*(s|min|m|h)"),
+        "A rate of temperature change: `2C/min`, `30C/h`."
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,7 @@ pub struct BenchSettings {
 
 /// `flash: { ... }` as written: a probe's keys or a command's.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawFlashMap {
     probe: Option<String>,
@@ -263,6 +264,7 @@ fn flash_method(raw: RawFlash, found: &mut Vec<Problem>) -> FlashMethod {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawConsole {
     port: Option<String>,
@@ -271,6 +273,7 @@ pub(crate) struct RawConsole {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawFixtures {
     chamber: Option<RawChamber>,
@@ -281,18 +284,21 @@ pub(crate) struct RawFixtures {
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 enum ScpiDriver {
     Scpi,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 enum BoardDriver {
     FixtureBoard,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawChamber {
     #[allow(dead_code)]
@@ -303,6 +309,7 @@ pub(crate) struct RawChamber {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawChamberLimits {
     min: Celsius,
@@ -311,6 +318,7 @@ struct RawChamberLimits {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawSupply {
     #[allow(dead_code)]
@@ -322,12 +330,14 @@ pub(crate) struct RawSupply {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawSupplyLimits {
     max: Volts,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawBoard {
     #[allow(dead_code)]
@@ -620,5 +630,25 @@ mod tests {
                 baud: 9600
             })
         );
+    }
+}
+
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{FLASH_FORMS, RawFlash, RawFlashMap};
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+    use std::borrow::Cow;
+
+    impl JsonSchema for RawFlash {
+        fn schema_name() -> Cow<'static, str> {
+            "Flash".into()
+        }
+        fn json_schema(g: &mut SchemaGenerator) -> Schema {
+            let long = g.subschema_for::<RawFlashMap>();
+            json_schema!({
+                "description": format!("How the image gets onto the controller: {FLASH_FORMS}."),
+                "anyOf": [{ "type": "string", "enum": ["none"] }, long],
+            })
+        }
     }
 }

@@ -229,6 +229,7 @@ pub enum Role {
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 enum RawDriver {
     ModbusTcp,
@@ -239,6 +240,7 @@ enum RawDriver {
 
 /// `fixtures.modules.NAME` as written.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawModule {
     driver: RawDriver,
@@ -254,6 +256,7 @@ pub(crate) struct RawModule {
 
 /// `io:` as written.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawIo {
     press: Option<Dur>,
@@ -270,6 +273,7 @@ pub(crate) struct RawIo {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawDoor {
     push: Option<String>,
@@ -279,6 +283,7 @@ pub(crate) struct RawDoor {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawLinks {
     primary: Option<String>,
@@ -286,6 +291,7 @@ pub(crate) struct RawLinks {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawInputs {
     #[serde(default)]

@@ -111,6 +111,7 @@ pub(crate) enum RawIssuer {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawIssuerMap {
     command: Option<Vec<String>>,
@@ -119,6 +120,7 @@ pub(crate) struct RawIssuerMap {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawTableCode {
     kind: CodeKind,
@@ -300,4 +302,24 @@ fn table(
         codes.push(code);
     }
     codes
+}
+
+#[cfg(feature = "schema")]
+mod schema {
+    use super::{RawIssuer, RawIssuerMap};
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+    use std::borrow::Cow;
+
+    impl JsonSchema for RawIssuer {
+        fn schema_name() -> Cow<'static, str> {
+            "Issuer".into()
+        }
+        fn json_schema(g: &mut SchemaGenerator) -> Schema {
+            let long = g.subschema_for::<RawIssuerMap>();
+            json_schema!({
+                "description": "Who mints codes for `issue` steps: `reference` (the reference scheme), `{ command: [PROGRAM, ARG...], timeout: 5s }` or `{ table: [{ kind: pickup, code: \"12345678\" }, ...] }`.",
+                "anyOf": [{ "type": "string", "enum": ["reference"] }, long],
+            })
+        }
+    }
 }

@@ -50,6 +50,7 @@ pub struct RigDescription {
 /// The rules every case holds the controller to, besides the promises any
 /// locker keeps ([`crate::run::invariants`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Rules {
     /// The reference firmware's documented numbers (PROTOCOL.md): lockout,
@@ -134,6 +135,7 @@ enum RawExpectBuild {
 impl<'de> Deserialize<'de> for RawExpectBuild {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(deny_unknown_fields)]
         struct M {
             matches: String,
@@ -184,6 +186,7 @@ pub struct SimSettings {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRig {
     name: String,
@@ -197,6 +200,7 @@ struct RawRig {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawQemu {
     #[serde(default = "default_qemu")]
@@ -214,6 +218,7 @@ fn default_machine() -> String {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawController {
     firmware: PathBuf,
@@ -231,6 +236,7 @@ struct RawController {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawStation {
     id: u32,
@@ -238,6 +244,7 @@ struct RawStation {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCompartment {
     name: String,
@@ -245,6 +252,7 @@ struct RawCompartment {
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 enum RawSize {
     S,
     M,
@@ -262,6 +270,7 @@ impl RawSize {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawPlant {
     start: String,
@@ -737,5 +746,37 @@ impl RigDescription {
             key: self.key,
             compartments,
         }
+    }
+}
+
+#[cfg(feature = "schema")]
+pub(crate) mod schema {
+    use super::{RawExpectBuild, RawRig};
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+    use std::borrow::Cow;
+
+    impl JsonSchema for RawExpectBuild {
+        fn schema_name() -> Cow<'static, str> {
+            "ExpectBuild".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "The build the controller says it is (`2.4.1`), or `{ matches: REGEX }`.",
+                "anyOf": [
+                    { "type": "string" },
+                    {
+                        "type": "object",
+                        "properties": { "matches": { "type": "string" } },
+                        "required": ["matches"],
+                        "additionalProperties": false,
+                    },
+                ],
+            })
+        }
+    }
+
+    /// The rig file's schema.
+    pub(crate) fn root(g: SchemaGenerator) -> Schema {
+        g.into_root_schema_for::<RawRig>()
     }
 }

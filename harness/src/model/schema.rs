@@ -1,0 +1,88 @@
+//! JSON Schemas of the input files, generated from the raw model that
+//! serde reads them with (built with `--features schema`; the generated
+//! schemas are checked in under `schemas/`, and a test keeps them equal).
+//!
+//! A schema lets an editor that speaks the YAML language server complete
+//! keys, show each step's description on hover and flag a wrong key as it
+//! is typed. It says what a file can hold; `harness check` still says
+//! whether it holds together (names, variables, the rig's compartments).
+
+use schemars::generate::SchemaSettings;
+
+/// The files there are schemas of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Suite,
+    Rig,
+    Dialect,
+}
+
+impl Kind {
+    pub const ALL: [Self; 3] = [Self::Suite, Self::Rig, Self::Dialect];
+
+    /// The word `harness schema` takes.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Suite => "suite",
+            Self::Rig => "rig",
+            Self::Dialect => "dialect",
+        }
+    }
+
+    /// The checked-in file, relative to the repository.
+    pub fn file(self) -> &'static str {
+        match self {
+            Self::Suite => "schemas/suite.schema.json",
+            Self::Rig => "schemas/rig.schema.json",
+            Self::Dialect => "schemas/dialect.schema.json",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Suite => "locker-hil suite",
+            Self::Rig => "locker-hil rig description",
+            Self::Dialect => "locker-hil console dialect",
+        }
+    }
+}
+
+/// The schema of `kind`, as the checked-in file holds it (pretty, with a
+/// final newline).
+pub fn text(kind: Kind) -> String {
+    let g = SchemaSettings::draft2020_12().into_generator();
+    let mut schema = match kind {
+        Kind::Suite => g.into_root_schema_for::<crate::model::suite::Suite>(),
+        Kind::Rig => crate::model::rigfile::schema::root(g),
+        Kind::Dialect => crate::model::dialect::schema::root(g),
+    };
+    schema.insert("title".into(), kind.title().into());
+    let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in schemas are the generated ones: regenerate with
+    /// `cargo run -p locker-hil --features schema -- schema suite > schemas/suite.schema.json`
+    /// (and `rig`, `dialect`).
+    #[test]
+    fn the_checked_in_schemas_are_generated_from_the_model() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for kind in Kind::ALL {
+            let file = repo.join(kind.file());
+            let kept = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(
+                kept == text(kind),
+                "{} differs from the model; regenerate it: cargo run -p locker-hil --features schema -- schema {} > {}",
+                kind.file(),
+                kind.word(),
+                kind.file()
+            );
+        }
+    }
+}
