@@ -972,8 +972,101 @@ struct RawRecord {
     compartment: Option<String>,
 }
 
+/// Each expectation key, and its example and what it means: the README's
+/// expectation table (a test keeps the two the same) and the descriptions
+/// an editor shows from the suite schema.
+pub const EXPECT_DOCS: &[(&[&str], &str)] = &[
+    (
+        &["event"],
+        "`expect: { event: lockout }` (any event kind), or by its fields: `expect: { event: { kind: diag, item: door, result: fail }, compartment: S2 }`, `expect: { event: { kind: unlock, attempt: 3, pulse-ms: { min: 380, max: 420 } } }`, `expect: { event: { kind: link, link: primary, state: down } }`: every field PROTOCOL.md's \"Event fields\" table names, with its name there; numbers and temperatures take a value or `{ min, max }`",
+    ),
+    (
+        &["display"],
+        "`expect: { display: \"WRONG CODE\", within: 1s }`",
+    ),
+    (
+        &["led"],
+        "`expect: { led: \"red 2-1\" }`, `expect: { led: green }`",
+    ),
+    (
+        &["lock", "door", "bolt", "package"],
+        "`expect: { lock: released, compartment: M1, within: 2s }`",
+    ),
+    (
+        &["error"],
+        "`expect: { error: E21, compartment: M1, within: 5s }`",
+    ),
+    (
+        &["code"],
+        "`expect: { code: wrong }` (`accepted`, `wrong`, `expired`, `early`, `refused`, `unavailable`, `used`)",
+    ),
+    (&["heater"], "`expect: { heater: on, within: 1h }`"),
+    (
+        &["temperature"],
+        "`expect: { temperature: { min: 4C, max: 9C } }` (a measurement inside limits)",
+    ),
+    (
+        &["pulse"],
+        "`expect: { pulse: { min: 390ms }, compartment: M1 }` (solenoid on-time measured by the rig)",
+    ),
+    (
+        &["unlock"],
+        "`expect: { unlock: { attempt: 1, pulse: { min: 400ms, max: 400ms } } }` (the pulse the controller commanded)",
+    ),
+    (
+        &["lockout"],
+        "`expect: { lockout: { min: 60s, max: 60s } }`",
+    ),
+    (
+        &["link-active"],
+        "`expect: { link-active: secondary, within: 10s }`",
+    ),
+    (
+        &["uplink"],
+        "`expect: { uplink: pickup, within: 2s }` (the back office acknowledged a record)",
+    ),
+    (
+        &["backoffice"],
+        "`expect: { backoffice: { kind: dropoff, count: 2 }, within: 1m }` (distinct records held); `backoffice: { kind: dropoff, compartment: M1, count: 1, sent: 2 }` (and how many times each arrived: `sent: 2` is a resend after a lost acknowledgement, `sent: 1` says nothing came twice; a value or `{ min, max }`); `backoffice: { order: [ { kind: dropoff, compartment: M1 }, { kind: pickup } ] }` (the records of those kinds, as first received, are exactly these in this order)",
+    ),
+    (
+        &["status"],
+        "`expect: { status: { failed: 4, queued: 0, locked-out: false } }`, `expect: { status: { lockout: { min: 4s, max: 5s }, queued: { max: 2 } } }` (asks the controller with `STATUS`, retrying until `within`; `lockout` is the time left, `failed` and `queued` take a value or `{ min, max }`); `expect: { status: { uptime: { min: 1h }, clock: { min: -2s, max: 2s } } }` (time since the last reset; the controller's clock less true time, to its whole second)",
+    ),
+    (
+        &["in-order"],
+        "`expect: { in-order: [ { code: accepted, compartment: M1 }, { lock: released, compartment: M1 }, { door: open, compartment: M1 } ], within: 3s }` (each seen after the one before; the failure lists what came in what order)",
+    ),
+    (
+        &["any-of"],
+        "`expect: { any-of: [ { event: pickup, compartment: M1 }, { lock: locked, compartment: M1 } ], within: 5s }` (any one is enough)",
+    ),
+    (
+        &["absent"],
+        "`absent: { lock: released, for: 5s }`; with `in-order`, the order must not be seen; with `any-of`, none of them",
+    ),
+];
+
+/// The keys that place and time an expectation, as the README says them.
+pub const WINDOW_DOCS: &[(&str, &str)] = &[
+    (
+        "compartment",
+        "narrow the expectation to one compartment (`compartment: M1`)",
+    ),
+    (
+        "within",
+        "how long an `expect` or a `state` may wait for its match (default 1s)",
+    ),
+    ("for", "how long an `absent` waits, or a `state` must hold"),
+    (
+        "from",
+        "where the window opens: `start`, `last-action` (the default), or a `mark`'s name",
+    ),
+];
+
 #[derive(Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(transform = schema::describe_keys))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawExpect {
     event: Option<RawEvent>,
@@ -1497,9 +1590,30 @@ pub fn mark_name(m: &str) -> Result<String, String> {
 /// Schemas of the values read by hand above.
 #[cfg(feature = "schema")]
 mod schema {
-    use super::{Event, RawEvent, Scalar, ScalarOrRange};
+    use super::{EXPECT_DOCS, Event, RawEvent, Scalar, ScalarOrRange, WINDOW_DOCS};
     use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
     use std::borrow::Cow;
+
+    /// An expectation's keys described from the README's table.
+    pub(super) fn describe_keys(schema: &mut Schema) {
+        let Some(props) = (schema.as_object_mut())
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            return;
+        };
+        let docs = (EXPECT_DOCS.iter())
+            .flat_map(|(keys, text)| keys.iter().map(move |k| (*k, *text)))
+            .chain(WINDOW_DOCS.iter().copied());
+        for (key, text) in docs {
+            if let Some(p) = props
+                .get_mut(key)
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                p.insert("description".into(), text.into());
+            }
+        }
+    }
 
     impl JsonSchema for Scalar {
         fn schema_name() -> Cow<'static, str> {
@@ -1551,6 +1665,22 @@ mod schema {
                     },
                 ],
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    use super::EXPECT_DOCS;
+
+    /// The README's expectation table is this table, row for row.
+    #[test]
+    fn the_readme_expectation_table_is_the_schema_descriptions() {
+        let readme = include_str!("../../../README.md");
+        for (keys, example) in EXPECT_DOCS {
+            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            let row = format!("| {} | {example} |", keys.join(", "));
+            assert!(readme.contains(&row), "README lacks the row\n{row}");
         }
     }
 }
