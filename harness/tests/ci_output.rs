@@ -107,10 +107,18 @@ fn check_problems_are_annotated_and_listed_as_json() {
     )
     .expect("suite written");
     let file = suite.display().to_string();
-    let out = harness(&["check", &file, "--format", "json"], &[], true);
+    let summary = dir.path().join("summary.md");
+    let out = harness(
+        &["check", &file, "--format", "json"],
+        &[("GITHUB_STEP_SUMMARY", &summary)],
+        true,
+    );
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let annotation = stdout
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // With JSON on standard output, the annotation goes to standard error
+    // (which GitHub's runner reads too).
+    let annotation = stderr
         .lines()
         .find(|l| l.starts_with("::error"))
         .expect("an annotation");
@@ -120,7 +128,6 @@ fn check_problems_are_annotated_and_listed_as_json() {
     );
     let problems: Vec<serde_json::Value> = stdout
         .lines()
-        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
     assert_eq!(problems.len(), 1, "{stdout}");
@@ -130,6 +137,11 @@ fn check_problems_are_annotated_and_listed_as_json() {
     assert!(p["column"].as_u64().is_some_and(|c| c > 1));
     assert_eq!(p["key"], "cases[0].steps[0].expect.withn");
     assert!(p["message"].as_str().is_some_and(|m| m.contains("withn")));
+    let md = std::fs::read_to_string(&summary).expect("the job summary is written");
+    assert!(
+        md.contains("1 problem(s)") && md.contains(&format!("`{file}:5:")),
+        "{md}"
+    );
 
     // A sound input says so, as one object.
     let out = harness(&["check", "--format", "json"], &[], false);

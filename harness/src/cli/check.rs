@@ -180,9 +180,15 @@ pub(super) fn check(a: CheckArgs) -> Exit {
     if let Err(problems) = &checked
         && a.annotations.github(|k| std::env::var(k).ok())
     {
-        for line in report::annotate::github_lines(&report::annotate::of_problems(problems)) {
-            out!("{line}");
+        let notes = report::annotate::of_problems(problems);
+        for line in report::annotate::github_lines(&notes) {
+            // Standard output carries JSON alone when asked for it.
+            match a.format {
+                Format::Text => out!("{line}"),
+                Format::Json => eprintln!("{line}"),
+            }
         }
+        report::annotate::append_summary(&report::annotate::problems_summary(&notes));
     }
     match (checked, a.format) {
         (Ok((suites, cases, rig)), Format::Text) => {

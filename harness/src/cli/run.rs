@@ -357,18 +357,5 @@ fn github(plan: &[runner::Planned], reports: &[runner::CaseReport], json: bool) 
             out!("{line}");
         }
     }
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        use std::io::Write;
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(annotate::github_summary(&notes, reports).as_bytes()));
-        if let Err(e) = written {
-            eprintln!(
-                "warning: cannot append the summary to {}: {e}",
-                Path::new(&path).display()
-            );
-        }
-    }
+    annotate::append_summary(&annotate::github_summary(&notes, reports));
 }

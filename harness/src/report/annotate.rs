@@ -153,6 +153,43 @@ pub fn github_summary(notes: &[Note], reports: &[CaseReport]) -> String {
     md
 }
 
+/// Append `markdown` to the job summary, when the step has one
+/// (`GITHUB_STEP_SUMMARY`); a summary that cannot be written is a warning.
+pub fn append_summary(markdown: &str) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "warning: cannot append the summary to {}: {e}",
+            Path::new(&path).display()
+        );
+    }
+}
+
+/// `harness check`'s problems in Markdown, for `GITHUB_STEP_SUMMARY`.
+pub fn problems_summary(notes: &[Note]) -> String {
+    let mut md = format!(
+        "### harness check\n\n{} problem(s) in the input\n\n| where | problem |\n|---|---|\n",
+        notes.len()
+    );
+    for n in notes {
+        let at = match (n.line, n.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", n.file),
+            (Some(l), None) => format!("{}:{l}", n.file),
+            _ => n.file.clone(),
+        };
+        let _ = writeln!(md, "| `{at}` | {} |", cell(&n.message));
+    }
+    md
+}
+
 /// A path as the annotation names it: relative to the working directory
 /// (the checkout, in CI) when it is inside it.
 fn shown(p: &Path) -> String {
