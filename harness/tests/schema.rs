@@ -119,7 +119,11 @@ fn every_bundled_file_is_valid_under_its_schema() {
 
 #[test]
 fn wrong_files_fail_at_the_wrong_key() {
-    let cases = [
+    // The default rig, sound but for one misspelt key.
+    let sim_rig_with_a_typo = std::fs::read_to_string(repo().join("rigs/sim.yaml"))
+        .expect("readable")
+        .replacen("compartments:", "compartmets:", 1);
+    let cases: [(&str, &str, &str); 5] = [
         (
             "suite",
             "name: x\nretries: many\ncases:\n  - name: one\n    steps:\n      - wait: 1s\n",
@@ -140,7 +144,11 @@ fn wrong_files_fail_at_the_wrong_key() {
             "name: x\ncases:\n  - name: one\n    steps:\n      - wait: soon\n",
             "cases/0/steps/0",
         ),
-        ("rig", "name: r\nkind: sim\ncompartmets: []\n", ": "),
+        (
+            "rig",
+            &sim_rig_with_a_typo,
+            "controller: Additional properties are not allowed ('compartmets'",
+        ),
     ];
     let docs: Vec<(String, String)> = cases
         .iter()
@@ -184,4 +192,27 @@ fn bundled_files_name_their_schema() {
             assert!(Path::new(&repo().join(dir)).join(&target).exists());
         }
     }
+}
+
+/// A plain scalar is text to the harness (`name: 42`, `display: 404`), so
+/// it is to the schema: an editor flags nothing the harness reads.
+#[test]
+fn numbers_where_text_goes_are_valid_as_the_harness_reads_them() {
+    let suite =
+        "name: 42\ncases:\n  - name: 7\n    steps:\n      - expect: { display: 404, within: 1s }\n";
+    let Some(results) = validate("suite", &[("numbers".into(), suite.into())]) else {
+        return;
+    };
+    assert!(results[0].1.is_empty(), "{:?}", results[0].1);
+    // And the harness reads it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("numbers.yaml");
+    std::fs::write(&file, suite).expect("written");
+    let out = common::harness(&["check", file.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -181,7 +181,9 @@ pub(super) fn check(a: CheckArgs) -> Exit {
         && a.annotations.github(|k| std::env::var(k).ok())
     {
         let notes = report::annotate::of_problems(problems);
-        for line in report::annotate::github_lines(&notes) {
+        for line in
+            report::annotate::github_lines(&notes, "the job summary and `harness check` list")
+        {
             // Standard output carries JSON alone when asked for it.
             match a.format {
                 Format::Text => out!("{line}"),

@@ -66,10 +66,29 @@ pub(super) fn run(a: RunArgs) -> Exit {
             // A shard can be empty when there are fewer cases than shards:
             // nothing to do is not an error for that CI job.
             Some(shard) => {
-                out!("shard {shard} has no cases (there are fewer cases than shards)");
+                let said =
+                    format!("shard {shard} has no cases (there are fewer cases than shards)");
                 if let Err(e) = report::write_junit(&a.junit, &[], &RunState::Complete) {
                     eprintln!("error: {e}");
                     return Exit::RigError;
+                }
+                if a.format == Format::Json {
+                    // Standard output stays JSON: a run of nothing, complete.
+                    eprintln!("{said}");
+                    let started = RunEvent::Started { cases: 0, jobs: 0 };
+                    for obj in report::json::of_event(&started, &[], &rig.name) {
+                        out!("{obj}");
+                    }
+                    let last = report::json::run_finished(
+                        &[],
+                        std::time::Duration::ZERO,
+                        "complete",
+                        &a.junit,
+                        &a.html,
+                    );
+                    out!("{last}");
+                } else {
+                    out!("{said}");
                 }
                 return Exit::Ok;
             }
@@ -235,6 +254,8 @@ fn execute(
     // Cases a rig has taken and not finished, by plan index, with the rig:
     // what a stop interrupts.
     let mut running: HashMap<usize, String> = HashMap::new();
+    // Cases whose end was reported, by plan index: a stop reports the rest.
+    let mut reported: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut stopped_by = None;
     let outcome = runtime.block_on(async {
         let stop = async {
@@ -252,6 +273,7 @@ fn execute(
                     s.apply(&mut r);
                 }
                 running.remove(&r.index);
+                reported.insert(r.index);
                 let ev = RunEvent::CaseFinished(Box::new(r));
                 say(&ev);
                 // On disk shortly: a run killed half-way keeps what it finished.
@@ -294,6 +316,13 @@ fn execute(
         }
         annotate(&done);
         if json {
+            // The cases the stop cut short or never started end here too.
+            for r in done.iter().filter(|r| !reported.contains(&r.index)) {
+                let ev = RunEvent::CaseFinished(Box::new(r.clone()));
+                for obj in report::json::of_event(&ev, &planned, &rig_name) {
+                    out!("{obj}");
+                }
+            }
             let state = format!("interrupted by {}", by.name());
             let last =
                 report::json::run_finished(&done, started.elapsed(), &state, &a.junit, &a.html);
@@ -350,7 +379,7 @@ fn execute(
 fn github(plan: &[runner::Planned], reports: &[runner::CaseReport], json: bool) {
     use report::annotate;
     let notes = annotate::of_run(plan, reports);
-    for line in annotate::github_lines(&notes) {
+    for line in annotate::github_lines(&notes, "the job summary and the JUnit report list") {
         if json {
             eprintln!("{line}");
         } else {

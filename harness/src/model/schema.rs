@@ -7,7 +7,39 @@
 //! is typed. It says what a file can hold; `harness check` still says
 //! whether it holds together (names, variables, the rig's compartments).
 
+use schemars::Schema;
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use serde_json::Value;
+
+/// A YAML scalar read as text is read from any plain scalar: `name: 42` and
+/// `display: 404` load as `"42"` and `"404"`. A text field's schema takes
+/// numbers and booleans too, so that an editor does not flag what the
+/// harness reads; a text with a pattern or a list of words stays text.
+fn plain_scalars_are_text(schema: &mut Schema) {
+    let Some(s) = schema.as_object_mut() else {
+        return;
+    };
+    if s.contains_key("pattern") || s.contains_key("enum") || s.contains_key("const") {
+        return;
+    }
+    let widened = match s.get("type") {
+        Some(Value::String(t)) if t == "string" => {
+            serde_json::json!(["string", "number", "boolean"])
+        }
+        Some(Value::Array(ts)) if ts.iter().any(|t| t == "string") => {
+            let mut all: Vec<Value> = ts.clone();
+            for t in ["number", "boolean"] {
+                if !all.iter().any(|x| x == t) {
+                    all.insert(1, t.into());
+                }
+            }
+            Value::Array(all)
+        }
+        _ => return,
+    };
+    s.insert("type".into(), widened);
+}
 
 /// The files there are schemas of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,7 +82,9 @@ impl Kind {
 /// The schema of `kind`, as the checked-in file holds it (pretty, with a
 /// final newline).
 pub fn text(kind: Kind) -> String {
-    let g = SchemaSettings::draft2020_12().into_generator();
+    let g = SchemaSettings::draft2020_12()
+        .with_transform(RecursiveTransform(plain_scalars_are_text))
+        .into_generator();
     let mut schema = match kind {
         Kind::Suite => g.into_root_schema_for::<crate::model::suite::Suite>(),
         Kind::Rig => crate::model::rigfile::schema::root(g),

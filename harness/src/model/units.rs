@@ -268,11 +268,9 @@ where
 /// (a number alone is refused, whatever it means).
 #[cfg(feature = "schema")]
 mod schema {
-    use super::{Celsius, Dur, Offset, Ramp, Volts};
+    use super::{Celsius, Dur, Offset, Ramp, Volts, patterns};
     use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
     use std::borrow::Cow;
-
-    const NUMBER: &str = r"[0-9]+(\.[0-9]+)?\s*";
 
     macro_rules! text {
         ($ty:ty, $name:literal, $pattern:expr, $description:literal) => {
@@ -283,7 +281,7 @@ mod schema {
                 fn json_schema(_: &mut SchemaGenerator) -> Schema {
                     json_schema!({
                         "type": "string",
-                        "pattern": format!(r"^\s*{}\s*$", $pattern),
+                        "pattern": $pattern,
                         "description": $description,
                     })
                 }
@@ -294,33 +292,40 @@ mod schema {
     text!(
         Dur,
         "Duration",
-        format!("{NUMBER}(ms|s|m|h|d)"),
-        "A duration: a number and a unit, `500ms`, `2s`, `1.5s`, `30m`, `2h`, `3d`."
+        patterns::DURATION,
+        "A duration: a number and a unit, `500ms`, `2s`, `1.5s`, `30m` (or `30min`), `2h`, `3d`."
     );
     text!(
         Offset,
         "Offset",
-        format!("[+-]?{NUMBER}(ms|s|m|h|d)"),
+        patterns::OFFSET,
         "A signed duration: `+3m`, `-90s`."
     );
     text!(
         Celsius,
         "Celsius",
-        format!("[+-]?{NUMBER}C"),
+        patterns::CELSIUS,
         "A temperature in degrees Celsius: `20C`, `-25C`, `4.5C`."
     );
-    text!(
-        Volts,
-        "Volts",
-        format!("{NUMBER}V"),
-        "A voltage: `12V`, `8.5V`."
-    );
+    text!(Volts, "Volts", patterns::VOLTS, "A voltage: `12V`, `8.5V`.");
     text!(
         Ramp,
         "Ramp",
-        format!(r"[+-]?{NUMBER}C\s*/\s*(s|min|m|h)"),
+        patterns::RAMP,
         "A rate of temperature change: `2C/min`, `30C/h`."
     );
+}
+
+/// The unit texts as regular expressions, for the schemas: every text the
+/// parsers above read matches, and a text they refuse for its form does
+/// not (a test holds them to it; ranges are the parsers' alone).
+#[cfg_attr(not(feature = "schema"), allow(dead_code))]
+mod patterns {
+    pub const DURATION: &str = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*(ms|s|min|m|h|d)\s*$";
+    pub const OFFSET: &str = r"^\s*[+-]?\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*(ms|s|min|m|h|d)\s*$";
+    pub const CELSIUS: &str = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*C\s*$";
+    pub const VOLTS: &str = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*V\s*$";
+    pub const RAMP: &str = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*C\s*/\s*(s|min|m|h)\s*$";
 }
 
 #[cfg(test)]
@@ -377,6 +382,45 @@ mod tests {
     #[case("NaNs")]
     fn bad_durations(#[case] text: &str) {
         assert!(parse_duration(text).is_err(), "{text}");
+    }
+
+    /// The schemas' patterns read what the parsers read: each sample the
+    /// parser takes matches, each it refuses for its form does not.
+    #[rstest]
+    #[case(patterns::DURATION, &["500ms", "2s", "1.5s", " 10 s ", "30m", "1min", "2h", "1d", ".5s", "1.s", "+2s", "0ms"], &["5", "5q", "ms", "2 hours", "s2", "1e3s", ""])]
+    #[case(patterns::OFFSET, &["-3m", "+90s", "2h", "- 3m", "0s"], &["3", "-m", "+-"])]
+    #[case(patterns::CELSIUS, &["20C", "-25C", "4.5C", "+8C", " 8 C "], &["20", "20F", "C", "-"])]
+    #[case(patterns::VOLTS, &["12V", "8.5V", " 9 V"], &["12", "12v", "V"])]
+    #[case(patterns::RAMP, &["2C/min", "30C/h", "10C/m", "1C / s"], &["2C", "2/min", "2C/day", "C/h"])]
+    fn schema_patterns_read_what_the_parsers_read(
+        #[case] pattern: &str,
+        #[case] taken: &[&str],
+        #[case] refused: &[&str],
+    ) {
+        let re = regex::Regex::new(pattern).unwrap_or_else(|e| panic!("{e}"));
+        let parse = |s: &str| -> bool {
+            match pattern {
+                p if p == patterns::DURATION => parse_duration(s).is_ok(),
+                p if p == patterns::OFFSET => parse_offset(s).is_ok(),
+                p if p == patterns::CELSIUS => parse_celsius(s).is_ok(),
+                p if p == patterns::VOLTS => parse_volts(s).is_ok(),
+                _ => parse_ramp(s).is_ok(),
+            }
+        };
+        for s in taken {
+            assert!(parse(s), "the parser refuses `{s}`");
+            assert!(
+                re.is_match(s),
+                "`{pattern}` refuses `{s}`, which the parser takes"
+            );
+        }
+        for s in refused {
+            assert!(!parse(s), "the parser takes `{s}`");
+            assert!(
+                !re.is_match(s),
+                "`{pattern}` takes `{s}`, which the parser refuses"
+            );
+        }
     }
 
     #[test]

@@ -105,8 +105,9 @@ pub fn of_problems(problems: &[InputError]) -> Vec<Note> {
 }
 
 /// GitHub's commands for `notes`: the first [`GITHUB_LIMIT`], the last of
-/// them saying how many more there are when there are more.
-pub fn github_lines(notes: &[Note]) -> Vec<String> {
+/// them saying how many more there are when there are more, and that
+/// `listed` lists every one.
+pub fn github_lines(notes: &[Note], listed: &str) -> Vec<String> {
     if notes.len() <= GITHUB_LIMIT {
         return notes.iter().map(Note::github).collect();
     }
@@ -116,7 +117,7 @@ pub fn github_lines(notes: &[Note]) -> Vec<String> {
         "::error title={}::{}",
         property("more failures"),
         data(&format!(
-            "{} more not annotated (GitHub shows {GITHUB_LIMIT} per step); the job summary and the JUnit report list every one",
+            "{} more not annotated (GitHub shows {GITHUB_LIMIT} per step); {listed} every one",
             notes.len() - shown
         ))
     ));
@@ -251,16 +252,22 @@ mod tests {
     #[test]
     fn past_the_limit_the_last_annotation_counts_the_rest() {
         let notes: Vec<Note> = (0..25).map(note).collect();
-        let lines = github_lines(&notes);
+        let lines = github_lines(&notes, "the summary lists");
         assert_eq!(
             lines.len(),
             10,
             "GitHub shows 10 error annotations per step"
         );
         assert!(lines[8].contains("line=18"));
-        assert!(lines[9].contains("16 more not annotated"), "{}", lines[9]);
-        assert_eq!(github_lines(&notes[..10]).len(), 10);
-        assert!(github_lines(&notes[..10])[9].contains("line=19"));
+        assert!(
+            lines[9].contains(
+                "16 more not annotated (GitHub shows 10 per step); the summary lists every one"
+            ),
+            "{}",
+            lines[9]
+        );
+        assert_eq!(github_lines(&notes[..10], "").len(), 10);
+        assert!(github_lines(&notes[..10], "")[9].contains("line=19"));
     }
 
     #[test]

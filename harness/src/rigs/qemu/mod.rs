@@ -5,7 +5,7 @@
 //! ```text
 //! harness                                        qemu-system-arm (client)
 //!   World ── plant link (semihosting, unix socket) ──> board firmware
-//!   Session ─ console (UART0, unix socket) ─────────>  (the same Firmware)
+//!   Session ─ console (UART0, two FIFOs) ───────────>  (the same Firmware)
 //!   Emulator ─ QMP (unix socket) ───────────────────>  machine reset
 //! ```
 //!
@@ -41,13 +41,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Wall time QEMU gets to start and connect both sockets.
+/// Wall time QEMU gets to start and connect its sockets.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wall time one instant of firmware may take before the rig is declared broken.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the harness waits on the plant link alone before it takes the
-/// console bytes waiting on their socket (see `Emulator::drain_console`).
+/// console bytes waiting in their pipe (see `Emulator::drain_console`).
 const LINK_SLICE: Duration = Duration::from_millis(20);
+/// Messages one exchange may carry without the board's time moving on
+/// before the board is declared stuck (an instant says a few dozen).
+const STALL_MESSAGES: u32 = 100_000;
+/// Console bytes sent to the board per instant: less than a pipe holds, so
+/// the harness never blocks writing bytes the board reads only once told.
+const CONSOLE_CHUNK: usize = 16 * 1024;
 
 /// Start a process that the kernel kills when the harness dies, on `cpu`
 /// (an index into the CPUs this process may use) when given.
@@ -133,7 +139,8 @@ fn tie_to_parent(_cmd: &mut Command, _cpu: Option<usize>) {}
 /// replaced by a new one.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One QEMU process with its three sockets; killed and reaped on drop.
+/// One QEMU process with its sockets and console pipes; killed and reaped,
+/// and its folder removed, on drop.
 struct Emulator {
     child: Child,
     dir: PathBuf,
@@ -146,7 +153,7 @@ struct Emulator {
     /// per byte (a unix socket charges each one-byte write about 700 bytes
     /// of its send buffer and stalled the board's banner).
     console_out: std::fs::File,
-    /// Console bytes taken off the socket before their `DONE`.
+    /// Console bytes taken out of the pipe before their `DONE`.
     console_early: Vec<u8>,
     qmp: Qmp,
     /// Plant-link bytes read but not decoded yet.
@@ -325,8 +332,10 @@ impl Emulator {
             let _ = std::fs::remove_dir_all(&dir);
             RigError::Flash(format!("cannot make the console pipes: {e}"))
         })?;
-        let stderr = std::fs::File::create(dir.join("qemu.log"))
-            .map_err(|e| RigError::Flash(format!("cannot create the qemu log: {e}")))?;
+        let stderr = std::fs::File::create(dir.join("qemu.log")).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            RigError::Flash(format!("cannot create the qemu log: {e}"))
+        })?;
         let mut cmd = Command::new(exe);
         cmd.args(["-machine", QEMU_MACHINE, "-nographic", "-nodefaults"])
             .args(["-monitor", "none", "-nic", "none"])
@@ -376,11 +385,9 @@ impl Emulator {
                 });
             }
         };
-        plant
-            .set_read_timeout(Some(LINK_SLICE))
-            .and_then(|()| qmp.set_read_timeout(Some(RESET_TIMEOUT)))
-            .map_err(|e| RigError::Flash(format!("plant link: {e}")))?;
-        Ok(Self {
+        // From here on a failure drops the emulator, which kills QEMU and
+        // removes its folder.
+        let emulator = Self {
             child,
             dir,
             plant,
@@ -393,7 +400,13 @@ impl Emulator {
             },
             pending: Default::default(),
             quiet: false,
-        })
+        };
+        emulator
+            .plant
+            .set_read_timeout(Some(LINK_SLICE))
+            .and_then(|()| (emulator.qmp.stream.get_ref()).set_read_timeout(Some(RESET_TIMEOUT)))
+            .map_err(|e| RigError::Flash(format!("plant link: {e}")))?;
+        Ok(emulator)
     }
 
     /// Reset the machine in place: CPU, devices, and memory as QEMU loaded
@@ -410,8 +423,9 @@ impl Emulator {
         Ok(())
     }
 
-    /// Take the console bytes waiting on the socket now. An instant that
-    /// prints more than the socket holds (about 200 KiB) would otherwise
+    /// Take the console bytes waiting in the pipe now. An instant that
+    /// prints more than the pipe holds (1 MiB, or 64 KiB where the system
+    /// refuses to enlarge it) would otherwise
     /// stall QEMU's UART, and with it the `DONE` that says how many there
     /// are; the harness calls this whenever the plant link is quiet for
     /// [`LINK_SLICE`].
@@ -640,7 +654,20 @@ impl QemuMcu {
 
     /// Play what the firmware does during one instant onto the plant, until `DONE`.
     fn finish_instant(&mut self, plant: &mut Plant) -> Result<(), RigError> {
+        // A board that keeps talking without its time moving on (a deadline
+        // its tick never clears) would hold the harness forever: each
+        // message comes within the step timeout, and a quiet stretch of
+        // `RUN` may rightly take minutes. Progress is time moving.
+        let mut since_progress = 0u32;
+        let mut last_at = None;
         loop {
+            since_progress += 1;
+            if since_progress > STALL_MESSAGES {
+                return Err(link_err(format!(
+                    "the board sent {STALL_MESSAGES} messages without its time moving on{}",
+                    last_at.map_or_else(String::new, |ms| format!(" (stuck at {ms} ms of uptime)"))
+                )));
+            }
             match self.recv()? {
                 ToPlant::Solenoid { c, on } => {
                     let c = usize::from(c);
@@ -685,6 +712,10 @@ impl QemuMcu {
                     self.send(&ToBoard::Temp(centi))?;
                 }
                 ToPlant::At(ms) => {
+                    if last_at.is_none_or(|last| ms > last) {
+                        since_progress = 0;
+                    }
+                    last_at = Some(ms);
                     plant.now = plant.now.max(self.boot_at.saturating_add(ms));
                 }
                 ToPlant::Done { deadline, console } => {
@@ -808,20 +839,25 @@ impl Mcu for QemuMcu {
         if !self.on {
             return Ok(());
         }
-        self.exchange(plant, |me, plant| {
-            me.emu()?
-                .console_in
-                .write_all(bytes)
-                .map_err(|e| RigError::Console(format!("console: {e}")))?;
-            me.console_sent = me.console_sent.wrapping_add(bytes.len() as u32);
-            let upto = me.console_sent;
-            me.sync_pins(plant)?;
-            me.send(&ToBoard::Step {
-                ms: plant.now - me.boot_at,
-                what: Stimulus::Console { upto },
+        // The board reads the console only when a step tells it how far:
+        // a pipe's worth at a time, each with its step, all at this instant.
+        for chunk in bytes.chunks(CONSOLE_CHUNK) {
+            self.exchange(plant, |me, plant| {
+                me.emu()?
+                    .console_in
+                    .write_all(chunk)
+                    .map_err(|e| RigError::Console(format!("console: {e}")))?;
+                me.console_sent = me.console_sent.wrapping_add(chunk.len() as u32);
+                let upto = me.console_sent;
+                me.sync_pins(plant)?;
+                me.send(&ToBoard::Step {
+                    ms: plant.now - me.boot_at,
+                    what: Stimulus::Console { upto },
+                })?;
+                me.finish_instant(plant)
             })?;
-            me.finish_instant(plant)
-        })
+        }
+        Ok(())
     }
 }
 
