@@ -204,3 +204,28 @@ fn run_format_json_is_one_event_per_line_and_nothing_else() {
     );
     assert_eq!(last["state"], "complete");
 }
+
+/// A shard with no cases keeps standard output JSON: a run of nothing,
+/// complete, and the note for people on standard error.
+#[test]
+fn an_empty_shard_in_json_is_still_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, mut args) = failing_run(dir.path());
+    args.extend([
+        "--shard".into(),
+        "5/5".into(),
+        "--format".into(),
+        "json".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = harness(&args, &[], false);
+    assert_eq!(out.status.code(), Some(0));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds, ["run-started", "run-finished"]);
+    assert_eq!(events[1]["state"], "complete");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no cases"));
+}
