@@ -41,6 +41,29 @@ fn plain_scalars_are_text(schema: &mut Schema) {
     s.insert("type".into(), widened);
 }
 
+/// `impl JsonSchema` for a value written in a short form (`$short`, a JSON
+/// Schema) or at length as the map `$long`, described by `$description`
+/// (empty: none).
+macro_rules! short_or_long {
+    ($ty:ty, $name:literal, $long:ty, $short:tt, $description:expr) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let long = g.subschema_for::<$long>();
+                let mut schema = schemars::json_schema!({ "anyOf": [$short, long] });
+                let description: String = $description.into();
+                if !description.is_empty() {
+                    schema.insert("description".into(), description.into());
+                }
+                schema
+            }
+        }
+    };
+}
+pub(crate) use short_or_long;
+
 /// The files there are schemas of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {

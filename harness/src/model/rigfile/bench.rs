@@ -636,19 +636,13 @@ mod tests {
 #[cfg(feature = "schema")]
 mod schema {
     use super::{FLASH_FORMS, RawFlash, RawFlashMap};
-    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-    use std::borrow::Cow;
+    use crate::model::schema::short_or_long;
 
-    impl JsonSchema for RawFlash {
-        fn schema_name() -> Cow<'static, str> {
-            "Flash".into()
-        }
-        fn json_schema(g: &mut SchemaGenerator) -> Schema {
-            let long = g.subschema_for::<RawFlashMap>();
-            json_schema!({
-                "description": format!("How the image gets onto the controller: {FLASH_FORMS}."),
-                "anyOf": [{ "type": "string", "enum": ["none"] }, long],
-            })
-        }
-    }
+    short_or_long!(
+        RawFlash,
+        "Flash",
+        RawFlashMap,
+        { "type": "string", "enum": ["none"] },
+        format!("How the image gets onto the controller: {FLASH_FORMS}.")
+    );
 }

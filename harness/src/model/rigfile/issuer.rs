@@ -307,19 +307,13 @@ fn table(
 #[cfg(feature = "schema")]
 mod schema {
     use super::{RawIssuer, RawIssuerMap};
-    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-    use std::borrow::Cow;
+    use crate::model::schema::short_or_long;
 
-    impl JsonSchema for RawIssuer {
-        fn schema_name() -> Cow<'static, str> {
-            "Issuer".into()
-        }
-        fn json_schema(g: &mut SchemaGenerator) -> Schema {
-            let long = g.subschema_for::<RawIssuerMap>();
-            json_schema!({
-                "description": "Who mints codes for `issue` steps: `reference` (the reference scheme), `{ command: [PROGRAM, ARG...], timeout: 5s }` or `{ table: [{ kind: pickup, code: \"12345678\" }, ...] }`.",
-                "anyOf": [{ "type": "string", "enum": ["reference"] }, long],
-            })
-        }
-    }
+    short_or_long!(
+        RawIssuer,
+        "Issuer",
+        RawIssuerMap,
+        { "type": "string", "enum": ["reference"] },
+        "Who mints codes for `issue` steps: `reference` (the reference scheme), `{ command: [PROGRAM, ARG...], timeout: 5s }` or `{ table: [{ kind: pickup, code: \"12345678\" }, ...] }`."
+    );
 }

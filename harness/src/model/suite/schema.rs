@@ -7,6 +7,7 @@ use super::{
     RawIssue, RawKeys, RawKeysMap, RawLink, RawMark, RawPackage, RawParcel, RawPower, RawPowerMap,
     RawRepeat, RawState, RawWaitUntil, STEP_DOCS, Step,
 };
+use crate::model::schema::short_or_long;
 use crate::model::suite::MemoryAction;
 use crate::model::units::Dur;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -22,29 +23,14 @@ impl JsonSchema for Case {
     }
 }
 
-impl JsonSchema for RawKeys {
-    fn schema_name() -> Cow<'static, str> {
-        "Keys".into()
-    }
-    fn json_schema(g: &mut SchemaGenerator) -> Schema {
-        let long = g.subschema_for::<RawKeysMap>();
-        json_schema!({
-            "anyOf": [{ "type": ["string", "integer"] }, long],
-        })
-    }
-}
-
-impl JsonSchema for RawPower {
-    fn schema_name() -> Cow<'static, str> {
-        "Power".into()
-    }
-    fn json_schema(g: &mut SchemaGenerator) -> Schema {
-        let long = g.subschema_for::<RawPowerMap>();
-        json_schema!({
-            "anyOf": [{ "type": "string", "enum": ["off", "on", "cycle"] }, long],
-        })
-    }
-}
+short_or_long!(RawKeys, "Keys", RawKeysMap, { "type": ["string", "integer"] }, "");
+short_or_long!(
+    RawPower,
+    "Power",
+    RawPowerMap,
+    { "type": "string", "enum": ["off", "on", "cycle"] },
+    ""
+);
 
 impl JsonSchema for Step {
     fn schema_name() -> Cow<'static, str> {
