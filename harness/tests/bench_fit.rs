@@ -192,7 +192,7 @@ fn a_bench_run_longer_than_max_wall_says_so_before_it_starts() {
     // Calendar waits are taken by moving the clocks; what is left is
     // time that must really pass (thermal soaks, an hourly self-test).
     assert!(
-        warning.starts_with("warning: this plan would take about 1d 14h"),
+        warning.starts_with("warning: this plan would take about 1d 15h"),
         "{err}"
     );
     assert!(warning.contains("(96 cases; --max-wall 4h)"), "{err}");
