@@ -37,6 +37,14 @@ fn harness(args: &[&str], env: &[(&str, &Path)], github: bool) -> Output {
     cmd.output().expect("harness runs")
 }
 
+/// Standard output as JSON objects, one a line: every line must be one.
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
+        .collect()
+}
+
 /// The failing suite written into `dir`, and the run's arguments.
 fn failing_run(dir: &Path) -> (String, Vec<String>) {
     let suite = dir.join("gh.yaml");
@@ -126,10 +134,7 @@ fn check_problems_are_annotated_and_listed_as_json() {
         annotation.starts_with(&format!("::error file={file},line=5,")),
         "{annotation}"
     );
-    let problems: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let problems = json_lines(&out.stdout);
     assert_eq!(problems.len(), 1, "{stdout}");
     let p = &problems[0];
     assert_eq!(p["file"], file.as_str());
@@ -159,10 +164,7 @@ fn run_format_json_is_one_event_per_line_and_nothing_else() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = harness(&args, &[], false);
     assert_eq!(out.status.code(), Some(1));
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
-        .collect();
+    let events = json_lines(&out.stdout);
     assert!(events.iter().all(|e| e["format"] == 1));
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"run-started"));
@@ -220,10 +222,7 @@ fn an_empty_shard_in_json_is_still_json() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = harness(&args, &[], false);
     assert_eq!(out.status.code(), Some(0));
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
-        .collect();
+    let events = json_lines(&out.stdout);
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(kinds, ["run-started", "run-finished"]);
     assert_eq!(events[1]["state"], "complete");

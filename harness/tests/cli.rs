@@ -292,15 +292,7 @@ fn failure_and_error_exit_codes_differ() {
 /// is not installed, except in CI, where `.ci/run` installs it.
 #[test]
 fn junit_is_read_by_python_junitparser() {
-    let probe = Command::new("python3")
-        .args(["-c", "import junitparser"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "python3 with junitparser is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipped: python3 -m pip install junitparser to run this test");
+    if !common::python_with("junitparser") {
         return;
     }
     let (_dir, junit, _) = run_to_junit(&["-q", "--filter", "tag:smoke"]);
@@ -669,7 +661,6 @@ fn explore_refuses_a_bad_weights_file_at_its_line_and_key() {
     assert!(stderr.contains("weights.yaml:2"), "{stderr}");
     assert!(stderr.contains("power-cut"), "{stderr}");
     let zero = dir.path().join("zero.yaml");
-    std::fs::write(&zero, "wait: 0\npickup: 0\nwrong-code: 0\n").expect("write");
     let mut all: Vec<String> = "pickup wrong-code garbage used-code expired-code early-code foreign-code courier return collect door tamper chamber power link clock help wait"
         .split(' ')
         .map(|k| format!("{k}: 0"))

@@ -14,15 +14,7 @@ use std::process::{Command, Stdio};
 /// `schemas/<kind>.schema.json`: each document's errors, as `path: message`.
 /// `None` when Python's `jsonschema` is missing outside CI.
 fn validate(kind: &str, docs: &[(String, String)]) -> Option<Vec<(String, Vec<String>)>> {
-    let probe = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "python3 with jsonschema is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipped: python3 -m pip install jsonschema to run this test");
+    if !common::python_with("jsonschema") {
         return None;
     }
     let schema: serde_json::Value = serde_json::from_str(

@@ -1,6 +1,6 @@
 //! `harness list` and `harness check`.
 
-use crate::cli::{CheckArgs, Exit, Format, ListArgs, report_errors, select};
+use crate::cli::{CheckArgs, Exit, Format, ListArgs, report_errors, rig_for, select};
 use crate::model::diag::InputError;
 use crate::model::rigfile::RigDescription;
 use crate::model::{cost, fit, load_suites, units};
@@ -206,8 +206,10 @@ pub(super) fn check(a: CheckArgs) -> Exit {
         }
         (Err(problems), Format::Text) => report_errors(&problems),
         (Err(problems), Format::Json) => {
+            // Each file's places once, however many problems it has.
+            let mut places = std::collections::HashMap::new();
             for e in &problems {
-                out!("{}", problem_json(e));
+                out!("{}", problem_json(e, &mut places));
             }
             Exit::BadInput
         }
@@ -218,22 +220,23 @@ pub(super) fn check(a: CheckArgs) -> Exit {
 /// problem found.
 fn problems(a: &CheckArgs) -> Result<(usize, usize, String), Vec<InputError>> {
     let suites = load_suites(&a.suites)?;
-    let rig = RigDescription::load(&a.rig).map_err(|e| e.0)?;
-    let mut errors = crate::model::check_against_rig(&suites, &rig, |_, _| true);
-    errors.extend(crate::run::privacy::typed::typed_codes(&suites, &rig));
-    crate::model::diag::in_reading_order(&mut errors);
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    let rig = rig_for(&suites, &a.rig, |_, _| true)?;
     let cases: usize = suites.iter().map(|(_, s)| s.cases.len()).sum();
     Ok((suites.len(), cases, rig.name))
 }
 
 /// One problem for `--format json`: where, under which key, and what.
-fn problem_json(e: &InputError) -> serde_json::Value {
+fn problem_json(
+    e: &InputError,
+    places: &mut std::collections::HashMap<std::path::PathBuf, crate::model::places::Places>,
+) -> serde_json::Value {
     let key = e.at.and_then(|at| {
-        let text = std::fs::read_to_string(&e.file).ok()?;
-        let path = crate::model::places::Places::of(&text).path_at(at);
+        let of_file = places.entry(e.file.clone()).or_insert_with(|| {
+            std::fs::read_to_string(&e.file)
+                .map(|text| crate::model::places::Places::of(&text))
+                .unwrap_or_default()
+        });
+        let path = of_file.path_at(at);
         (!path.is_empty()).then_some(path)
     });
     serde_json::json!({

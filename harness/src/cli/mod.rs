@@ -476,13 +476,23 @@ fn load_rig_for(
     path: &Path,
     chosen: impl Fn(&str, &str) -> bool,
 ) -> Result<RigDescription, Exit> {
-    let rig = RigDescription::load(path).map_err(|e| report_errors(&e))?;
+    rig_for(suites, path, chosen).map_err(|e| report_errors(&e))
+}
+
+/// The rig file at `path`, if it and the chosen cases of `suites` hold
+/// together; else every problem, in reading order.
+fn rig_for(
+    suites: &Suites,
+    path: &Path,
+    chosen: impl Fn(&str, &str) -> bool,
+) -> Result<RigDescription, Vec<InputError>> {
+    let rig = RigDescription::load(path).map_err(|e| e.0)?;
     let mut errors = check_against_rig(suites, &rig, chosen);
     errors.extend(crate::run::privacy::typed::typed_codes(suites, &rig));
     crate::model::diag::in_reading_order(&mut errors);
     if errors.is_empty() {
         Ok(rig)
     } else {
-        Err(report_errors(&errors))
+        Err(errors)
     }
 }

@@ -71,14 +71,7 @@ pub fn of_run(plan: &[Planned], reports: &[CaseReport]) -> Vec<Note> {
                 Outcome::Error { step, message } => ("error", step, message),
                 Outcome::Passed | Outcome::Skipped { .. } => return None,
             };
-            let planned = plan
-                .get(r.index)
-                .filter(|p| p.suite == r.suite && p.case.name == r.name)
-                .or_else(|| {
-                    plan.iter()
-                        .find(|p| p.suite == r.suite && p.case.name == r.name)
-                });
-            let at = planned.and_then(|p| p.place_of(step));
+            let at = r.planned(plan).and_then(|p| p.place_of(step));
             Some(Note {
                 file: shown(&r.suite_file),
                 line: at.map(|(l, _)| l),
@@ -191,15 +184,9 @@ pub fn problems_summary(notes: &[Note]) -> String {
     md
 }
 
-/// A path as the annotation names it: relative to the working directory
-/// (the checkout, in CI) when it is inside it.
+/// A path as the annotation names it (see [`super::from_checkout`]).
 fn shown(p: &Path) -> String {
-    let rel = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| p.to_path_buf());
-    let s = rel.display().to_string();
-    s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
+    super::from_checkout(p).display().to_string()
 }
 
 /// The reason without the transcript a report appends to it.

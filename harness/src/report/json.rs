@@ -113,8 +113,7 @@ fn finished(r: &CaseReport, plan: &[Planned]) -> Value {
         Outcome::Error { step, message } => ("error", Some(step), Some(message)),
         Outcome::Skipped { reason } => ("skipped", None, Some(reason)),
     };
-    let line = (plan.get(r.index))
-        .filter(|p| p.suite == r.suite && p.case.name == r.name)
+    let line = (r.planned(plan))
         .and_then(|p| p.place_of(step.map_or("", |s| s.as_str())))
         .map(|(l, _)| l);
     object(

@@ -234,10 +234,7 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
     // A failure's page: GitLab links it beside the case (as an artifact
     // path, relative to the checkout, where the run was started).
     if let (Some(page), Outcome::Failed { .. } | Outcome::Error { .. }) = (&r.page, &r.outcome) {
-        text.push(format!(
-            "[[ATTACHMENT|{}]]",
-            attachment_path(page).display()
-        ));
+        text.push(format!("[[ATTACHMENT|{}]]", from_checkout(page).display()));
     }
     if !text.is_empty() {
         tc.set_system_out(text.join("\n"));
@@ -245,9 +242,10 @@ fn testcase(r: &CaseReport, redact: bool) -> TestCase {
     tc
 }
 
-/// `path` relative to the working directory when it is inside it, else
-/// absolute: what GitLab resolves among a job's artifacts.
-fn attachment_path(path: &Path) -> std::path::PathBuf {
+/// `path` relative to the working directory (a CI job's checkout) when it
+/// is inside it, else absolute: what GitLab resolves among a job's
+/// artifacts, and GitHub beside a pull request's files.
+pub(crate) fn from_checkout(path: &Path) -> std::path::PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     std::env::current_dir()
         .ok()

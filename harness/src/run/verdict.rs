@@ -119,6 +119,14 @@ impl Attempt {
 }
 
 impl CaseReport {
+    /// This case in `plan`: at its index, else found by suite and name.
+    pub fn planned<'a>(&self, plan: &'a [Planned]) -> Option<&'a Planned> {
+        let this = |p: &&Planned| p.suite == self.suite && p.case.name == self.name;
+        plan.get(self.index)
+            .filter(this)
+            .or_else(|| plan.iter().find(this))
+    }
+
     /// Passed, but only after one or more failed runs.
     pub fn is_flaky(&self) -> bool {
         self.outcome == Outcome::Passed && !self.attempts.is_empty()

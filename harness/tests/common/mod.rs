@@ -98,3 +98,20 @@ fn have_target() -> bool {
         }
     }
 }
+
+/// Whether `python3` can import `module`: when not, says so in one line and
+/// the caller skips; in CI (`CI` set) it is a failure.
+pub fn python_with(module: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "python3 with {module} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipped: python3 -m pip install {module} to run this test");
+    }
+    found
+}

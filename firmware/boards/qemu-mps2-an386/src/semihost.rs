@@ -109,9 +109,6 @@ impl Outbox {
 
     /// Queue `bytes` (which never contain NUL: frames are printable ASCII).
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.len + bytes.len() >= self.buf.len() {
-            self.flush();
-        }
         for chunk in bytes.chunks(self.buf.len() - 1) {
             if self.len + chunk.len() >= self.buf.len() {
                 self.flush();

@@ -772,14 +772,18 @@ impl QemuMcu {
         if !self.on {
             return Ok(());
         }
-        self.exchange(plant, |me, plant| {
-            me.sync_pins(plant)?;
-            me.send(&ToBoard::Step {
-                ms: plant.now - me.boot_at,
-                what,
-            })?;
-            me.finish_instant(plant)
-        })
+        self.exchange(plant, |me, plant| me.instant(plant, what))
+    }
+
+    /// One instant at the plant's time: the pins if they changed, `STEP`,
+    /// and what the firmware did, until `DONE`.
+    fn instant(&mut self, plant: &mut Plant, what: Stimulus) -> Result<(), RigError> {
+        self.sync_pins(plant)?;
+        self.send(&ToBoard::Step {
+            ms: plant.now - self.boot_at,
+            what,
+        })?;
+        self.finish_instant(plant)
     }
 }
 
@@ -849,12 +853,7 @@ impl Mcu for QemuMcu {
                     .map_err(|e| RigError::Console(format!("console: {e}")))?;
                 me.console_sent = me.console_sent.wrapping_add(chunk.len() as u32);
                 let upto = me.console_sent;
-                me.sync_pins(plant)?;
-                me.send(&ToBoard::Step {
-                    ms: plant.now - me.boot_at,
-                    what: Stimulus::Console { upto },
-                })?;
-                me.finish_instant(plant)
+                me.instant(plant, Stimulus::Console { upto })
             })?;
         }
         Ok(())
